@@ -1,0 +1,13 @@
+"""mmac: the asymmetric cycle-consistency loss of Gadermayr et al. for many-to-one unpaired translation.
+
+``import mmac`` registers every mmac component into mmagic's registries when mmagic is installed (configs
+load it with ``custom_imports = dict(imports=['mmac'], allow_failed_imports=False)``). Without mmagic, the
+pure torch/numpy core (losses, U-Net, phantom, evaluation maths) stays importable.
+"""
+from mmac._compat import check_stack, has_mmagic
+
+__version__ = "0.1.0"
+
+check_stack(require_mmagic=False)
+if has_mmagic():
+    from mmac import _register_all  # noqa: F401  (side effect: registration)

@@ -1,0 +1,72 @@
+"""Checks that the installed stack is one mmac works with, and says what to run when it is not.
+
+mmagic 1.2.0 (its last release) needs numpy < 2 (it uses ``np.bool8``), a full mmcv 2.0-2.1 with compiled
+ops (``import mmagic.models`` imports ``mmcv.ops``), and mmengine 0.10.x. Failing these gives deep import
+errors far from their cause; :func:`check_stack` turns them into one message naming the fix.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+FIX = "run `tools/install.sh` from the repository root (it creates .venv with the pinned stack)"
+
+
+class StackError(ImportError):
+    """The installed packages cannot run mmac."""
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split("+")[0].split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def has_mmagic() -> bool:
+    """Whether mmagic is importable at all (without importing it)."""
+    return importlib.util.find_spec("mmagic") is not None
+
+
+def check_stack(require_mmagic: bool = False) -> None:
+    """Raise :class:`StackError` naming the fix when the stack is wrong.
+
+    Args:
+        require_mmagic: Also require mmagic, mmengine and a full mmcv with ops. The pure torch/numpy core
+            of mmac runs without them. Defaults to False.
+
+    Raises:
+        StackError: numpy >= 2 beside mmagic, mmagic/mmcv/mmengine missing or of an unsupported version,
+            or mmcv without compiled ops.
+    """
+    import numpy as np
+
+    problems: list[str] = []
+    mmagic_present = has_mmagic()
+    if (mmagic_present or require_mmagic) and _version_tuple(np.__version__) >= (2,):
+        problems.append(f"numpy {np.__version__} is installed but mmagic 1.2.0 needs numpy < 2")
+    if require_mmagic or mmagic_present:
+        for name, lo, hi in (("mmengine", (0, 10), (0, 11)), ("mmcv", (2, 0, 0), (2, 2, 0)),
+                             ("mmagic", (1, 2), (1, 3))):
+            if importlib.util.find_spec(name) is None:
+                problems.append(f"{name} is not installed")
+                continue
+            try:
+                version = importlib.import_module(name).__version__
+            except Exception as exc:  # a broken install raises anything at import
+                problems.append(f"{name} fails to import: {exc!r}")
+                continue
+            if not lo <= _version_tuple(version) < hi:
+                allowed = ".".join(map(str, lo)) + " <= version < " + ".".join(map(str, hi))
+                problems.append(f"{name} {version} is installed, mmac needs {allowed}")
+        if not problems:
+            try:
+                importlib.import_module("mmcv.ops")
+            except Exception as exc:
+                problems.append(f"mmcv has no compiled ops (mmcv-lite?), mmagic.models needs them: {exc!r}")
+    if problems:
+        raise StackError("mmac cannot run on this Python environment:\n  - " + "\n  - ".join(problems)
+                         + f"\nTo fix: {FIX}.")
