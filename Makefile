@@ -1,0 +1,19 @@
+# The two commands of the README's quick start, and their parts.
+#   make demo   install if needed, make the synthetic cohort if missing, train + evaluate + report (CPU, ~10 min)
+#   make test   install if needed, run the whole test suite
+PY := .venv/bin/python
+WHEELHOUSE ?= $(MMAC_WHEELHOUSE)
+
+.PHONY: install demo test clean-demo
+
+install:
+	tools/install.sh $(if $(WHEELHOUSE),--wheelhouse $(WHEELHOUSE))
+
+demo: install
+	$(PY) tools/demo.py
+
+test: install
+	$(PY) -m pytest -q tests
+
+clean-demo:
+	rm -rf work_dirs/demo data/phantom_demo

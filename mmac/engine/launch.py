@@ -1,0 +1,98 @@
+"""What ``tools/train.py`` and ``tools/test.py`` do, as functions a test can call."""
+from __future__ import annotations
+
+import os
+import os.path as osp
+from typing import Optional, Sequence
+
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+
+
+def load_config(config: str,
+                work_dir: Optional[str] = None,
+                cfg_options: Optional[dict] = None,
+                launcher: str = 'none',
+                amp: bool = False,
+                resume: Optional[str] = None,
+                load_from: Optional[str] = None):
+    """Read a config and apply the command-line choices.
+
+    Args:
+        config: Path of the config file.
+        work_dir: Where logs and checkpoints go. Defaults to the config's ``work_dir`` or
+            ``./work_dirs/<config name>``.
+        cfg_options: Overrides in mmengine's ``--cfg-options`` form (``{'a.b': 1}``).
+        launcher: One of ``none``, ``pytorch``, ``slurm``, ``mpi``.
+        amp: Switch every optimizer wrapper to bf16 autocast (:func:`mmac.engine.optim_wrappers.enable_amp`).
+        resume: ``'auto'`` resumes from the latest checkpoint in ``work_dir``; a path resumes from that file.
+        load_from: A checkpoint whose weights initialise the model (not a resume).
+
+    Returns:
+        The mmengine ``Config``.
+
+    Raises:
+        FileNotFoundError: The config or a named checkpoint does not exist.
+        ValueError: Unknown launcher.
+    """
+    from mmengine.config import Config
+
+    if not osp.isfile(config):
+        raise FileNotFoundError(f"config file {config} does not exist")
+    if launcher not in LAUNCHERS:
+        raise ValueError(f"--launcher must be one of {LAUNCHERS}, got {launcher!r}")
+    for name, path in (('--resume', resume), ('--checkpoint/load_from', load_from)):
+        if path not in (None, 'auto') and not osp.isfile(path):
+            raise FileNotFoundError(f"{name}: checkpoint {path} does not exist")
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
+    if amp:
+        from mmac.engine.optim_wrappers import enable_amp
+
+        enable_amp(cfg)
+    if resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif resume is not None:
+        cfg.resume, cfg.load_from = True, resume
+    if load_from is not None:
+        cfg.load_from = load_from
+    if launcher != 'none':
+        import torch
+
+        if not torch.cuda.is_available():  # NCCL needs GPUs; gloo runs everywhere
+            cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    return cfg
+
+
+def build_runner(cfg):
+    """Build the runner (``runner_type`` honoured) after making sure mmac's components are registered."""
+    import mmac  # noqa: F401  (registration and checkpoint loader)
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def parse_cfg_options(pairs: Optional[Sequence[str]]) -> dict:
+    """Parse ``key=value`` pairs with mmengine's ``DictAction`` semantics."""
+    if not pairs:
+        return {}
+    from mmengine.config import DictAction
+    import argparse
+
+    namespace = argparse.Namespace()
+    DictAction(option_strings=['--cfg-options'], dest='cfg_options')(None, namespace, list(pairs))
+    return namespace.cfg_options
+
+
+def set_local_rank(local_rank: Optional[int]) -> None:
+    """torchrun passes LOCAL_RANK in the environment; older launchers pass ``--local-rank``."""
+    if local_rank is not None and 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(local_rank)

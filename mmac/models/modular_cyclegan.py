@@ -1,0 +1,228 @@
+"""A CycleGAN whose cycle, identity and adversarial losses are injected, computing only the cycles that count.
+
+Gadermayr et al., "An Asymmetric Cycle-Consistency Loss for Dealing with Many-to-One Mappings in Image
+Translation: A Study on Thigh MR Scans" (ISBI 2021): with X = pathological and Y = healthy slices,
+F = ``generators['healthy']`` (X -> Y) and G = ``generators['pathological']`` (Y -> X), the asymmetric loss
+keeps only the cycle F(G(y)); the model then never runs G(F(x)).
+
+mmagic's :class:`~mmagic.models.CycleGAN` hard-codes ``F.l1_loss`` and an LSGAN objective in its loss
+functions and runs both cycles whatever the loss; it also calls its networks around the
+DistributedDataParallel wrappers (``get_module``), so multi-process gradients are never averaged. This model
+keeps mmagic's constructor, data flow and output keys, and fixes those three points.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import torch
+from mmengine import MessageHub
+from mmengine.optim import OptimWrapper, OptimWrapperDict
+
+from mmagic.models.editors.cyclegan import CycleGAN
+from mmagic.models.utils import set_requires_grad
+from mmagic.registry import MODELS
+from mmagic.structures import DataSample
+
+from mmac.engine.guards import average_gradients, check_finite
+
+Tensor = torch.Tensor
+
+
+@MODELS.register_module()
+class ModularCycleGAN(CycleGAN):
+    """CycleGAN with pluggable losses.
+
+    Args:
+        *args: Passed to :class:`mmagic.models.CycleGAN` (``generator``, ``discriminator``, domains,
+            ``data_preprocessor`` ...).
+        cycle_loss: Config of the cycle-consistency loss, e.g.
+            ``dict(type='AsymmetricCycleLoss', loss_weight=1.0, domain='healthy')``. Its ``forward`` takes
+            ``(reconstructions, originals)`` dicts keyed by domain and it answers ``needs_cycle(domain)``.
+            Defaults to the symmetric ``CycleConsistencyLoss`` with ``loss_weight`` taken from
+            ``loss_config['cycle_loss_weight']`` (10 when absent, mmagic's default), i.e. stock CycleGAN.
+        gan_loss: Config of the adversarial loss, called as ``loss(pred, target_is_real)``. Defaults to
+            ``dict(type='LSGANLoss')`` (mmagic's objective); ``dict(type='LogLikelihoodGANLoss')`` is the
+            paper's eq. 1.
+        id_loss_weight: Weight of the identity loss ``|F(y) - y|_1 + |G(x) - x|_1``; 0 skips the identity
+            forwards. Defaults to ``loss_config['id_loss_weight']`` or 0.5 (half the GAN weight, the paper).
+        id_loss: Config of the identity loss. Defaults to mmagic's ``L1Loss`` with ``id_loss_weight``.
+        test_in_train_mode: Run ``val_step``/``test_step`` in train mode as mmagic's ``forward_test`` does
+            (dropout and batch statistics active). Defaults to False (eval mode).
+        check_finite: Stop with :class:`~mmac.engine.guards.NonFiniteLossError` naming the iteration and the
+            loss term when a loss is NaN/inf, before any optimizer step. Costs one host sync per update.
+            Defaults to True.
+        **kwargs: Passed to :class:`mmagic.models.CycleGAN` (``buffer_size``, ``loss_config`` ...).
+    """
+
+    def __init__(self,
+                 *args,
+                 cycle_loss: Optional[dict] = None,
+                 gan_loss: Optional[dict] = None,
+                 id_loss_weight: Optional[float] = None,
+                 id_loss: Optional[dict] = None,
+                 test_in_train_mode: bool = False,
+                 check_finite: bool = True,
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        if len(self._reachable_domains) != 2:
+            raise ValueError(f"ModularCycleGAN translates between two domains, got reachable_domains="
+                             f"{self._reachable_domains}")
+        loss_config = self.loss_config or {}
+        if cycle_loss is None:
+            cycle_loss = dict(type='CycleConsistencyLoss',
+                              loss_weight=loss_config.get('cycle_loss_weight', 10.0))
+        if gan_loss is None:
+            gan_loss = dict(type='LSGANLoss')
+        if id_loss_weight is None:
+            id_loss_weight = loss_config.get('id_loss_weight', 0.5)
+        if id_loss_weight < 0:
+            raise ValueError(f"id_loss_weight must be >= 0, got {id_loss_weight}")
+        if id_loss is None:
+            id_loss = dict(type='L1Loss', loss_weight=id_loss_weight)
+        self.cycle_loss = MODELS.build(cycle_loss)
+        self.gan_loss = MODELS.build(gan_loss)
+        self.id_loss_weight = float(id_loss_weight)
+        self.id_loss = MODELS.build(id_loss) if id_loss_weight > 0 else None
+        self.test_in_train_mode = test_in_train_mode
+        self.check_finite = check_finite
+        unknown = [d for d in (self.cycle_loss.active_domains or ()) if d not in self._reachable_domains]
+        if unknown:
+            raise ValueError(f"cycle_loss {type(self.cycle_loss).__name__} is active on domain(s) {unknown}, "
+                             f"but the model's reachable_domains are {self._reachable_domains}; set the loss's "
+                             "domain to one of them")
+
+    # ------------------------------------------------------------------ training
+    def _other(self, domain: str) -> str:
+        return self._get_opposite_domain(domain)
+
+    def cycle_domains(self) -> List[str]:
+        """Domains whose cycle (``domain -> other -> domain``) the cycle loss needs."""
+        return [d for d in self._reachable_domains if self.cycle_loss.needs_cycle(d)]
+
+    def _generator_losses(self, real: Dict[str, Tensor], fake: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """Adversarial, cycle and identity losses of the generators.
+
+        Args:
+            real: Real images per domain, each (N, C, H, W) (or (N, C, D, H, W)).
+            fake: ``fake[d]`` = ``generators[d](real[other(d)])``, same shapes.
+        """
+        gens = self.get_module(self.generators)
+        discs = self.get_module(self.discriminators)
+        losses = {f'loss_gan_g_{d}': self.gan_loss(discs[d](fake[d]), True) for d in self._reachable_domains}
+        # reconstructions[d] is the cycle that starts and ends in d: d -> other(d) -> d.
+        reconstructions = {d: gens[d](fake[self._other(d)]) for d in self.cycle_domains()}
+        losses['loss_cycle'] = self.cycle_loss(reconstructions, real)
+        if self.id_loss is not None:
+            losses['loss_id'] = sum(self.id_loss(gens[d](real[d]), real[d]) for d in self._reachable_domains)
+        return losses
+
+    def _discriminator_losses(self, real: Dict[str, Tensor], fake: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """LSGAN/log-likelihood discriminator losses, halved as in CycleGAN, on buffered fakes."""
+        discs = self.get_module(self.discriminators)
+        losses = {}
+        for d in self._reachable_domains:
+            fake_d = self.image_buffers[d].query(fake[d].detach())
+            losses[f'loss_gan_d_{d}_fake'] = 0.5 * self.gan_loss(discs[d](fake_d), False)
+            losses[f'loss_gan_d_{d}_real'] = 0.5 * self.gan_loss(discs[d](real[d]), True)
+        return losses
+
+    def _update(self, wrapper: OptimWrapper, losses: Dict[str, Tensor], module: torch.nn.Module,
+                iteration: Optional[int]) -> Dict[str, Tensor]:
+        """Check, back-propagate, average gradients over ranks and step ``wrapper``."""
+        if self.check_finite:
+            check_finite(losses, iteration)
+        loss, log_vars = self.parse_losses(losses)
+        wrapper.backward(wrapper.scale_loss(loss))
+        if wrapper.should_update():
+            average_gradients(module.parameters())
+            wrapper.step()
+            wrapper.zero_grad()
+        return {k: v.detach() for k, v in log_vars.items()}
+
+    def train_step(self, data: dict, optim_wrapper: OptimWrapperDict) -> Dict[str, Tensor]:
+        """One CycleGAN iteration: generators first (discriminators frozen), then discriminators.
+
+        Args:
+            data: A batch from the dataloader with ``inputs['img_<domain>']`` for both domains.
+            optim_wrapper: Wrappers under ``'generators'`` and ``'discriminators'``.
+
+        Returns:
+            Detached scalar tensors to log: every loss term, ``loss_g`` and ``loss_d``.
+        """
+        iteration = MessageHub.get_current_instance().get_info('iter')
+        step = 0 if iteration is None else iteration
+        data = self.data_preprocessor(data, True)
+        real = {d: data['inputs'][f'img_{d}'] for d in self._reachable_domains}
+        gen_wrapper, disc_wrapper = optim_wrapper['generators'], optim_wrapper['discriminators']
+        update_gen = ((step + 1) % (self.discriminator_steps * disc_wrapper._accumulative_counts) == 0
+                      and step >= self.disc_init_steps)
+
+        log_vars = {}
+        with gen_wrapper.optim_context(self.generators), torch.set_grad_enabled(update_gen):
+            gens = self.get_module(self.generators)
+            # fake[d] = generators[d](real[other(d)]): F(x) under 'healthy', G(y) under 'pathological'.
+            fake = {d: gens[d](real[self._other(d)]) for d in self._reachable_domains}
+            if update_gen:
+                set_requires_grad(self.discriminators, False)
+                try:
+                    gen_log = self._update(gen_wrapper, self._generator_losses(real, fake), self.generators,
+                                           iteration)
+                finally:
+                    set_requires_grad(self.discriminators, True)
+                log_vars.update({k if k != 'loss' else 'loss_g': v for k, v in gen_log.items()})
+
+        with disc_wrapper.optim_context(self.discriminators):
+            disc_log = self._update(disc_wrapper, self._discriminator_losses(real, fake), self.discriminators,
+                                    iteration)
+        log_vars.update({k if k != 'loss' else 'loss_d': v for k, v in disc_log.items()})
+        return log_vars
+
+    # ------------------------------------------------------------------ inference
+    def forward_test(self, img: Tensor, target_domain: str, **kwargs) -> dict:
+        """Translate ``img`` to ``target_domain`` in eval mode (or train mode, see ``test_in_train_mode``)."""
+        was_training = self.training
+        self.train(self.test_in_train_mode)
+        try:
+            with torch.no_grad():
+                target = self.translation(img, target_domain=target_domain, **kwargs)
+        finally:
+            self.train(was_training)
+        return dict(source=img, target=target)
+
+    def _predict(self, data: dict) -> List[DataSample]:
+        """Translate every domain present in ``data['inputs']``.
+
+        Each output sample carries the input sample's fields plus ``fake_<target>`` (the translation) and
+        ``real_<source>`` (the input), both de-normalised to the data range (0-255), shape (C, H, W).
+        """
+        data = self.data_preprocessor(data)
+        inputs, data_samples = data['inputs'], data['data_samples']
+        present = [d for d in self._reachable_domains if f'img_{d}' in inputs]
+        if not present:
+            raise ValueError(f"no input image found: expected one of "
+                             f"{[f'img_{d}' for d in self._reachable_domains]} in data['inputs'], got "
+                             f"{list(inputs)}")
+        outputs = {src: self.forward_test(inputs[f'img_{src}'], target_domain=self._other(src))['target']
+                   for src in present}
+        samples = data_samples.split() if data_samples is not None else []
+        batch = []
+        for idx in range(inputs[f'img_{present[0]}'].shape[0]):
+            sample = DataSample()
+            if samples:
+                sample.update(samples[idx])
+            ref = samples[idx] if samples else None
+            for src in present:
+                key = f'img_{src}'
+                fake = self.data_preprocessor.destruct(outputs[src][idx], ref, key)
+                real = self.data_preprocessor.destruct(inputs[key][idx], ref, key)
+                sample.set_tensor_data({f'fake_{self._other(src)}': fake, f'real_{src}': real})
+            batch.append(sample)
+        return batch
+
+    def val_step(self, data: dict) -> List[DataSample]:
+        """Translations of a validation batch; see :meth:`_predict`."""
+        return self._predict(data)
+
+    def test_step(self, data: dict) -> List[DataSample]:
+        """Translations of a test batch; see :meth:`_predict`."""
+        return self._predict(data)

@@ -1,0 +1,173 @@
+"""ModularCycleGAN: which cycles run, loss values against an independent computation, inference mode, NaN guard."""
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+pytest.importorskip("mmagic")
+import mmac  # noqa: E402,F401
+from mmagic.registry import MODELS  # noqa: E402
+from mmagic.structures import DataSample  # noqa: E402
+from mmengine.optim import OptimWrapper, OptimWrapperDict  # noqa: E402
+
+from mmac.engine.guards import NonFiniteLossError  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+
+init_default_scope('mmagic')
+
+SIZE = 32
+
+
+def build_model(cycle_loss=None, **kwargs):
+    cfg = dict(
+        type='ModularCycleGAN',
+        data_preprocessor=dict(type='DataPreprocessor', data_keys=['img_healthy', 'img_pathological']),
+        generator=dict(type='UNetGenerator', num_down=5, base_channels=4),
+        discriminator=dict(type='PatchDiscriminator', in_channels=1, base_channels=4, num_conv=3,
+                           norm_cfg=dict(type='IN'), init_cfg=dict(type='normal', gain=0.02)),
+        default_domain='healthy', reachable_domains=['healthy', 'pathological'],
+        related_domains=['healthy', 'pathological'], cycle_loss=cycle_loss, **kwargs)
+    torch.manual_seed(0)
+    return MODELS.build(cfg)
+
+
+def optim(model, lr=1e-4):
+    return OptimWrapperDict(
+        generators=OptimWrapper(torch.optim.Adam(model.generators.parameters(), lr=lr)),
+        discriminators=OptimWrapper(torch.optim.Adam(model.discriminators.parameters(), lr=lr)))
+
+
+def batch(n=2, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return dict(inputs=dict(img_healthy=torch.rand(n, 1, SIZE, SIZE, generator=g) * 255,
+                            img_pathological=torch.rand(n, 1, SIZE, SIZE, generator=g) * 255),
+                data_samples=[DataSample() for _ in range(n)])
+
+
+def count_calls(model):
+    counts = {'healthy': 0, 'pathological': 0}
+    for d in counts:
+        model.generators[d].register_forward_hook(lambda m, i, o, d=d: counts.__setitem__(d, counts[d] + 1))
+    return counts
+
+
+SYMMETRIC = dict(type='CycleConsistencyLoss', loss_weight=1.0)
+ASYMMETRIC = dict(type='AsymmetricCycleLoss', loss_weight=1.0, domain='healthy')
+
+
+def test_symmetric_loss_runs_both_cycles():
+    model = build_model(SYMMETRIC)
+    counts = count_calls(model)
+    model.train_step(batch(), optim(model))
+    # F: F(x), F(G(y)), F(y) (identity); G: G(y), G(F(x)), G(x) (identity)
+    assert counts == {'healthy': 3, 'pathological': 3}
+
+
+def test_asymmetric_loss_never_runs_g_of_f_x():
+    model = build_model(ASYMMETRIC)
+    counts = count_calls(model)
+    model.train_step(batch(), optim(model))
+    # G(F(x)) is the one call the asymmetric loss drops: 5 generator forwards instead of 6.
+    assert counts == {'healthy': 3, 'pathological': 2}
+
+
+def test_no_identity_forwards_when_weight_zero():
+    model = build_model(ASYMMETRIC, id_loss_weight=0.0)
+    counts = count_calls(model)
+    log = model.train_step(batch(), optim(model))
+    assert counts == {'healthy': 2, 'pathological': 1}
+    assert 'loss_id' not in log
+
+
+@pytest.mark.parametrize('loss_cfg', [SYMMETRIC, ASYMMETRIC], ids=['L_C', 'L_AC'])
+def test_logged_losses_match_independent_computation(loss_cfg):
+    model = build_model(dict(loss_cfg, loss_weight=0.5), id_loss_weight=0.5)
+    reference = copy.deepcopy(model)
+    data = batch()
+    log = model.train_step(copy.deepcopy(data), optim(model))
+
+    # Independent computation with the untouched copy: normalise as the preprocessor does ((v - 127.5) / 127.5).
+    x = (data['inputs']['img_pathological'] - 127.5) / 127.5
+    y = (data['inputs']['img_healthy'] - 127.5) / 127.5
+    f, g = reference.generators['healthy'], reference.generators['pathological']
+    with torch.no_grad():
+        cyc_y = F.l1_loss(f(g(y)), y)
+        cyc_x = F.l1_loss(g(f(x)), x)
+        ident = F.l1_loss(f(y), y) + F.l1_loss(g(x), x)
+        d_y, d_x = reference.discriminators['healthy'], reference.discriminators['pathological']
+        gan_f = ((d_y(f(x)) - 1) ** 2).mean()
+    expected_cycle = 2 * 0.5 * cyc_y if loss_cfg is ASYMMETRIC else 0.5 * (cyc_x + cyc_y)
+    assert float(log['loss_cycle']) == pytest.approx(expected_cycle.item(), rel=1e-4)
+    assert float(log['loss_id']) == pytest.approx(0.5 * ident.item(), rel=1e-4)
+    assert float(log['loss_gan_g_healthy']) == pytest.approx(gan_f.item(), rel=1e-4)
+
+
+def test_parameters_change_after_a_step():
+    model = build_model(ASYMMETRIC)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.train_step(batch(), optim(model, lr=1e-2))
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert any(k.startswith('generators.healthy') for k in changed)
+    assert any(k.startswith('generators.pathological') for k in changed)
+    assert any(k.startswith('discriminators') for k in changed)
+
+
+def test_unknown_cycle_domain_rejected():
+    with pytest.raises(ValueError, match="zebra"):
+        build_model(dict(type='AsymmetricCycleLoss', domain='zebra'))
+
+
+def test_default_cycle_loss_is_symmetric_with_loss_config_weight():
+    model = build_model(None, loss_config=dict(cycle_loss_weight=3.0, id_loss_weight=0.25))
+    assert type(model.cycle_loss).__name__ == 'CycleConsistencyLoss'
+    assert model.cycle_loss.loss_weight == 3.0
+    assert model.id_loss_weight == 0.25
+
+
+def _record_modes(model):
+    modes = []
+    model.generators['healthy'].register_forward_hook(lambda m, i, o: modes.append(m.training))
+    return modes
+
+
+def test_val_step_translates_present_domains_in_eval_mode():
+    model = build_model(ASYMMETRIC)
+    model.train()
+    modes = _record_modes(model)
+    data = batch(n=3)
+    del data['inputs']['img_healthy']
+    out = model.val_step(data)
+    assert modes == [False]
+    assert model.training  # restored
+    assert len(out) == 3
+    assert out[0].fake_healthy.shape == (1, SIZE, SIZE)
+    assert 'fake_pathological' not in out[0]
+    # real_pathological is the input back in the data range
+    torch.testing.assert_close(out[1].real_pathological, data['inputs']['img_pathological'][1], atol=1e-3,
+                               rtol=0)
+
+
+def test_test_in_train_mode_option():
+    model = build_model(ASYMMETRIC, test_in_train_mode=True)
+    model.eval()
+    modes = _record_modes(model)
+    model.test_step(batch())
+    assert modes == [True]
+    assert not model.training
+
+
+def test_nan_loss_stops_before_update():
+    model = build_model(ASYMMETRIC)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    data = batch()
+    data['inputs']['img_healthy'][0, 0, 0, 0] = float('nan')
+    from mmengine import MessageHub
+    MessageHub.get_current_instance().update_info('iter', 7)
+    try:
+        with pytest.raises(NonFiniteLossError, match=r"iteration 7: .*loss_\w+ = nan"):
+            model.train_step(data, optim(model))
+    finally:
+        MessageHub.get_current_instance().update_info('iter', None)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Multi-GPU / multi-node training on torchrun.
+#   tools/dist_train.sh CONFIG NUM_PROCS_PER_NODE [train.py args...]
+# Environment: NNODES (default 1), NODE_RANK (0), MASTER_ADDR (127.0.0.1), PORT (29500).
+# Without GPUs the processes use the gloo backend (for testing on a CPU machine).
+set -euo pipefail
+CONFIG=$1
+NPROC=$2
+root="$(cd "$(dirname "$0")/.." && pwd)"
+python_bin="${PYTHON:-$root/.venv/bin/python}"
+[ -x "$python_bin" ] || python_bin=python
+PYTHONPATH="$root:${PYTHONPATH:-}" exec "$python_bin" -m torch.distributed.run \
+  --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" --master_addr="${MASTER_ADDR:-127.0.0.1}" \
+  --nproc_per_node="$NPROC" --master_port="${PORT:-29500}" \
+  "$root/tools/train.py" "$CONFIG" --launcher pytorch "${@:3}"

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Training on a Slurm cluster (one task per GPU).
+#   tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [train.py args...]
+# Environment: GPUS (default 8), GPUS_PER_NODE (8), CPUS_PER_TASK (5), SRUN_ARGS (extra srun arguments).
+set -euo pipefail
+PARTITION=$1
+JOB_NAME=$2
+CONFIG=$3
+WORK_DIR=$4
+GPUS=${GPUS:-8}
+GPUS_PER_NODE=${GPUS_PER_NODE:-8}
+CPUS_PER_TASK=${CPUS_PER_TASK:-5}
+root="$(cd "$(dirname "$0")/.." && pwd)"
+python_bin="${PYTHON:-$root/.venv/bin/python}"
+[ -x "$python_bin" ] || python_bin=python
+PYTHONPATH="$root:${PYTHONPATH:-}" srun -p "$PARTITION" --job-name="$JOB_NAME" \
+  --gres=gpu:"$GPUS_PER_NODE" --ntasks="$GPUS" --ntasks-per-node="$GPUS_PER_NODE" \
+  --cpus-per-task="$CPUS_PER_TASK" --kill-on-bad-exit=1 ${SRUN_ARGS:-} \
+  "$python_bin" -u "$root/tools/train.py" "$CONFIG" --work-dir="$WORK_DIR" --launcher=slurm "${@:5}"
