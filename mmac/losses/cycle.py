@@ -1,0 +1,237 @@
+"""Cycle-consistency losses: the symmetric loss of CycleGAN and the asymmetric loss of Gadermayr et al.
+
+With X the pathological and Y the healthy domain, F: X -> Y and G: Y -> X, CycleGAN (Zhu et al., ICCV 2017)
+uses the symmetric loss (eq. 2 of the paper below)
+
+    L_C = w_c * (E_y |F(G(y)) - y|_1 + E_x |G(F(x)) - x|_1),
+
+which forces F to keep every detail of x so that G can restore it, including the pathology F should remove.
+The asymmetric loss (eq. 3) keeps only the cycle that starts and ends in the healthy domain,
+
+    L_AC = 2 * w_c * E_y |F(G(y)) - y|_1,
+
+so that the many-to-one mapping F (pathological -> healthy) need not be invertible.
+
+    M. Gadermayr, M. Tschuchnig, D. Merhof, N. Kraemer, D. Truhn, B. Gess. "An Asymmetric Cycle-Consistency
+    Loss for Dealing with Many-to-One Mappings in Image Translation: A Study on Thigh MR Scans." ISBI 2021.
+
+Both losses take the cycles as dicts keyed by the domain in which each cycle starts and ends (mmagic's
+CycleGAN names them ``cycle_{domain}`` beside ``real_{domain}``). :func:`cycle_l1` is the pure maths;
+:class:`CycleConsistencyLoss` and :class:`AsymmetricCycleLoss` are thin modules registered in mmagic's
+``MODELS``, which also tell a model which cycles it needs to compute at all (``needs_cycle``).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+
+from torch import Tensor, nn
+
+from mmac.registry import register
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_domain(domain: object, where: str) -> None:
+    if not isinstance(domain, str):
+        raise ValueError(f"domain keys must be strings, got {domain!r} ({type(domain).__name__}) in {where}")
+
+
+def _check_reduction(reduction: object) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"unknown reduction {reduction!r}; allowed: {', '.join(map(repr, REDUCTIONS))}")
+
+
+def _check_weight(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+    return value
+
+
+def _check_domain_weights(domain_weights: object) -> dict[str, float]:
+    """Validate a ``{domain: weight}`` mapping and return it as a dict of floats."""
+    if not isinstance(domain_weights, Mapping):
+        raise ValueError(f"domain_weights must be a dict {{domain: weight}}, got {type(domain_weights).__name__}")
+    checked = {}
+    for domain, weight in domain_weights.items():
+        _check_domain(domain, "domain_weights")
+        checked[domain] = _check_weight(weight, f"domain_weights[{domain!r}]")
+    if not any(weight > 0 for weight in checked.values()):
+        raise ValueError(f"domain_weights {dict(domain_weights)!r} has no positive weight; "
+                         "to switch the cycle loss off, set loss_weight=0")
+    return checked
+
+
+def _l1(reconstruction: Tensor, original: Tensor, reduction: str) -> Tensor:
+    """L1 of one cycle: a scalar for 'mean' and 'sum', shape (N,) for 'none'."""
+    error = (reconstruction - original).abs()
+    if reduction == "mean":
+        return error.mean()
+    if reduction == "sum":
+        return error.sum()
+    return error.flatten(1).mean(dim=1)  # (N, ...) -> (N, prod(...)) -> (N,)
+
+
+def cycle_l1(reconstructions: Mapping[str, Tensor], originals: Mapping[str, Tensor],
+             domain_weights: Mapping[str, float], reduction: str = "mean") -> Tensor:
+    """Weighted sum over domains of the L1 distance between each cycle and the image it started from.
+
+    ``sum_d domain_weights[d] * L1(reconstructions[d], originals[d])``. Domains whose weight is 0, and domains
+    of ``reconstructions`` not named in ``domain_weights``, are ignored: they need neither a reconstruction
+    nor an original.
+
+    Args:
+        reconstructions: ``{domain: cycle}``, where ``reconstructions[d]`` is the cycle that starts and ends in
+            domain ``d`` (e.g. ``F(G(y))`` for the healthy domain), each of shape (N, C, H, W), (N, C, D, H, W)
+            or any shape with the batch first.
+        originals: ``{domain: image}``, the images the cycles started from, each of the same shape as
+            ``reconstructions[d]``.
+        domain_weights: ``{domain: weight}``, weights >= 0, at least one of them positive.
+        reduction: How to reduce each domain's absolute errors before weighting:
+            ``'mean'``: mean absolute error over all elements; returns a scalar, shape ().
+            ``'sum'``: sum of absolute errors over all elements; returns a scalar, shape ().
+            ``'none'``: mean absolute error per sample over all non-batch dimensions; returns shape (N,).
+                All weighted domains must then have the same batch size N.
+            Defaults to 'mean'.
+
+    Returns:
+        The weighted sum over domains, shape () or (N,) as ``reduction`` says.
+
+    Raises:
+        ValueError: non-string domain, negative / non-finite / all-zero weight, unknown reduction, a weighted
+            domain missing from ``reconstructions`` or ``originals``, a non-tensor value, shapes that differ,
+            or batch sizes that differ across domains with ``reduction='none'``.
+    """
+    weights = _check_domain_weights(domain_weights)
+    _check_reduction(reduction)
+    for name, tensors in (("reconstructions", reconstructions), ("originals", originals)):
+        if not isinstance(tensors, Mapping):
+            raise ValueError(f"{name} must be a dict {{domain: tensor}}, got {type(tensors).__name__}")
+        for domain in tensors:
+            _check_domain(domain, name)
+
+    total = None
+    batch_size = None
+    for domain, weight in weights.items():
+        if weight == 0:
+            continue
+        for name, tensors in (("reconstructions", reconstructions), ("originals", originals)):
+            if domain not in tensors:
+                raise ValueError(f"{name} has no key {domain!r}, whose cycle has weight {weight} in the loss; "
+                                 f"keys given: {sorted(tensors)}")
+            if not isinstance(tensors[domain], Tensor):
+                raise ValueError(f"{name}[{domain!r}] must be a torch.Tensor, got {type(tensors[domain]).__name__}")
+        reconstruction, original = reconstructions[domain], originals[domain]
+        if reconstruction.shape != original.shape:
+            raise ValueError(f"reconstructions[{domain!r}] has shape {tuple(reconstruction.shape)} but "
+                             f"originals[{domain!r}] has shape {tuple(original.shape)}; they must be equal")
+        if reduction == "none":
+            if reconstruction.ndim < 1:
+                raise ValueError(f"reduction='none' needs a batch dimension, reconstructions[{domain!r}] is 0-d")
+            if batch_size is not None and reconstruction.shape[0] != batch_size:
+                raise ValueError(f"reduction='none' needs one batch size for all domains, got {batch_size} and "
+                                 f"{reconstruction.shape[0]} (reconstructions[{domain!r}])")
+            batch_size = reconstruction.shape[0]
+        term = weight * _l1(reconstruction, original, reduction)
+        total = term if total is None else total + term
+    return total
+
+
+@register("MODELS")
+class CycleConsistencyLoss(nn.Module):
+    """Symmetric cycle-consistency loss of CycleGAN (eq. 2), with optional per-domain weights.
+
+    ``loss_weight * sum_d domain_weights[d] * L1(reconstructions[d], originals[d])``; with the default
+    ``domain_weights=None`` every domain given in ``reconstructions`` has weight 1, which is eq. 2 with
+    ``loss_weight = w_c``.
+
+    Args:
+        loss_weight: The cycle weight w_c, >= 0. Defaults to 1.0.
+        domain_weights: ``{domain: weight}``, weights >= 0 and at least one positive; domains not named have
+            weight 0. None weights every domain given to ``forward`` by 1. Defaults to None.
+        reduction: 'mean', 'sum' or 'none', see :func:`cycle_l1`. Defaults to 'mean'.
+
+    Raises:
+        ValueError: negative or non-finite ``loss_weight``, bad ``domain_weights``, unknown ``reduction``.
+    """
+
+    def __init__(self, loss_weight: float = 1.0, domain_weights: Mapping[str, float] | None = None,
+                 reduction: str = "mean") -> None:
+        super().__init__()
+        self.loss_weight = _check_weight(loss_weight, "loss_weight")
+        self.domain_weights = None if domain_weights is None else _check_domain_weights(domain_weights)
+        _check_reduction(reduction)
+        self.reduction = reduction
+
+    @property
+    def active_domains(self) -> tuple[str, ...] | None:
+        """Domains whose cycle has a positive weight, or None meaning "every domain given to forward"."""
+        if self.domain_weights is None:
+            return None
+        return tuple(domain for domain, weight in self.domain_weights.items() if weight > 0)
+
+    def needs_cycle(self, domain: str) -> bool:
+        """Whether the cycle that starts and ends in ``domain`` contributes to the loss (so must be computed)."""
+        _check_domain(domain, "needs_cycle")
+        return self.domain_weights is None or self.domain_weights.get(domain, 0.0) > 0
+
+    def forward(self, reconstructions: Mapping[str, Tensor], originals: Mapping[str, Tensor]) -> Tensor:
+        """Compute the loss.
+
+        Args:
+            reconstructions: ``{domain: cycle}``, each (N, C, H, W) or (N, C, D, H, W); ``reconstructions[d]``
+                starts and ends in domain ``d``.
+            originals: ``{domain: image}``, the same shapes as the matching reconstructions.
+
+        Returns:
+            Shape () for reduction 'mean' and 'sum', (N,) for 'none', see :func:`cycle_l1`.
+
+        Raises:
+            ValueError: as :func:`cycle_l1`; also when ``domain_weights`` is None and ``reconstructions`` is
+                empty.
+        """
+        weights = self.domain_weights
+        if weights is None:
+            if not isinstance(reconstructions, Mapping) or not reconstructions:
+                raise ValueError("reconstructions must be a non-empty dict {domain: tensor}, "
+                                 f"got {reconstructions!r}")
+            for domain in reconstructions:
+                _check_domain(domain, "reconstructions")
+            weights = {domain: 1.0 for domain in reconstructions}
+        return self.loss_weight * cycle_l1(reconstructions, originals, weights, self.reduction)
+
+    def extra_repr(self) -> str:
+        return (f"loss_weight={self.loss_weight}, domain_weights={self.domain_weights}, "
+                f"reduction={self.reduction!r}")
+
+
+@register("MODELS")
+class AsymmetricCycleLoss(CycleConsistencyLoss):
+    """Asymmetric cycle-consistency loss L_AC of Gadermayr et al. (eq. 3).
+
+    ``2 * loss_weight * L1(reconstructions[domain], originals[domain])``: only the cycle that starts and ends
+    in ``domain`` (the healthy domain Y, reached by the many-to-one mapping F) counts, with weight 2 so that
+    its scale matches the two-cycle loss of eq. 2; every other cycle has weight 0 and need not be computed.
+
+    Args:
+        loss_weight: The cycle weight w_c, >= 0. Defaults to 1.0.
+        domain: The domain whose cycle is kept. Defaults to 'healthy'.
+        reduction: 'mean', 'sum' or 'none', see :func:`cycle_l1`. Defaults to 'mean'.
+
+    Raises:
+        ValueError: non-string ``domain``, negative or non-finite ``loss_weight``, unknown ``reduction``;
+            in ``forward``, ``domain`` missing from the inputs (see :func:`cycle_l1`).
+    """
+
+    def __init__(self, loss_weight: float = 1.0, domain: str = "healthy", reduction: str = "mean") -> None:
+        _check_domain(domain, "AsymmetricCycleLoss(domain=...)")
+        super().__init__(loss_weight=loss_weight, domain_weights={domain: 2.0}, reduction=reduction)
+        self.domain = domain
+
+    def extra_repr(self) -> str:
+        return f"loss_weight={self.loss_weight}, domain={self.domain!r}, reduction={self.reduction!r}"
+

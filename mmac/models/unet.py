@@ -1,0 +1,178 @@
+"""The skip-connection U-Net generator of pix2pix / CycleGAN, for 2D slices or 3D volumes.
+
+Follows ``UnetGenerator`` of junyanz/pytorch-CycleGAN-and-pix2pix (Isola et al., "Image-to-Image Translation
+with Conditional Adversarial Networks", CVPR 2017; Ronneberger et al., MICCAI 2015), which Gadermayr et al.
+(ISBI 2021) use for F and G ("unet_256" is ``num_down=8``):
+
+* level i (0 = outermost) goes down by a 4x4 conv of stride 2 from C_{i-1} to C_i = base * min(2**i, 8)
+  channels (C_{-1} = in_channels), after LeakyReLU(0.2) and followed by a norm, except that the outermost
+  level has neither and the innermost no norm;
+* it comes up by ReLU and a 4x4 transposed conv of stride 2 back to C_{i-1} channels (out_channels at
+  level 0) followed by a norm, or by Tanh at the outermost level; all but the innermost level take the
+  concatenation of the skip and the level below, 2 * C_i channels;
+* with ``use_dropout``, Dropout(0.5) follows the up-path norm of every level between C_i = 8 * base and the
+  innermost level (3 levels for num_down=8).
+
+Unlike mmagic's ``UnetGenerator``, which builds 5 levels whenever ``num_down < 5``, this one builds exactly
+``num_down`` levels and checks the input size. Written as one list of down and one of up blocks rather than
+nested blocks: the function is that of the reference (its in-place LeakyReLU also changes the skip tensor,
+but the ReLU that follows on the way up makes the result the same), its state dict keys are not.
+
+Norms follow pix2pix: ``'IN'`` is InstanceNorm with ``affine=False, track_running_stats=False`` and convs with
+bias; ``'BN'`` is BatchNorm (affine, running statistics) and convs without bias, which the norm makes
+redundant. The outermost up conv always has a bias. (With IN the bias of a conv followed by a norm is
+cancelled by the mean subtraction too; it is kept so that the parameters are those of pix2pix, 54,403,457 for
+the 1-channel unet_256.)
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from mmac.registry import register
+
+_CONV = {2: nn.Conv2d, 3: nn.Conv3d}
+_CONV_T = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+_NORM = {("IN", 2): nn.InstanceNorm2d, ("IN", 3): nn.InstanceNorm3d,
+         ("BN", 2): nn.BatchNorm2d, ("BN", 3): nn.BatchNorm3d}
+_NORM_DEFAULTS = {"IN": dict(affine=False, track_running_stats=False), "BN": dict(affine=True)}
+_INITS = ("normal", "xavier", "kaiming", "orthogonal")
+
+
+def _check_positive_int(value: object, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+@register("MODELS")
+class UNetGenerator(nn.Module):
+    """pix2pix-style U-Net with ``num_down`` stride-2 levels, tanh output.
+
+    Args:
+        in_channels: Channels of the input image. Defaults to 1.
+        out_channels: Channels of the output image. Defaults to 1.
+        num_down: Number of downsampling levels, >= 2; inputs must have every spatial size divisible by
+            ``2**num_down`` (8 levels and 256 x 256 inputs give the 1 x 1 bottleneck of pix2pix's unet_256).
+            Defaults to 8.
+        base_channels: Channels after the first conv; deeper levels double them up to 8 times as many.
+            Defaults to 64.
+        norm_cfg: ``dict(type='IN')`` or ``dict(type='BN')``; other keys go to the norm layer, e.g.
+            ``dict(type='IN', affine=True)``. Defaults to ``dict(type='IN')``.
+        use_dropout: Dropout(0.5) in the inner levels with 8 * base_channels, as pix2pix. Defaults to False.
+        dims: 2 for images (N, C, H, W), 3 for volumes (N, C, D, H, W). Defaults to 2.
+        init_cfg: ``dict(type=..., gain=...)`` with type 'normal' (N(0, gain) conv weights, N(1, gain) norm
+            weights, zero biases), 'xavier', 'kaiming' or 'orthogonal'; None means
+            ``dict(type='normal', gain=0.02)``, mmagic's and pix2pix's default. Applied at construction and
+            again by :meth:`init_weights`. Defaults to None.
+
+    Raises:
+        ValueError: ``num_down`` not an int >= 2, non-positive channels, unknown norm type, ``dims`` not 2
+            or 3, unknown init type.
+    """
+
+    def __init__(self, in_channels: int = 1, out_channels: int = 1, num_down: int = 8, base_channels: int = 64,
+                 norm_cfg: Mapping | None = None, use_dropout: bool = False, dims: int = 2,
+                 init_cfg: Mapping | None = None) -> None:
+        super().__init__()
+        self.in_channels = _check_positive_int(in_channels, "in_channels")
+        self.out_channels = _check_positive_int(out_channels, "out_channels")
+        self.num_down = _check_positive_int(num_down, "num_down", minimum=2)
+        self.base_channels = _check_positive_int(base_channels, "base_channels")
+        if dims not in (2, 3):
+            raise ValueError(f"dims must be 2 (images) or 3 (volumes), got {dims!r}")
+        self.dims = dims
+        if norm_cfg is not None and not isinstance(norm_cfg, Mapping):
+            raise ValueError(f"norm_cfg must be a dict like dict(type='IN'), got {norm_cfg!r}")
+        self.norm_cfg = dict(type="IN") if norm_cfg is None else dict(norm_cfg)
+        norm_type = self.norm_cfg.get("type")
+        if norm_type not in ("IN", "BN"):
+            raise ValueError(f"norm_cfg type must be 'IN' or 'BN', got {norm_type!r} in norm_cfg={norm_cfg!r}")
+        extra = {key: value for key, value in self.norm_cfg.items() if key != "type"}
+        self._norm_kwargs = {**_NORM_DEFAULTS[norm_type], **extra}
+        self.use_dropout = bool(use_dropout)
+        if init_cfg is not None and (not isinstance(init_cfg, Mapping) or init_cfg.get("type") not in _INITS):
+            raise ValueError(f"init_cfg type must be one of {_INITS}, got init_cfg={init_cfg!r}")
+        self.init_cfg = dict(type="normal", gain=0.02) if init_cfg is None else dict(init_cfg)
+
+        # channels[i + 1] = C_i, the width of level i; channels[0] is the input.
+        channels = [in_channels] + [base_channels * min(2 ** i, 8) for i in range(num_down)]
+        self.downs = nn.ModuleList(self._down(i, channels[i], channels[i + 1]) for i in range(num_down))
+        self.ups = nn.ModuleList(self._up(i, channels[i + 1], out_channels if i == 0 else channels[i])
+                                 for i in range(num_down))
+        self.init_weights()
+
+    def _norm(self, channels: int) -> nn.Module:
+        return _NORM[self.norm_cfg["type"], self.dims](channels, **self._norm_kwargs)
+
+    def _down(self, level: int, cin: int, cout: int) -> nn.Sequential:
+        bias = self.norm_cfg["type"] == "IN"
+        conv = _CONV[self.dims](cin, cout, kernel_size=4, stride=2, padding=1, bias=bias)
+        if level == 0:
+            return nn.Sequential(conv)
+        layers = [nn.LeakyReLU(0.2), conv]
+        if level < self.num_down - 1:
+            layers.append(self._norm(cout))
+        return nn.Sequential(*layers)
+
+    def _up(self, level: int, cin: int, cout: int) -> nn.Sequential:
+        innermost = level == self.num_down - 1
+        cin = cin if innermost else 2 * cin  # all but the innermost level take [skip, below]
+        bias = level == 0 or self.norm_cfg["type"] == "IN"
+        layers = [nn.ReLU(), _CONV_T[self.dims](cin, cout, kernel_size=4, stride=2, padding=1, bias=bias)]
+        if level == 0:
+            return nn.Sequential(*layers, nn.Tanh())
+        layers.append(self._norm(cout))
+        if self.use_dropout and 4 <= level < self.num_down - 1:
+            layers.append(nn.Dropout(0.5))
+        return nn.Sequential(*layers)
+
+    def init_weights(self) -> None:
+        """(Re)initialise all weights as ``init_cfg`` says (pix2pix's ``init_weights``)."""
+        kind, gain = self.init_cfg["type"], float(self.init_cfg.get("gain", 0.02))
+        for module in self.modules():
+            if isinstance(module, nn.modules.conv._ConvNd):
+                if kind == "normal":
+                    nn.init.normal_(module.weight, 0.0, gain)
+                elif kind == "xavier":
+                    nn.init.xavier_normal_(module.weight, gain=gain)
+                elif kind == "kaiming":
+                    nn.init.kaiming_normal_(module.weight, a=0, mode="fan_in")
+                else:
+                    nn.init.orthogonal_(module.weight, gain=gain)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.modules.batchnorm._NormBase) and module.weight is not None:
+                nn.init.normal_(module.weight, 1.0, gain)
+                nn.init.zeros_(module.bias)
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.ndim != self.dims + 2 or x.shape[1] != self.in_channels:
+            layout = "(N, C, H, W)" if self.dims == 2 else "(N, C, D, H, W)"
+            raise ValueError(f"UNetGenerator(dims={self.dims}, in_channels={self.in_channels}) expects "
+                             f"{layout} with C={self.in_channels}, got shape {tuple(x.shape)}")
+        factor = 2 ** self.num_down
+        spatial = tuple(x.shape[2:])
+        if any(size % factor for size in spatial):
+            raise ValueError(f"input spatial size {spatial} is not divisible by 2**num_down = {factor} "
+                             f"(num_down={self.num_down}); pad or crop every spatial size to a multiple of {factor}")
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Translate ``x`` of shape (N, in_channels, *S) to (N, out_channels, *S), values in (-1, 1)."""
+        self._check_input(x)
+        skips = []
+        for down in self.downs:
+            skips.append(x)  # skips[i]: input of level i, (N, C_{i-1}, *S / 2**i)
+            x = down(x)  # (N, C_i, *S / 2**(i+1))
+        for i in reversed(range(self.num_down)):
+            x = self.ups[i](x)  # (N, C_{i-1}, *S / 2**i)
+            if i > 0:
+                x = torch.cat([skips[i], x], dim=1)  # (N, 2 * C_{i-1}, *S / 2**i)
+        return x
+
+    def extra_repr(self) -> str:
+        return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, num_down={self.num_down}, "
+                f"base_channels={self.base_channels}, norm_cfg={self.norm_cfg}, use_dropout={self.use_dropout}, "
+                f"dims={self.dims}")

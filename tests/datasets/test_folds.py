@@ -1,0 +1,54 @@
+from collections import Counter
+
+import pytest
+
+from mmac.datasets.folds import patient_kfold
+
+SUBJECTS = [f"s{i:02d}" for i in range(23)]
+GROUPS = ["healthy"] * 10 + ["moderate"] * 8 + ["severe"] * 5
+
+
+def test_every_subject_in_exactly_one_test_fold_and_disjoint():
+    folds = patient_kfold(SUBJECTS, GROUPS, n_splits=5, seed=3)
+    assert len(folds) == 5
+    tests = [s for _, test in folds for s in test]
+    assert sorted(tests) == sorted(SUBJECTS)  # union = all, no repeats
+    for train, test in folds:
+        assert not set(train) & set(test)
+        assert sorted(train + test) == sorted(SUBJECTS)
+
+
+def test_stratified_by_group():
+    group_of = dict(zip(SUBJECTS, GROUPS))
+    for _, test in patient_kfold(SUBJECTS, GROUPS, n_splits=5, seed=1):
+        counts = Counter(group_of[s] for s in test)
+        assert counts["healthy"] == 2  # 10 / 5
+        assert counts["moderate"] in (1, 2)  # 8 / 5
+        assert counts["severe"] == 1  # 5 / 5
+    sizes = [len(test) for _, test in patient_kfold(SUBJECTS, GROUPS, n_splits=5, seed=1)]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_deterministic_and_seed_dependent():
+    a = patient_kfold(SUBJECTS, GROUPS, n_splits=4, seed=7)
+    assert a == patient_kfold(SUBJECTS, GROUPS, n_splits=4, seed=7)
+    assert a != patient_kfold(SUBJECTS, GROUPS, n_splits=4, seed=8)
+
+
+def test_independent_of_input_order():
+    folds = patient_kfold(SUBJECTS, GROUPS, n_splits=3, seed=0)
+    rev = patient_kfold(SUBJECTS[::-1], GROUPS[::-1], n_splits=3, seed=0)
+    assert [sorted(t) for _, t in folds] == [sorted(t) for _, t in rev]
+
+
+@pytest.mark.parametrize("n_splits", [1, 0, 24])
+def test_bad_n_splits(n_splits):
+    with pytest.raises(ValueError, match="n_splits"):
+        patient_kfold(SUBJECTS, GROUPS, n_splits=n_splits)
+
+
+def test_duplicate_and_length_mismatch():
+    with pytest.raises(ValueError, match="duplicate"):
+        patient_kfold(["a", "a", "b"], ["healthy"] * 3, n_splits=2)
+    with pytest.raises(ValueError, match="length"):
+        patient_kfold(["a", "b"], ["healthy"], n_splits=2)

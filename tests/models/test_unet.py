@@ -1,0 +1,142 @@
+"""UNetGenerator: shapes, exact depth, parameter counts worked from the layer shapes, errors, registry."""
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from mmac.models.unet import UNetGenerator
+
+SMALL = dict(num_down=3, base_channels=4)
+
+
+def _n_params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_output_shape_2d():
+    net = UNetGenerator(in_channels=1, out_channels=2, **SMALL)
+    assert net(torch.randn(2, 1, 32, 48)).shape == (2, 2, 32, 48)
+
+
+def test_output_shape_3d():
+    net = UNetGenerator(dims=3, num_down=2, base_channels=2)
+    assert net(torch.randn(1, 1, 8, 12, 16)).shape == (1, 1, 8, 12, 16)
+
+
+def test_output_in_tanh_range():
+    out = UNetGenerator(**SMALL)(10 * torch.randn(1, 1, 32, 32))
+    assert out.abs().max() <= 1
+
+
+@pytest.mark.parametrize("num_down", [2, 3, 6])
+def test_builds_exactly_num_down_levels(num_down):
+    net = UNetGenerator(num_down=num_down, base_channels=2)
+    strided = [m for m in net.modules() if type(m) is nn.Conv2d and m.stride == (2, 2)]
+    upsampling = [m for m in net.modules() if type(m) is nn.ConvTranspose2d and m.stride == (2, 2)]
+    assert len(strided) == len(upsampling) == num_down
+
+
+def test_parameter_count_default_config():
+    # pix2pix unet_256, 1 -> 1 channels, IN (no norm parameters, convs with bias): (c_in, c_out) of each 4x4 conv
+    downs = [(1, 64), (64, 128), (128, 256), (256, 512)] + [(512, 512)] * 4
+    ups = [(512, 512)] + [(1024, 512)] * 3 + [(1024, 256), (512, 128), (256, 64), (128, 1)]
+    expected = sum(cin * cout * 16 + cout for cin, cout in downs + ups)
+    assert expected == 54_403_457  # 19_533_760 down + 34_869_697 up, worked by hand
+    with torch.device("meta"):
+        net = UNetGenerator()
+    assert _n_params(net) == expected
+
+
+def test_parameter_count_batch_norm():
+    # num_down=3, base 4, BN: convs without bias except the outermost up conv; BN has 2 * C parameters
+    # down: 1*4*16 + 4*8*16 + (2*8 BN) + 8*16*16 = 64 + 512 + 16 + 2048
+    # up:   16*8*16 + (2*8) + 16*4*16 + (2*4) + 8*1*16 + 1 = 2048 + 16 + 1024 + 8 + 129
+    net = UNetGenerator(norm_cfg=dict(type="BN"), **SMALL)
+    assert _n_params(net) == 5865
+
+
+def test_instance_norm_is_not_affine():
+    net = UNetGenerator(**SMALL)
+    norms = [m for m in net.modules() if isinstance(m, nn.InstanceNorm2d)]
+    assert norms and all(not m.affine and not m.track_running_stats for m in norms)
+
+
+def test_dropout_only_when_asked():
+    with torch.device("meta"):
+        plain, dropped = UNetGenerator(), UNetGenerator(use_dropout=True)
+    assert not any(isinstance(m, nn.Dropout) for m in plain.modules())
+    levels = [i for i, up in enumerate(dropped.ups) if any(isinstance(m, nn.Dropout) for m in up)]
+    assert levels == [4, 5, 6]  # the 8x-base levels between the innermost one and the first at 8x
+
+
+def test_matches_mmagic_unet_with_same_weights():
+    pytest.importorskip("mmagic")
+    from mmagic.models.editors.pix2pix.pix2pix_generator import UnetGenerator
+    from mmengine.registry import DefaultScope
+
+    # its ConvModules look up 'Deconv' in mmagic's scope, and warn about the conv bias before IN, as pix2pix has
+    with DefaultScope.overwrite_default_scope("mmagic"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ref = UnetGenerator(1, 2, num_down=5, base_channels=4, norm_cfg=dict(type="IN")).eval()
+    ours = UNetGenerator(1, 2, num_down=5, base_channels=4).eval()
+    # mmagic nests the levels, so its parameters come as down 0..4, then up 4..0
+    order = [*ours.downs, *reversed(ours.ups)]
+    ours_params = [p for block in order for p in block.parameters()]
+    ref_params = list(ref.parameters())
+    assert [p.shape for p in ours_params] == [p.shape for p in ref_params]
+    with torch.no_grad():
+        for mine, theirs in zip(ours_params, ref_params):
+            mine.copy_(theirs)
+        x = torch.randn(2, 1, 32, 32)
+        assert torch.allclose(ours(x), ref(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("num_down", [1, 0, 2.5, "8"])
+def test_error_bad_num_down(num_down):
+    with pytest.raises(ValueError, match="num_down must be an int >= 2"):
+        UNetGenerator(num_down=num_down)
+
+
+@pytest.mark.parametrize("norm_cfg", [dict(type="GN"), dict(), "IN"])
+def test_error_bad_norm(norm_cfg):
+    with pytest.raises(ValueError, match="norm_cfg"):
+        UNetGenerator(norm_cfg=norm_cfg, **SMALL)
+
+
+def test_error_bad_dims():
+    with pytest.raises(ValueError, match="dims must be 2"):
+        UNetGenerator(dims=1, **SMALL)
+
+
+def test_error_indivisible_input():
+    with pytest.raises(ValueError, match=r"\(36, 32\) is not divisible by 2\*\*num_down = 8"):
+        UNetGenerator(**SMALL)(torch.zeros(1, 1, 36, 32))
+
+
+def test_error_wrong_channels_or_rank():
+    net = UNetGenerator(**SMALL)
+    with pytest.raises(ValueError, match=r"got shape \(1, 3, 32, 32\)"):
+        net(torch.zeros(1, 3, 32, 32))
+    with pytest.raises(ValueError, match=r"got shape \(1, 1, 8, 32, 32\)"):
+        net(torch.zeros(1, 1, 8, 32, 32))
+
+
+def test_init_weights_normal():
+    net = UNetGenerator(norm_cfg=dict(type="BN"), num_down=4, base_channels=8, init_cfg=dict(type="normal", gain=0.02))
+    weights = torch.cat([m.weight.flatten() for m in net.modules() if isinstance(m, nn.Conv2d)])
+    assert 0.015 < weights.std().item() < 0.025
+    assert all(m.bias is None or not m.bias.any() for m in net.modules() if isinstance(m, nn.ConvTranspose2d))
+
+
+def test_builds_from_mmagic_registry():
+    registry = pytest.importorskip("mmagic.registry")
+    import mmac.models.unet  # noqa: F401  (registers)
+
+    net = registry.MODELS.build(dict(type="UNetGenerator", num_down=3, base_channels=4, dims=3))
+    assert isinstance(net, UNetGenerator) and net.dims == 3 and net.num_down == 3
+
+
+def test_error_bad_init_cfg():
+    with pytest.raises(ValueError, match="init_cfg type must be one of"):
+        UNetGenerator(init_cfg=dict(type="uniform"), **SMALL)
