@@ -10,4 +10,9 @@ __version__ = "0.1.0"
 
 check_stack(require_mmagic=False)
 if has_mmagic():
-    from mmac import _register_all  # noqa: F401  (side effect: registration)
+    import warnings
+
+    with warnings.catch_warnings():
+        # mmagic.models imports diffusers/transformers, which warn about torch APIs they use; not ours to fix.
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|diffusers)\.")
+        from mmac import _register_all  # noqa: F401  (side effect: registration)

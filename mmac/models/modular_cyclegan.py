@@ -91,6 +91,18 @@ class ModularCycleGAN(CycleGAN):
                              f"but the model's reachable_domains are {self._reachable_domains}; set the loss's "
                              "domain to one of them")
 
+    def init_weights(self) -> None:
+        """Initialise every generator and discriminator with its own ``init_weights``.
+
+        mmagic's ``BaseTranslationModel.init_weights`` attaches ``_params_init_info`` to the networks, after
+        which mmagic's ``generation_init_weights`` fails on any submodule that is neither a conv nor a batch
+        norm (``UnboundLocalError: init_info``), e.g. the ``PatchDiscriminator`` itself.
+        """
+        for domain in self._reachable_domains:
+            self.get_module(self.generators)[domain].init_weights()
+            if self.discriminators is not None:
+                self.get_module(self.discriminators)[domain].init_weights()
+
     # ------------------------------------------------------------------ training
     def _other(self, domain: str) -> str:
         return self._get_opposite_domain(domain)

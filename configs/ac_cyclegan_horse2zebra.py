@@ -1,0 +1,5 @@
+# Drop-in: mmagic's unmodified stock horse2zebra CycleGAN with the asymmetric cycle loss. Only the model type
+# changes and a cycle_loss is added (w_c = 10 as in the stock config; the cycle kept starts from zebra images).
+_base_ = 'mmagic::cyclegan/cyclegan_lsgan-resnet-in_1xb1-270kiters_horse2zebra.py'
+custom_imports = dict(imports=['mmac'], allow_failed_imports=False)
+model = dict(type='ModularCycleGAN', cycle_loss=dict(type='AsymmetricCycleLoss', loss_weight=10., domain='zebra'))
