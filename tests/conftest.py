@@ -1,0 +1,44 @@
+"""Shared fixtures: a tiny synthetic cohort and tiny versions of the shipped configs."""
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CPU_CONFIG = REPO / "configs" / "ac_cyclegan_thigh_cpu.py"
+
+
+@pytest.fixture(scope="session")
+def tiny_cohort(tmp_path_factory) -> Path:
+    """3 healthy, 1 moderate, 2 severe subjects of 32 x 32 x 8 from the phantom generator; returns the folder."""
+    from mmac.phantom.cohort import make_cohort
+
+    root = tmp_path_factory.mktemp("cohort") / "phantom"
+    make_cohort(root, healthy=3, moderate=1, severe=2, size=32, slices=8, seed=0, progress=False)
+    return root
+
+
+def tiny_options(data_root, max_iters: int = 2, checkpoint_interval: int = 2, deterministic: bool = False) -> dict:
+    """``--cfg-options`` that shrink a thigh config to 32 px, 4 base channels, 2 folds and a few iterations."""
+    options = {
+        "data_root": str(data_root),
+        "train_cfg.max_iters": max_iters,
+        "train_cfg.val_interval": max_iters,
+        "default_hooks.checkpoint.interval": checkpoint_interval,
+        "default_hooks.logger.interval": 1,
+        "custom_hooks": [dict(type="ThresholdDiceHook")],
+        "model.generator.num_down": 5,
+        "model.generator.base_channels": 4,
+        "model.discriminator.base_channels": 4,
+    }
+    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        options.update({f"{loader}.dataset.data_root": str(data_root), f"{loader}.dataset.size": 32,
+                        f"{loader}.dataset.num_folds": 2, f"{loader}.num_workers": 0,
+                        f"{loader}.persistent_workers": False})
+    if deterministic:
+        # No random pairing, augmentation or image history: a resumed run must retrace the original one.
+        options.update({"train_dataloader.dataset.random_pairing": False,
+                        "train_dataloader.dataset.pipeline": [dict(
+                            type="PackDomainInputs", keys=["img_healthy", "img_pathological"],
+                            data_keys=["img_healthy", "img_pathological"])],
+                        "model.buffer_size": 0})
+    return options

@@ -1,0 +1,75 @@
+"""Tests of the calibration measurement (histogram optimal-threshold Dice, calibration_report) and the CLI."""
+import importlib.util
+from itertools import combinations_with_replacement
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmac.phantom import calibration_report, histogram_threshold_dice, make_cohort
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _brute_force(image, mask):
+    best = 0.0
+    vals = np.unique(image)
+    for lo, hi in combinations_with_replacement(vals, 2):
+        pred = (image >= lo) & (image <= hi)
+        best = max(best, 2 * (pred & mask).sum() / (pred.sum() + mask.sum()))
+    return best
+
+
+def test_histogram_dice_matches_brute_force_on_few_levels():
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        image = rng.integers(0, 12, (9, 9)).astype(float)
+        mask = rng.random((9, 9)) < 0.4
+        dice, lo, hi = histogram_threshold_dice(image, mask)
+        assert dice == pytest.approx(_brute_force(image, mask))
+        pred = (image >= lo) & (image <= hi)
+        assert dice == pytest.approx(2 * (pred & mask).sum() / (pred.sum() + mask.sum()))
+
+
+def test_histogram_dice_hand_example():
+    image = np.array([0.0, 1.0, 2.0, 3.0])
+    mask = np.array([0, 1, 1, 0])
+    assert histogram_threshold_dice(image, mask) == (1.0, 1.0, 2.0)
+
+
+def test_calibration_report_groups(tmp_path):
+    manifest = make_cohort(tmp_path / "c", healthy=1, moderate=1, severe=1, size=64, slices=5, progress=False)
+    report = calibration_report(manifest, use_reference=False)
+    assert set(report) == {"healthy", "moderate", "severe"}
+    assert all(0.5 < v <= 1.0 for v in report.values())
+    assert report["healthy"] > report["severe"]
+
+
+def _cli():
+    spec = importlib.util.spec_from_file_location("make_phantom_cli", ROOT / "tools" / "make_phantom.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("argv", [
+    ["--healthy", "-1"], ["--size", "40"], ["--size", "16"], ["--slices", "0"],
+    ["--healthy", "0", "--moderate", "0", "--severe", "0"], [],
+])
+def test_cli_rejects_bad_arguments(tmp_path, argv, capsys):
+    argv = argv if argv == [] else ["--out", str(tmp_path / "o")] + argv
+    with pytest.raises(SystemExit) as exc:
+        _cli().main(argv)
+    assert exc.value.code == 2
+    assert "error" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_writes_cohort_and_refuses_non_empty(tmp_path, capsys):
+    cli = _cli()
+    argv = ["--out", str(tmp_path / "o"), "--healthy", "1", "--moderate", "0", "--severe", "0", "--size", "32",
+            "--slices", "1", "--no-progress"]
+    assert cli.main(argv) == 0
+    assert (tmp_path / "o" / "manifest.csv").is_file()
+    assert cli.main(argv) == 2
+    assert "--overwrite" in capsys.readouterr().err
