@@ -1,3 +1,3 @@
 # Paper grid (Table 1): symmetric cycle loss L_C with w_c = 0.25.
 _base_ = '../_base_/thigh_cyclegan.py'
-model = dict(cycle_loss=dict(type='CycleConsistencyLoss', loss_weight=0.25))
+model = dict(cycle_loss=dict(_delete_=True, type='CycleConsistencyLoss', loss_weight=0.25))

@@ -1,0 +1,103 @@
+"""Every shipped config loads (inheriting mmagic's stock CycleGAN configs), builds its model and trains one step."""
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("mmagic")
+import mmac  # noqa: E402,F401
+from mmengine.config import Config  # noqa: E402
+from mmengine.optim import build_optim_wrapper  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+from mmagic.registry import MODELS  # noqa: E402
+from mmagic.structures import DataSample  # noqa: E402
+
+from mmac.engine.optim_wrappers import AutocastOptimWrapper, enable_amp  # noqa: E402
+
+CONFIGS = sorted(p for p in (Path(__file__).resolve().parents[2] / "configs").rglob("*.py") if "_base_" not in p.parts)
+THIGH = [p for p in CONFIGS if "thigh" in p.name]
+
+
+def test_the_shipped_grid_is_complete():
+    names = {p.name for p in CONFIGS}
+    for loss in ("ac", "c"):
+        for wc in ("025", "050", "100"):
+            assert f"{loss}_cyclegan_thigh_wc{wc}.py" in names
+    assert {"ac_cyclegan_thigh.py", "ac_cyclegan_thigh_cpu.py", "ac_cyclegan_horse2zebra.py"} <= names
+
+
+def _shrink(cfg):
+    cfg.model.generator.base_channels = 4
+    cfg.model.discriminator.base_channels = 4
+
+
+def _one_step(cfg, size, channels):
+    init_default_scope("mmagic")
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    domains = cfg.model.reachable_domains
+    data = dict(inputs={f"img_{d}": torch.rand(1, channels, size, size) * 255 for d in domains},
+                data_samples=[DataSample()])
+    log = model.train_step(data, optim)
+    assert all(torch.isfinite(v) for v in log.values())
+    return model, optim, log
+
+
+@pytest.mark.parametrize("path", THIGH, ids=lambda p: p.name)
+def test_thigh_config_trains_one_step(path):
+    cfg = Config.fromfile(str(path))
+    assert cfg.model.type == "ModularCycleGAN"
+    assert cfg.model.generator.type == "UNetGenerator"
+    assert cfg.model.discriminator.type == "PatchDiscriminator" and cfg.model.discriminator.in_channels == 1
+    assert cfg.model.id_loss_weight == 0.5  # half the GAN weight
+    assert cfg.train_dataloader.batch_size == 1
+    assert cfg.optim_wrapper.generators.optimizer.lr == 1e-4
+    _shrink(cfg)
+    size = 2 ** cfg.model.generator.num_down
+    model, _, log = _one_step(cfg, size, 1)
+    expected = "AsymmetricCycleLoss" if path.name.startswith("ac_") else "CycleConsistencyLoss"
+    assert type(model.cycle_loss).__name__ == expected
+    assert model.cycle_loss.loss_weight == pytest.approx(float(cfg.model.cycle_loss.loss_weight))
+
+
+def test_grid_weights_match_their_names():
+    for path in CONFIGS:
+        if "_wc" in path.name:
+            w = int(path.stem.split("_wc")[1]) / 100
+            assert Config.fromfile(str(path)).model.cycle_loss.loss_weight == pytest.approx(w), path.name
+
+
+def test_drop_in_on_stock_horse2zebra_config():
+    cfg = Config.fromfile(str(next(p for p in CONFIGS if p.name == "ac_cyclegan_horse2zebra.py")))
+    # Everything but the model type and the cycle loss comes from mmagic's stock config.
+    assert cfg.model.generator.type == "ResnetGenerator" and cfg.model.generator.in_channels == 3
+    assert cfg.model.reachable_domains == ["horse", "zebra"]
+    _shrink(cfg)
+    cfg.model.generator.num_blocks = 1
+    model, _, _ = _one_step(cfg, 32, 3)
+    assert model.cycle_domains() == ["zebra"]
+
+
+def test_amp_switches_every_wrapper_of_a_gan_config():
+    cfg = Config.fromfile(str(next(p for p in THIGH if p.name == "ac_cyclegan_thigh_cpu.py")))
+    assert sorted(enable_amp(cfg)) == ["discriminators", "generators"]
+    _shrink(cfg)
+    init_default_scope("mmagic")
+    model = MODELS.build(cfg.model)
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    assert all(isinstance(optim[k], AutocastOptimWrapper) for k in ("generators", "discriminators"))
+    dtypes = []
+    model.generators["healthy"].register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    size = 2 ** cfg.model.generator.num_down
+    data = dict(inputs={f"img_{d}": torch.rand(1, 1, size, size) * 255 for d in cfg.model.reachable_domains},
+                data_samples=[DataSample()])
+    model.train_step(data, optim)
+    assert torch.bfloat16 in dtypes  # the forward really ran under autocast
+
+
+def test_amp_refuses_unknown_wrapper_type():
+    cfg = Config(dict(optim_wrapper=dict(generators=dict(type="MyWrapper", optimizer=dict(type="Adam")))))
+    with pytest.raises(ValueError, match="generators.*MyWrapper"):
+        enable_amp(cfg)
