@@ -1,0 +1,263 @@
+"""Executing the grid: one run = train + test through the normal configs and runners; resumable, packable.
+
+Layout of an output folder ``OUT``::
+
+    OUT/runs/<run>/          the run's mmengine work dir (config, logs, final checkpoint)
+    OUT/runs/<run>/results.csv   its per-slice test results
+    OUT/runs/<run>/DONE      JSON written last: the run is finished and never redone
+    OUT/results.csv          all finished runs, one row per test slice (rebuilt after every run)
+
+A run directory without ``DONE`` belongs to a run that was killed; it is deleted and the run restarted.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+import time
+from collections import deque
+from typing import Dict, List, Optional, Sequence
+
+from mmac.protocol.grid import RunSpec
+
+RESULT_COLUMNS = ['run', 'loss', 'w_c', 'fold', 'repetition', 'subject', 'group', 'slice', 'dice_original',
+                  'dice_translated', 'lo_original', 'hi_original', 'lo_translated', 'hi_translated']
+OPTIONAL_COLUMNS = ['psnr', 'ssim', 'ff_true', 'ff_est']
+
+
+def run_dir(out_dir: str, spec: RunSpec) -> str:
+    return osp.join(out_dir, 'runs', spec.name)
+
+
+def _settings(config: str, iters: Optional[int], epochs: Optional[float], cfg_options: Optional[dict]) -> dict:
+    """What makes two runs of the same spec the same experiment (stored in DONE, checked on reuse)."""
+    settings = dict(config=osp.abspath(config), iters=iters, epochs=epochs, cfg_options=cfg_options or {})
+    return json.loads(json.dumps(settings))  # the form it takes in DONE (tuples become lists)
+
+
+def run_config(config: str, spec: RunSpec, out_dir: str, iters: Optional[int] = None,
+               epochs: Optional[float] = None, cfg_options: Optional[dict] = None):
+    """The config of one run: the base config with the spec's loss, w_c, fold, seed and schedule.
+
+    Args:
+        config: Base config path (any thigh config; its cycle loss is replaced).
+        spec: The run.
+        out_dir: Grid output folder; the run's work dir is ``out_dir/runs/<run>``.
+        iters: Training iterations; overrides the config's ``train_cfg.max_iters``.
+        epochs: Training epochs, converted to iterations with the length of the run's training set.
+        cfg_options: Further ``--cfg-options`` overrides, applied first.
+
+    Raises:
+        ValueError: Both ``iters`` and ``epochs`` given, or a non-positive schedule.
+    """
+    from mmac.engine.launch import load_config
+
+    if iters is not None and epochs is not None:
+        raise ValueError("give --iters or --epochs, not both")
+    cfg = load_config(config, work_dir=run_dir(out_dir, spec), cfg_options=cfg_options)
+    cfg.model.cycle_loss = spec.cycle_loss()
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].dataset.fold = spec.fold
+    cfg.randomness = dict(seed=spec.seed, diff_rank_seed=True)
+    if epochs is not None:
+        if epochs <= 0:
+            raise ValueError(f"--epochs must be > 0, got {epochs}")
+        iters = max(1, round(epochs * _train_length(cfg)))
+    if iters is not None:
+        if iters < 1:
+            raise ValueError(f"--iters must be >= 1, got {iters}")
+        cfg.train_cfg.max_iters = iters
+    max_iters = cfg.train_cfg.max_iters
+    # Validation during training is not part of the protocol (its split is the test fold): test once at the
+    # end and keep one checkpoint.
+    cfg.val_dataloader, cfg.val_evaluator, cfg.val_cfg = None, None, None
+    cfg.train_cfg.pop('val_interval', None)
+    cfg.train_cfg.pop('val_begin', None)
+    cfg.default_hooks.checkpoint.interval = max_iters
+    cfg.default_hooks.checkpoint.max_keep_ckpts = 1
+    return cfg
+
+
+def _train_length(cfg) -> int:
+    from mmengine.registry import init_default_scope
+    from mmagic.registry import DATASETS
+
+    init_default_scope('mmagic')
+    dataset_cfg = dict(cfg.train_dataloader.dataset)
+    dataset_cfg['pipeline'] = []
+    return len(DATASETS.build(dataset_cfg))
+
+
+def execute_run(config: str, spec: RunSpec, out_dir: str, iters: Optional[int] = None,
+                epochs: Optional[float] = None, cfg_options: Optional[dict] = None) -> str:
+    """Train and test one run in this process; write its results and then its DONE marker.
+
+    Returns:
+        Path of the run's per-slice ``results.csv``.
+    """
+    import pandas as pd
+
+    from mmac.engine.launch import build_runner
+    from mmac.evaluation.hooks import write_csv_atomic
+
+    start = time.time()
+    cfg = run_config(config, spec, out_dir, iters=iters, epochs=epochs, cfg_options=cfg_options)
+    work = run_dir(out_dir, spec)
+    os.makedirs(work, exist_ok=True)
+    # The runner's console output (config dump, per-iteration logs) goes to the run's folder, not the terminal
+    # where the grid's progress bar is; mmengine binds its console handler to sys.stdout at logger creation.
+    with open(osp.join(work, 'console.log'), 'a') as console, contextlib.redirect_stdout(console):
+        runner = build_runner(cfg)
+        runner.train()
+        runner.test()
+    slices = osp.join(work, 'dice', 'test_per_slice.csv')
+    if not osp.isfile(slices):
+        raise RuntimeError(f"run {spec.name}: the test wrote no {slices}; does the config's test evaluator hold "
+                           "a ThresholdDiceMetric and custom_hooks a ThresholdDiceHook?")
+    frame = pd.read_csv(slices)
+    for key, value in reversed(list(dict(run=spec.name, **spec.to_dict()).items())):
+        frame.insert(0, key, value)
+    columns = RESULT_COLUMNS + [c for c in OPTIONAL_COLUMNS if c in frame.columns]
+    results = osp.join(work, 'results.csv')
+    write_csv_atomic(frame[columns], results)
+    checkpoint = osp.join(work, f'iter_{cfg.train_cfg.max_iters}.pth')
+    done = dict(spec.to_dict(), run=spec.name, checkpoint=checkpoint, config=osp.join(work, 'run_config.py'),
+                iters=cfg.train_cfg.max_iters, seconds=round(time.time() - start, 1),
+                settings=_settings(config, iters, epochs, cfg_options))
+    cfg.dump(done['config'])
+    _write_json_atomic(osp.join(work, 'DONE'), done)
+    return results
+
+
+def _write_json_atomic(path: str, data: dict) -> None:
+    tmp = f'{path}.tmp{os.getpid()}'
+    with open(tmp, 'w') as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
+def read_done(out_dir: str, spec: RunSpec) -> Optional[dict]:
+    path = osp.join(run_dir(out_dir, spec), 'DONE')
+    if not osp.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def collect_results(out_dir: str, specs: Sequence[RunSpec]) -> str:
+    """Concatenate the finished runs' results into ``out_dir/results.csv`` (atomically); return its path."""
+    import pandas as pd
+
+    from mmac.evaluation.hooks import write_csv_atomic
+
+    frames = [pd.read_csv(osp.join(run_dir(out_dir, s), 'results.csv')) for s in specs if read_done(out_dir, s)]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RESULT_COLUMNS)
+    path = osp.join(out_dir, 'results.csv')
+    write_csv_atomic(frame, path)
+    return path
+
+
+def visible_gpus() -> List[int]:
+    """Indices of the CUDA devices this process may use ([] without CUDA)."""
+    import torch
+
+    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+
+
+def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: Optional[int] = None,
+             epochs: Optional[float] = None, cfg_options: Optional[dict] = None, jobs: int = 1,
+             gpus: Optional[Sequence[int]] = None, progress: bool = True, log=print) -> str:
+    """Run every spec not yet finished, ``jobs`` at a time; return the path of ``results.csv``.
+
+    Finished runs (``DONE`` present, same settings) are skipped; a run folder without ``DONE`` is deleted and
+    the run restarted. With ``jobs > 1`` each run is a subprocess; runs are dealt round-robin to ``gpus``
+    (several per GPU when ``jobs > len(gpus)``: at batch size 1 one run leaves a large GPU mostly idle).
+
+    Args:
+        config: Base config path.
+        specs: Runs (see :func:`mmac.protocol.grid.make_grid`).
+        out_dir: Output folder.
+        iters: Iterations per run (see :func:`run_config`).
+        epochs: Epochs per run (see :func:`run_config`).
+        cfg_options: Overrides for every run.
+        jobs: Runs at the same time. 1 runs them one after the other in this process.
+        gpus: CUDA device indices to spread runs over. Defaults to all visible devices.
+        progress: Show a progress bar over runs.
+        log: Where messages go.
+
+    Raises:
+        ValueError: ``jobs < 1``, or a finished run in ``out_dir`` was made with other settings.
+        RuntimeError: A run failed (its folder is left for inspection and restarted next time).
+    """
+    from tqdm import tqdm
+
+    if jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {jobs}")
+    settings = _settings(config, iters, epochs, cfg_options)
+    todo = []
+    for spec in specs:
+        done = read_done(out_dir, spec)
+        if done is not None:
+            if done.get('settings') != settings:
+                raise ValueError(f"{run_dir(out_dir, spec)} was finished with other settings "
+                                 f"({done.get('settings')}) than now ({settings}); use another --out folder")
+            continue
+        if osp.isdir(run_dir(out_dir, spec)):
+            log(f"restarting {spec.name}: its folder has no DONE marker (the run was interrupted)")
+            shutil.rmtree(run_dir(out_dir, spec))
+        todo.append(spec)
+    log(f"{len(specs) - len(todo)} of {len(specs)} runs already finished; {len(todo)} to run")
+    os.makedirs(out_dir, exist_ok=True)
+    bar = tqdm(total=len(specs), initial=len(specs) - len(todo), unit='run', disable=not progress)
+    try:
+        if jobs == 1:
+            for spec in todo:
+                bar.set_postfix_str(spec.name)
+                execute_run(config, spec, out_dir, iters=iters, epochs=epochs, cfg_options=cfg_options)
+                collect_results(out_dir, specs)
+                bar.update()
+        else:
+            _run_parallel(config, todo, out_dir, settings, jobs,
+                          visible_gpus() if gpus is None else list(gpus), bar, specs)
+    finally:
+        bar.close()
+    return collect_results(out_dir, specs)
+
+
+def _run_parallel(config, todo, out_dir, settings, jobs, gpus, bar, specs) -> None:
+    """Subprocess pool: at most ``jobs`` runs at once, run k of a slot on GPU ``gpus[slot % len(gpus)]``."""
+    queue = deque(todo)
+    running: Dict[int, tuple] = {}  # slot -> (process, spec, log file)
+    failed = []
+    while queue or running:
+        for slot in range(jobs):
+            if slot in running or not queue:
+                continue
+            spec = queue.popleft()
+            env = dict(os.environ)
+            if gpus:
+                env['CUDA_VISIBLE_DEVICES'] = str(gpus[slot % len(gpus)])
+            os.makedirs(run_dir(out_dir, spec), exist_ok=True)
+            log_file = open(osp.join(run_dir(out_dir, spec), 'worker.log'), 'w')  # errors; logs: console.log
+            cmd = [sys.executable, '-m', 'mmac.protocol.worker', '--config', settings['config'], '--out', out_dir,
+                   '--spec', json.dumps(spec.to_dict()), '--settings', json.dumps(settings)]
+            running[slot] = (subprocess.Popen(cmd, env=env, stdout=log_file, stderr=subprocess.STDOUT), spec,
+                             log_file)
+        time.sleep(0.5)
+        for slot, (proc, spec, log_file) in list(running.items()):
+            if proc.poll() is None:
+                continue
+            log_file.close()
+            del running[slot]
+            if proc.returncode != 0:
+                failed.append(spec.name)
+            else:
+                collect_results(out_dir, specs)
+            bar.update()
+    if failed:
+        raise RuntimeError(f"{len(failed)} run(s) failed: {', '.join(failed)}; see runs/<run>/worker.log. "
+                           "Rerunning the same command restarts only those")

@@ -1,0 +1,22 @@
+"""Subprocess entry of :func:`mmac.protocol.runs.run_grid` with ``jobs > 1``: executes one run."""
+import argparse
+import json
+
+from mmac.protocol.grid import RunSpec
+from mmac.protocol.runs import execute_run
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('--config', required=True)
+    parser.add_argument('--out', required=True)
+    parser.add_argument('--spec', required=True, help='RunSpec as JSON')
+    parser.add_argument('--settings', required=True, help='iters/epochs/cfg_options as JSON')
+    args = parser.parse_args(argv)
+    settings = json.loads(args.settings)
+    execute_run(args.config, RunSpec(**json.loads(args.spec)), args.out, iters=settings['iters'],
+                epochs=settings['epochs'], cfg_options=settings['cfg_options'] or None)
+
+
+if __name__ == '__main__':
+    main()
