@@ -1,0 +1,255 @@
+"""Per-patient statistics of the evaluation of Gadermayr et al., ISBI 2021.
+
+Gadermayr et al., "An Asymmetric Cycle-Consistency Loss for Dealing with Many-to-One Mappings in Image
+Translation: A Study on Thigh MR Scans", ISBI 2021, report the optimal two-threshold Dice (see
+:mod:`mmac.evaluation.threshold_dice`) of the original and of the translated slice, averaged per patient,
+as mean ± std over the patients of the groups 'moderate', 'severe' and 'pathological' (= both), compare
+configurations with a paired two-sided Wilcoxon signed-rank test over patients, and give slice-level shares
+of improved slices and of slices whose Dice rises or falls by more than 0.05.
+
+Records come as a list of dicts, a dict of columns, or a pandas DataFrame, with the keys ``subject``,
+``group``, ``dice_original``, ``dice_translated`` and optionally ``run``, ``loss``, ``w_c``, ``fold`` and
+``repetition``. Tables come back as pandas DataFrames.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats as _sps
+
+__all__ = [
+    "REQUIRED_KEYS",
+    "OPTIONAL_KEYS",
+    "GROUPS",
+    "to_frame",
+    "per_patient",
+    "group_summary",
+    "WilcoxonResult",
+    "paired_wilcoxon",
+    "slice_shares",
+]
+
+REQUIRED_KEYS = ("subject", "group", "dice_original", "dice_translated")
+OPTIONAL_KEYS = ("run", "loss", "w_c", "fold", "repetition")
+VALUE_KEYS = ("dice_original", "dice_translated")
+# Summary groups: each maps to the per-patient groups it pools.
+GROUPS = {"moderate": ("moderate",), "severe": ("severe",), "pathological": ("moderate", "severe")}
+
+
+def to_frame(records: pd.DataFrame | Mapping[str, Sequence[Any]] | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Per-slice records as a validated DataFrame.
+
+    Args:
+        records: A DataFrame, a dict of equally long columns, or an iterable of per-slice dicts, with at
+            least the keys in :data:`REQUIRED_KEYS`.
+
+    Returns:
+        A new DataFrame, one row per slice, with float Dice columns.
+
+    Raises:
+        KeyError: If a required key is missing.
+        ValueError: If there are no records or a Dice value is not finite or outside [0, 1].
+    """
+    if isinstance(records, pd.DataFrame):
+        frame = records.copy()
+    elif isinstance(records, Mapping):
+        frame = pd.DataFrame(dict(records))
+    else:
+        frame = pd.DataFrame(list(records))
+    if len(frame) == 0:
+        raise ValueError("no records to aggregate")
+    missing = [key for key in REQUIRED_KEYS if key not in frame.columns]
+    if missing:
+        raise KeyError(f"records lack the key(s) {missing}; required are {list(REQUIRED_KEYS)}, "
+                       f"got {list(frame.columns)}")
+    for key in VALUE_KEYS:
+        values = pd.to_numeric(frame[key], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(values) | (values < 0) | (values > 1)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{key} must be a finite Dice in [0, 1]; record {row} has {frame[key].iloc[row]!r}")
+        frame[key] = values
+    return frame
+
+
+def per_patient(records: pd.DataFrame | Mapping[str, Sequence[Any]] | Iterable[Mapping[str, Any]],
+                by: Sequence[str] | None = None) -> pd.DataFrame:
+    """Mean Dice per patient (and per run, when the records hold several).
+
+    Args:
+        records: Per-slice records, see :func:`to_frame`.
+        by: Keys that separate independent evaluations (e.g. ``('loss', 'w_c', 'repetition')``); each
+            patient is averaged within each combination. ``None`` uses the keys of :data:`OPTIONAL_KEYS`
+            present in the records except ``fold`` (a patient is tested in one fold per repetition).
+            Defaults to None.
+
+    Returns:
+        One row per (``*by``, subject) with the columns ``*by``, ``subject``, ``group``,
+        ``dice_original``, ``dice_translated`` (means over the patient's slices) and ``n_slices``; sorted by
+        those keys.
+
+    Raises:
+        KeyError: If a key of ``by`` is missing.
+        ValueError: If a subject appears with more than one group.
+    """
+    frame = to_frame(records)
+    if by is None:
+        by = [key for key in OPTIONAL_KEYS if key in frame.columns and key != "fold"]
+    by = list(by)
+    missing = [key for key in by if key not in frame.columns]
+    if missing:
+        raise KeyError(f"by names key(s) {missing} that the records lack; they have {list(frame.columns)}")
+    groups_per_subject = frame.groupby("subject")["group"].nunique()
+    if (groups_per_subject > 1).any():
+        subject = groups_per_subject.index[groups_per_subject > 1][0]
+        found = sorted(frame.loc[frame["subject"] == subject, "group"].unique())
+        raise ValueError(f"subject {subject!r} appears with several groups {found}; a patient has one group")
+    keys = by + ["subject", "group"]
+    table = frame.groupby(keys, sort=True, dropna=False).agg(
+        dice_original=("dice_original", "mean"),
+        dice_translated=("dice_translated", "mean"),
+        n_slices=("dice_original", "size"),
+    )
+    return table.reset_index()
+
+
+def group_summary(patients: pd.DataFrame, by: Sequence[str] | None = None,
+                  columns: Sequence[str] = VALUE_KEYS, ddof: int = 1) -> pd.DataFrame:
+    """Mean ± std over patients for 'moderate', 'severe' and 'pathological' (= moderate + severe).
+
+    Args:
+        patients: Per-patient table, one row per patient (and run), as returned by :func:`per_patient`.
+        by: Keys that separate runs, summarised separately. ``None`` takes the :data:`OPTIONAL_KEYS`
+            present except ``fold``. Defaults to None.
+        columns: Value columns to summarise. Defaults to ``('dice_original', 'dice_translated')``.
+        ddof: Delta degrees of freedom of the std (1: sample std; a single patient gives NaN).
+            Defaults to 1.
+
+    Returns:
+        One row per (``*by``, summary group) with ``group``, ``n_patients`` and ``<column>_mean`` /
+        ``<column>_std`` for each column. Summary groups without patients are left out.
+
+    Raises:
+        KeyError: If ``group``, a column or a key of ``by`` is missing.
+    """
+    if by is None:
+        by = [key for key in OPTIONAL_KEYS if key in patients.columns and key != "fold"]
+    by = list(by)
+    missing = [key for key in by + ["group", *columns] if key not in patients.columns]
+    if missing:
+        raise KeyError(f"patients table lacks the column(s) {missing}; it has {list(patients.columns)}")
+    rows = []
+    runs = patients.groupby(by, sort=True, dropna=False) if by else [((), patients)]
+    for run_key, run in runs:
+        run_key = run_key if isinstance(run_key, tuple) else (run_key,)
+        for name, members in GROUPS.items():
+            part = run[run["group"].isin(members)]
+            if len(part) == 0:
+                continue
+            row = dict(zip(by, run_key))
+            row.update(group=name, n_patients=len(part))
+            for column in columns:
+                values = part[column].to_numpy(dtype=np.float64)
+                row[f"{column}_mean"] = float(values.mean())
+                row[f"{column}_std"] = float(values.std(ddof=ddof)) if len(values) > ddof else float("nan")
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class WilcoxonResult:
+    """Result of :func:`paired_wilcoxon`.
+
+    Attributes:
+        statistic: scipy's two-sided statistic, ``min(W+, W-)`` over the non-zero differences.
+        pvalue: Two-sided p-value.
+        n: Number of pairs (patients).
+        n_nonzero: Pairs with a non-zero difference (the ones ranked, zero_method 'wilcox').
+        note: Empty, or why the p-value is a convention rather than a test (all differences zero).
+    """
+
+    statistic: float
+    pvalue: float
+    n: int
+    n_nonzero: int
+    note: str = ""
+
+
+def paired_wilcoxon(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> WilcoxonResult:
+    """Paired two-sided Wilcoxon signed-rank test over patients, ``a`` against ``b``.
+
+    Uses ``scipy.stats.wilcoxon(a, b, alternative='two-sided')`` with its defaults (zero differences are
+    dropped, ``method='auto'``: the exact null distribution for small samples without ties or zeros, the
+    normal approximation otherwise).
+
+    When every difference is zero there is nothing to rank; instead of scipy's warning and NaN this returns
+    ``statistic = 0.0``, ``pvalue = 1.0`` and a ``note`` saying so (no evidence of a difference).
+
+    Args:
+        a: Per-patient values of shape (n,), e.g. mean translated Dice of configuration A.
+        b: Paired per-patient values of shape (n,), same patient order.
+
+    Returns:
+        The statistic, two-sided p-value, n and a note.
+
+    Raises:
+        ValueError: If the shapes differ, are not 1-D, are empty, or hold non-finite values.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"a and b must be 1-D of the same length (paired patients), got shapes {a.shape} "
+                         f"and {b.shape}")
+    if a.size == 0:
+        raise ValueError("a and b are empty; the test needs at least one pair")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("a and b must be finite; found NaN or inf")
+    diff = a - b
+    nonzero = int(np.count_nonzero(diff))
+    if nonzero == 0:
+        return WilcoxonResult(0.0, 1.0, int(a.size), 0,
+                              "all paired differences are zero: no test possible, p-value set to 1.0")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Ss]ample size too small.*")
+        result = _sps.wilcoxon(a, b, alternative="two-sided")
+    return WilcoxonResult(float(result.statistic), float(result.pvalue), int(a.size), nonzero)
+
+
+def slice_shares(dice_original: Sequence[float] | np.ndarray, dice_translated: Sequence[float] | np.ndarray,
+                 margin: float = 0.05) -> dict[str, float]:
+    """Slice-level shares of the paper: improved, increased by more than ``margin``, decreased by more.
+
+    Args:
+        dice_original: Dice of the original slices, shape (n,).
+        dice_translated: Dice of the translated slices, shape (n,).
+        margin: The change that counts as large (strict ``>``). Defaults to 0.05.
+
+    Returns:
+        ``{'n': n, 'improved': share with translated > original, 'increased': share with translated -
+        original > margin, 'decreased': share with original - translated > margin}``; shares in [0, 1].
+
+    Raises:
+        ValueError: If the shapes differ, are empty or hold non-finite values, or ``margin < 0``.
+    """
+    orig = np.asarray(dice_original, dtype=np.float64).ravel()
+    trans = np.asarray(dice_translated, dtype=np.float64).ravel()
+    if np.shape(dice_original) != np.shape(dice_translated):
+        raise ValueError(f"dice_original and dice_translated must have the same shape, got "
+                         f"{np.shape(dice_original)} and {np.shape(dice_translated)}")
+    if orig.size == 0:
+        raise ValueError("no slices given")
+    if not (np.isfinite(orig).all() and np.isfinite(trans).all()):
+        raise ValueError("Dice values must be finite; found NaN or inf")
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    change = trans - orig
+    return {
+        "n": int(orig.size),
+        "improved": float(np.mean(change > 0)),
+        "increased": float(np.mean(change > margin)),
+        "decreased": float(np.mean(-change > margin)),
+    }

@@ -1,0 +1,88 @@
+"""Grid specs (pure) and the resumable grid runner on a tiny cohort."""
+import json
+
+import pandas as pd
+import pytest
+
+from mmac.protocol.grid import RunSpec, make_grid
+
+
+def test_full_paper_grid_has_240_unique_runs():
+    specs = make_grid()
+    assert len(specs) == 2 * 3 * 5 * 8
+    assert len({s.name for s in specs}) == 240
+
+
+def test_paired_runs_share_the_seed():
+    a = RunSpec('L_C', 0.5, fold=3, repetition=2)
+    b = RunSpec('L_AC', 0.5, fold=3, repetition=2)
+    assert a.seed == b.seed
+    assert len({RunSpec('L_AC', 1.0, f, r).seed for f in range(5) for r in range(8)}) == 40
+
+
+def test_cycle_loss_configs():
+    assert RunSpec('L_AC', 0.25, 0, 0).cycle_loss() == dict(type='AsymmetricCycleLoss', loss_weight=0.25,
+                                                          domain='healthy')
+    assert RunSpec('L_C', 1.0, 0, 0).cycle_loss() == dict(type='CycleConsistencyLoss', loss_weight=1.0)
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(losses=['L_X']), 'unknown loss'), (dict(weights=[0]), 'w_c'), (dict(repeats=0), 'repeats'),
+    (dict(folds=[]), 'empty'), (dict(weights=[1, 1]), 'duplicate')])
+def test_bad_grids(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_grid(**kwargs)
+
+
+# ---------------------------------------------------------------- the runner (needs mmagic)
+@pytest.fixture(scope='module')
+def grid_env(tiny_cohort):
+    pytest.importorskip('mmagic')
+    from tests.conftest import CPU_CONFIG, tiny_options
+
+    options = tiny_options(tiny_cohort, max_iters=2)
+    options.pop('custom_hooks')  # keep the config's hooks (ThresholdDiceHook is needed, the grid image is not)
+    options['custom_hooks'] = [dict(type='ThresholdDiceHook')]
+    return str(CPU_CONFIG), options
+
+
+def test_grid_resumes_and_restarts_interrupted_runs(grid_env, tmp_path):
+    from mmac.protocol.runs import run_grid
+
+    config, options = grid_env
+    specs = make_grid(['L_C', 'L_AC'], [1.0], [0], 1)
+    out = tmp_path / 'cv'
+    path = run_grid(config, specs, str(out), iters=2, cfg_options=options, progress=False, log=lambda m: None)
+    results = pd.read_csv(path)
+    assert set(results['run']) == {s.name for s in specs}
+    # Only the test fold's pathological subjects, annotated slices, each run alike.
+    assert set(results['group']) <= {'moderate', 'severe'}
+    assert (results.groupby('run').size().nunique()) == 1
+    assert ((results['dice_original'] > 0) & (results['dice_original'] <= 1)).all()
+    done_before = {s.name: (out / 'runs' / s.name / 'DONE').stat().st_mtime_ns for s in specs}
+
+    # Simulate a killed run: no DONE, a half-written file left behind.
+    killed = out / 'runs' / specs[1].name
+    (killed / 'DONE').unlink()
+    (killed / 'half_written.tmp').write_text('x')
+    messages = []
+    run_grid(config, specs, str(out), iters=2, cfg_options=options, progress=False, log=messages.append)
+    assert any('restarting ' + specs[1].name in m for m in messages)
+    assert not (killed / 'half_written.tmp').exists() and (killed / 'DONE').exists()
+    # The finished run was not redone.
+    assert (out / 'runs' / specs[0].name / 'DONE').stat().st_mtime_ns == done_before[specs[0].name]
+    assert json.loads((killed / 'DONE').read_text())['iters'] == 2
+    assert len(pd.read_csv(out / 'results.csv')) == len(results)
+
+    with pytest.raises(ValueError, match='other settings'):
+        run_grid(config, specs, str(out), iters=3, cfg_options=options, progress=False, log=lambda m: None)
+
+
+def test_parallel_runs_in_subprocesses(grid_env, tmp_path):
+    from mmac.protocol.runs import run_grid
+
+    config, options = grid_env
+    specs = make_grid(['L_AC'], [0.5, 1.0], [1], 1)
+    path = run_grid(config, specs, str(tmp_path), iters=1, cfg_options=options, jobs=2, gpus=[],
+                    progress=False, log=lambda m: None)
+    assert set(pd.read_csv(path)['run']) == {s.name for s in specs}
