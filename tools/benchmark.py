@@ -2,6 +2,9 @@
 """Benchmarks of mmac, one subcommand each.
 
     python tools/benchmark.py dice [--n 1000] [--size 256] [--seed 0] [--repeat 1] [--baseline-slices 50]
+    python tools/benchmark.py data MANIFEST [--n 2000] [--size 256] [--split train]
+    python tools/benchmark.py train [--size 64] [--base-channels 16] [--num-down 6] [--batch-sizes 1 4]
+                                    [--iters 10] [--warmup 3] [--device auto] [--amp]
 
 Each subcommand is a pair in ``SUBCOMMANDS``: a function adding its arguments to a subparser and a function
 running it with the parsed arguments. To add one, write both and register them there.
@@ -38,9 +41,54 @@ def _run_dice(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_data_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("manifest", help="manifest.csv of a cohort (e.g. made by tools/make_phantom.py)")
+    parser.add_argument("--n", type=int, default=2000, help="items to serve (default 2000)")
+    parser.add_argument("--size", type=int, default=256, help="slice size served (default 256)")
+    parser.add_argument("--split", default="train", choices=["train", "val", "test"])
+
+
+def _run_data(args: argparse.Namespace) -> int:
+    from mmac.datasets.bench import benchmark_slices
+
+    result = benchmark_slices(args.manifest, n=args.n, size=args.size, split=args.split)
+    for key, value in result.items():
+        print(f"{key:>28}: {value:.1f}" if isinstance(value, float) else f"{key:>28}: {value}")
+    return 0
+
+
+def _add_train_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--size", type=int, default=64, help="slice size (default 64; the paper: 256)")
+    parser.add_argument("--base-channels", type=int, default=16, help="network width (default 16; paper: 64)")
+    parser.add_argument("--num-down", type=int, default=6, help="U-Net levels (default 6; paper: 8)")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--iters", type=int, default=10, help="timed iterations (default 10)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed iterations first (default 3)")
+    parser.add_argument("--device", default="auto", help="cuda, cpu or auto (default)")
+    parser.add_argument("--amp", action="store_true", help="bf16 autocast")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from mmac.engine.bench import benchmark_training, format_rows
+
+    rows = benchmark_training(size=args.size, base_channels=args.base_channels, num_down=args.num_down,
+                              batch_sizes=args.batch_sizes, iters=args.iters, warmup=args.warmup,
+                              device=args.device, amp=args.amp)
+    device = rows[0]["device"]
+    name = torch.cuda.get_device_name() if device.startswith("cuda") else "CPU"
+    print(f"training iterations, {args.size}x{args.size}, base {args.base_channels}, {args.num_down} levels, "
+          f"{'bf16' if args.amp else 'fp32'}, {name}, torch {torch.__version__}")
+    print(format_rows(rows))
+    return 0
+
+
 # subcommand -> (add its arguments, run it)
 SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "dice": (_add_dice_args, _run_dice),
+    "data": (_add_data_args, _run_data),
+    "train": (_add_train_args, _run_train),
 }
 
 

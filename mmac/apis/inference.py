@@ -1,0 +1,294 @@
+"""Apply a trained generator to slices and volumes: F(x), the pseudo-healthy translation.
+
+Gadermayr et al., "An Asymmetric Cycle-Consistency Loss for Dealing with Many-to-One Mappings in Image
+Translation: A Study on Thigh MR Scans" (ISBI 2021) translate fat-infiltrated thigh MR slices x into
+pseudo-healthy slices F(x) with the generator ``F = generators['healthy']`` of a CycleGAN and segment the
+muscle on F(x) by two intensity thresholds. This module loads such a model from an mmengine config and
+checkpoint and runs F outside the mmengine runner.
+
+Intensities follow the dataset (:mod:`mmac.datasets.thigh_mr`): slices normalised per volume to [0, 1] are
+scaled to [0, 255] and normalised like the model's ``DataPreprocessor`` (``(v - mean) / std``, mean = std =
+127.5 by default, read from the model), so the generator sees [-1, 1]; its tanh output is mapped back the same
+way and returned in [0, 1].
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mmac.datasets.manifest import slices_to_volume, volume_to_slices
+
+__all__ = ["Translator", "init_translator", "model_image_size"]
+
+
+def _scalar(value: Any, default: float, what: str) -> float:
+    """One float from a scalar, a 1-element sequence or a (1, 1, 1) tensor buffer."""
+    if value is None:
+        return default
+    array = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value, dtype=np.float64)
+    if array.size != 1:
+        raise ValueError(f"the model's data preprocessor {what} must be one value (1-channel images), got "
+                         f"{array.ravel().tolist()}")
+    return float(array.ravel()[0])
+
+
+def model_image_size(cfg) -> tuple[int | None, str]:
+    """The slice size and resize mode the model was trained and tested with, from its config.
+
+    Looks at ``test_dataloader``, ``val_dataloader`` and ``train_dataloader`` (``dataset.size`` and
+    ``dataset.resize_mode``), then the top-level ``image_size``.
+
+    Returns:
+        ``(size, resize_mode)``; size None when the config names none, mode ``'resize'`` by default.
+    """
+    for key in ("test_dataloader", "val_dataloader", "train_dataloader"):
+        dataset = (cfg.get(key) or {}).get("dataset") or {}
+        if dataset.get("size") is not None:
+            return int(dataset["size"]), str(dataset.get("resize_mode", "resize"))
+    size = cfg.get("image_size")
+    return (int(size) if size is not None else None), "resize"
+
+
+class Translator:
+    """A generator of a trained CycleGAN, ready to translate normalised slices or volumes.
+
+    Build it with :func:`init_translator`.
+
+    Args:
+        model: The CycleGAN (``ModularCycleGAN`` or mmagic's ``CycleGAN``) with loaded weights.
+        direction: Target domain; ``model.generators[direction]`` is run. ``'healthy'`` is F
+            (pathological -> pseudo-healthy). Defaults to ``'healthy'``.
+        image_size: Slice size the model was trained on; other sizes are fitted to it (see
+            :meth:`translate_slices`). None: slices are translated at their own size. Defaults to None.
+        resize_mode: How slices were brought to ``image_size`` in training (``'resize'``, ``'pad'`` or
+            ``'fit'``, see :func:`mmac.datasets.thigh_mr.fit_slices`). Defaults to ``'resize'``.
+        device: Torch device. Defaults to ``'cpu'``.
+
+    Raises:
+        ValueError: ``direction`` is not a domain of the model, or ``image_size`` is not divisible by
+            ``2**num_down`` of the generator.
+    """
+
+    def __init__(self, model: torch.nn.Module, direction: str = "healthy", image_size: int | None = None,
+                 resize_mode: str = "resize", device: str | torch.device = "cpu") -> None:
+        generators = getattr(model, "generators", None)
+        if generators is None:
+            raise TypeError(f"expected a CycleGAN-style model with a 'generators' dict, got {type(model).__name__}")
+        generators = getattr(generators, "module", generators)
+        if direction not in generators:
+            raise ValueError(f"direction {direction!r} is not a domain of the model; allowed: {sorted(generators)} "
+                             "('healthy' is F: pathological -> pseudo-healthy)")
+        if resize_mode not in ("resize", "pad", "fit"):
+            raise ValueError(f"unknown resize_mode {resize_mode!r}; allowed: resize, pad, fit")
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.direction = direction
+        self.generator = generators[direction]
+        self.dims = int(getattr(self.generator, "dims", 2))
+        self.num_down = getattr(self.generator, "num_down", None)
+        preprocessor = getattr(model, "data_preprocessor", None)
+        self.mean = _scalar(getattr(preprocessor, "mean", None), 127.5, "mean")
+        self.std = _scalar(getattr(preprocessor, "std", None), 127.5, "std")
+        self.image_size = image_size
+        self.resize_mode = resize_mode
+        if image_size is not None:
+            self._check_divisible((image_size, image_size), "the model's image size (from its config)")
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def divisor(self) -> int:
+        """Every spatial size the generator sees must be a multiple of this (``2**num_down``)."""
+        return 2 ** self.num_down if self.num_down else 1
+
+    def _check_divisible(self, spatial: tuple[int, ...], what: str) -> None:
+        if any(s % self.divisor for s in spatial):
+            raise ValueError(f"{what} {tuple(spatial)} is not divisible by 2**num_down = {self.divisor} "
+                             f"(num_down={self.num_down}): the U-Net halves the size {self.num_down} times; pad or "
+                             f"crop to a multiple of {self.divisor}, or let the translator fit slices to the "
+                             f"training size (fit=True)")
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        """Generator on (N, H, W) slices in [0, 1] (2D) or one (D, H, W) volume (3D); same shape in [0, 1]."""
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+        x = (x * 255.0 - self.mean) / self.std  # [0, 1] -> [0, 255] -> [-1, 1], like DataPreprocessor
+        x = x[:, None] if self.dims == 2 else x[None, None]  # (N, 1, H, W) or (1, 1, D, H, W)
+        with torch.no_grad():
+            y = self.generator(x)
+        y = (y * self.std + self.mean) / 255.0  # back to [0, 1]
+        y = y[:, 0] if self.dims == 2 else y[0, 0]  # (N, H, W) or (D, H, W)
+        return y.clamp_(0.0, 1.0).cpu().numpy()
+
+    def _to_model_size(self, slices: np.ndarray) -> np.ndarray:
+        from mmac.datasets.thigh_mr import fit_slices
+
+        return fit_slices(slices, self.image_size, mode=self.resize_mode)
+
+    def _from_model_size(self, slices: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """Inverse of :meth:`_to_model_size`: (N, S, S) -> (N, H, W)."""
+        h, w = shape
+        size = self.image_size
+        if self.resize_mode == "resize":
+            return _resample(slices, (h, w))
+        if self.resize_mode == "fit":
+            scale = size / max(h, w)
+            inner = (max(1, round(h * scale)), max(1, round(w * scale)))
+            return _resample(_centre_pad_crop(slices, inner), (h, w))
+        return _centre_pad_crop(slices, (h, w))  # 'pad'
+
+    # ------------------------------------------------------------------ public
+    def translate_slices(self, slices: np.ndarray, batch_size: int = 16, fit: bool = True,
+                         progress: bool = False) -> np.ndarray:
+        """Translate axial slices.
+
+        Slices whose size differs from the training size are brought to it as in training
+        (:func:`~mmac.datasets.thigh_mr.fit_slices` with the config's ``resize_mode``: bilinear resize by
+        default), translated, and brought back to their size by the inverse operation (bilinear resize; for
+        ``'pad'``, centre crop/pad, so content cropped away in training comes back as 0). With ``fit=False``
+        they are translated at their own size instead, which must be divisible by ``2**num_down``.
+
+        A 3D generator (``UNetGenerator(dims=3)``) translates the stack as one volume (D=N, H, W) at its own
+        size (no fitting); every size must be divisible by ``2**num_down``.
+
+        Args:
+            slices: (N, H, W) intensities normalised to [0, 1] (the dataset's per-volume percentiles).
+            batch_size: Slices per forward pass (2D). Defaults to 16.
+            fit: Fit slices of another size to the training size and back. Defaults to True.
+            progress: Show a tqdm progress bar over batches. Defaults to False.
+
+        Returns:
+            (N, H, W) float32 translations in [0, 1].
+
+        Raises:
+            TypeError: ``slices`` is not a real numeric array.
+            ValueError: Not (N, H, W), empty, NaN/inf, values outside [0, 1], ``batch_size < 1``, or a size the
+                U-Net cannot take.
+        """
+        slices = np.asarray(slices)
+        if slices.dtype.kind not in "fiub":
+            raise TypeError(f"slices must be a real numeric array, got dtype {slices.dtype}")
+        if slices.ndim != 3 or 0 in slices.shape:
+            raise ValueError(f"slices must have shape (N, H, W) with N, H, W > 0, got {slices.shape}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        slices = slices.astype(np.float32, copy=False)
+        if not np.isfinite(slices).all():
+            raise ValueError(f"slices hold {int((~np.isfinite(slices)).sum())} NaN/inf value(s)")
+        lo, hi = float(slices.min()), float(slices.max())
+        if lo < -1e-6 or hi > 1 + 1e-6:
+            raise ValueError(f"slices must be normalised to [0, 1] (see mmac.datasets.manifest.normalise), got "
+                             f"values in [{lo:g}, {hi:g}]")
+        slices = np.clip(slices, 0.0, 1.0)
+
+        if self.dims == 3:
+            self._check_divisible(slices.shape, "the volume size (D, H, W)")
+            return self._run(slices).astype(np.float32)
+
+        shape = tuple(slices.shape[1:])
+        resized = fit and self.image_size is not None and shape != (self.image_size, self.image_size)
+        work = self._to_model_size(slices) if resized else slices
+        if not resized:
+            self._check_divisible(shape, "the slice size (H, W)")
+        starts = range(0, len(work), batch_size)
+        if progress:
+            from tqdm import tqdm
+
+            starts = tqdm(starts, desc="translating", unit="batch", total=len(starts))
+        out = np.concatenate([self._run(work[s:s + batch_size]) for s in starts])  # (N, S, S)
+        if resized:
+            out = self._from_model_size(out, shape)
+        return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+    def translate_volume(self, volume: np.ndarray, batch_size: int = 16, fit: bool = True,
+                         progress: bool = False) -> np.ndarray:
+        """Translate a canonical (RAS) normalised volume (X, Y, Z) slice by slice along Z.
+
+        The volume is cut into axial slices in display convention
+        (:func:`~mmac.datasets.manifest.volume_to_slices`, as the dataset does), translated with
+        :meth:`translate_slices` and put back (:func:`~mmac.datasets.manifest.slices_to_volume`). A 3D
+        generator gets the whole volume at once.
+
+        Args:
+            volume: (X, Y, Z) intensities in [0, 1], canonical RAS.
+            batch_size: See :meth:`translate_slices`. Defaults to 16.
+            fit: See :meth:`translate_slices`. Defaults to True.
+            progress: See :meth:`translate_slices`. Defaults to False.
+
+        Returns:
+            (X, Y, Z) float32 translation in [0, 1].
+
+        Raises:
+            ValueError: ``volume`` is not 3D; see also :meth:`translate_slices`.
+        """
+        volume = np.asarray(volume)
+        if volume.ndim != 3:
+            raise ValueError(f"volume must have shape (X, Y, Z), got {volume.shape}")
+        out = self.translate_slices(volume_to_slices(volume), batch_size=batch_size, fit=fit, progress=progress)
+        return slices_to_volume(out)
+
+
+def _resample(slices: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear (antialiased when shrinking) resize of (N, H, W) to (N, *shape)."""
+    if tuple(slices.shape[1:]) == tuple(shape):
+        return np.ascontiguousarray(slices, dtype=np.float32)
+    t = torch.from_numpy(np.ascontiguousarray(slices, dtype=np.float32))[:, None]  # (N, 1, H, W)
+    down = shape[0] < slices.shape[1] or shape[1] < slices.shape[2]
+    t = F.interpolate(t, size=tuple(shape), mode="bilinear", align_corners=False, antialias=down)
+    return t[:, 0].numpy()  # (N, *shape)
+
+
+def _centre_pad_crop(slices: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Centre crop or zero-pad (N, H, W) to (N, *shape), with the offsets of ``fit_slices``."""
+    n, h, w = slices.shape
+    th, tw = shape
+    out = np.zeros((n, th, tw), dtype=slices.dtype)
+    ch, cw = min(h, th), min(w, tw)
+    sy, sx = (h - ch) // 2, (w - cw) // 2
+    dy, dx = (th - ch) // 2, (tw - cw) // 2
+    out[:, dy:dy + ch, dx:dx + cw] = slices[:, sy:sy + ch, sx:sx + cw]
+    return out
+
+
+def init_translator(config, checkpoint: str | Path, device: str | torch.device = "cpu",
+                    direction: str = "healthy") -> Translator:
+    """Build the model of ``config``, load ``checkpoint`` and return its generator as a :class:`Translator`.
+
+    Args:
+        config: Path of an mmengine config (e.g. the ``config.py`` dumped in a work dir) or a ``Config``.
+        checkpoint: An mmengine checkpoint (``iter_<n>.pth``) of that model.
+        device: Torch device. Defaults to ``'cpu'``.
+        direction: Target domain of the generator to run; ``'healthy'`` is F. Defaults to ``'healthy'``.
+
+    Returns:
+        The translator, in eval mode.
+
+    Raises:
+        FileNotFoundError: The config or the checkpoint does not exist.
+        TypeError: ``config`` is neither a path nor a ``Config``.
+        ValueError: See :class:`Translator`.
+    """
+    import mmac  # noqa: F401  (registers mmac's components and the weights-only checkpoint loader)
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+
+    if isinstance(config, (str, Path)):
+        if not Path(config).is_file():
+            raise FileNotFoundError(f"config file {config} does not exist")
+        cfg = Config.fromfile(str(config))
+    elif isinstance(config, Config):
+        cfg = config
+    else:
+        raise TypeError(f"config must be a path or an mmengine Config, got {type(config).__name__}")
+    if not Path(checkpoint).is_file():
+        raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
+    init_default_scope(cfg.get("default_scope", "mmagic"))
+    from mmagic.registry import MODELS
+
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, str(checkpoint), map_location="cpu", strict=True, logger="silent")
+    size, mode = model_image_size(cfg)
+    return Translator(model, direction=direction, image_size=size, resize_mode=mode, device=device)

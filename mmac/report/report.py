@@ -1,0 +1,213 @@
+"""``make_report``: the Markdown report of a cross-validation (Gadermayr et al., ISBI 2021, Table 1 and Fig. 3).
+
+Reads ``<results_dir>/results.csv`` (``tools/cross_validate.py``) and writes into ``out_dir``: ``table1.md`` /
+``table1.csv`` (paper layout) and ``table1_long.csv`` (numbers), ``pvalues.csv``, ``slice_shares.csv``,
+``boxplots.png``, ``fig3.png`` (when the runs' checkpoints are available), on phantom data
+``phantom_truth.csv`` and ``fat_fraction.png``, and ``report.md`` tying them together.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mmac.report import figures
+from mmac.report.tables import (format_table1, has_phantom_truth, phantom_truth, pvalues, read_results,
+                                slice_share_table, table1)
+
+__all__ = ["make_report", "markdown_table"]
+
+logger = logging.getLogger(__name__)
+
+
+def _cell(value, digits: int, column: str = "") -> str:
+    if column == "w_c" and isinstance(value, (int, float, np.number)) and np.isfinite(value):
+        return f"{value:g}"
+    if isinstance(value, (float, np.floating)):
+        if np.isnan(value):
+            return "–"
+        if value != 0 and abs(value) < 10 ** -digits:
+            return f"{value:.1e}"
+        return f"{value:.{digits}f}"
+    return str(value).replace("|", "\\|")
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 3, index: bool = False) -> str:
+    """A GitHub-flavoured Markdown table of ``frame``; floats with ``digits`` decimals (``w_c`` as ``%g``), NaN as '–'."""
+    if index:
+        frame = frame.reset_index()
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    columns = [str(c) for c in frame.columns]
+    body = ["| " + " | ".join(_cell(v, digits, c) for v, c in zip(row, columns)) + " |"
+            for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+def _write_text(path: Path, text: str) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _write_csv(frame: pd.DataFrame, path: Path, index: bool = False) -> Path:
+    return _write_text(path, frame.to_csv(index=index))
+
+
+def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3_slices: int = 3,
+                fig3_w_c: float | None = None, device: str = "cpu") -> dict:
+    """Write the report of a cross-validation.
+
+    Args:
+        results_dir: Folder with ``results.csv`` (and ``runs/<run>/DONE`` for Fig. 3).
+        out_dir: Output folder. Defaults to ``<results_dir>/report``.
+        fig3_slices: Rows of Fig. 3. Defaults to 3.
+        fig3_w_c: w_c of Fig. 3; None takes 1 when present, else the largest. Defaults to None.
+        device: Torch device for Fig. 3's translations. Defaults to ``'cpu'``.
+
+    Returns:
+        ``{'files': {name: path}, 'notes': [str]}``; notes say what was skipped and why.
+
+    Raises:
+        FileNotFoundError: ``results.csv`` is missing.
+        ValueError: ``results.csv`` lacks columns or rows.
+    """
+    results_dir = Path(results_dir)
+    results = read_results(results_dir / "results.csv")
+    out = Path(out_dir) if out_dir is not None else results_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    notes: list[str] = []
+
+    long = table1(results)
+    wide = format_table1(long)
+    files["table1.csv"] = _write_csv(wide, out / "table1.csv", index=True)
+    files["table1_long.csv"] = _write_csv(long, out / "table1_long.csv")
+    table_md = markdown_table(wide, index=True)
+    files["table1.md"] = _write_text(out / "table1.md", table_md + "\n")
+    tests = pvalues(results)
+    files["pvalues.csv"] = _write_csv(tests, out / "pvalues.csv")
+    shares = slice_share_table(results)
+    files["slice_shares.csv"] = _write_csv(shares, out / "slice_shares.csv")
+    files["boxplots.png"] = figures.boxplots(results, out / "boxplots.png")
+
+    fig3_text = ""
+    try:
+        files["fig3.png"], chosen = figures.fig3(results, results_dir, out / "fig3.png", n=fig3_slices,
+                                                 w_c=fig3_w_c, device=device)
+        fig3_text = _fig3_section(chosen)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        note = f"Figure 3 skipped: {exc}"
+        logger.warning(note)
+        notes.append(note)
+        fig3_text = f"*{note}*\n"
+
+    phantom_text = ""
+    if has_phantom_truth(results):
+        truth = phantom_truth(results)
+        files["phantom_truth.csv"] = _write_csv(truth, out / "phantom_truth.csv")
+        files["fat_fraction.png"] = figures.fat_fraction_scatter(results, out / "fat_fraction.png")
+        phantom_text = _phantom_section(truth)
+    else:
+        notes.append("no phantom truth columns (psnr, ssim, ff_true, ff_est): phantom table and fat-fraction "
+                     "plot skipped")
+
+    report = _report_text(results, results_dir, table_md, tests, shares, fig3_text, phantom_text, notes)
+    files["report.md"] = _write_text(out / "report.md", report)
+    logger.info("report written to %s", out / "report.md")
+    return {"files": files, "notes": notes}
+
+
+def _fig3_section(chosen: pd.DataFrame) -> str:
+    shown = chosen[["subject", "group", "slice", "fold", "repetition", "w_c", "dice_original", "dice_L_C",
+                    "dice_L_AC"]]
+    return ("![Fig. 3](fig3.png)\n\n"
+            "Rows: the severe test slices (moderate when there are none) whose Dice improved most with L_AC over "
+            "the original slice. Columns: the original slice x, F(x) of the L_C run and F(x) of the L_AC run of "
+            "the same fold and repetition. Red: the voxels between the optimal two thresholds; green outline: "
+            "the reference muscle mask; panel titles give the Dice, recomputed from the checkpoints. The values "
+            "of results.csv for these slices:\n\n" + markdown_table(shown) + "\n")
+
+
+def _phantom_section(truth: pd.DataFrame) -> str:
+    return ("## Against the phantom's ground truth\n\n"
+            "The synthetic cohort knows what real data cannot: the healthy counterpart of each pathological "
+            "slice and its true fat fraction. PSNR (dB) and SSIM compare F(x) with the counterpart (0-255 "
+            "scale); the fat-fraction MAE is |estimated - true| of the mean fat fraction over the muscle mask, "
+            "the estimate taken from x - F(x) (`mmac.evaluation.metrics.fat_fraction_estimate`). Mean and std "
+            "over patients (each patient averaged over its slices and the repetitions).\n\n"
+            + markdown_table(truth) + "\n\n![Fat fraction](fat_fraction.png)\n\n"
+            "Each point is one test slice of one run; points on the dashed line are estimated exactly.\n")
+
+
+def _report_text(results: pd.DataFrame, results_dir: Path, table_md: str, tests: pd.DataFrame,
+                 shares: pd.DataFrame, fig3_text: str, phantom_text: str, notes: list[str]) -> str:
+    n_patients = results.groupby("group")["subject"].nunique()
+    reps = results.groupby(["loss", "w_c"])["repetition"].nunique()
+    settings = ", ".join(f"{loss} at w_c={w:g} ({n} repetition{'s' if n != 1 else ''})"
+                         for (loss, w), n in reps.items())
+    lines = [
+        "# Cross-validation report: asymmetric vs. symmetric cycle consistency",
+        "",
+        f"Source: `{results_dir / 'results.csv'}`: {len(results)} slice evaluations from "
+        f"{results['run'].nunique()} runs; test patients: "
+        + ", ".join(f"{n_patients.get(g, 0)} {g}" for g in ("moderate", "severe")) + f". Settings: {settings}.",
+        "",
+        "Every number scores how well the muscle can be segmented by two intensity thresholds: for each test "
+        "slice, the Dice of the best pair of thresholds against the reference muscle mask (optimal two-threshold "
+        "Dice), on the original slice x and on its translation F(x) to a pseudo-healthy slice (Gadermayr et "
+        "al., ISBI 2021). A higher Dice after translation means the fat infiltration was removed without "
+        "losing the muscle.",
+        "",
+        "## Table 1: optimal two-threshold Dice, mean ± std over patients",
+        "",
+        "Each patient's Dice is the mean over its test slices, averaged over the repetitions of a setting; "
+        "mean ± std (sample std) are over patients. (c) original slices, (b) translated with the symmetric "
+        "cycle loss L_C, (a) translated with the asymmetric loss L_AC; w_c is the cycle-loss weight. "
+        "Pathological = moderate and severe patients together. Also in `table1.csv` (this layout) and "
+        "`table1_long.csv` (numbers).",
+        "",
+        table_md,
+        "",
+        "## Paired Wilcoxon signed-rank tests over patients",
+        "",
+        "Two-sided, paired by patient, on the per-patient Dice of Table 1 (scipy's `wilcoxon`, zero "
+        "differences dropped; with all differences zero the p-value is set to 1). mean_difference is the first "
+        "setting minus the second. With few patients the smallest attainable p-value is large (e.g. 0.0625 "
+        "for 5 patients), so read p together with n_patients. (`pvalues.csv`)",
+        "",
+        markdown_table(tests.drop(columns=["note"]) if not tests["note"].astype(bool).any() else tests, digits=4),
+        "",
+        "## Slice-level changes",
+        "",
+        "Share of test slices whose Dice after translation is higher than on the original slice (improved), "
+        "higher by more than 0.05 (increased) or lower by more than 0.05 (decreased); n counts slice "
+        "evaluations pooled over repetitions. (`slice_shares.csv`)",
+        "",
+        markdown_table(shares),
+        "",
+        "## Per-patient Dice",
+        "",
+        "![Box plots](boxplots.png)",
+        "",
+        "Boxes: quartiles and median over patients; whiskers: 1.5 IQR; points: individual patients.",
+        "",
+        "## Figure 3: examples",
+        "",
+        fig3_text,
+    ]
+    if phantom_text:
+        lines += [phantom_text]
+    if notes:
+        lines += ["## Notes", ""] + [f"- {note}" for note in notes] + [""]
+    return "\n".join(lines)

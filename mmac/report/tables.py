@@ -1,0 +1,276 @@
+"""Table 1, p-values, slice shares and phantom scores of a cross-validation (Gadermayr et al., ISBI 2021).
+
+Gadermayr et al., "An Asymmetric Cycle-Consistency Loss for Dealing with Many-to-One Mappings in Image
+Translation: A Study on Thigh MR Scans" (ISBI 2021), Table 1: mean ± std over patients of the per-patient
+mean optimal two-threshold Dice of the muscle, for the groups 'Moderate', 'Severe' and 'Pathological' (both),
+on the original slices (c) and on slices translated with the symmetric cycle loss L_C (b) and the asymmetric
+loss L_AC (a), for each cycle weight w_c.
+
+Input: ``results.csv`` of ``tools/cross_validate.py``, one row per test slice per run (see
+:data:`REQUIRED_COLUMNS`; phantom runs add ``psnr``, ``ssim``, ``ff_true``, ``ff_est``).
+
+Repetitions: the paper repeats every experiment (8 times). A patient's Dice is first averaged over its slices
+within each run (:func:`mmac.evaluation.stats.per_patient`), then over the repetitions of the same setting
+(loss, w_c), so that each patient counts once per setting; mean ± std (sample std, ddof=1) are then taken over
+patients (:func:`mmac.evaluation.stats.group_summary`). The original column uses ``dice_original``, the same
+in every run for a given slice; it is averaged the same way over all runs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from mmac.evaluation.stats import group_summary, paired_wilcoxon, per_patient, slice_shares
+
+__all__ = ["REQUIRED_COLUMNS", "PHANTOM_COLUMNS", "ROW_LABELS", "LOSS_ORDER", "read_results", "check_results",
+           "patient_table", "table1", "format_table1", "pvalues", "slice_share_table", "phantom_truth",
+           "setting_label", "has_phantom_truth"]
+
+REQUIRED_COLUMNS = ("run", "loss", "w_c", "fold", "repetition", "subject", "group", "slice", "dice_original",
+                    "dice_translated")
+PHANTOM_COLUMNS = ("psnr", "ssim", "ff_true", "ff_est")
+ROW_LABELS = {"moderate": "Moderate", "severe": "Severe", "pathological": "Pathological"}
+LOSS_ORDER = ("L_C", "L_AC")  # the paper's columns (b), (a)
+PAPER_LETTER = {"L_AC": "a", "L_C": "b", "original": "c"}
+
+
+def setting_label(loss: str, w_c: float) -> str:
+    """``'L_AC (a), w_c=1'`` style column label."""
+    letter = PAPER_LETTER.get(loss)
+    return f"{loss}{f' ({letter})' if letter else ''}, w_c={w_c:g}"
+
+
+def check_results(results: pd.DataFrame, source: str = "results") -> pd.DataFrame:
+    """Validate a results frame and normalise its dtypes.
+
+    Raises:
+        ValueError: Missing columns, no rows, a group other than moderate/severe.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in results.columns]
+    if missing:
+        raise ValueError(f"{source}: missing column(s) {', '.join(missing)}; required: {', '.join(REQUIRED_COLUMNS)}"
+                         f" (got {', '.join(map(str, results.columns))})")
+    if len(results) == 0:
+        raise ValueError(f"{source}: no rows")
+    frame = results.copy()
+    frame["loss"] = frame["loss"].astype(str)
+    frame["group"] = frame["group"].astype(str)
+    frame["subject"] = frame["subject"].astype(str)
+    frame["w_c"] = pd.to_numeric(frame["w_c"], errors="raise").astype(float)
+    bad = sorted(set(frame["group"]) - {"moderate", "severe"})
+    if bad:
+        raise ValueError(f"{source}: unknown group(s) {bad}; results hold pathological test slices, groups "
+                         "'moderate' and 'severe'")
+    return frame
+
+
+def read_results(path: str | Path) -> pd.DataFrame:
+    """Read and validate ``results.csv``.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: See :func:`check_results`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"results file not found: {path} (written by tools/cross_validate.py)")
+    return check_results(pd.read_csv(path), str(path))
+
+
+def has_phantom_truth(results: pd.DataFrame) -> bool:
+    """Whether the results carry the phantom's PSNR/SSIM/fat-fraction columns with values."""
+    return all(c in results.columns for c in PHANTOM_COLUMNS) and results[list(PHANTOM_COLUMNS)].notna().any().all()
+
+
+def _loss_order(losses) -> list[str]:
+    return [l for l in LOSS_ORDER if l in set(losses)] + sorted(set(losses) - set(LOSS_ORDER))
+
+
+def patient_table(results: pd.DataFrame, columns: Sequence[str] = ()) -> pd.DataFrame:
+    """Per-patient Dice per setting, averaged over slices within a run, then over repetitions.
+
+    Args:
+        results: Validated results (:func:`check_results`).
+        columns: Extra per-slice columns to average the same way (e.g. ``'psnr'``). Defaults to ().
+
+    Returns:
+        One row per (loss, w_c, subject) with ``group``, ``dice_original``, ``dice_translated``,
+        ``n_repetitions`` and the extra columns.
+    """
+    patients = per_patient(results, by=["loss", "w_c", "repetition"])  # slice means within each run
+    keys = ["loss", "w_c", "subject", "group"]
+    if columns:
+        extra = results.groupby(["loss", "w_c", "repetition", "subject"], sort=True)[list(columns)].mean()
+        patients = patients.merge(extra.reset_index(), on=["loss", "w_c", "repetition", "subject"], how="left")
+    agg = {c: (c, "mean") for c in ("dice_original", "dice_translated", *columns)}
+    agg["n_repetitions"] = ("repetition", "nunique")
+    return patients.groupby(keys, sort=True).agg(**agg).reset_index()
+
+
+def table1(results: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 in long form: one row per (summary group, setting).
+
+    Returns:
+        Columns ``group`` ('Moderate', 'Severe', 'Pathological'), ``setting`` ('original' or the loss),
+        ``w_c`` (NaN for 'original'), ``column`` (the paper-layout column label), ``mean``, ``std`` (over
+        patients, ddof=1), ``n_patients``. Order: groups as in the paper; original first, then per w_c
+        L_C, L_AC.
+    """
+    patients = patient_table(results)
+    rows = []
+    original = patients.groupby(["subject", "group"], sort=True)["dice_original"].mean().reset_index()
+    for _, r in group_summary(original, by=[], columns=["dice_original"]).iterrows():
+        rows.append(dict(group=ROW_LABELS[r["group"]], setting="original", w_c=np.nan, column="Original (c)",
+                         mean=r["dice_original_mean"], std=r["dice_original_std"], n_patients=r["n_patients"]))
+    summary = group_summary(patients, by=["loss", "w_c"], columns=["dice_translated"])
+    for w_c in sorted(summary["w_c"].unique()):
+        for loss in _loss_order(summary["loss"]):
+            part = summary[(summary["loss"] == loss) & (summary["w_c"] == w_c)]
+            for _, r in part.iterrows():
+                rows.append(dict(group=ROW_LABELS[r["group"]], setting=loss, w_c=float(w_c),
+                                 column=setting_label(loss, w_c), mean=r["dice_translated_mean"],
+                                 std=r["dice_translated_std"], n_patients=r["n_patients"]))
+    table = pd.DataFrame(rows)
+    table["n_patients"] = table["n_patients"].astype(int)
+    order = {label: i for i, label in enumerate(ROW_LABELS.values())}
+    table["_g"] = table["group"].map(order)
+    table["_c"] = table["column"].map({c: i for i, c in enumerate(dict.fromkeys(table["column"]))})
+    return table.sort_values(["_g", "_c"]).drop(columns=["_g", "_c"]).reset_index(drop=True)
+
+
+def _fmt(mean: float, std: float, digits: int) -> str:
+    if np.isnan(std):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def format_table1(long: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """The paper's layout: rows Moderate / Severe / Pathological, one ``mean ± std`` column per setting."""
+    cells = long.assign(cell=[_fmt(m, s, digits) for m, s in zip(long["mean"], long["std"])])
+    wide = cells.pivot(index="group", columns="column", values="cell")
+    rows = [g for g in ROW_LABELS.values() if g in wide.index]
+    columns = list(dict.fromkeys(long["column"]))
+    wide = wide.loc[rows, columns]
+    wide.index.name = "Group"
+    wide.columns.name = None
+    return wide.fillna("–")
+
+
+def _paired(a: pd.DataFrame, b: pd.DataFrame, comparison: str, w_c: float, rows: list) -> None:
+    """Wilcoxon of ``a`` (columns subject, group, value) against ``b`` (subject, value), per summary group."""
+    from mmac.evaluation.stats import GROUPS
+
+    pairs = a.merge(b, on="subject", suffixes=("_a", "_b"))
+    for name, members in GROUPS.items():
+        part = pairs[pairs["group"].isin(members)]
+        if len(part) == 0:
+            continue
+        va, vb = part["value_a"].to_numpy(float), part["value_b"].to_numpy(float)
+        test = paired_wilcoxon(va, vb)
+        rows.append(dict(comparison=comparison, w_c=w_c, group=ROW_LABELS[name], n_patients=test.n,
+                         n_nonzero=test.n_nonzero, mean_difference=float(np.mean(va - vb)),
+                         statistic=test.statistic, pvalue=test.pvalue, note=test.note))
+
+
+def pvalues(results: pd.DataFrame) -> pd.DataFrame:
+    """Paired two-sided Wilcoxon signed-rank tests over patients, per w_c and group.
+
+    Comparisons: ``'L_AC vs L_C'`` (translated Dice of the two losses at the same w_c), ``'L_AC vs original'``
+    and ``'L_C vs original'`` (translated against the original slices' Dice). Patients are paired by subject
+    (only patients present in both settings); values are the repetition-averaged per-patient means of
+    :func:`patient_table`. The test is :func:`mmac.evaluation.stats.paired_wilcoxon` (scipy's
+    ``wilcoxon``, zero differences dropped; all differences zero gives p = 1 and a note).
+
+    Returns:
+        Columns ``comparison``, ``w_c``, ``group``, ``n_patients``, ``n_nonzero``, ``mean_difference``
+        (first minus second), ``statistic``, ``pvalue``, ``note``.
+    """
+    patients = patient_table(results)
+    rows: list = []
+
+    def values(frame: pd.DataFrame, column: str, with_group: bool = False) -> pd.DataFrame:
+        keep = ["subject", "group", column] if with_group else ["subject", column]
+        return frame[keep].rename(columns={column: "value"})
+
+    for w_c in sorted(patients["w_c"].unique()):
+        at = patients[patients["w_c"] == w_c]
+        by_loss = {loss: at[at["loss"] == loss] for loss in at["loss"].unique()}
+        if "L_AC" in by_loss and "L_C" in by_loss:
+            _paired(values(by_loss["L_AC"], "dice_translated", True), values(by_loss["L_C"], "dice_translated"),
+                    "L_AC vs L_C", float(w_c), rows)
+        for loss in _loss_order(by_loss)[::-1]:
+            frame = by_loss[loss]
+            _paired(values(frame, "dice_translated", True), values(frame, "dice_original"),
+                    f"{loss} vs original", float(w_c), rows)
+    columns = ["comparison", "w_c", "group", "n_patients", "n_nonzero", "mean_difference", "statistic", "pvalue",
+               "note"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def slice_share_table(results: pd.DataFrame, margin: float = 0.05) -> pd.DataFrame:
+    """Slice-level shares per loss, w_c and group (:func:`mmac.evaluation.stats.slice_shares`).
+
+    Every (run, slice) pair counts once, i.e. the shares are pooled over repetitions (equal to the mean of
+    the per-repetition shares when every repetition tests the same slices).
+
+    Returns:
+        Columns ``loss``, ``w_c``, ``group``, ``n`` (slice evaluations), ``improved`` (share with translated
+        > original), ``increased`` (translated - original > margin), ``decreased`` (original - translated >
+        margin).
+    """
+    from mmac.evaluation.stats import GROUPS
+
+    rows = []
+    for w_c in sorted(results["w_c"].unique()):
+        for loss in _loss_order(results["loss"].unique()):
+            part = results[(results["loss"] == loss) & (results["w_c"] == w_c)]
+            for name, members in GROUPS.items():
+                sub = part[part["group"].isin(members)]
+                if len(sub):
+                    shares = slice_shares(sub["dice_original"].to_numpy(float), sub["dice_translated"].to_numpy(float),
+                                          margin=margin)
+                    rows.append(dict(loss=loss, w_c=float(w_c), group=ROW_LABELS[name], **shares))
+    return pd.DataFrame(rows, columns=["loss", "w_c", "group", "n", "improved", "increased", "decreased"])
+
+
+def phantom_truth(results: pd.DataFrame) -> pd.DataFrame:
+    """PSNR and SSIM of F(x) against the true healthy counterpart and fat-fraction MAE, per setting and group.
+
+    Per patient, each score is averaged over slices within a run and then over repetitions (as the Dice of
+    :func:`table1`); the table gives mean ± std over patients. The fat-fraction error of a slice is
+    ``|ff_est - ff_true|`` (means over the muscle mask).
+
+    Returns:
+        Columns ``loss``, ``w_c``, ``group``, ``n_patients``, ``psnr_mean``, ``psnr_std``, ``ssim_mean``,
+        ``ssim_std``, ``ff_mae_mean``, ``ff_mae_std``.
+
+    Raises:
+        ValueError: The results lack the phantom columns.
+    """
+    from mmac.evaluation.stats import GROUPS
+
+    missing = [c for c in PHANTOM_COLUMNS if c not in results.columns]
+    if missing:
+        raise ValueError(f"results lack the phantom column(s) {missing}; they come from runs on the synthetic "
+                         "cohort only")
+    frame = results.assign(ff_error=(results["ff_est"] - results["ff_true"]).abs())
+    patients = patient_table(frame, columns=["psnr", "ssim", "ff_error"])
+    rows = []
+    for w_c in sorted(patients["w_c"].unique()):
+        for loss in _loss_order(patients["loss"].unique()):
+            part = patients[(patients["loss"] == loss) & (patients["w_c"] == w_c)]
+            for name, members in GROUPS.items():
+                sub = part[part["group"].isin(members)]
+                if not len(sub):
+                    continue
+                row = dict(loss=loss, w_c=float(w_c), group=ROW_LABELS[name], n_patients=len(sub))
+                for column, key in (("psnr", "psnr"), ("ssim", "ssim"), ("ff_error", "ff_mae")):
+                    values = sub[column].to_numpy(float)
+                    values = values[np.isfinite(values)]
+                    row[f"{key}_mean"] = float(values.mean()) if values.size else np.nan
+                    row[f"{key}_std"] = float(values.std(ddof=1)) if values.size > 1 else np.nan
+                rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,198 @@
+"""Tests of mmac.report and tools/report.py on fabricated results with hand-computed expectations."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmac.report import check_results, format_table1, make_report, pvalues, slice_share_table, table1
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "report.py"
+
+# Per-patient means by construction: translated B[subject][loss], original O[subject].
+B = {"m1": {"L_C": 0.60, "L_AC": 0.70}, "m2": {"L_C": 0.64, "L_AC": 0.80},
+     "s1": {"L_C": 0.50, "L_AC": 0.62}, "s2": {"L_C": 0.40, "L_AC": 0.58}}
+O = {"m1": 0.55, "m2": 0.65, "s1": 0.45, "s2": 0.35}
+GROUP = {"m1": "moderate", "m2": "moderate", "s1": "severe", "s2": "severe"}
+
+
+def fabricated(phantom: bool = False) -> pd.DataFrame:
+    """2 losses x w_c=1 x 2 repetitions x 4 patients x 2 slices; offsets cancel in every per-patient mean.
+
+    translated = B + (-0.02, +0.02)[slice] + (-0.01, +0.01)[repetition]; original = O + (-0.025, +0.025)[slice].
+    """
+    rows = []
+    for loss in ("L_C", "L_AC"):
+        for rep in (0, 1):
+            for subject, group in GROUP.items():
+                for k, z in enumerate((0, 4)):
+                    row = dict(run=f"{loss}_r{rep}", loss=loss, w_c=1.0, fold=rep, repetition=rep, subject=subject,
+                               group=group, slice=z, dice_original=O[subject] + (-0.025, 0.025)[k],
+                               dice_translated=B[subject][loss] + (-0.02, 0.02)[k] + (-0.01, 0.01)[rep],
+                               lo_original=0.0, hi_original=1.0, lo_translated=0.0, hi_translated=1.0)
+                    if phantom:
+                        row.update(psnr=20.0 + rep, ssim=0.5, ff_true=0.3, ff_est=0.2 if loss == "L_AC" else 0.5)
+                    rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def cell(long: pd.DataFrame, group: str, setting: str) -> pd.Series:
+    row = long[(long["group"] == group) & (long["setting"] == setting)]
+    assert len(row) == 1
+    return row.iloc[0]
+
+
+def test_table1_against_hand_computation():
+    long = table1(check_results(fabricated()))
+    sqrt2 = np.sqrt(2)
+    expected = {  # (group, setting): (mean, sample std over patients, n)
+        ("Moderate", "original"): (0.60, 0.10 / sqrt2, 2),
+        ("Moderate", "L_C"): (0.62, 0.04 / sqrt2, 2),
+        ("Moderate", "L_AC"): (0.75, 0.10 / sqrt2, 2),
+        ("Severe", "original"): (0.40, 0.10 / sqrt2, 2),
+        ("Severe", "L_C"): (0.45, 0.10 / sqrt2, 2),
+        ("Severe", "L_AC"): (0.60, 0.04 / sqrt2, 2),
+        # pathological L_AC: 0.70, 0.80, 0.62, 0.58 -> mean 0.675, squared deviations sum 0.0283
+        ("Pathological", "L_AC"): (0.675, np.sqrt(0.0283 / 3), 4),
+        # pathological original: 0.55, 0.65, 0.45, 0.35 -> mean 0.5, squared deviations sum 0.05
+        ("Pathological", "original"): (0.50, np.sqrt(0.05 / 3), 4),
+    }
+    for (group, setting), (mean, std, n) in expected.items():
+        row = cell(long, group, setting)
+        assert row["mean"] == pytest.approx(mean, abs=1e-12), (group, setting)
+        assert row["std"] == pytest.approx(std, abs=1e-12), (group, setting)
+        assert row["n_patients"] == n
+
+
+def test_table1_layout():
+    wide = format_table1(table1(check_results(fabricated())))
+    assert list(wide.index) == ["Moderate", "Severe", "Pathological"]
+    assert list(wide.columns) == ["Original (c)", "L_C (b), w_c=1", "L_AC (a), w_c=1"]
+    assert wide.loc["Moderate", "L_AC (a), w_c=1"] == "0.750 ± 0.071"
+
+
+def test_repetitions_are_averaged_per_patient_before_patients():
+    # one patient; repetition 0 has slices 0.2 and 0.4 (mean 0.3), repetition 1 one slice 0.9:
+    # per patient (0.3 + 0.9) / 2 = 0.6, not the pooled slice mean 0.5
+    frame = pd.DataFrame(dict(run=["a", "a", "b"], loss="L_AC", w_c=1.0, fold=0, repetition=[0, 0, 1],
+                              subject="s1", group="severe", slice=[0, 4, 0], dice_original=0.5,
+                              dice_translated=[0.2, 0.4, 0.9]))
+    long = table1(check_results(frame))
+    assert cell(long, "Severe", "L_AC")["mean"] == pytest.approx(0.6)
+    assert np.isnan(cell(long, "Severe", "L_AC")["std"])  # one patient: sample std undefined
+
+
+def test_pvalues_follow_the_exact_wilcoxon_test():
+    tests = pvalues(check_results(fabricated()))
+    row = tests[(tests["comparison"] == "L_AC vs L_C") & (tests["group"] == "Pathological")].iloc[0]
+    # 4 patients, all L_AC - L_C > 0 (0.10, 0.16, 0.12, 0.18): exact two-sided p = 2 / 2**4, W = 0
+    assert row["pvalue"] == pytest.approx(2 / 16)
+    assert row["statistic"] == 0
+    assert row["n_patients"] == 4
+    assert row["mean_difference"] == pytest.approx(np.mean([0.10, 0.16, 0.12, 0.18]))
+    row = tests[(tests["comparison"] == "L_AC vs L_C") & (tests["group"] == "Moderate")].iloc[0]
+    assert row["pvalue"] == pytest.approx(2 / 4)  # 2 patients, both positive
+    row = tests[(tests["comparison"] == "L_AC vs original") & (tests["group"] == "Severe")].iloc[0]
+    assert row["mean_difference"] == pytest.approx(np.mean([0.62 - 0.45, 0.58 - 0.35]))
+    assert set(tests["comparison"]) == {"L_AC vs L_C", "L_AC vs original", "L_C vs original"}
+
+
+def test_pvalue_is_one_with_a_note_when_nothing_changes():
+    frame = fabricated()
+    frame["dice_translated"] = frame["dice_original"]
+    tests = pvalues(check_results(frame))
+    assert (tests["pvalue"] == 1.0).all()
+    assert tests["note"].str.contains("all paired differences are zero").all()
+
+
+def test_slice_shares_against_hand_count():
+    shares = slice_share_table(check_results(fabricated()))
+    # L_C, severe: translated - original = 0.05 + (+0.005, -0.005)[slice] + (-0.01, +0.01)[rep]
+    #   -> 0.045, 0.065, 0.035, 0.055 for each patient: all improved, half by more than 0.05
+    row = shares[(shares["loss"] == "L_C") & (shares["group"] == "Severe")].iloc[0]
+    assert (row["n"], row["improved"], row["increased"], row["decreased"]) == (8, 1.0, 0.5, 0.0)
+    # L_C, moderate: m1 as above; m2 = -0.01 + ... -> -0.015, 0.005, -0.025, -0.005: one improved
+    row = shares[(shares["loss"] == "L_C") & (shares["group"] == "Moderate")].iloc[0]
+    assert (row["n"], row["improved"], row["increased"], row["decreased"]) == (8, 5 / 8, 2 / 8, 0.0)
+
+
+def write_results(folder: Path, frame: pd.DataFrame) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(folder / "results.csv", index=False)
+    return folder
+
+
+def test_make_report_writes_everything_and_notes_the_skipped_figure(tmp_path, caplog):
+    folder = write_results(tmp_path / "cv", fabricated(phantom=True))
+    with caplog.at_level("WARNING"):
+        written = make_report(folder)
+    out = folder / "report"
+    for name in ("table1.md", "table1.csv", "table1_long.csv", "pvalues.csv", "slice_shares.csv", "boxplots.png",
+                 "phantom_truth.csv", "fat_fraction.png", "report.md"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    assert not (out / "fig3.png").exists()
+    assert any("Figure 3 skipped" in note for note in written["notes"])
+    assert "Figure 3 skipped" in caplog.text
+    report = (out / "report.md").read_text()
+    assert "| Moderate | 0.600 ± 0.071 | 0.620 ± 0.028 | 0.750 ± 0.071 |" in report
+    assert "![Box plots](boxplots.png)" in report and "Figure 3 skipped" in report
+    truth = pd.read_csv(out / "phantom_truth.csv")
+    row = truth[(truth["loss"] == "L_AC") & (truth["group"] == "Pathological")].iloc[0]
+    assert row["ff_mae_mean"] == pytest.approx(0.1) and row["psnr_mean"] == pytest.approx(20.5)
+    assert pd.read_csv(out / "table1.csv").columns[0] == "Group"
+
+
+def test_report_without_phantom_columns_skips_the_phantom_section(tmp_path):
+    folder = write_results(tmp_path / "cv", fabricated())
+    written = make_report(folder, tmp_path / "elsewhere")
+    assert not (tmp_path / "elsewhere" / "phantom_truth.csv").exists()
+    assert any("phantom" in note for note in written["notes"])
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location("report_tool", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_errors_on_missing_file_and_columns(tmp_path, capsys):
+    tool = load_tool()
+    assert tool.main([str(tmp_path)]) == 2
+    assert "results file not found" in capsys.readouterr().err
+    write_results(tmp_path, fabricated().drop(columns=["repetition", "group"]))
+    assert tool.main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "missing column(s) repetition, group" in err
+
+
+def test_fig3_from_done_files(tiny_model, tmp_path):
+    """Fig. 3 re-translates slices with the runs' checkpoints (both runs point at the tiny model here)."""
+    rows = []
+    for loss in ("L_C", "L_AC"):
+        for subject, group in (("M01", "moderate"), ("S01", "severe"), ("S02", "severe")):
+            for z in (0, 4):
+                rows.append(dict(run=f"{loss}_w1_f0_r0", loss=loss, w_c=1.0, fold=0, repetition=0, subject=subject,
+                                 group=group, slice=z, dice_original=0.5,
+                                 dice_translated=0.5 + (0.1 * z / 4 if loss == "L_AC" else 0.0)))
+    folder = write_results(tmp_path / "cv", pd.DataFrame(rows))
+    for loss in ("L_C", "L_AC"):
+        run_dir = folder / "runs" / f"{loss}_w1_f0_r0"
+        run_dir.mkdir(parents=True)
+        (run_dir / "DONE").write_text(json.dumps(dict(config=str(tiny_model.config),
+                                                      checkpoint=str(tiny_model.checkpoint), loss=loss, w_c=1.0,
+                                                      fold=0, repetition=0)))
+    from mmac.report.figures import fig3
+
+    path, chosen = fig3(check_results(pd.read_csv(folder / "results.csv")), folder, tmp_path / "fig3.png", n=2)
+    assert path.is_file()
+    assert list(chosen["subject"]) == ["S01", "S02"] and list(chosen["slice"]) == [4, 4]  # severe, largest gain
+    # same checkpoint for both losses: same translation, same Dice
+    np.testing.assert_allclose(chosen["dice_L_C_recomputed"], chosen["dice_L_AC_recomputed"])
+    assert chosen["dice_original_recomputed"].between(0, 1).all()
+    written = make_report(folder)
+    assert "fig3.png" in written["files"] and "![Fig. 3](fig3.png)" in (folder / "report" / "report.md").read_text()

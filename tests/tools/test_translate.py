@@ -1,0 +1,247 @@
+"""Tests of tools/translate.py and mmac.apis.nifti: outputs in the input's grid, thresholds, bad input."""
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "apis"))
+from tiny_translator_model import TinyModel, trained_tiny_model  # noqa: E402
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "translate.py"
+SUFFIXES = ("_pseudohealthy.nii.gz", "_fatmap.nii.gz", "_muscle.nii.gz")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_cohort, tmp_path_factory) -> TinyModel:
+    return trained_tiny_model(tiny_cohort, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def translator(tiny_model):
+    from mmac.apis import init_translator
+
+    return init_translator(tiny_model.config, tiny_model.checkpoint)
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location("translate_tool", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def to_psr(canonical: np.ndarray, spacing=(1.5, 1.25, 7.0)) -> tuple[np.ndarray, np.ndarray]:
+    """A canonical RAS (X, Y, Z) volume stored as (P, S, R): raw[i, j, k] = canonical[k, Y - 1 - i, j]."""
+    sx, sy, sz = spacing
+    raw = np.ascontiguousarray(canonical.transpose(1, 2, 0)[::-1])  # (Y, Z, X), first axis flipped
+    affine = np.array([[0, 0, sx, -20.0],
+                       [-sy, 0, 0, 35.0],
+                       [0, sz, 0, -7.5],
+                       [0, 0, 0, 1]])
+    return raw, affine
+
+
+@pytest.fixture(scope="module")
+def scan(tiny_cohort, tmp_path_factory) -> dict:
+    """A severe phantom subject rewritten with a non-canonical, non-identity affine, image and mask."""
+    from mmac.datasets.manifest import read_manifest
+
+    record = next(r for r in read_manifest(tiny_cohort / "manifest.csv") if r.group == "severe")
+    canon_img = nib.as_closest_canonical(nib.load(str(record.image))).get_fdata().astype(np.float32) * 3 + 100
+    canon_mask = nib.as_closest_canonical(nib.load(str(record.mask))).get_fdata().astype(np.uint8)
+    folder = tmp_path_factory.mktemp("scan")
+    raw_img, affine = to_psr(canon_img)
+    raw_mask, _ = to_psr(canon_mask)
+    image = nib.Nifti1Image(raw_img, affine)
+    image.header.set_xyzt_units("mm")
+    nib.save(image, str(folder / "scan.nii.gz"))
+    nib.save(nib.Nifti1Image(raw_mask, affine), str(folder / "scan_mask.nii.gz"))
+    assert nib.aff2axcodes(affine) == ("P", "S", "R")
+    return dict(image=folder / "scan.nii.gz", mask=folder / "scan_mask.nii.gz", affine=affine,
+                shape=raw_img.shape, canon_img=canon_img, canon_mask=canon_mask.astype(bool))
+
+
+def expected_canonical(translator, canon_img: np.ndarray) -> tuple[np.ndarray, float, float]:
+    lo, hi = np.percentile(canon_img, (0.5, 99.5))
+    x = np.clip((canon_img - lo) / (hi - lo), 0, 1).astype(np.float32)
+    return x, translator.translate_volume(x), (lo, hi)
+
+
+def test_outputs_keep_the_input_grid_and_scale(translator, scan, tmp_path):
+    from mmac.apis import translate_nifti
+
+    result = translate_nifti(translator, scan["image"], tmp_path, progress=False)
+    x, fx, (lo, hi) = expected_canonical(translator, scan["canon_img"])
+    for suffix in SUFFIXES:
+        out = nib.load(str(tmp_path / f"scan{suffix}"))
+        assert out.shape == scan["shape"]
+        np.testing.assert_allclose(out.affine, scan["affine"], atol=1e-4)
+        assert nib.aff2axcodes(out.affine) == ("P", "S", "R")
+    ph = nib.as_closest_canonical(nib.load(str(result.pseudo_healthy))).get_fdata()
+    np.testing.assert_allclose(ph, lo + fx * (hi - lo), rtol=1e-4, atol=1e-3)
+    fat = nib.as_closest_canonical(nib.load(str(result.fatmap))).get_fdata()
+    np.testing.assert_allclose(fat, np.clip(x - fx, 0, None), atol=1e-5)
+    muscle = nib.load(str(result.muscle))
+    assert muscle.get_data_dtype() == np.uint8
+    assert set(np.unique(np.asarray(muscle.dataobj))) <= {0, 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["fat_fraction.csv"] + [f"scan{s}" for s in SUFFIXES])
+
+
+def test_fat_fraction_row_is_the_mean_estimate_over_the_muscle_mask(translator, scan, tmp_path):
+    from mmac.apis import translate_nifti
+
+    result = translate_nifti(translator, scan["image"], tmp_path, progress=False)
+    x, fx, _ = expected_canonical(translator, scan["canon_img"])
+    muscle = nib.as_closest_canonical(nib.load(str(result.muscle))).get_fdata() > 0
+    ff = np.clip((x - fx) / np.maximum(1 - fx, 1e-3), 0, 1)  # fat fraction by hand
+    table = pd.read_csv(tmp_path / "fat_fraction.csv")
+    assert list(table["volume"]) == ["scan"]
+    assert table["thresholds"].iloc[0] == "histogram"
+    np.testing.assert_allclose(table["mean_ff_estimate"].iloc[0], ff[muscle].mean(), rtol=1e-4)
+    assert table["muscle_voxels"].iloc[0] == muscle.sum()
+    translate_nifti(translator, scan["image"], tmp_path, progress=False)  # again: the row is replaced
+    assert len(pd.read_csv(tmp_path / "fat_fraction.csv")) == 1
+
+
+def test_with_mask_thresholds_are_optimal_per_slice(translator, scan, tmp_path):
+    from mmac.apis import translate_nifti
+    from mmac.datasets.manifest import volume_to_slices
+    from mmac.evaluation.threshold_dice import optimal_threshold_dice
+
+    result = translate_nifti(translator, scan["image"], tmp_path, mask=scan["mask"], progress=False)
+    assert result.thresholds == "mask"
+    _, fx, _ = expected_canonical(translator, scan["canon_img"])
+    muscle = volume_to_slices(nib.as_closest_canonical(nib.load(str(result.muscle))).get_fdata() > 0)
+    ref = volume_to_slices(scan["canon_mask"])
+    fx_slices = volume_to_slices(fx)
+    for z in range(len(ref)):
+        if ref[z].any():
+            best = optimal_threshold_dice(fx_slices[z], ref[z])[0]
+            dice = 2 * (muscle[z] & ref[z]).sum() / (muscle[z].sum() + ref[z].sum())
+            assert dice == pytest.approx(best, abs=1e-6)
+
+
+def test_histogram_thresholds_find_muscle_on_a_healthy_phantom(tiny_cohort):
+    from mmac.apis import muscle_mask_from_histogram
+    from mmac.datasets.manifest import load_subject, read_manifest
+
+    record = next(r for r in read_manifest(tiny_cohort / "manifest.csv") if r.group == "healthy")
+    subject = load_subject(record)
+    lo, hi = muscle_mask_from_histogram(subject.image)
+    seg = (subject.image >= lo) & (subject.image <= hi)
+    dice = 2 * (seg & subject.mask).sum() / (seg.sum() + subject.mask.sum())
+    assert dice > 0.6
+
+
+def write(path: Path, data: np.ndarray, affine=None) -> Path:
+    nib.save(nib.Nifti1Image(data, np.eye(4) if affine is None else affine), str(path))
+    return path
+
+
+@pytest.mark.parametrize("case, error, match", [
+    ("missing", FileNotFoundError, "not found"),
+    ("truncated", ValueError, "unreadable or truncated"),
+    ("four_d", ValueError, "not a 3D volume"),
+    ("nan", ValueError, "NaN/inf"),
+    ("constant", ValueError, "constant"),
+])
+def test_bad_images_raise_before_writing(translator, tmp_path, case, error, match):
+    from mmac.apis import translate_nifti
+
+    src = tmp_path / "in"
+    src.mkdir()
+    path = src / "bad.nii.gz"
+    rng = np.random.default_rng(0)
+    if case == "truncated":
+        write(path, rng.random((32, 32, 4), dtype=np.float32))
+        payload = path.read_bytes()
+        path.write_bytes(payload[: len(payload) // 2])
+    elif case == "four_d":
+        write(path, rng.random((32, 32, 4, 2), dtype=np.float32))
+    elif case == "nan":
+        data = rng.random((32, 32, 4), dtype=np.float32)
+        data[3, 3, 1] = np.nan
+        write(path, data)
+    elif case == "constant":
+        write(path, np.full((32, 32, 4), 7.0, np.float32))
+    out = tmp_path / "out"
+    with pytest.raises(error, match=match):
+        translate_nifti(translator, path, out, progress=False)
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("case, match", [("values", "not binary"), ("grid", "shape"), ("empty", "empty on every")])
+def test_bad_masks_raise_before_writing(translator, scan, tmp_path, case, match):
+    from mmac.apis import translate_nifti
+
+    mask = tmp_path / "m.nii.gz"
+    if case == "values":
+        write(mask, np.full(scan["shape"], 2, np.uint8), scan["affine"])
+    elif case == "grid":
+        write(mask, np.ones((4, 4, 4), np.uint8), scan["affine"])
+    else:
+        write(mask, np.zeros(scan["shape"], np.uint8), scan["affine"])
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=match):
+        translate_nifti(translator, scan["image"], out, mask=mask, progress=False)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_find_inputs_and_masks(tmp_path):
+    from mmac.apis import find_inputs
+    from mmac.apis.nifti import find_mask
+
+    with pytest.raises(FileNotFoundError, match="input not found"):
+        find_inputs(tmp_path / "nope.nii.gz")
+    with pytest.raises(FileNotFoundError, match="no NIfTI"):
+        find_inputs(tmp_path)
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ValueError, match="not a NIfTI"):
+        find_inputs(tmp_path / "notes.txt")
+    a = write(tmp_path / "a.nii.gz", np.zeros((2, 2, 2), np.float32))
+    b = write(tmp_path / "b.nii", np.zeros((2, 2, 2), np.float32))
+    assert find_inputs(tmp_path) == [a, b]
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    ma = write(masks / "a_mask.nii.gz", np.zeros((2, 2, 2), np.uint8))
+    assert find_mask(masks, a, single=False) == ma
+    with pytest.raises(FileNotFoundError, match="no mask for"):
+        find_mask(masks, b, single=False)
+    with pytest.raises(ValueError, match="several volumes"):
+        find_mask(ma, a, single=False)
+
+
+def test_cli_translates_a_folder_and_reports_bad_input(tiny_model, scan, tmp_path, capsys):
+    tool = load_tool()
+    src = tmp_path / "scans"
+    src.mkdir()
+    (src / "scan.nii.gz").write_bytes(scan["image"].read_bytes())
+    (src / "zz_bad.nii.gz").write_bytes(gzip.compress(b"not a nifti"))
+    out = tmp_path / "out"
+    rc = tool.main([str(tiny_model.config), str(tiny_model.checkpoint), str(src), "--out", str(out),
+                    "--no-progress"])
+    assert rc == 2
+    assert "zz_bad.nii.gz" in capsys.readouterr().err
+    # the good volume (first in order) is complete, the bad one left nothing behind, no temporary files
+    assert sorted(p.name for p in out.iterdir()) == sorted(["fat_fraction.csv"] + [f"scan{s}" for s in SUFFIXES])
+    (src / "zz_bad.nii.gz").unlink()
+    rc = tool.main([str(tiny_model.config), str(tiny_model.checkpoint), str(src / "scan.nii.gz"), "--out",
+                    str(out), "--mask", str(scan["mask"]), "--no-progress"])
+    assert rc == 0
+    assert "mask thresholds" in capsys.readouterr().out
+    assert pd.read_csv(out / "fat_fraction.csv")["thresholds"].tolist() == ["mask"]
+
+
+def test_cli_refuses_the_input_folder_as_output(tiny_model, scan, capsys):
+    tool = load_tool()
+    rc = tool.main([str(tiny_model.config), str(tiny_model.checkpoint), str(scan["image"]), "--out",
+                    str(scan["image"].parent)])
+    assert rc == 2
+    assert "input folder" in capsys.readouterr().err
