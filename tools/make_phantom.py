@@ -4,10 +4,12 @@
 Example:
     python tools/make_phantom.py --out data/phantom                       # 41 subjects, 256 x 256 x 53
     python tools/make_phantom.py --out data/demo --size 64 --slices 8     # CPU demo size
+    python tools/make_phantom.py --out data/phantom --workers 2           # two processes (default: all CPUs)
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -21,6 +23,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--slices", type=int, default=53, help="slices per volume, 7 mm apart (default 53)")
     p.add_argument("--seed", type=int, default=0, help="cohort seed (default 0)")
     p.add_argument("--chemical-shift", action="store_true", help="shift the fat signal by 1-2 mm along x")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="subjects generated in parallel processes; same files for any value (default: CPU count)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = p.parse_args(argv)
@@ -31,6 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("the cohort is empty: --healthy, --moderate and --severe are all 0")
     if args.size < 32 or args.size % 16 or args.size > 1024:
         p.error(f"--size must be a multiple of 16 between 32 and 1024, got {args.size}")
+    if args.workers < 1:
+        p.error(f"--workers must be >= 1, got {args.workers}")
     if args.slices < 1:
         p.error(f"--slices must be >= 1, got {args.slices}")
     return args
@@ -44,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         manifest = make_cohort(args.out, healthy=args.healthy, moderate=args.moderate, severe=args.severe,
                                size=args.size, slices=args.slices, seed=args.seed,
                                chemical_shift=args.chemical_shift, progress=not args.no_progress,
-                               overwrite=args.overwrite)
+                               overwrite=args.overwrite, workers=args.workers)
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -180,6 +180,23 @@ class ThighAnatomy:
         """Normalised thigh position of a slice at ``z_mm`` (0 = mid-thigh, +z = superior), clipped to [0, 1]."""
         return float(np.clip(0.5 - z_mm / self.length, 0.0, 1.0))
 
+    def plane_parameters(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Muscle and bundle parameters at thigh position ``t``, evaluated in one vectorised PCHIP call.
+
+        Returns:
+            ``(muscles, bundles)``: ``(M, 4)`` angle (deg), radial position, size, presence per muscle and
+            ``(B, 3)`` angle (deg), radial position, presence per bundle.
+        """
+        table = self.__dict__.get("_table")
+        if table is None:  # one interpolant for all columns: same knots, PCHIP acts column by column
+            cols = [m[k] for m in self.muscles for k in ("ang", "rad", "size", "pres")]
+            cols += [b[k] for b in self.bundles for k in ("ang", "rad", "pres")]
+            table = PchipInterpolator(_T, np.stack([c(_T) for c in cols], axis=1), extrapolate=True)
+            self._table = table
+        v = table(t)
+        n_m = 4 * len(self.muscles)
+        return v[:n_m].reshape(len(self.muscles), 4), v[n_m:].reshape(len(self.bundles), 3)
+
     # --- radii as functions of the polar angle --------------------------------------------------------
     def outer_radius(self, theta: np.ndarray, t: float) -> np.ndarray:
         """Outer (skin) radius in mm at polar angles ``theta`` (radians), any shape."""
@@ -258,27 +275,27 @@ def render_slice(anat: ThighAnatomy, z_mm: float, x: np.ndarray, y: np.ndarray,
 
     # Muscle partition: power diagram of the seeds on warped coordinates.
     rc_mean = float(np.mean(anat.compartment_radius(np.linspace(0, 2 * np.pi, 64, endpoint=False), t)))
-    seeds = np.zeros((len(anat.muscles), 2), np.float32)
+    mp, bp = anat.plane_parameters(t)                         # (M, 4) ang/rad/size/pres, (B, 3) ang/rad/pres
+    m_ang = np.deg2rad(mp[:, 0])
+    m_rad = mp[:, 1] * anat.compartment_radius(m_ang, t)
+    seeds = np.stack([m_rad * np.cos(m_ang), m_rad * np.sin(m_ang)], axis=1).astype(np.float32)  # (M, 2)
     labels = np.zeros(x.shape, np.int16)
     xs, ys = x[comp], y[comp]
     if warp is not None:
         xs = xs + warp[0][comp]
         ys = ys + warp[1][comp]
     best = np.full(xs.shape, np.inf, np.float32)
-    for i, m in enumerate(anat.muscles):
-        ang = np.deg2rad(float(m["ang"](t)))
-        rad = float(m["rad"](t)) * float(anat.compartment_radius(np.array(ang), t))
-        seeds[i] = rad * np.cos(ang), rad * np.sin(ang)
-        pres = float(np.clip(m["pres"](t), 0.0, 1.0))
+    lab = np.zeros(xs.shape, np.int16)
+    for i in range(len(anat.muscles)):
+        pres = float(np.clip(mp[i, 3], 0.0, 1.0))
         if pres < 0.05:
             continue
-        w = max(float(m["size"](t)), 0.0) * rc_mean * np.sqrt(pres)
-        cost = ((xs - seeds[i, 0]) ** 2 + (ys - seeds[i, 1]) ** 2) / np.float32(max(w, 1e-3) ** 2)
+        w = max(float(mp[i, 2]), 0.0) * rc_mean * np.sqrt(pres)
+        cost = ((xs - seeds[i, 0]) ** 2 + (ys - seeds[i, 1]) ** 2) * np.float32(1.0 / max(w, 1e-3) ** 2)
         better = cost < best
-        best[better] = cost[better]
-        lab = labels[comp]
+        best = np.where(better, cost, best)
         lab[better] = i + 1
-        labels[comp] = lab
+    labels[comp] = lab
 
     # Septa: one-pixel lines where the muscle label changes between neighbours.
     sep = np.zeros(x.shape, bool)
@@ -301,13 +318,14 @@ def render_slice(anat: ThighAnatomy, z_mm: float, x: np.ndarray, y: np.ndarray,
     labels[bone] = 0
 
     # Neurovascular bundles in fat pads.
-    for b in anat.bundles:
-        pres = float(np.clip(b["pres"](t), 0.0, 1.0))
+    b_ang = np.deg2rad(bp[:, 0])
+    b_rad = bp[:, 1] * anat.compartment_radius(b_ang, t)
+    for k, b in enumerate(anat.bundles):
+        pres = float(np.clip(bp[k, 2], 0.0, 1.0))
         if pres < 0.1:
             continue
-        ang = np.deg2rad(float(b["ang"](t)))
-        rad = float(b["rad"](t)) * float(anat.compartment_radius(np.array(ang), t))
-        bx, by = rad * np.cos(ang), rad * np.sin(ang)
+        ang = b_ang[k]
+        bx, by = b_rad[k] * np.cos(ang), b_rad[k] * np.sin(ang)
         d2 = (x - bx) ** 2 + (y - by) ** 2
         pad = (d2 < (b["pad"] * pres) ** 2) & comp & ~bone
         tissue[pad] = FAT_PAD
@@ -347,8 +365,9 @@ def muscle_depth(labels: np.ndarray, n_labels: int = len(MUSCLES)) -> np.ndarray
     edge[:, :-1] |= labels[:, :-1] != labels[:, 1:]
     edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
     dist = ndimage.distance_transform_edt(inner & ~edge).astype(np.float32) + inner
-    dmax = np.zeros(n_labels + 1, np.float32)
-    for i in np.unique(labels[inner]):
-        dmax[i] = dist[labels == i].max()
+    dmax = np.ones(n_labels + 1, np.float32)
+    present = np.unique(labels[inner])
+    if present.size:
+        dmax[present] = ndimage.maximum(dist, labels, present)
     dmax[dmax == 0] = 1.0
     return np.where(inner, dist / dmax[labels], 0.0).astype(np.float32)

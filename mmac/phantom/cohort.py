@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from mmac.phantom import anatomy as A
 from mmac.phantom.artifacts import bias_field, rician, sample_bias, shift_fat
@@ -33,6 +34,10 @@ _PREFIX = {"healthy": "H", "moderate": "M", "severe": "S"}
 # Sub-slice offsets (fraction of the slice spacing) and weights of the slice profile.
 _SUB_OFFSETS = (-1 / 3, 0.0, 1 / 3)
 _SUB_WEIGHTS = (0.3, 0.4, 0.3)
+# In-plane FWHM (mm) of the acquisition point-spread function along x (readout) and y (phase), drawn per
+# subject: a ~1 x 1.3 mm acquired voxel with k-space apodisation, reconstructed on the output grid.
+PSF_FWHM_MM = ((1.0, 1.4), (1.3, 1.9))
+FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
 
 @dataclass
@@ -74,6 +79,64 @@ def _block_mean(a: np.ndarray, up: int) -> np.ndarray:
         return a
     n = a.shape[0] // up
     return a.reshape(n, up, n, up).mean(axis=(1, 3))  # (n, up, n, up) -> (n, n)
+
+
+def _thigh_box(anat: A.ThighAnatomy, z_values: np.ndarray, size: int, margin_mm: float = 6.0):
+    """Square voxel box ``((i0, j0), side)`` holding the thigh (plus ``margin_mm``) on every plane of ``z_values``.
+
+    The side is a multiple of 4 (so that every smooth field's coarse grid divides the render grid).
+    """
+    theta = np.linspace(0, 2 * np.pi, 256, endpoint=False)
+    r = max(float(anat.outer_radius(theta, anat.t_of_z(float(z))).max()) for z in z_values) + margin_mm
+    ps = FOV_MM / size
+    lo = [int(np.floor((c - r + FOV_MM / 2) / ps)) for c in anat.center]
+    hi = [int(np.ceil((c + r + FOV_MM / 2) / ps)) for c in anat.center]
+    side = min(size, int(np.ceil(max(h - l for l, h in zip(lo, hi)) / 4)) * 4)
+    start = tuple(int(np.clip(l, 0, size - side)) for l in lo)
+    return start, side
+
+
+def _unbox(v: np.ndarray, shape: tuple[int, int, int], box: tuple[slice, slice]) -> np.ndarray:
+    out = np.zeros(shape, v.dtype)
+    out[box] = v
+    return out
+
+
+def _bias_box(coef: np.ndarray, size: int, box: tuple[slice, slice], z_centres: np.ndarray) -> np.ndarray:
+    """The bias field on the box's voxels, ``(nb, nb, slices)`` float32."""
+    xo, yo = A.grid_coordinates(size, FOV_MM)
+    x, y = xo[box][..., None], yo[box][..., None]
+    return bias_field(coef, x, y, np.asarray(z_centres, np.float32)[None, None, :])
+
+
+def _mode_labels(labs: np.ndarray, weights, up: int) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted majority label per voxel over sub-slices and ``up x up`` render pixels.
+
+    A voxel is muscle when at least half of its weight is muscle; it then takes the muscle label with the most
+    weight (ties: the lower label).
+
+    Args:
+        labs: Render-grid labels ``(S, n * up, n * up)``, 0 = not muscle.
+        weights: Sub-slice weights ``(S,)``, multiples of 0.1.
+        up: Render pixels per voxel side.
+
+    Returns:
+        ``(labels, muscle_fraction)``: ``(n, n)`` int16 labels and float64 muscle weight fraction.
+    """
+    s_n, n_r, _ = labs.shape
+    n = n_r // up
+    # (S, n, up, n, up) -> (n, n, S * up * up) samples per voxel
+    samp = labs.reshape(s_n, n, up, n, up).transpose(1, 3, 0, 2, 4).reshape(n, n, -1)
+    w = np.repeat(np.rint(np.asarray(weights) * 10).astype(np.int64), up * up)     # integer weights
+    total = int(w.sum())
+    musc = ((samp > 0) * w).sum(-1)
+    score = np.zeros(samp.shape, np.int64)
+    for j in range(samp.shape[-1]):
+        score += (samp == samp[..., j:j + 1]) * w[j]
+    key = np.where(samp > 0, score * 64 - samp, -1)
+    best = np.take_along_axis(samp, np.argmax(key, axis=-1)[..., None], -1)[..., 0]
+    out = np.where(2 * musc >= total, best, 0).astype(np.int16)
+    return out, musc / total
 
 
 def _muscle_area(anat: A.ThighAnatomy, z_values) -> np.ndarray:
@@ -120,11 +183,16 @@ def make_subject(group: str, seed: int = 0, index: int = 1, size: int = 256, sli
 
     anat = A.ThighAnatomy.sample(rng_anat)
     up = 2 if size <= 128 else 1                        # render pixels per output pixel (partial volume)
-    n_r = size * up
-    rs = FOV_MM / n_r                                   # render pixel spacing (mm)
-    xr, yr = A.grid_coordinates(n_r, FOV_MM)
+    ps = FOV_MM / size                                  # output pixel spacing (mm)
+    rs = ps / up                                        # render pixel spacing (mm)
     z_centres = (np.arange(slices) - (slices - 1) / 2) * slice_spacing
+    z_sub = z_centres[:, None] + np.asarray(_SUB_OFFSETS)[None, :] * slice_spacing   # (slices, sub-slices)
     z_range = (float(z_centres[0] - slice_spacing), float(z_centres[-1] + slice_spacing))
+    (i0, j0), nb = _thigh_box(anat, z_sub.ravel(), size)
+    n_r = nb * up                                       # render grid of the box only
+    xr, yr = A.grid_coordinates(size * up, FOV_MM)
+    xr = xr[i0 * up:(i0 + nb) * up, j0 * up:(j0 + nb) * up]
+    yr = yr[i0 * up:(i0 + nb) * up, j0 * up:(j0 + nb) * up]
 
     # Tissue signal levels (fat = 1).
     lvl = dict(
@@ -138,6 +206,7 @@ def make_subject(group: str, seed: int = 0, index: int = 1, size: int = 256, sli
     bias_pp = float(rng_acq.uniform(0.10, 0.40))
     bias_coef = sample_bias(rng_acq, bias_pp)
     cs_mm = float(rng_acq.uniform(1.0, 2.0))
+    psf_mm = (float(rng_acq.uniform(*PSF_FWHM_MM[0])), float(rng_acq.uniform(*PSF_FWHM_MM[1])))
 
     inv: Involvement | None = None
     if group != "healthy":
@@ -145,7 +214,7 @@ def make_subject(group: str, seed: int = 0, index: int = 1, size: int = 256, sli
         inv = sample_involvement(rng_dis, group, area)
 
     def fld(sigma, coarsen):
-        return SmoothField(rng_tex, n_r, z_range, sigma, FOV_MM, coarsen=coarsen)
+        return SmoothField(rng_tex, n_r, z_range, sigma, n_r * rs, coarsen=coarsen)
 
     warp_x, warp_y = fld((10, 10, 40), 4), fld((10, 10, 40), 4)
     mtex, ftex, septsel = fld((1.5, 1.5, 12), 2), fld((3, 3, 15), 4), fld((5, 5, 20), 4)
@@ -156,15 +225,13 @@ def make_subject(group: str, seed: int = 0, index: int = 1, size: int = 256, sli
         streak_sel[1:] = (inv.streak_angle > np.pi / 2).astype(np.int64)
 
     shape = (size, size, slices)
-    image = np.zeros(shape, np.float32)
-    healthy = np.zeros(shape, np.float32) if inv is not None else None
-    mask = np.zeros(shape, np.uint8)
-    labels = np.zeros(shape, np.int16)
-    h_labels = np.zeros(shape, np.int16)
-    ffmap = np.zeros(shape, np.float32)
-    xo, yo = A.grid_coordinates(size, FOV_MM)
-    n_lab = len(A.MUSCLES) + 1
-    vox = (np.arange(n_r)[:, None] // up * size + np.arange(n_r)[None, :] // up).ravel()  # render px -> voxel
+    box = (slice(i0, i0 + nb), slice(j0, j0 + nb))
+    bshape = (nb, nb, slices)
+    image = np.zeros(bshape, np.float32)
+    healthy = np.zeros(bshape, np.float32) if inv is not None else None
+    labels = np.zeros(bshape, np.int16)
+    h_labels = np.zeros(bshape, np.int16)
+    ffmap = np.zeros(bshape, np.float32)
     shift_px = cs_mm / rs if chemical_shift else 0.0
     water_lut = np.zeros(len(A.TISSUES), np.float32)
     fat_lut = np.zeros(len(A.TISSUES), np.float32)
@@ -173,22 +240,16 @@ def make_subject(group: str, seed: int = 0, index: int = 1, size: int = 256, sli
         water_lut[code] = lvl[key]
     fat_lut[[A.SUBCUT_FAT, A.FAT_PAD]] = 1.0
     fat_lut[A.MARROW] = lvl["marrow"]
+    n_sub = len(_SUB_OFFSETS)
 
-    def vote(votes: np.ndarray, lab: np.ndarray, wgt: float) -> None:
-        if up == 1:  # one render pixel per voxel: indices are unique, fancy-index add is exact
-            votes[lab.ravel().astype(np.int64) * (size * size) + np.arange(size * size)] += wgt
-        else:
-            votes += wgt * np.bincount(lab.ravel().astype(np.int64) * (size * size) + vox,
-                                       minlength=votes.size)
-
-    for k, zc in enumerate(z_centres):
-        sig = np.zeros((size, size), np.float32)
-        sig_h = np.zeros((size, size), np.float32) if inv is not None else None
-        votes = np.zeros(size * size * n_lab, np.float64)
-        votes_h = np.zeros(size * size * n_lab, np.float64)
-        ff_num = np.zeros((size, size), np.float64)
-        for off, wgt in zip(_SUB_OFFSETS, _SUB_WEIGHTS):
-            z = float(zc + off * slice_spacing)
+    for k in range(slices):
+        sig = np.zeros((nb, nb), np.float32)
+        sig_h = np.zeros((nb, nb), np.float32) if inv is not None else None
+        labs = np.zeros((n_sub, n_r, n_r), np.int16)
+        labs_h = np.zeros((n_sub, n_r, n_r), np.int16)
+        ff_num = np.zeros((nb, nb), np.float64)
+        for q, (z, wgt) in enumerate(zip(z_sub[k], _SUB_WEIGHTS)):
+            z = float(z)
             g = A.render_slice(anat, z, xr, yr, warp=(4.0 * warp_x.plane(z), 4.0 * warp_y.plane(z)))
             tis, lab = g.tissue, g.labels
             fat_l = 1.0 + 0.03 * ftex.plane(z)
@@ -205,9 +266,9 @@ def make_subject(group: str, seed: int = 0, index: int = 1, size: int = 256, sli
             sig_h_r = water_h + shift_fat(fat, shift_px)
             if inv is None:
                 sig += wgt * _block_mean(sig_h_r, up)
-                vote(votes, lab, wgt)
+                labs[q] = lab
                 continue
-            vote(votes_h, lab, wgt)
+            labs_h[q] = lab
             sig_h += wgt * _block_mean(sig_h_r, up)
             depth = A.muscle_depth(lab)
             st = np.where(streak_sel[lab] == 0, streaks[0].plane(z), streaks[1].plane(z))
@@ -218,22 +279,26 @@ def make_subject(group: str, seed: int = 0, index: int = 1, size: int = 256, sli
             fat_p[mus] = ff[mus] * fat_l[mus]
             sig += wgt * _block_mean(water_p + shift_fat(fat_p, shift_px), up)
             lab_p = np.where(atro, 0, lab).astype(np.int16)
-            vote(votes, lab_p, wgt)
+            labs[q] = lab_p
             ff_num += wgt * _block_mean(np.where(lab_p > 0, ff, 0.0), up)
 
-        for v, lab_out in ((votes, labels), (votes_h, h_labels)) if inv is not None else ((votes, labels),):
-            v = v.reshape(n_lab, size, size)           # (label, voxel x, voxel y)
-            musc = up * up - v[0]
-            lab_k = np.argmax(v[1:], axis=0) + 1
-            lab_out[..., k] = np.where(musc >= 0.5 * up * up, lab_k, 0)
-        mask[..., k] = labels[..., k] > 0
+        labels[..., k], musc = _mode_labels(labs, _SUB_WEIGHTS, up)
         if inv is not None:
-            musc = up * up - votes.reshape(n_lab, size, size)[0]
-            ffmap[..., k] = np.where(mask[..., k] > 0, ff_num / np.maximum(musc / up ** 2, 1e-12), 0.0)
-        b = bias_field(bias_coef, xo, yo, float(zc)) if bias else np.float32(1.0)
-        image[..., k] = sig * b
+            h_labels[..., k] = _mode_labels(labs_h, _SUB_WEIGHTS, up)[0]
+            ffmap[..., k] = np.where(labels[..., k] > 0, ff_num / np.maximum(musc, 1e-12), 0.0)
+        image[..., k] = sig
         if healthy is not None:
-            healthy[..., k] = sig_h * b
+            healthy[..., k] = sig_h
+
+    # In-plane point-spread function of the acquisition, then the receive-coil bias field.
+    psf_px = (psf_mm[0] / FWHM_PER_SIGMA / ps, psf_mm[1] / FWHM_PER_SIGMA / ps, 0.0)
+    b = _bias_box(bias_coef, size, box, z_centres) if bias else np.float32(1.0)
+    image = ndimage.gaussian_filter(image, psf_px, mode="constant", truncate=3.0) * b
+    if healthy is not None:
+        healthy = ndimage.gaussian_filter(healthy, psf_px, mode="constant", truncate=3.0) * b
+    image, healthy, labels, h_labels, ffmap = (
+        None if v is None else _unbox(v, shape, box) for v in (image, healthy, labels, h_labels, ffmap))
+    mask = (labels > 0).astype(np.uint8)
 
     if noise:
         sigma = lvl["muscle"] / snr
@@ -246,7 +311,8 @@ def make_subject(group: str, seed: int = 0, index: int = 1, size: int = 256, sli
     if inv is None:
         h_labels = labels
     info = dict(
-        group=group, template=inv.template if inv else "", snr=snr, bias_peak_to_peak=bias_pp,
+        group=group, template=inv.template if inv else "", target_fat_fraction=inv.target if inv else 0.0,
+        snr=snr, psf_fwhm_mm_x=psf_mm[0], psf_fwhm_mm_y=psf_mm[1], bias_peak_to_peak=bias_pp,
         muscle_level=float(lvl["muscle"]), chemical_shift_mm=cs_mm if chemical_shift else 0.0,
         mean_fat_fraction=float(ffmap[mask > 0].mean()) if mask.any() else 0.0,
         max_muscle_fat_fraction=float(max((ffmap[labels == i].mean() for i in np.unique(labels) if i > 0),
@@ -276,7 +342,7 @@ def _save(arr: np.ndarray, affine: np.ndarray, path: Path) -> None:
 def make_cohort(out_dir: str | os.PathLike, healthy: int = 21, moderate: int = 7, severe: int = 13,
                 size: int = 256, slices: int = 53, seed: int = 0, chemical_shift: bool = False,
                 progress: bool = True, overwrite: bool = False,
-                slice_spacing: float = SLICE_SPACING_MM) -> Path:
+                slice_spacing: float = SLICE_SPACING_MM, workers: int = 1) -> Path:
     """Write a synthetic cohort (NIfTI volumes, ``manifest.csv``, ``muscles.csv``, ``subjects.csv``).
 
     Files are written to a temporary sibling folder that is renamed to ``out_dir`` only when complete, so an
@@ -297,12 +363,14 @@ def make_cohort(out_dir: str | os.PathLike, healthy: int = 21, moderate: int = 7
         progress: Show a tqdm progress bar. Defaults to True.
         overwrite: Replace a non-empty ``out_dir``. Defaults to False.
         slice_spacing: Slice spacing in mm. Defaults to 7.
+        workers: Subjects generated in parallel processes; the files are identical for any value, since a
+            subject depends only on ``(seed, group, index)``. Defaults to 1.
 
     Returns:
         Path of ``manifest.csv``.
 
     Raises:
-        ValueError: Negative or all-zero counts, bad size/slices.
+        ValueError: Negative or all-zero counts, bad size/slices, ``workers`` < 1.
         FileExistsError: ``out_dir`` is a non-empty folder (or a file) and ``overwrite`` is False.
     """
     counts = {"healthy": healthy, "moderate": moderate, "severe": severe}
@@ -312,6 +380,8 @@ def make_cohort(out_dir: str | os.PathLike, healthy: int = 21, moderate: int = 7
     if sum(counts.values()) == 0:
         raise ValueError("the cohort is empty: healthy, moderate and severe are all 0")
     validate_size(size, slices)
+    if not isinstance(workers, (int, np.integer)) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
     out_dir = Path(out_dir)
     if out_dir.exists():
         if not out_dir.is_dir():
@@ -326,21 +396,31 @@ def make_cohort(out_dir: str | os.PathLike, healthy: int = 21, moderate: int = 7
         rows, infos = [], []
         from tqdm import tqdm
 
-        for group, index, sid in tqdm(jobs, desc="phantom", unit="subject", disable=not progress):
-            sub = make_subject(group, seed=seed, index=index, size=size, slices=slices,
-                               slice_spacing=slice_spacing, chemical_shift=chemical_shift)
-            names = dict(image=f"{sid}_t1.nii.gz", mask=f"{sid}_mask.nii.gz", labels=f"{sid}_labels.nii.gz",
-                         fat_fraction=f"{sid}_ff.nii.gz")
-            _save(sub.image, sub.affine, tmp / names["image"])
-            _save(sub.mask, sub.affine, tmp / names["mask"])
-            _save(sub.labels, sub.affine, tmp / names["labels"])
-            _save(sub.fat_fraction, sub.affine, tmp / names["fat_fraction"])
-            counterpart = ""
-            if sub.healthy is not None:
-                counterpart = f"{sid}_healthy.nii.gz"
-                _save(sub.healthy, sub.affine, tmp / counterpart)
-            rows.append(dict(subject=sid, group=group, counterpart=counterpart, **names))
-            infos.append(dict(subject=sid, **sub.info))
+        task = dict(tmp=tmp, seed=seed, size=size, slices=slices, slice_spacing=slice_spacing,
+                    chemical_shift=chemical_shift)
+        n_workers = min(workers, len(jobs))
+        if n_workers <= 1:
+            results = map(lambda job: _write_subject(job, **task), jobs)
+            for row, info in tqdm(results, total=len(jobs), desc="phantom", unit="subject", disable=not progress):
+                rows.append(row)
+                infos.append(info)
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            # fork: workers inherit the imported modules instead of re-importing mmac (and mmagic) each.
+            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+            with ProcessPoolExecutor(n_workers, mp_context=ctx) as pool:
+                futures = [pool.submit(_write_subject, job, **task) for job in jobs]
+                try:
+                    for fut in tqdm(futures, desc="phantom", unit="subject", disable=not progress):
+                        row, info = fut.result()
+                        rows.append(row)
+                        infos.append(info)
+                except BaseException:
+                    for fut in futures:
+                        fut.cancel()
+                    raise
         with open(tmp / "manifest.csv", "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
             w.writeheader()
@@ -358,6 +438,25 @@ def make_cohort(out_dir: str | os.PathLike, healthy: int = 21, moderate: int = 7
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir / "manifest.csv"
+
+
+def _write_subject(job: tuple[str, int, str], tmp: Path, seed: int, size: int, slices: int,
+                   slice_spacing: float, chemical_shift: bool) -> tuple[dict, dict]:
+    """Generate subject ``job = (group, index, id)``, write its volumes to ``tmp``; return manifest row and info."""
+    group, index, sid = job
+    sub = make_subject(group, seed=seed, index=index, size=size, slices=slices, slice_spacing=slice_spacing,
+                       chemical_shift=chemical_shift)
+    names = dict(image=f"{sid}_t1.nii.gz", mask=f"{sid}_mask.nii.gz", labels=f"{sid}_labels.nii.gz",
+                 fat_fraction=f"{sid}_ff.nii.gz")
+    _save(sub.image, sub.affine, tmp / names["image"])
+    _save(sub.mask, sub.affine, tmp / names["mask"])
+    _save(sub.labels, sub.affine, tmp / names["labels"])
+    _save(sub.fat_fraction, sub.affine, tmp / names["fat_fraction"])
+    counterpart = ""
+    if sub.healthy is not None:
+        counterpart = f"{sid}_healthy.nii.gz"
+        _save(sub.healthy, sub.affine, tmp / counterpart)
+    return dict(subject=sid, group=group, counterpart=counterpart, **names), dict(subject=sid, **sub.info)
 
 
 def _publish(tmp: Path, out_dir: Path) -> None:

@@ -2,8 +2,8 @@
 
 A field is white Gaussian noise on a coarse 3-D grid, low-pass filtered with an anisotropic Gaussian
 (scipy.ndimage.gaussian_filter) and standardised to zero mean and unit standard deviation. Planes are
-linearly interpolated along z and bilinearly upsampled onto the render grid, so a field is continuous along z
-and costs one small interpolation per plane.
+linearly interpolated along z and bilinearly upsampled onto the render grid, so a field is continuous along z and costs one small
+interpolation per plane.
 """
 from __future__ import annotations
 
@@ -39,27 +39,28 @@ class SmoothField:
         vol = ndimage.gaussian_filter(white, (sigma[0] / h, sigma[1] / h, sigma[2] / dz), mode="wrap")
         vol -= vol.mean()
         vol /= max(float(vol.std()), 1e-12)
-        self.vol = vol
+        self.vol = np.ascontiguousarray(vol.transpose(2, 0, 1))    # (nz, n, n): contiguous planes
 
     def plane(self, z_mm: float) -> np.ndarray:
         """The field on the render grid at ``z_mm``, ``(n_render, n_render)`` float32."""
-        u = float(np.clip((z_mm - self.z0) / self.dz, 0, self.vol.shape[2] - 1.000001))
+        u = float(np.clip((z_mm - self.z0) / self.dz, 0, self.vol.shape[0] - 1.000001))
         k = int(u)
         f = np.float32(u - k)
-        p = (1 - f) * self.vol[:, :, k] + f * self.vol[:, :, k + 1]
+        p = (1 - f) * self.vol[k] + f * self.vol[k + 1]         # (n_g, n_g)
         if self.coarsen == 1:
             return p
-        i0, i1, w = self._interp
-        p = p[i0] * (1 - w)[:, None] + p[i1] * w[:, None]       # (n, n_g) -> (n_render, n_g)
-        return p[:, i0] * (1 - w)[None, :] + p[:, i1] * w[None, :]  # -> (n_render, n_render)
+        i0, i1, w0, w1 = self._interp
+        # Separable linear upsampling without BLAS (no thread contention in parallel workers):
+        p = np.ascontiguousarray((p[i0] * w0 + p[i1] * w1).T)  # (n_g, n_g) -> (n_render, n_g) -> transposed
+        return (p[i0] * w0 + p[i1] * w1).T                      # (n_g, n_render) -> (n_render, n_render)
 
     @property
     def _interp(self):
-        """Linear-interpolation indices and weights from the coarse grid to render pixel centres (periodic)."""
+        """Periodic linear-interpolation indices and weights from the coarse grid to render pixel centres."""
         if not hasattr(self, "_cache"):
-            n = self.vol.shape[0]
+            n = self.vol.shape[1]
             u = (np.arange(self.n_render) + 0.5) / self.coarsen - 0.5
             i0 = np.floor(u).astype(np.int64)
-            w = (u - i0).astype(np.float32)
-            self._cache = (i0 % n, (i0 + 1) % n, w)
+            w = (u - i0).astype(np.float32)[:, None]
+            self._cache = (i0 % n, (i0 + 1) % n, 1 - w, w)
         return self._cache

@@ -11,8 +11,12 @@ LGMD R9 / Becker (posterior thigh and adductor magnus first) and the quadriceps-
 
 Per muscle, the pixel fat fraction is ``sigmoid((Z - tau) / kappa)`` of a standardised pattern field
 ``Z`` (a mix of fine blobs = moth-eaten, coarse patches, streaks and a core-versus-rim term for washed-out
-muscle with a spared rim), with the threshold ``tau`` set in closed form so that the mean fat fraction
-matches the muscle's target. Atrophic muscles lose an outer shell of their cross-section, replaced by fat.
+muscle with a spared rim). ``kappa`` can grow with the muscle's involvement (``WASHOUT_SOFTNESS``) for
+partial fat fractions in washed-out muscle; it is 0 because softer patterns raised the optimal two-threshold
+Dice above the paper's (measured: severe 0.824 vs 0.786 at 256 x 256). The threshold ``tau`` is solved per muscle and plane (a few Newton steps from the probit
+approximation) so that the mean fat fraction of the muscle's remaining (non-atrophied) pixels in that plane
+equals its target; the realised fat fraction of the mask therefore tracks the subject's target. Atrophic
+muscles lose an outer shell of their cross-section, replaced by fat.
 """
 from __future__ import annotations
 
@@ -32,8 +36,10 @@ TEMPLATES: dict[str, tuple[float, ...]] = {
 }
 
 GROUPS: tuple[str, ...] = ("healthy", "moderate", "severe")
-# Target mean fat fraction over the muscle mask (before atrophy), drawn uniformly per subject.
-TARGET_FF: dict[str, tuple[float, float]] = {"moderate": (0.19, 0.29), "severe": (0.40, 0.53)}
+# Target mean fat fraction over the (post-atrophy) muscle mask, drawn uniformly per subject.
+TARGET_FF: dict[str, tuple[float, float]] = {"moderate": (0.15, 0.28), "severe": (0.32, 0.50)}
+# Extra sigmoid softness of fully washed-out muscle, relative to kappa; 0 = off (see the module docstring).
+WASHOUT_SOFTNESS = 0.0
 
 
 @dataclass
@@ -41,6 +47,7 @@ class Involvement:
     """Per-muscle disease involvement of one subject (arrays of length ``len(MUSCLES)``)."""
 
     template: str
+    target: float             # subject's target mean fat fraction over the muscle mask
     ff: np.ndarray            # target mean fat fraction per muscle
     z_amp: np.ndarray         # relative proximo-distal modulation of the fat fraction
     z_phase: np.ndarray
@@ -89,7 +96,7 @@ def sample_involvement(rng: np.random.Generator, group: str, muscle_area: np.nda
     ff = np.clip(0.5 * (lo + hi) * sus ** gamma, 0.005, 0.92)
     atrophy = np.clip((ff - 0.5) * 0.7, 0.0, 0.25) * rng.uniform(0.6, 1.0)
     return Involvement(
-        template=name, ff=ff,
+        template=name, target=float(target), ff=ff,
         z_amp=rng.uniform(0.0, 0.25, len(MUSCLES)), z_phase=rng.uniform(0, 2 * np.pi, len(MUSCLES)),
         atrophy=atrophy, kappa=float(rng.uniform(0.25, 0.45)),
         streak_angle=rng.uniform(0, np.pi, len(MUSCLES)),
@@ -139,11 +146,21 @@ def infiltrate(labels: np.ndarray, depth: np.ndarray, fine: np.ndarray, coarse: 
     core = (depth[m] - 0.5) * 2.0                             # -1 at the rim, +1 at the core
     z = w[idx, 0] * fine[m] + w[idx, 1] * coarse[m] + w[idx, 2] * streak[m] + w[idx, 3] * core
     var = (w[:, :3] ** 2).sum(1) + w[:, 3] ** 2 / 3.0       # core is ~ uniform on [-1, 1]
-    kappa = inv.kappa
-    tau = -np.sqrt(var + (1.7 * kappa) ** 2) * ndtri(np.clip(target, 1e-4, 1 - 1e-4))
+    kappa = inv.kappa * (1.0 + WASHOUT_SOFTNESS * np.clip((target - 0.3) / 0.4, 0.0, 1.0))   # (M,)
+    goal = np.clip(target, 1e-4, 1 - 1e-4)
+    tau = -np.sqrt(var + (1.7 * kappa) ** 2) * ndtri(goal)   # probit approximation of the mean
+    atro = depth[m] < inv.atrophy[idx]
+    keep = (~atro).astype(np.float64)
+    n_keep = np.maximum(np.bincount(idx, keep, minlength=len(target)), 1.0)
+    k_px = kappa[idx]
+    for _ in range(6):                                        # Newton on the mean of the remaining pixels
+        s = expit((z - tau[idx]) / k_px)
+        mean = np.bincount(idx, s * keep, minlength=len(target)) / n_keep
+        slope = np.bincount(idx, s * (1 - s) / k_px * keep, minlength=len(target)) / n_keep
+        step = np.clip((mean - goal) / np.maximum(slope, 1e-6), -0.5, 0.5)
+        tau = tau + step
     ff = np.zeros(labels.shape, np.float32)
-    ff[m] = expit((z - tau[idx]) / kappa)
+    ff[m] = np.where(atro, 1.0, expit((z - tau[idx]) / k_px))
     atrophied = np.zeros(labels.shape, bool)
-    atrophied[m] = depth[m] < inv.atrophy[idx]
-    ff[atrophied] = 1.0
+    atrophied[m] = atro
     return ff, atrophied

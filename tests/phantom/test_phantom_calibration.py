@@ -54,7 +54,7 @@ def _cli():
 
 @pytest.mark.parametrize("argv", [
     ["--healthy", "-1"], ["--size", "40"], ["--size", "16"], ["--slices", "0"],
-    ["--healthy", "0", "--moderate", "0", "--severe", "0"], [],
+    ["--healthy", "0", "--moderate", "0", "--severe", "0"], ["--workers", "0"], [],
 ])
 def test_cli_rejects_bad_arguments(tmp_path, argv, capsys):
     argv = argv if argv == [] else ["--out", str(tmp_path / "o")] + argv
