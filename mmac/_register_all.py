@@ -1,18 +1,7 @@
 """Imports every module that registers a component, so that ``import mmac`` fills mmagic's registries."""
-import importlib
-
-_MODULES = (
-    "mmac.losses",
-    "mmac.models",
-    "mmac.datasets",
-    "mmac.evaluation.metrics",
-    "mmac.evaluation.hooks",
-    "mmac.engine",
-)
-
-for _name in _MODULES:
-    try:
-        importlib.import_module(_name)
-    except ModuleNotFoundError as exc:  # a part not written yet must not break the others
-        if exc.name != _name and not _name.startswith(str(exc.name)):
-            raise
+import mmac.datasets  # noqa: F401  ThighMRDataset, RandomRot90, RandomFlip2D, PackDomainInputs
+import mmac.engine  # noqa: F401  AutocastOptimWrapper, CycleVisualizationHook, checkpoint loader
+import mmac.evaluation.hooks  # noqa: F401  ThresholdDiceHook
+import mmac.evaluation.metrics  # noqa: F401  ThresholdDiceMetric
+import mmac.losses  # noqa: F401  CycleConsistencyLoss, AsymmetricCycleLoss, LSGANLoss, LogLikelihoodGANLoss
+import mmac.models  # noqa: F401  UNetGenerator, ModularCycleGAN

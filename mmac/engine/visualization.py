@@ -14,8 +14,10 @@ from mmagic.registry import HOOKS
 class CycleVisualizationHook(Hook):
     """Every ``interval`` iterations, translate a fixed training batch and save an image grid.
 
-    Rows: x, F(x), G(F(x)), y, G(y), F(G(y)) for up to ``num_samples`` images of each domain (with domains
-    ``(a, b)`` in the model's order, F = ``generators[b]``, G = ``generators[a]``). The grid goes to
+    Columns: real, translated, reconstructed; one row per image, the model's first domain first. For the
+    thigh configs (domains ``healthy``, ``pathological``) the rows read y | G(y) | F(G(y)) and then
+    x | F(x) | G(F(x)), for up to ``num_samples`` images of each domain (F = ``generators['healthy']``,
+    G = ``generators['pathological']``). The grid goes to
     ``<work_dir>/vis/iter_<n>.png`` and to the runner's visualizer (so to TensorBoard when the
     ``TensorboardVisBackend`` is configured).
 
@@ -68,10 +70,9 @@ class CycleVisualizationHook(Hook):
                 real = data['inputs'][f'img_{src}'][:self.num_samples]
                 fake = model.translation(real, target_domain=tgt)
                 rec = model.translation(fake, target_domain=src)
-                rows += [real, fake, rec]
+                rows.append(torch.stack([real, fake, rec], dim=1).flatten(0, 1))  # (3n, C, H, W), row-major
         finally:
             model.train(was_training)
-        n = rows[0].shape[0]
-        images = torch.cat([r[:, :1] if r.shape[1] != 3 else r for r in rows]).float().cpu()  # (6n, C, H, W)
+        images = torch.cat(rows).float().cpu()  # (6n, C, H, W)
         images = ((images + 1) / 2).clamp(0, 1)
-        return make_grid(images, nrow=n, padding=2, pad_value=1.0)
+        return make_grid(images, nrow=3, padding=2, pad_value=1.0)

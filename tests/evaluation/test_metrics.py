@@ -1,0 +1,65 @@
+"""ThresholdDiceMetric and ThresholdDiceHook against independent computations."""
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+pytest.importorskip('mmagic')
+from mmac.evaluation.metrics import ThresholdDiceMetric, fat_fraction_estimate  # noqa: E402
+
+
+def brute_force_dice(image, mask):
+    best = 0.0
+    values = np.unique(image)
+    for lo, hi in itertools.combinations_with_replacement(values, 2):
+        seg = (image >= lo) & (image <= hi)
+        best = max(best, 2 * (seg & mask).sum() / (seg.sum() + mask.sum()))
+    return best
+
+
+def sample(seed, subject, group, slice_index):
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((6, 6), bool)
+    mask[1:4, 1:5] = True
+    original = rng.integers(0, 6, (6, 6)).astype(np.float32) * 40
+    translated = np.where(mask, 100.0, 0.0).astype(np.float32) + rng.integers(0, 3, (6, 6)) * 30
+    truth = np.where(mask, 100.0, 0.0).astype(np.float32)
+    ff = np.where(mask, 0.25, 0.0).astype(np.float32)
+    return dict(fake_healthy=torch.from_numpy(translated)[None], real_pathological=torch.from_numpy(original)[None],
+                gt_mask=torch.from_numpy(mask)[None], img_healthy_truth=torch.from_numpy(truth)[None],
+                fat_fraction=torch.from_numpy(ff)[None],
+                metainfo=dict(subject=subject, group=group, slice_index=slice_index))
+
+
+def test_rows_match_brute_force_and_group_means():
+    metric = ThresholdDiceMetric()
+    samples = [sample(0, 'M01', 'moderate', 0), sample(1, 'M01', 'moderate', 4), sample(2, 'S01', 'severe', 0)]
+    metric.process({}, samples)
+    rows = metric.results
+    for row, s in zip(rows, samples):
+        mask = s['gt_mask'][0].numpy()
+        assert row['dice_original'] == pytest.approx(brute_force_dice(s['real_pathological'][0].numpy(), mask))
+        assert row['dice_translated'] == pytest.approx(brute_force_dice(s['fake_healthy'][0].numpy(), mask))
+        assert row['ff_true'] == pytest.approx(0.25)
+        assert 0 <= row['ssim'] <= 1
+    metrics = metric.compute_metrics(rows)
+    m01 = np.mean([rows[0]['dice_translated'], rows[1]['dice_translated']])
+    assert metrics['moderate/translated'] == pytest.approx(m01)
+    # pathological = mean over the two patients (not over the three slices)
+    assert metrics['pathological/translated'] == pytest.approx((m01 + rows[2]['dice_translated']) / 2)
+    assert metric.last_rows == rows
+
+
+def test_missing_key_is_named():
+    metric = ThresholdDiceMetric(translated_key='fake_b')
+    with pytest.raises(KeyError, match="fake_b"):
+        metric.process({}, [sample(0, 'M01', 'moderate', 0)])
+
+
+def test_fat_fraction_estimate_inverts_the_mixing_model():
+    muscle = np.full((2, 2), 0.35)
+    ff = np.array([[0.0, 0.2], [0.5, 1.0]])
+    x = (1 - ff) * muscle + ff * 1.0
+    np.testing.assert_allclose(fat_fraction_estimate(x, muscle), ff, atol=1e-12)
