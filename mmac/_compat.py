@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 
 FIX = "run `tools/install.sh` from the repository root (it creates .venv with the pinned stack)"
 
@@ -19,10 +20,12 @@ class StackError(ImportError):
 def _version_tuple(version: str) -> tuple[int, ...]:
     parts = []
     for piece in version.split("+")[0].split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        if not digits:
+        match = re.match(r"\d+", piece)
+        if match is None:
             break
-        parts.append(int(digits))
+        parts.append(int(match.group()))
+        if match.end() != len(piece):  # '0rc1': a pre-release of this number; stop here
+            break
     return tuple(parts)
 
 

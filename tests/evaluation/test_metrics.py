@@ -21,10 +21,10 @@ def brute_force_dice(image, mask):
 
 def sample(seed, subject, group, slice_index):
     rng = np.random.default_rng(seed)
-    mask = np.zeros((6, 6), bool)
-    mask[1:4, 1:5] = True
-    original = rng.integers(0, 6, (6, 6)).astype(np.float32) * 40
-    translated = np.where(mask, 100.0, 0.0).astype(np.float32) + rng.integers(0, 3, (6, 6)) * 30
+    mask = np.zeros((8, 8), bool)
+    mask[1:5, 2:7] = True
+    original = rng.integers(0, 6, (8, 8)).astype(np.float32) * 40
+    translated = np.where(mask, 100.0, 0.0).astype(np.float32) + rng.integers(0, 3, (8, 8)) * 30
     truth = np.where(mask, 100.0, 0.0).astype(np.float32)
     ff = np.where(mask, 0.25, 0.0).astype(np.float32)
     return dict(fake_healthy=torch.from_numpy(translated)[None], real_pathological=torch.from_numpy(original)[None],

@@ -19,7 +19,7 @@ def _options(cohort):
     opts += [f'{loader}.persistent_workers=False' for loader in ('train_dataloader', 'val_dataloader',
                                                                  'test_dataloader')]
     return opts + ['model.generator.num_down=5', 'model.generator.base_channels=4',
-                   'model.discriminator.base_channels=4', "custom_hooks=[dict(type='ThresholdDiceHook')]"]
+                   'model.discriminator.base_channels=4']
 
 
 def _run(args):
