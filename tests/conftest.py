@@ -42,3 +42,19 @@ def tiny_options(data_root, max_iters: int = 2, checkpoint_interval: int = 2, de
                             data_keys=["img_healthy", "img_pathological"])],
                         "model.buffer_size": 0})
     return options
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_cohort, tmp_path_factory):
+    """A 2-iteration L_AC CycleGAN on the tiny cohort (:class:`tests.tiny_model.TinyModel`; read-only)."""
+    from tests.tiny_model import trained_tiny_model
+
+    return trained_tiny_model(tiny_cohort, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def translator(tiny_model):
+    """:class:`mmac.apis.Translator` of the tiny model's F."""
+    from mmac.apis import init_translator
+
+    return init_translator(tiny_model.config, tiny_model.checkpoint)

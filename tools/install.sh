@@ -75,8 +75,10 @@ else
   trap 'rm -rf "$build"' EXIT
   # mmcv 2.1.0's setup.py needs setuptools < 70 (pkg_resources API); torch wants >= 77 at run time, so the
   # old one is only installed for this build and replaced by the pinned one in the next step.
+  log "installing setuptools 69.5.1 for the build (pip will warn that torch wants >= 77: expected, restored below)"
   "${pip[@]}" install -q "setuptools==69.5.1" ninja
-  "${pip[@]}" download -q --no-deps --no-binary :all: -d "$build" "mmcv==2.1.0"
+  # --no-build-isolation: preparing the sdist's metadata runs its setup.py, which needs the old setuptools above.
+  "${pip[@]}" download -q --no-deps --no-binary :all: --no-build-isolation -d "$build" "mmcv==2.1.0"
   tar -xzf "$build"/mmcv-2.1.0.tar.gz -C "$build"
   src="$build/mmcv-2.1.0"
   # torch >= 2.10 headers need C++20; mmcv 2.1.0 hard-codes c++14/c++17.

@@ -1,21 +1,15 @@
 """Train an mmac/mmagic config: python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] ..."""
 import argparse
 
-from mmac.engine.launch import LAUNCHERS, build_runner, load_config, parse_cfg_options, set_local_rank
+from mmac.engine.launch import add_runner_args, build_runner, load_config, parse_cfg_options, set_local_rank
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('config', help='config file, e.g. configs/ac_cyclegan_thigh.py')
-    parser.add_argument('--work-dir', help='directory for logs and checkpoints')
     parser.add_argument('--resume', nargs='?', const='auto', default=None,
                         help='resume from CKPT, or from the latest checkpoint in the work dir when no path is given')
-    parser.add_argument('--amp', action='store_true',
-                        help='bf16 mixed precision in every optimizer wrapper (generators and discriminators)')
-    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
-                        help='override config entries, e.g. train_cfg.max_iters=100')
-    parser.add_argument('--launcher', choices=LAUNCHERS, default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=None, help=argparse.SUPPRESS)
+    add_runner_args(parser)
     return parser.parse_args(argv)
 
 

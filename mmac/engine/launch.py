@@ -66,6 +66,9 @@ def load_config(config: str,
 
         if not torch.cuda.is_available():  # NCCL needs GPUs; gloo runs everywhere
             cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+            # mmengine passes device_ids=[LOCAL_RANK] to DDP wrappers, which DDP refuses for CPU modules.
+            if cfg.get('model_wrapper_cfg') is not None:
+                cfg.model_wrapper_cfg['device_ids'] = None
     return cfg
 
 
@@ -75,9 +78,36 @@ def build_runner(cfg):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
+    init_cpu_process_group(cfg.get('launcher', 'none'))
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def add_runner_args(parser) -> None:
+    """The options tools/train.py and tools/test.py share: --work-dir, --amp, --cfg-options, --launcher."""
+    import argparse
+
+    parser.add_argument('--work-dir', help='directory for logs, checkpoints and per-patient results')
+    parser.add_argument('--amp', action='store_true',
+                        help='bf16 mixed precision in every optimizer wrapper (generators and discriminators)')
+    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
+                        help='override config entries, e.g. train_cfg.max_iters=100')
+    parser.add_argument('--launcher', choices=LAUNCHERS, default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=None, help=argparse.SUPPRESS)
+
+
+def init_cpu_process_group(launcher: str) -> None:
+    """Start the gloo process group for ``launcher='pytorch'`` on a machine without CUDA.
+
+    mmengine's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally, so multi-process runs fail on CPU
+    machines; the runner skips ``init_dist`` when a process group exists already.
+    """
+    import torch
+    import torch.distributed as dist
+
+    if launcher == 'pytorch' and not torch.cuda.is_available() and not dist.is_initialized():
+        dist.init_process_group(backend='gloo')  # env:// from torchrun: RANK, WORLD_SIZE, MASTER_ADDR/PORT
 
 
 def parse_cfg_options(pairs: Optional[Sequence[str]]) -> dict:

@@ -11,23 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "apis"))
-from tiny_translator_model import TinyModel, trained_tiny_model  # noqa: E402
-
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "translate.py"
 SUFFIXES = ("_pseudohealthy.nii.gz", "_fatmap.nii.gz", "_muscle.nii.gz")
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tiny_cohort, tmp_path_factory) -> TinyModel:
-    return trained_tiny_model(tiny_cohort, tmp_path_factory)
-
-
-@pytest.fixture(scope="session")
-def translator(tiny_model):
-    from mmac.apis import init_translator
-
-    return init_translator(tiny_model.config, tiny_model.checkpoint)
 
 
 def load_tool():

@@ -1,14 +1,14 @@
 """A CycleGAN trained for 2 iterations on the tiny phantom cohort, trained once per test session.
 
-Shared by tests/apis, tests/report and tests/tools/test_translate.py: each defines a ``tiny_model`` fixture
-that calls :func:`trained_tiny_model`, which caches the run per cohort, so the model is trained once.
+Used by the session fixture ``tiny_model`` of tests/conftest.py (tests/apis, tests/report, tests/tools);
+:func:`trained_tiny_model` caches the run per cohort, so the model is trained once.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CPU_CONFIG = ROOT / "configs" / "ac_cyclegan_thigh_cpu.py"
 _CACHE: dict = {}
 

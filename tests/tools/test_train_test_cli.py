@@ -1,0 +1,56 @@
+"""tools/train.py, tools/test.py and tools/dist_train.sh on the tiny cohort."""
+import importlib.util
+import os
+import socket
+import subprocess
+
+import pandas as pd
+import pytest
+
+pytest.importorskip('mmagic')
+from tests.conftest import CPU_CONFIG, REPO, tiny_options  # noqa: E402
+
+
+def load_tool(name):
+    spec = importlib.util.spec_from_file_location(f'tool_{name}', REPO / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def cli_options(options):
+    return [f'{k}={v}' for k, v in options.items() if k != 'custom_hooks']
+
+
+def test_train_then_resume_then_test(tiny_cohort, tmp_path):
+    train, test = load_tool('train'), load_tool('test')
+    opts = cli_options(tiny_options(tiny_cohort, max_iters=2, checkpoint_interval=2))
+    train.main([str(CPU_CONFIG), '--work-dir', str(tmp_path), '--cfg-options', *opts])
+    assert (tmp_path / 'iter_2.pth').is_file()
+    more = [o for o in opts if not o.startswith('train_cfg.max_iters')] + ['train_cfg.max_iters=3']
+    train.main([str(CPU_CONFIG), '--work-dir', str(tmp_path), '--resume', '--cfg-options', *more])
+    assert (tmp_path / 'iter_3.pth').is_file()
+    test.main([str(CPU_CONFIG), str(tmp_path / 'iter_3.pth'), '--work-dir', str(tmp_path / 'test'),
+               '--cfg-options', *opts])
+    patients = pd.read_csv(tmp_path / 'test' / 'dice' / 'test_per_patient.csv')
+    assert set(patients['group']) <= {'moderate', 'severe'} and len(patients) > 0
+
+
+def test_missing_checkpoint_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        load_tool('test').main([str(CPU_CONFIG), str(tmp_path / 'nope.pth')])
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_dist_train_two_processes_on_gloo(tiny_cohort, tmp_path):
+    opts = cli_options(tiny_options(tiny_cohort, max_iters=2, checkpoint_interval=2))
+    env = dict(os.environ, PORT=str(_free_port()), OMP_NUM_THREADS='1')
+    proc = subprocess.run([str(REPO / 'tools' / 'dist_train.sh'), str(CPU_CONFIG), '2', '--work-dir', str(tmp_path),
+                           '--cfg-options', *opts], cwd=REPO, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (tmp_path / 'iter_2.pth').is_file()
