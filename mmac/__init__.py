@@ -4,15 +4,15 @@
 load it with ``custom_imports = dict(imports=['mmac'], allow_failed_imports=False)``). Without mmagic, the
 pure torch/numpy core (losses, U-Net, phantom, evaluation maths) stays importable.
 """
+import warnings
+
 from mmac._compat import check_stack, has_mmagic
 
 __version__ = "0.1.0"
 
-check_stack(require_mmagic=False)
-if has_mmagic():
-    import warnings
-
-    with warnings.catch_warnings():
-        # mmagic.models imports diffusers/transformers, which warn about torch APIs they use; not ours to fix.
-        warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|diffusers)\.")
+with warnings.catch_warnings():
+    # mmagic imports diffusers/transformers, which warn about torch APIs they use; not ours to fix.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|diffusers)\.")
+    check_stack(require_mmagic=False)
+    if has_mmagic():
         from mmac import _register_all  # noqa: F401  (side effect: registration)

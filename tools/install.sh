@@ -67,7 +67,9 @@ find_links=()
 if [ -n "$wheelhouse" ]; then find_links+=(--find-links "$wheelhouse"); fi
 find_links+=(--find-links "$cache")
 
-if { [ -n "$wheelhouse" ] && have_mmcv_wheel "$wheelhouse"; } || have_mmcv_wheel "$cache"; then
+if "$py" -c "import sys, mmcv, mmcv.ops; sys.exit(mmcv.__version__ != '2.1.0')" >/dev/null 2>&1; then
+  log "mmcv 2.1.0 with compiled ops is already installed"
+elif { [ -n "$wheelhouse" ] && have_mmcv_wheel "$wheelhouse"; } || have_mmcv_wheel "$cache"; then
   log "using a prebuilt mmcv 2.1.0 wheel"
 else
   log "no mmcv 2.1.0 wheel for $pyver/torch $torchver: building it from source (-$opt_level; ~15 min on 2 cores at -O0)"
