@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
-import sys
 from pathlib import Path
 
 import nibabel as nib
