@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 
+from mmac.fileio import write_csv_atomic
 from mmac.datasets.manifest import (PERCENTILES, _check_finite, _check_same_grid, load_nifti, normalise,
                                     robust_percentiles, slices_to_volume, volume_to_slices)
 
@@ -257,15 +258,7 @@ def _append_csv(out_dir: Path, row: dict) -> Path:
     if len(table):
         table = table[table["volume"].astype(str) != row["volume"]]
     table = pd.concat([table, pd.DataFrame([row])], ignore_index=True) if len(table) else pd.DataFrame([row])
-    fd, tmp = tempfile.mkstemp(prefix=f".{FAT_FRACTION_CSV}.", suffix=".tmp", dir=out_dir)
-    os.close(fd)
-    try:
-        table.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_csv_atomic(table, path)
 
 
 def translate_nifti(translator, image: str | Path, out_dir: str | Path, mask: str | Path | None = None,

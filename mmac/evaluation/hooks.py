@@ -1,7 +1,6 @@
 """A hook that writes the per-patient optimal-threshold Dice after every validation and test."""
 from __future__ import annotations
 
-import os
 import os.path as osp
 from typing import Dict, Optional
 
@@ -12,14 +11,7 @@ from mmagic.registry import HOOKS
 
 from mmac.evaluation.metrics import ThresholdDiceMetric
 from mmac.evaluation.stats import group_summary, per_patient
-
-
-def write_csv_atomic(frame, path: str) -> None:
-    """Write a DataFrame to ``path`` through a temporary file, so a crash never leaves half a CSV."""
-    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
-    tmp = f'{path}.tmp{os.getpid()}'
-    frame.to_csv(tmp, index=False, float_format='%.6g')
-    os.replace(tmp, path)
+from mmac.fileio import write_csv_atomic
 
 
 @HOOKS.register_module()
@@ -62,8 +54,8 @@ class ThresholdDiceHook(Hook):
             slices = pd.DataFrame(metric.last_rows)
             patients = per_patient(slices, by=[])
             base = osp.join(runner.work_dir, self.out_dir, tag)
-            write_csv_atomic(slices, f'{base}_per_slice.csv')
-            write_csv_atomic(patients, f'{base}_per_patient.csv')
+            write_csv_atomic(slices, f'{base}_per_slice.csv', float_format='%.6g')
+            write_csv_atomic(patients, f'{base}_per_patient.csv', float_format='%.6g')
             self.written[tag] = f'{base}_per_patient.csv'
             summary = group_summary(patients, by=[])
             lines = [f'optimal two-threshold Dice ({tag}), mean +- std over patients:']

@@ -22,6 +22,7 @@ import time
 from collections import deque
 from typing import Dict, List, Optional, Sequence
 
+from mmac.fileio import write_csv_atomic, write_json_atomic
 from mmac.protocol.grid import RunSpec
 
 RESULT_COLUMNS = ['run', 'loss', 'w_c', 'fold', 'repetition', 'subject', 'group', 'slice', 'dice_original',
@@ -102,8 +103,6 @@ def execute_run(config: str, spec: RunSpec, out_dir: str, iters: Optional[int] =
     import pandas as pd
 
     from mmac.engine.launch import build_runner
-    from mmac.evaluation.hooks import write_csv_atomic
-
     start = time.time()
     cfg = run_config(config, spec, out_dir, iters=iters, epochs=epochs, cfg_options=cfg_options)
     work = run_dir(out_dir, spec)
@@ -129,15 +128,8 @@ def execute_run(config: str, spec: RunSpec, out_dir: str, iters: Optional[int] =
                 iters=cfg.train_cfg.max_iters, seconds=round(time.time() - start, 1),
                 settings=_settings(config, iters, epochs, cfg_options))
     cfg.dump(done['config'])
-    _write_json_atomic(osp.join(work, 'DONE'), done)
+    write_json_atomic(osp.join(work, 'DONE'), done)
     return results
-
-
-def _write_json_atomic(path: str, data: dict) -> None:
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'w') as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
 
 
 def read_done(out_dir: str, spec: RunSpec) -> Optional[dict]:
@@ -151,8 +143,6 @@ def read_done(out_dir: str, spec: RunSpec) -> Optional[dict]:
 def collect_results(out_dir: str, specs: Sequence[RunSpec]) -> str:
     """Concatenate the finished runs' results into ``out_dir/results.csv`` (atomically); return its path."""
     import pandas as pd
-
-    from mmac.evaluation.hooks import write_csv_atomic
 
     frames = [pd.read_csv(osp.join(run_dir(out_dir, s), 'results.csv')) for s in specs if read_done(out_dir, s)]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RESULT_COLUMNS)

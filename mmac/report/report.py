@@ -8,13 +8,12 @@ Reads ``<results_dir>/results.csv`` (``tools/cross_validate.py``) and writes int
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from mmac.fileio import write_text_atomic
 from mmac.report import figures
 from mmac.report.tables import (format_table1, has_phantom_truth, phantom_truth, pvalues, read_results,
                                 slice_share_table, table1)
@@ -48,20 +47,10 @@ def markdown_table(frame: pd.DataFrame, digits: int = 3, index: bool = False) ->
     return "\n".join([header, rule, *body])
 
 
-def _write_text(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, index: bool = False) -> Path:
-    return _write_text(path, frame.to_csv(index=index))
+    return write_text_atomic(path, frame.to_csv(index=index))
 
 
 def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3_slices: int = 3,
@@ -94,7 +83,7 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
     files["table1.csv"] = _write_csv(wide, out / "table1.csv", index=True)
     files["table1_long.csv"] = _write_csv(long, out / "table1_long.csv")
     table_md = markdown_table(wide, index=True)
-    files["table1.md"] = _write_text(out / "table1.md", table_md + "\n")
+    files["table1.md"] = write_text_atomic(out / "table1.md", table_md + "\n")
     tests = pvalues(results)
     files["pvalues.csv"] = _write_csv(tests, out / "pvalues.csv")
     shares = slice_share_table(results)
@@ -123,7 +112,7 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
                      "plot skipped")
 
     report = _report_text(results, results_dir, table_md, tests, shares, fig3_text, phantom_text, notes)
-    files["report.md"] = _write_text(out / "report.md", report)
+    files["report.md"] = write_text_atomic(out / "report.md", report)
     logger.info("report written to %s", out / "report.md")
     return {"files": files, "notes": notes}
 

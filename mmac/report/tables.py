@@ -89,6 +89,19 @@ def _loss_order(losses) -> list[str]:
     return [l for l in LOSS_ORDER if l in set(losses)] + sorted(set(losses) - set(LOSS_ORDER))
 
 
+def _by_setting_and_group(frame: pd.DataFrame):
+    """Yield ``(loss, w_c, group label, rows)`` per w_c, loss (in LOSS_ORDER) and non-empty summary group."""
+    from mmac.evaluation.stats import GROUPS
+
+    for w_c in sorted(frame["w_c"].unique()):
+        for loss in _loss_order(frame["loss"].unique()):
+            part = frame[(frame["loss"] == loss) & (frame["w_c"] == w_c)]
+            for name, members in GROUPS.items():
+                sub = part[part["group"].isin(members)]
+                if len(sub):
+                    yield loss, float(w_c), ROW_LABELS[name], sub
+
+
 def patient_table(results: pd.DataFrame, columns: Sequence[str] = ()) -> pd.DataFrame:
     """Per-patient Dice per setting, averaged over slices within a run, then over repetitions.
 
@@ -221,18 +234,11 @@ def slice_share_table(results: pd.DataFrame, margin: float = 0.05) -> pd.DataFra
         > original), ``increased`` (translated - original > margin), ``decreased`` (original - translated >
         margin).
     """
-    from mmac.evaluation.stats import GROUPS
-
     rows = []
-    for w_c in sorted(results["w_c"].unique()):
-        for loss in _loss_order(results["loss"].unique()):
-            part = results[(results["loss"] == loss) & (results["w_c"] == w_c)]
-            for name, members in GROUPS.items():
-                sub = part[part["group"].isin(members)]
-                if len(sub):
-                    shares = slice_shares(sub["dice_original"].to_numpy(float), sub["dice_translated"].to_numpy(float),
-                                          margin=margin)
-                    rows.append(dict(loss=loss, w_c=float(w_c), group=ROW_LABELS[name], **shares))
+    for loss, w_c, group, sub in _by_setting_and_group(results):
+        shares = slice_shares(sub["dice_original"].to_numpy(float), sub["dice_translated"].to_numpy(float),
+                              margin=margin)
+        rows.append(dict(loss=loss, w_c=w_c, group=group, **shares))
     return pd.DataFrame(rows, columns=["loss", "w_c", "group", "n", "improved", "increased", "decreased"])
 
 
@@ -250,8 +256,6 @@ def phantom_truth(results: pd.DataFrame) -> pd.DataFrame:
     Raises:
         ValueError: The results lack the phantom columns.
     """
-    from mmac.evaluation.stats import GROUPS
-
     missing = [c for c in PHANTOM_COLUMNS if c not in results.columns]
     if missing:
         raise ValueError(f"results lack the phantom column(s) {missing}; they come from runs on the synthetic "
@@ -259,18 +263,12 @@ def phantom_truth(results: pd.DataFrame) -> pd.DataFrame:
     frame = results.assign(ff_error=(results["ff_est"] - results["ff_true"]).abs())
     patients = patient_table(frame, columns=["psnr", "ssim", "ff_error"])
     rows = []
-    for w_c in sorted(patients["w_c"].unique()):
-        for loss in _loss_order(patients["loss"].unique()):
-            part = patients[(patients["loss"] == loss) & (patients["w_c"] == w_c)]
-            for name, members in GROUPS.items():
-                sub = part[part["group"].isin(members)]
-                if not len(sub):
-                    continue
-                row = dict(loss=loss, w_c=float(w_c), group=ROW_LABELS[name], n_patients=len(sub))
-                for column, key in (("psnr", "psnr"), ("ssim", "ssim"), ("ff_error", "ff_mae")):
-                    values = sub[column].to_numpy(float)
-                    values = values[np.isfinite(values)]
-                    row[f"{key}_mean"] = float(values.mean()) if values.size else np.nan
-                    row[f"{key}_std"] = float(values.std(ddof=1)) if values.size > 1 else np.nan
-                rows.append(row)
+    for loss, w_c, group, sub in _by_setting_and_group(patients):
+        row = dict(loss=loss, w_c=w_c, group=group, n_patients=len(sub))
+        for column, key in (("psnr", "psnr"), ("ssim", "ssim"), ("ff_error", "ff_mae")):
+            values = sub[column].to_numpy(float)
+            values = values[np.isfinite(values)]
+            row[f"{key}_mean"] = float(values.mean()) if values.size else np.nan
+            row[f"{key}_std"] = float(values.std(ddof=1)) if values.size > 1 else np.nan
+        rows.append(row)
     return pd.DataFrame(rows)
