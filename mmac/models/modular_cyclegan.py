@@ -9,12 +9,19 @@ mmagic's :class:`~mmagic.models.CycleGAN` hard-codes ``F.l1_loss`` and an LSGAN 
 functions and runs both cycles whatever the loss; it also calls its networks around the
 DistributedDataParallel wrappers (``get_module``), so multi-process gradients are never averaged. This model
 keeps mmagic's constructor, data flow and output keys, and fixes those three points.
+
+With ``fast_step`` set, a training iteration bypasses the optimizer wrappers' Python machinery: it steps the
+wrapped torch optimizers directly, keeps the discriminators' image history on the device
+(:class:`~mmac.engine.image_pool.DeviceImagePool`) and, on a GPU, captures the whole iteration in one CUDA
+graph (:class:`~mmac.engine.graphed_step.GraphedStep`). The losses it computes are the same expressions.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Dict, List, Optional
 
 import torch
+import torch.distributed as dist
 from mmengine import MessageHub
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 
@@ -23,7 +30,10 @@ from mmagic.models.utils import set_requires_grad
 from mmagic.registry import MODELS
 from mmagic.structures import DataSample
 
+from mmac.engine.graphed_step import GraphedStep
 from mmac.engine.guards import average_gradients, check_finite
+from mmac.engine.image_pool import DeviceImagePool
+from mmac.engine.optim_wrappers import AutocastOptimWrapper
 
 Tensor = torch.Tensor
 
@@ -51,6 +61,13 @@ class ModularCycleGAN(CycleGAN):
         check_finite: Stop with :class:`~mmac.engine.guards.NonFiniteLossError` naming the iteration and the
             loss term when a loss is NaN/inf, before any optimizer step. Costs one host sync per update.
             Defaults to True.
+        fast_step: None (default) trains through the optimizer wrappers as mmengine does. A dict switches
+            to the fast iteration, with keys ``cuda_graph`` (True, False or ``'auto'``: capture when the
+            model is on a GPU and not distributed; default ``'auto'``), ``channels_last`` (default False) and
+            ``warmup`` (eager iterations before the capture, default 3). It needs plain ``OptimWrapper`` or
+            ``AutocastOptimWrapper`` (``--amp``) wrappers without gradient accumulation or clipping,
+            ``discriminator_steps=1`` and ``disc_init_steps=0``; the discriminators' image history then
+            lives on the device and draws from torch's generator instead of numpy's.
         **kwargs: Passed to :class:`mmagic.models.CycleGAN` (``buffer_size``, ``loss_config`` ...).
     """
 
@@ -62,6 +79,7 @@ class ModularCycleGAN(CycleGAN):
                  id_loss: Optional[dict] = None,
                  test_in_train_mode: bool = False,
                  check_finite: bool = True,
+                 fast_step: Optional[dict] = None,
                  **kwargs):
         super().__init__(*args, **kwargs)
         if len(self._reachable_domains) != 2:
@@ -85,6 +103,8 @@ class ModularCycleGAN(CycleGAN):
         self.id_loss = MODELS.build(id_loss) if id_loss_weight > 0 else None
         self.test_in_train_mode = test_in_train_mode
         self.check_finite = check_finite
+        self.fast_step = self._check_fast_step(fast_step)
+        self._graphed: Optional[GraphedStep] = None
         unknown = [d for d in (self.cycle_loss.active_domains or ()) if d not in self._reachable_domains]
         if unknown:
             raise ValueError(f"cycle_loss {type(self.cycle_loss).__name__} is active on domain(s) {unknown}, "
@@ -161,6 +181,8 @@ class ModularCycleGAN(CycleGAN):
         Returns:
             Detached scalar tensors to log: every loss term, ``loss_g`` and ``loss_d``.
         """
+        if self.fast_step is not None:
+            return self._fast_train_step(data, optim_wrapper)
         iteration = MessageHub.get_current_instance().get_info('iter')
         step = 0 if iteration is None else iteration
         data = self.data_preprocessor(data, True)
@@ -230,6 +252,107 @@ class ModularCycleGAN(CycleGAN):
                 sample.set_tensor_data({f'fake_{self._other(src)}': fake, f'real_{src}': real})
             batch.append(sample)
         return batch
+
+    # ------------------------------------------------------------------ fast training
+    _FAST_DEFAULTS = dict(cuda_graph='auto', channels_last=False, warmup=3)
+
+    def _check_fast_step(self, fast_step: Optional[dict]) -> Optional[dict]:
+        if fast_step is None:
+            return None
+        unknown = sorted(set(fast_step) - set(self._FAST_DEFAULTS))
+        if unknown:
+            raise ValueError(f"fast_step has unknown key(s) {unknown}; allowed: {sorted(self._FAST_DEFAULTS)}")
+        cfg = dict(self._FAST_DEFAULTS, **fast_step)
+        if cfg['cuda_graph'] not in (True, False, 'auto'):
+            raise ValueError(f"fast_step.cuda_graph must be True, False or 'auto', got {cfg['cuda_graph']!r}")
+        if not isinstance(cfg['warmup'], int) or cfg['warmup'] < 1:
+            raise ValueError(f"fast_step.warmup must be an int >= 1, got {cfg['warmup']!r}")
+        if self.discriminator_steps != 1 or self.disc_init_steps != 0:
+            raise ValueError(f"fast_step needs discriminator_steps=1 and disc_init_steps=0, got "
+                             f"{self.discriminator_steps} and {self.disc_init_steps}")
+        return cfg
+
+    @staticmethod
+    def _fast_wrapper_check(name: str, wrapper: OptimWrapper) -> None:
+        if type(wrapper) not in (OptimWrapper, AutocastOptimWrapper):
+            raise ValueError(f"fast_step supports OptimWrapper and AutocastOptimWrapper (--amp), but "
+                             f"optim_wrapper.{name} is {type(wrapper).__name__}; remove fast_step from the model "
+                             "config to train through it")
+        if wrapper._accumulative_counts != 1 or wrapper.clip_grad_kwargs:
+            raise ValueError(f"fast_step does not accumulate or clip gradients; optim_wrapper.{name} has "
+                             f"accumulative_counts={wrapper._accumulative_counts}, "
+                             f"clip_grad={wrapper.clip_grad_kwargs or None}")
+
+    @staticmethod
+    def _autocast(wrapper: OptimWrapper, device: torch.device):
+        if isinstance(wrapper, AutocastOptimWrapper):
+            # The context opens and closes inside the captured body, so the weight-cast cache lives and dies
+            # within one iteration, as in the plain path (whose gradient rounding it therefore matches).
+            return torch.autocast(device_type=device.type, dtype=wrapper.cast_dtype)
+        return contextlib.nullcontext()
+
+    def _build_fast_step(self, optim_wrapper: OptimWrapperDict, device: torch.device) -> GraphedStep:
+        gen_wrapper, disc_wrapper = optim_wrapper['generators'], optim_wrapper['discriminators']
+        self._fast_wrapper_check('generators', gen_wrapper)
+        self._fast_wrapper_check('discriminators', disc_wrapper)
+        distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+        graph = self.fast_step['cuda_graph']
+        if graph == 'auto':
+            graph = device.type == 'cuda' and not distributed
+        if graph and device.type != 'cuda':
+            raise ValueError(f"fast_step.cuda_graph=True needs the model on a CUDA device, it is on {device}")
+        if graph and distributed:
+            raise ValueError("fast_step.cuda_graph=True is not supported in multi-process training; use "
+                             "cuda_graph='auto' (eager fast step there)")
+        if self.fast_step['channels_last']:
+            self.to(memory_format=torch.channels_last)
+        self.image_buffers = {d: DeviceImagePool(self.buffer_size) for d in self._reachable_domains}
+        gen_opt, disc_opt = gen_wrapper.optimizer, disc_wrapper.optimizer
+        gen_cast, disc_cast = self._autocast(gen_wrapper, device), self._autocast(disc_wrapper, device)
+
+        def body(real: Dict[str, Tensor]) -> Dict[str, Tensor]:
+            gens = self.get_module(self.generators)
+            with gen_cast:
+                fake = {d: gens[d](real[self._other(d)]) for d in self._reachable_domains}
+                set_requires_grad(self.discriminators, False)
+                try:
+                    gen_losses = self._generator_losses(real, fake)
+                finally:
+                    set_requires_grad(self.discriminators, True)
+            gen_total, gen_log = self.parse_losses(gen_losses)
+            gen_total.backward()
+            average_gradients(self.generators.parameters())
+            gen_opt.step()
+            gen_opt.zero_grad(set_to_none=True)
+            with disc_cast:
+                disc_losses = self._discriminator_losses(real, fake)
+            disc_total, disc_log = self.parse_losses(disc_losses)
+            disc_total.backward()
+            average_gradients(self.discriminators.parameters())
+            disc_opt.step()
+            disc_opt.zero_grad(set_to_none=True)
+            out = {k if k != 'loss' else 'loss_g': v.detach() for k, v in gen_log.items()}
+            out.update({k if k != 'loss' else 'loss_d': v.detach() for k, v in disc_log.items()})
+            return out
+
+        return GraphedStep(body, [gen_opt, disc_opt], enabled=graph, warmup=self.fast_step['warmup'])
+
+    def _fast_train_step(self, data: dict, optim_wrapper: OptimWrapperDict) -> Dict[str, Tensor]:
+        iteration = MessageHub.get_current_instance().get_info('iter')
+        data = self.data_preprocessor(data, True)
+        real = {d: data['inputs'][f'img_{d}'] for d in self._reachable_domains}
+        if self._graphed is None:
+            self._graphed = self._build_fast_step(optim_wrapper, next(iter(real.values())).device)
+        if self.fast_step['channels_last']:
+            real = {d: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
+                    for d, v in real.items()}
+        # Graph outputs are overwritten by the next replay: copy them out.
+        log_vars = {k: v.clone() for k, v in self._graphed(real).items()}
+        if self.check_finite:
+            # The whole iteration ran as one unit, so a non-finite loss is caught after its optimizer steps;
+            # stopping here still comes before any hook, so no checkpoint holds the poisoned weights.
+            check_finite({k: v for k, v in log_vars.items() if k not in ('loss_g', 'loss_d')}, iteration)
+        return log_vars
 
     def val_step(self, data: dict) -> List[DataSample]:
         """Translations of a validation batch; see :meth:`_predict`."""

@@ -1,0 +1,80 @@
+"""DeviceImagePool against a plain list-based pool driven by the same random draws (mmagic's policy)."""
+import pytest
+import torch
+
+from mmac.engine.image_pool import DeviceImagePool, pool_update
+
+
+def reference_pool(size, ratio, batches, uniforms, slots):
+    """mmagic's GANImageBuffer policy written with a Python list, the draws given explicitly."""
+    stored, returned = [], []
+    for images, u, s in zip(batches, uniforms, slots):
+        out = []
+        for i, image in enumerate(images):
+            if len(stored) < size:
+                stored.append(image.clone())
+                out.append(image)
+            elif u[i] < ratio:
+                old = stored[s[i]].clone()
+                stored[s[i]] = image.clone()
+                out.append(old)
+            else:
+                out.append(image)
+        returned.append(torch.stack(out))
+    return returned, stored
+
+
+@pytest.mark.parametrize("size,batch", [(3, 1), (4, 3), (1, 2)])
+def test_pool_update_matches_list_pool(size, batch):
+    g = torch.Generator().manual_seed(size * 10 + batch)
+    batches = [torch.randn(batch, 1, 4, 4, generator=g) for _ in range(12)]
+    uniforms = [torch.rand(batch, generator=g) for _ in batches]
+    slots = [torch.randint(0, size, (batch,), generator=g) for _ in batches]
+    expected, stored = reference_pool(size, 0.5, batches, uniforms, slots)
+    storage = torch.zeros(size, 1, 4, 4)
+    count = torch.zeros((), dtype=torch.int64)
+    for images, u, s, want in zip(batches, uniforms, slots, expected):
+        got, count = pool_update(storage, count, images, u, s, 0.5)
+        assert torch.equal(got, want)
+    assert int(count) == size
+    assert torch.equal(storage, torch.stack(stored))
+
+
+def test_pool_swaps_about_ratio_of_the_time_once_full():
+    torch.manual_seed(0)
+    pool = DeviceImagePool(size=5, ratio=0.3)
+    for i in range(5):  # fill: every image comes back as is
+        image = torch.full((1, 1, 2, 2), float(i))
+        assert torch.equal(pool.query(image), image)
+    swapped = 0
+    n = 4000
+    for i in range(n):
+        image = torch.full((1, 1, 2, 2), 100.0 + i)
+        swapped += int(not torch.equal(pool.query(image), image))
+    # Binomial(4000, 0.3): sd 29; 6 sd either side.
+    assert abs(swapped - 0.3 * n) < 6 * (n * 0.3 * 0.7) ** 0.5
+
+
+def test_returned_images_come_from_history():
+    torch.manual_seed(1)
+    pool = DeviceImagePool(size=4)
+    seen = set()
+    for i in range(50):
+        image = torch.full((2, 1, 1, 1), float(i)) + torch.tensor([0.0, 0.5]).view(2, 1, 1, 1)
+        seen.update(image.flatten().tolist())
+        out = pool.query(image)
+        assert set(out.flatten().tolist()) <= seen
+    assert int(pool.count) == 4
+
+
+def test_size_zero_passes_through_and_bad_arguments_rejected():
+    images = torch.randn(2, 1, 3, 3)
+    assert DeviceImagePool(0).query(images) is images
+    with pytest.raises(ValueError, match="size"):
+        DeviceImagePool(-1)
+    with pytest.raises(ValueError, match="ratio"):
+        DeviceImagePool(3, ratio=1.5)
+    pool = DeviceImagePool(3)
+    pool.query(images)
+    with pytest.raises(ValueError, match=r"shape \(1, 3, 3\).*got \(1, 4, 4\)"):
+        pool.query(torch.randn(1, 1, 4, 4))

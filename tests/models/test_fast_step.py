@@ -1,0 +1,106 @@
+"""ModularCycleGAN's fast iteration (fast_step) against the plain wrapper path: same losses, same weights."""
+import copy
+
+import pytest
+import torch
+
+pytest.importorskip("mmagic")
+from mmengine import MessageHub  # noqa: E402
+from mmengine.optim import AmpOptimWrapper, OptimWrapper, OptimWrapperDict  # noqa: E402
+
+from mmac.engine.guards import NonFiniteLossError  # noqa: E402
+from mmac.engine.image_pool import DeviceImagePool  # noqa: E402
+from mmac.engine.optim_wrappers import AutocastOptimWrapper  # noqa: E402
+from tests.models.test_modular_cyclegan import ASYMMETRIC, SYMMETRIC, batch, build_model  # noqa: E402
+
+
+def wrappers(model, wrapper=OptimWrapper, **kwargs):
+    return OptimWrapperDict(
+        generators=wrapper(torch.optim.Adam(model.generators.parameters(), lr=1e-3, betas=(0.5, 0.999)), **kwargs),
+        discriminators=wrapper(torch.optim.Adam(model.discriminators.parameters(), lr=1e-3, betas=(0.5, 0.999)),
+                               **kwargs))
+
+
+def run(model, optim, batches):
+    hub = MessageHub.get_current_instance()
+    logs = []
+    for i, data in enumerate(batches):
+        hub.update_info('iter', i)
+        logs.append(model.train_step(copy.deepcopy(data), optim))
+    hub.update_info('iter', None)
+    return logs
+
+
+def pair(cycle_loss, wrapper=OptimWrapper, fast_step=None, **wrapper_kwargs):
+    plain = build_model(cycle_loss)
+    plain.init_weights()
+    fast = build_model(cycle_loss, fast_step=fast_step or {})
+    fast.load_state_dict(plain.state_dict())
+    return (plain, wrappers(plain, wrapper, **wrapper_kwargs)), (fast, wrappers(fast, wrapper, **wrapper_kwargs))
+
+
+BATCHES = [batch(n=2, seed=s) for s in range(4)]  # 8 images per domain: the image pools are still filling
+
+
+@pytest.mark.parametrize("cycle_loss", [SYMMETRIC, ASYMMETRIC], ids=["L_C", "L_AC"])
+def test_fast_step_equals_plain_step(cycle_loss):
+    (plain, plain_optim), (fast, fast_optim) = pair(cycle_loss)
+    want, got = run(plain, plain_optim, BATCHES), run(fast, fast_optim, BATCHES)
+    for i, (w, g) in enumerate(zip(want, got)):
+        assert w.keys() == g.keys(), i
+        for k in w:
+            assert torch.equal(w[k], g[k]), (i, k, w[k], g[k])
+    for (name, p), q in zip(plain.named_parameters(), fast.parameters()):
+        assert torch.equal(p, q), name
+    assert all(isinstance(b, DeviceImagePool) for b in fast.image_buffers.values())
+    assert not fast._graphed.enabled  # cuda_graph='auto' on CPU: eager
+
+
+def test_fast_step_bf16_autocast_equals_plain_autocast():
+    (plain, plain_optim), (fast, fast_optim) = pair(ASYMMETRIC, AutocastOptimWrapper)
+    want, got = run(plain, plain_optim, BATCHES[:2]), run(fast, fast_optim, BATCHES[:2])
+    for w, g in zip(want, got):
+        for k in w:
+            assert torch.equal(g[k], w[k]), (k, g[k], w[k])
+
+
+def test_channels_last_close_to_plain():
+    (plain, plain_optim), (fast, fast_optim) = pair(ASYMMETRIC, fast_step=dict(channels_last=True))
+    want, got = run(plain, plain_optim, BATCHES[:3]), run(fast, fast_optim, BATCHES[:3])
+    conv = next(p for p in fast.generators.parameters() if p.dim() == 4)
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    for w, g in zip(want, got):
+        for k in w:
+            torch.testing.assert_close(g[k], w[k], rtol=1e-4, atol=1e-5)
+
+
+def test_fast_step_stops_on_non_finite_loss():
+    (_, _), (fast, fast_optim) = pair(ASYMMETRIC)
+    poisoned = batch(n=2, seed=9)
+    poisoned['inputs']['img_healthy'][0, 0, 0, 0] = float('nan')
+    with pytest.raises(NonFiniteLossError, match="iteration 1"):
+        run(fast, fast_optim, [BATCHES[0], poisoned])
+
+
+def test_fast_step_configuration_errors():
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['graph'\]"):
+        build_model(ASYMMETRIC, fast_step=dict(graph=True))
+    with pytest.raises(ValueError, match="cuda_graph must be True, False or 'auto'"):
+        build_model(ASYMMETRIC, fast_step=dict(cuda_graph='yes'))
+    with pytest.raises(ValueError, match="discriminator_steps=1"):
+        build_model(ASYMMETRIC, fast_step={}, discriminator_steps=2)
+    model = build_model(ASYMMETRIC, fast_step=dict(cuda_graph=True))
+    with pytest.raises(ValueError, match="needs the model on a CUDA device, it is on cpu"):
+        model.train_step(batch(), wrappers(model))
+    model = build_model(ASYMMETRIC, fast_step={})
+    with pytest.raises(ValueError, match="accumulative_counts=2"):
+        model.train_step(batch(), wrappers(model, accumulative_counts=2))
+    with pytest.raises(ValueError, match="clip_grad"):
+        model.train_step(batch(), wrappers(model, clip_grad=dict(max_norm=1.0)))
+    if torch.cuda.is_available():
+        return
+    with pytest.raises(ValueError, match="AmpOptimWrapper"):
+        # mmengine refuses AmpOptimWrapper without CUDA itself, so build an instance without its __init__.
+        model = build_model(ASYMMETRIC, fast_step={})
+        amp = AmpOptimWrapper.__new__(AmpOptimWrapper)
+        model._fast_wrapper_check('generators', amp)
