@@ -4,7 +4,11 @@
     python tools/benchmark.py dice [--n 1000] [--size 256] [--seed 0] [--repeat 1] [--baseline-slices 50]
     python tools/benchmark.py data MANIFEST [--n 2000] [--size 256] [--split train]
     python tools/benchmark.py train [--size 64] [--base-channels 16] [--num-down 6] [--batch-sizes 1 4]
-                                    [--iters 10] [--warmup 3] [--device auto] [--amp]
+                                    [--iters 10] [--warmup 5] [--device auto] [--amp] [--channels-last]
+                                    [--variants ...] [--check-iters 8] [--tolerance T]
+    python tools/benchmark.py pack  [--jobs 1 2 4] [--iters 20] [model options as for train]
+
+``train`` exits with 1 when the fast iteration's losses drift from the plain path's beyond the tolerance.
 
 Each subcommand is a pair in ``SUBCOMMANDS``: a function adding its arguments to a subparser and a function
 running it with the parsed arguments. To add one, write both and register them there.
@@ -57,30 +61,86 @@ def _run_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_train_args(parser: argparse.ArgumentParser) -> None:
+def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=64, help="slice size (default 64; the paper: 256)")
     parser.add_argument("--base-channels", type=int, default=16, help="network width (default 16; paper: 64)")
     parser.add_argument("--num-down", type=int, default=6, help="U-Net levels (default 6; paper: 8)")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4])
-    parser.add_argument("--iters", type=int, default=10, help="timed iterations (default 10)")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed iterations first (default 3)")
     parser.add_argument("--device", default="auto", help="cuda, cpu or auto (default)")
     parser.add_argument("--amp", action="store_true", help="bf16 autocast")
+    parser.add_argument("--channels-last", action="store_true", help="channels_last in the fast variants")
+
+
+def _add_train_args(parser: argparse.ArgumentParser) -> None:
+    _add_model_args(parser)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--iters", type=int, default=10, help="timed iterations (default 10)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed iterations first (default 5)")
+    parser.add_argument("--variants", nargs="+", default=None, metavar="VARIANT",
+                        help="variants to time, quoted (default all: 'stock CycleGAN', 'Modular L_C', "
+                             "'Modular L_AC', 'fast L_C', 'fast L_AC')")
+    parser.add_argument("--check-iters", type=int, default=8,
+                        help="iterations of the plain-vs-fast loss check; 0 skips it (default 8)")
+    parser.add_argument("--tolerance", type=float, default=None,
+                        help="largest relative loss difference the check accepts (default 1e-3 fp32, 2e-2 bf16)")
+
+
+def _header(args: argparse.Namespace, device: str) -> str:
+    import torch
+
+    name = torch.cuda.get_device_name() if device.startswith("cuda") else "CPU"
+    return (f"{args.size}x{args.size}, base {args.base_channels}, {args.num_down} levels, "
+            f"{'bf16' if args.amp else 'fp32'}{', channels_last' if args.channels_last else ''}, {name}, "
+            f"torch {torch.__version__}")
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    import torch
-
-    from mmac.engine.bench import benchmark_training, format_rows
+    from mmac.engine.bench import benchmark_training, check_fast_equivalence, format_rows
 
     rows = benchmark_training(size=args.size, base_channels=args.base_channels, num_down=args.num_down,
                               batch_sizes=args.batch_sizes, iters=args.iters, warmup=args.warmup,
-                              device=args.device, amp=args.amp)
-    device = rows[0]["device"]
-    name = torch.cuda.get_device_name() if device.startswith("cuda") else "CPU"
-    print(f"training iterations, {args.size}x{args.size}, base {args.base_channels}, {args.num_down} levels, "
-          f"{'bf16' if args.amp else 'fp32'}, {name}, torch {torch.__version__}")
+                              device=args.device, amp=args.amp, channels_last=args.channels_last,
+                              variants=args.variants)
+    print(f"training iterations, {_header(args, rows[0]['device'])}")
     print(format_rows(rows))
+    if args.check_iters <= 0:
+        return 0
+    tolerance = args.tolerance if args.tolerance is not None else (2e-2 if args.amp else 1e-3)
+    check = check_fast_equivalence(size=args.size, base_channels=args.base_channels, num_down=args.num_down,
+                                   iters=args.check_iters, device=args.device, amp=args.amp,
+                                   channels_last=args.channels_last)
+    ok = check["max_rel_diff"] <= tolerance
+    print(f"fast vs plain L_AC losses over {check['iters']} iterations "
+          f"({'CUDA graph' if check['graphed'] else 'eager'}): max relative difference "
+          f"{check['max_rel_diff']:.2e} at iteration {check['worst'][0]} ({check['worst'][1]}); tolerance "
+          f"{tolerance:.0e}: {'OK' if ok else 'FAILED'}")
+    return 0 if ok else 1
+
+
+def _add_pack_args(parser: argparse.ArgumentParser) -> None:
+    _add_model_args(parser)
+    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2, 4],
+                        help="numbers of trainings run at once (default 1 2 4)")
+    parser.add_argument("--iters", type=int, default=20, help="timed iterations per training (default 20)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed iterations first (default 5)")
+
+
+def _run_pack(args: argparse.Namespace) -> int:
+    from mmac.engine.bench import PROTOCOL, benchmark_packing
+
+    rows = benchmark_packing(jobs=args.jobs, size=args.size, base_channels=args.base_channels,
+                             num_down=args.num_down, iters=args.iters, warmup=args.warmup, device=args.device,
+                             amp=args.amp, channels_last=args.channels_last)
+    import torch
+
+    device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
+    print(f"packed batch-size-1 fast L_AC trainings, one process each, {_header(args, device)}")
+    print(f"protocol: {PROTOCOL['runs']} runs x {PROTOCOL['epochs']} epochs x {PROTOCOL['iters_per_epoch']} "
+          "iterations, training only")
+    print(f"{'jobs':>4} {'total it/s':>11} {'it/s per run':>13} {'vs 1 job':>9} {'protocol h':>11}")
+    base = rows[0]["iters_per_s"]
+    for r in rows:
+        print(f"{r['jobs']:>4} {r['iters_per_s']:>11.1f} {r['per_run_iters_per_s']:>13.1f} "
+              f"{'x%.2f' % (r['iters_per_s'] / base):>9} {r['protocol_hours']:>11.1f}")
     return 0
 
 
@@ -89,6 +149,7 @@ SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable
     "dice": (_add_dice_args, _run_dice),
     "data": (_add_data_args, _run_data),
     "train": (_add_train_args, _run_train),
+    "pack": (_add_pack_args, _run_pack),
 }
 
 

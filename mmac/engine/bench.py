@@ -1,34 +1,46 @@
-"""Training-iteration benchmark: mmagic's stock CycleGAN against ModularCycleGAN with L_C and L_AC.
+"""Training benchmarks: mmagic's stock CycleGAN loop against ModularCycleGAN, plain and fast, and run packing.
 
-All three use the same U-Net generators and PatchGAN discriminators and run in one process, one after the
-other, so their ratios are comparable whatever the machine is doing at large.
+* :func:`benchmark_training` times training iterations of every variant in one process, one after the
+  other, with the same U-Net generators, PatchGAN discriminators and data, so ratios are comparable
+  whatever the machine is doing at large.
+* :func:`check_fast_equivalence` trains the plain and the fast ModularCycleGAN from the same weights on
+  the same batches and reports how far their losses drift apart over the first iterations.
+* :func:`benchmark_packing` runs K independent fast trainings at once on one device (one process each, as
+  ``tools/cross_validate.py --jobs K`` does) and measures the aggregate iterations per second, from which
+  :func:`protocol_hours` estimates the paper's whole cross-validation protocol.
 """
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import resource
 import time
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 
+_ADAM = dict(lr=1e-4, betas=(0.5, 0.999))
+_LC = dict(type='CycleConsistencyLoss', loss_weight=1.0)
+_LAC = dict(type='AsymmetricCycleLoss', loss_weight=1.0)
+
+#: name -> model config fields. ``fast_step`` variants run ModularCycleGAN's fast iteration (a CUDA graph
+#: on GPUs, eager on CPUs).
 VARIANTS = {
     'stock CycleGAN': dict(type='CycleGAN', loss_config=dict(cycle_loss_weight=1.0, id_loss_weight=0.5)),
-    'ModularCycleGAN L_C': dict(type='ModularCycleGAN',
-                                cycle_loss=dict(type='CycleConsistencyLoss', loss_weight=1.0)),
-    'ModularCycleGAN L_AC': dict(type='ModularCycleGAN',
-                                 cycle_loss=dict(type='AsymmetricCycleLoss', loss_weight=1.0)),
+    'Modular L_C': dict(type='ModularCycleGAN', cycle_loss=_LC),
+    'Modular L_AC': dict(type='ModularCycleGAN', cycle_loss=_LAC),
+    'fast L_C': dict(type='ModularCycleGAN', cycle_loss=_LC, fast_step=dict()),
+    'fast L_AC': dict(type='ModularCycleGAN', cycle_loss=_LAC, fast_step=dict()),
 }
+#: The paper's protocol: 2 losses x 3 weights x 5 folds x 8 repetitions, 16 epochs each; an epoch of the
+#: default cohort at batch size 1 is about 900 iterations (configs/_base_/thigh_cyclegan.py).
+PROTOCOL = dict(runs=240, epochs=16, iters_per_epoch=900)
 
 
-def _model_cfg(variant: dict, size: int, base_channels: int, num_down: int) -> dict:
-    return dict(
-        variant,
-        data_preprocessor=dict(type='DataPreprocessor'),
-        generator=dict(type='UNetGenerator', num_down=num_down, base_channels=base_channels),
-        discriminator=dict(type='PatchDiscriminator', in_channels=1, base_channels=base_channels, num_conv=3,
-                           norm_cfg=dict(type='IN'), init_cfg=dict(type='normal', gain=0.02)),
-        default_domain='healthy', reachable_domains=['healthy', 'pathological'],
-        related_domains=['healthy', 'pathological'])
+def _device(device: str) -> torch.device:
+    if device == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    return torch.device(device)
 
 
 def _sync(device: torch.device) -> None:
@@ -36,9 +48,80 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _peak_mb(device: torch.device) -> float:
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+
+
+def build_variant(variant: dict, size: int, base_channels: int, num_down: int, device: torch.device,
+                  amp: bool = False, channels_last: bool = False, seed: int = 0):
+    """Build a variant's model (initialised from ``seed``) and its two optimizer wrappers on ``device``.
+
+    Returns:
+        ``(model, optim_wrapper_dict)``.
+    """
+    from mmengine.optim import OptimWrapper, OptimWrapperDict
+    from mmengine.registry import init_default_scope
+
+    import mmac  # noqa: F401
+    from mmagic.registry import MODELS
+
+    from mmac.engine.optim_wrappers import AutocastOptimWrapper
+
+    init_default_scope('mmagic')
+    variant = dict(variant)
+    if 'fast_step' in variant:
+        variant['fast_step'] = dict(variant['fast_step'], channels_last=channels_last)
+    cfg = dict(
+        variant,
+        data_preprocessor=dict(type='DataPreprocessor'),
+        generator=dict(type='UNetGenerator', num_down=num_down, base_channels=base_channels),
+        discriminator=dict(type='PatchDiscriminator', in_channels=1, base_channels=base_channels, num_conv=3,
+                           norm_cfg=dict(type='IN'), init_cfg=dict(type='normal', gain=0.02)),
+        default_domain='healthy', reachable_domains=['healthy', 'pathological'],
+        related_domains=['healthy', 'pathological'])
+    torch.manual_seed(seed)
+    model = MODELS.build(cfg)
+    if variant['type'] == 'ModularCycleGAN':
+        # mmagic's CycleGAN.init_weights fails on PatchDiscriminator (see ModularCycleGAN.init_weights); the
+        # stock model keeps its construction-time initialisation, which does not change the timing.
+        model.init_weights()
+    model = model.to(device)
+    wrapper = (lambda opt: AutocastOptimWrapper(opt, dtype='bfloat16')) if amp else OptimWrapper
+    optim = OptimWrapperDict(
+        generators=wrapper(torch.optim.Adam(model.generators.parameters(), **_ADAM)),
+        discriminators=wrapper(torch.optim.Adam(model.discriminators.parameters(), **_ADAM)))
+    return model, optim
+
+
+def make_batches(n: int, batch_size: int, size: int, device: torch.device, seed: int = 1) -> List[dict]:
+    """``n`` random batches of both domains, (batch_size, 1, size, size) in [0, 255], on ``device``."""
+    from mmagic.structures import DataSample
+
+    g = torch.Generator().manual_seed(seed)
+    return [dict(inputs={k: (torch.rand(batch_size, 1, size, size, generator=g) * 255).to(device)
+                         for k in ('img_healthy', 'img_pathological')},
+                 data_samples=[DataSample() for _ in range(batch_size)]) for _ in range(n)]
+
+
+def _train(model, optim, batches: Sequence[dict], start: int = 0) -> List[Dict[str, torch.Tensor]]:
+    from mmengine import MessageHub
+
+    hub = MessageHub.get_current_instance()
+    logs = []
+    for i, data in enumerate(batches):
+        hub.update_info('iter', start + i)
+        logs.append(model.train_step(dict(inputs=dict(data['inputs']), data_samples=data['data_samples']),
+                                     optim))
+    hub.update_info('iter', None)
+    return logs
+
+
 def benchmark_training(size: int = 64, base_channels: int = 16, num_down: int = 6,
-                       batch_sizes: Sequence[int] = (1, 4), iters: int = 10, warmup: int = 3,
-                       device: str = 'auto', amp: bool = False) -> List[Dict]:
+                       batch_sizes: Sequence[int] = (1, 4), iters: int = 10, warmup: int = 5,
+                       device: str = 'auto', amp: bool = False, channels_last: bool = False,
+                       variants: Optional[Sequence[str]] = None) -> List[Dict]:
     """Time training iterations of every variant at every batch size.
 
     Args:
@@ -47,79 +130,152 @@ def benchmark_training(size: int = 64, base_channels: int = 16, num_down: int = 
         num_down: U-Net levels (8 for 256 x 256).
         batch_sizes: Batch sizes to time.
         iters: Timed iterations per variant and batch size.
-        warmup: Untimed iterations first.
+        warmup: Untimed iterations first (the fast variants capture their graph after 3 of them).
         device: ``'cuda'``, ``'cpu'`` or ``'auto'``.
         amp: bf16 autocast in both optimizer wrappers.
+        channels_last: channels_last memory format in the fast variants.
+        variants: Names from :data:`VARIANTS` (default: all).
 
     Returns:
         One dict per (variant, batch size): ``variant, batch_size, ms_per_iter, iters_per_s, slices_per_s,
-        peak_mem_mb`` (GPU: peak allocated; CPU: the process's peak RSS so far).
+        peak_mem_mb`` (GPU: peak allocated; CPU: the process's peak RSS so far), ``device``.
     """
-    from mmengine import MessageHub
-    from mmengine.optim import OptimWrapper, OptimWrapperDict
-    from mmengine.registry import init_default_scope
-
-    import mmac  # noqa: F401
-    from mmagic.registry import MODELS
-    from mmagic.structures import DataSample
-
-    from mmac.engine.optim_wrappers import AutocastOptimWrapper
-
-    init_default_scope('mmagic')
-    dev = torch.device('cuda' if device == 'auto' and torch.cuda.is_available() else
-                       ('cpu' if device == 'auto' else device))
-    wrapper = (lambda opt: AutocastOptimWrapper(opt, dtype='bfloat16')) if amp else OptimWrapper
-    hub = MessageHub.get_current_instance()
+    names = list(VARIANTS) if variants is None else list(variants)
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown benchmark variant(s) {unknown}; choose from {list(VARIANTS)}")
+    dev = _device(device)
+    if dev.type == 'cuda':
+        torch.backends.cudnn.benchmark = True
     rows = []
     for batch_size in batch_sizes:
-        for name, variant in VARIANTS.items():
-            torch.manual_seed(0)
-            model = MODELS.build(_model_cfg(variant, size, base_channels, num_down)).to(dev)
-            if variant['type'] == 'ModularCycleGAN':
-                # mmagic's CycleGAN.init_weights fails on PatchDiscriminator (see ModularCycleGAN.init_weights);
-                # the stock model keeps its construction-time initialisation, which does not change the timing.
-                model.init_weights()
-            optim = OptimWrapperDict(
-                generators=wrapper(torch.optim.Adam(model.generators.parameters(), lr=1e-4, betas=(0.5, 0.999))),
-                discriminators=wrapper(torch.optim.Adam(model.discriminators.parameters(), lr=1e-4,
-                                                        betas=(0.5, 0.999))))
-            g = torch.Generator().manual_seed(1)
-            data = dict(inputs={k: (torch.rand(batch_size, 1, size, size, generator=g) * 255).to(dev)
-                                for k in ('img_healthy', 'img_pathological')},
-                        data_samples=[DataSample() for _ in range(batch_size)])
+        batches = make_batches(warmup + iters, batch_size, size, dev)
+        for name in names:
+            model, optim = build_variant(VARIANTS[name], size, base_channels, num_down, dev, amp, channels_last)
             if dev.type == 'cuda':
                 torch.cuda.reset_peak_memory_stats(dev)
-            for it in range(warmup):
-                hub.update_info('iter', it)
-                model.train_step(data, optim)
+            _train(model, optim, batches[:warmup])
             _sync(dev)
             start = time.perf_counter()
-            for it in range(warmup, warmup + iters):
-                hub.update_info('iter', it)
-                model.train_step(data, optim)
+            _train(model, optim, batches[warmup:], start=warmup)
             _sync(dev)
             seconds = (time.perf_counter() - start) / iters
-            peak = (torch.cuda.max_memory_allocated(dev) if dev.type == 'cuda'
-                    else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**20
             rows.append(dict(variant=name, batch_size=batch_size, ms_per_iter=1000 * seconds,
-                             iters_per_s=1 / seconds, slices_per_s=batch_size / seconds, peak_mem_mb=peak,
-                             device=str(dev)))
+                             iters_per_s=1 / seconds, slices_per_s=batch_size / seconds,
+                             peak_mem_mb=_peak_mb(dev), device=str(dev)))
             del model, optim
-    hub.update_info('iter', None)
     return rows
 
 
 def format_rows(rows: List[Dict]) -> str:
-    """A table with the ratios against the stock loop and L_AC against L_C at each batch size."""
-    lines = [f"{'variant':<22} {'batch':>5} {'ms/iter':>9} {'it/s':>7} {'slices/s':>9} {'peak MB':>8} "
+    """A table with each variant's speed-up over the stock loop and L_AC's time over L_C's (same family)."""
+    lines = [f"{'variant':<16} {'batch':>5} {'ms/iter':>9} {'it/s':>8} {'slices/s':>9} {'peak MB':>8} "
              f"{'vs stock':>9} {'L_AC/L_C':>9}"]
     for bs in sorted({r['batch_size'] for r in rows}):
         at = {r['variant']: r for r in rows if r['batch_size'] == bs}
-        stock = at['stock CycleGAN']['ms_per_iter']
+        stock = at.get('stock CycleGAN')
         for name, r in at.items():
-            speed = f"x{stock / r['ms_per_iter']:.2f}"
-            ratio = (f"{r['ms_per_iter'] / at['ModularCycleGAN L_C']['ms_per_iter']:.2f}"
-                     if name == 'ModularCycleGAN L_AC' else '')
-            lines.append(f"{name:<22} {bs:>5} {r['ms_per_iter']:>9.1f} {r['iters_per_s']:>7.2f} "
+            speed = f"x{stock['ms_per_iter'] / r['ms_per_iter']:.2f}" if stock else ''
+            partner = name.replace('L_AC', 'L_C')
+            ratio = (f"{r['ms_per_iter'] / at[partner]['ms_per_iter']:.2f}"
+                     if name.endswith('L_AC') and partner in at else '')
+            lines.append(f"{name:<16} {bs:>5} {r['ms_per_iter']:>9.1f} {r['iters_per_s']:>8.2f} "
                          f"{r['slices_per_s']:>9.1f} {r['peak_mem_mb']:>8.0f} {speed:>9} {ratio:>9}")
     return '\n'.join(lines)
+
+
+def check_fast_equivalence(size: int = 64, base_channels: int = 16, num_down: int = 6, batch_size: int = 1,
+                           iters: int = 8, device: str = 'auto', amp: bool = False,
+                           channels_last: bool = False) -> Dict:
+    """Train plain and fast ModularCycleGAN (L_AC) from the same weights on the same batches; compare losses.
+
+    ``iters`` stays below the image pools' 50 images, so both pools still return their input and the two
+    runs see the same discriminator inputs (once full, the fast pool draws from torch, mmagic's from numpy).
+
+    Returns:
+        ``max_rel_diff`` (largest ``|fast - plain| / max(|plain|, 1e-3)`` over every logged loss and
+        iteration), ``worst`` (its iteration and loss name), ``iters``, ``graphed`` (whether the fast run
+        replayed a CUDA graph).
+    """
+    if iters * batch_size >= 50:
+        raise ValueError(f"check_fast_equivalence: iters x batch_size must stay below the image pool size "
+                         f"50, got {iters} x {batch_size}")
+    dev = _device(device)
+    batches = make_batches(iters, batch_size, size, dev, seed=7)
+    plain, plain_optim = build_variant(VARIANTS['Modular L_AC'], size, base_channels, num_down, dev, amp)
+    fast, fast_optim = build_variant(VARIANTS['fast L_AC'], size, base_channels, num_down, dev, amp,
+                                     channels_last)
+    fast.load_state_dict(plain.state_dict())
+    want, got = _train(plain, plain_optim, batches), _train(fast, fast_optim, batches)
+    worst, where = 0.0, None
+    for i, (w, g) in enumerate(zip(want, got)):
+        for k in w:
+            rel = float((g[k].float() - w[k].float()).abs() / w[k].float().abs().clamp_min(1e-3))
+            if rel >= worst:
+                worst, where = rel, (i, k)
+    return dict(max_rel_diff=worst, worst=where, iters=iters, graphed=fast._graphed.captured)
+
+
+def _pack_worker(index: int, kwargs: dict, barrier, queue) -> None:
+    try:
+        dev = _device(kwargs['device'])
+        if dev.type == 'cpu':  # split the cores between the jobs, as tools/cross_validate.py does
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // kwargs['jobs']))
+        model, optim = build_variant(VARIANTS['fast L_AC'], kwargs['size'], kwargs['base_channels'],
+                                     kwargs['num_down'], dev, kwargs['amp'], kwargs['channels_last'],
+                                     seed=index)
+        batches = make_batches(kwargs['warmup'] + kwargs['iters'], 1, kwargs['size'], dev, seed=100 + index)
+        _train(model, optim, batches[:kwargs['warmup']])
+        _sync(dev)
+        barrier.wait()
+        start = time.time()
+        _train(model, optim, batches[kwargs['warmup']:], start=kwargs['warmup'])
+        _sync(dev)
+        queue.put((index, start, time.time(), None))
+    except BaseException as exc:  # report, and release the others from the barrier
+        barrier.abort()
+        queue.put((index, None, None, f"{type(exc).__name__}: {exc}"))
+
+
+def benchmark_packing(jobs: Sequence[int] = (1, 2, 4), size: int = 64, base_channels: int = 16,
+                      num_down: int = 6, iters: int = 20, warmup: int = 5, device: str = 'auto',
+                      amp: bool = False, channels_last: bool = False) -> List[Dict]:
+    """Aggregate throughput of K batch-size-1 fast L_AC trainings running at once, one process each.
+
+    Every process builds its model and warms up (graph capture included), then all start together; the
+    aggregate rate is ``K * iters`` over the time from the common start to the last process's end.
+
+    Returns:
+        One dict per K: ``jobs, iters_per_s`` (aggregate), ``per_run_iters_per_s``, ``protocol_hours``
+        (:func:`protocol_hours` at that rate).
+    """
+    ctx = mp.get_context('spawn')
+    kwargs = dict(size=size, base_channels=base_channels, num_down=num_down, iters=iters, warmup=warmup,
+                  device=device, amp=amp, channels_last=channels_last)
+    rows = []
+    for k in jobs:
+        if k < 1:
+            raise ValueError(f"jobs must be >= 1, got {k}")
+        kwargs['jobs'] = k
+        barrier, queue = ctx.Barrier(k), ctx.Queue()
+        procs = [ctx.Process(target=_pack_worker, args=(i, kwargs, barrier, queue)) for i in range(k)]
+        for p in procs:
+            p.start()
+        results = [queue.get() for _ in procs]
+        for p in procs:
+            p.join()
+        errors = [f"job {i}: {err}" for i, _, _, err in results if err is not None]
+        if errors:
+            raise RuntimeError("packing benchmark failed: " + '; '.join(errors))
+        elapsed = max(end for _, _, end, _ in results) - min(start for _, start, _, _ in results)
+        rate = k * iters / elapsed
+        rows.append(dict(jobs=k, iters_per_s=rate, per_run_iters_per_s=rate / k, protocol_hours=protocol_hours(rate)))
+    return rows
+
+
+def protocol_hours(iters_per_s: float, runs: int = PROTOCOL['runs'], epochs: int = PROTOCOL['epochs'],
+                   iters_per_epoch: int = PROTOCOL['iters_per_epoch']) -> float:
+    """Hours of training for the protocol at an aggregate rate of ``iters_per_s`` (validation not counted)."""
+    if iters_per_s <= 0:
+        raise ValueError(f"iters_per_s must be > 0, got {iters_per_s}")
+    return runs * epochs * iters_per_epoch / iters_per_s / 3600

@@ -231,6 +231,9 @@ def _run_parallel(config, todo, out_dir, settings, jobs, gpus, bar, specs) -> No
             env = dict(os.environ)
             if gpus:
                 env['CUDA_VISIBLE_DEVICES'] = str(gpus[slot % len(gpus)])
+            elif 'OMP_NUM_THREADS' not in os.environ:
+                # CPU runs side by side: split the cores instead of each run taking all of them.
+                env['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 1) // jobs))
             os.makedirs(run_dir(out_dir, spec), exist_ok=True)
             log_file = open(osp.join(run_dir(out_dir, spec), 'worker.log'), 'w')  # errors; logs: console.log
             cmd = [sys.executable, '-m', 'mmac.protocol.worker', '--config', settings['config'], '--out', out_dir,

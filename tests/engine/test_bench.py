@@ -1,0 +1,70 @@
+"""Training benchmark: rows, ratios, the plain-vs-fast check, packing and the protocol estimate."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mmagic")
+from mmac.engine.bench import (PROTOCOL, benchmark_packing, benchmark_training,  # noqa: E402
+                               check_fast_equivalence, format_rows, protocol_hours)
+
+TINY = dict(size=32, base_channels=4, num_down=5, device='cpu')
+
+
+def load_cli():
+    path = Path(__file__).resolve().parents[2] / "tools" / "benchmark.py"
+    spec = importlib.util.spec_from_file_location("benchmark_cli", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_training_rows_for_chosen_variants():
+    rows = benchmark_training(batch_sizes=(2,), iters=2, warmup=1, variants=['Modular L_AC', 'fast L_AC'], **TINY)
+    assert [(r['variant'], r['batch_size']) for r in rows] == [('Modular L_AC', 2), ('fast L_AC', 2)]
+    for r in rows:
+        assert r['ms_per_iter'] > 0 and r['peak_mem_mb'] > 0
+        assert r['slices_per_s'] == pytest.approx(2 * r['iters_per_s'])
+        assert r['iters_per_s'] == pytest.approx(1000 / r['ms_per_iter'])
+    with pytest.raises(ValueError, match="unknown benchmark variant"):
+        benchmark_training(variants=['fast'], **TINY)
+
+
+def test_format_rows_ratios_by_hand():
+    rows = [dict(variant=v, batch_size=1, ms_per_iter=ms, iters_per_s=1000 / ms, slices_per_s=1000 / ms,
+                 peak_mem_mb=1.0) for v, ms in [('stock CycleGAN', 60.0), ('fast L_C', 20.0), ('fast L_AC', 15.0)]]
+    lines = format_rows(rows).splitlines()
+    assert lines[2].split()[-1] == 'x3.00'          # fast L_C: 60 / 20
+    assert lines[3].split()[-2:] == ['x4.00', '0.75']  # fast L_AC: 60 / 15, and 15 / 20
+
+
+def test_fast_path_matches_plain_path_exactly_on_cpu():
+    check = check_fast_equivalence(iters=3, **TINY)
+    assert check['max_rel_diff'] == 0.0 and check['iters'] == 3 and not check['graphed']
+    with pytest.raises(ValueError, match="below the image pool size"):
+        check_fast_equivalence(iters=50, **TINY)
+
+
+def test_protocol_hours_by_hand():
+    assert PROTOCOL == dict(runs=240, epochs=16, iters_per_epoch=900)
+    # 240 * 16 * 900 = 3,456,000 iterations; at 240 it/s that is 14,400 s = 4 h.
+    assert protocol_hours(240.0) == pytest.approx(4.0)
+    with pytest.raises(ValueError):
+        protocol_hours(0.0)
+
+
+def test_packing_runs_jobs_side_by_side():
+    rows = benchmark_packing(jobs=(2,), iters=2, warmup=1, **TINY)
+    assert len(rows) == 1 and rows[0]['jobs'] == 2
+    assert rows[0]['iters_per_s'] == pytest.approx(2 * rows[0]['per_run_iters_per_s'])
+    assert rows[0]['protocol_hours'] == pytest.approx(protocol_hours(rows[0]['iters_per_s']))
+
+
+def test_cli_train_fails_when_losses_drift_beyond_tolerance(capsys):
+    cli = load_cli()
+    args = ['train', '--size', '32', '--base-channels', '4', '--num-down', '5', '--device', 'cpu',
+            '--batch-sizes', '1', '--iters', '1', '--warmup', '1', '--variants', 'fast L_AC', '--check-iters', '2']
+    assert cli.main(args) == 0
+    assert 'tolerance 1e-03: OK' in capsys.readouterr().out
+    assert cli.main(args + ['--tolerance', '-1']) == 1
+    assert 'FAILED' in capsys.readouterr().out
