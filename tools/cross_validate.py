@@ -2,7 +2,7 @@
 
     python tools/cross_validate.py --out work_dirs/cv [--config configs/ac_cyclegan_thigh.py]
         [--losses L_C L_AC] [--weights 0.25 0.5 1] [--folds 0 1 2 3 4] [--repeats 8]
-        [--iters N | --epochs E] [--jobs J] [--gpus 0 1] [--cfg-options KEY=VALUE ...]
+        [--iters N | --epochs E] [--jobs J] [--gpus 0 1] [--fast] [--cfg-options KEY=VALUE ...]
 
 Writes OUT/results.csv (one row per test slice and run); rerunning the same command skips finished runs and
 restarts interrupted ones. Then: python tools/report.py OUT
@@ -31,6 +31,8 @@ def parse_args(argv=None):
                    help='runs at once (default: 1 on CPU, 2 per GPU on GPUs); >1 runs each in a subprocess')
     p.add_argument('--gpus', nargs='+', type=int, default=None, help='CUDA devices to use (default: all)')
     p.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE', help='overrides for every run')
+    p.add_argument('--fast', action='store_true',
+                   help='fast training iteration in every run (CUDA graph on GPUs), as tools/train.py --fast')
     p.add_argument('--no-progress', action='store_true')
     return p.parse_args(argv)
 
@@ -42,6 +44,9 @@ def main(argv=None):
     from mmac.protocol.runs import visible_gpus
 
     cfg_options = parse_cfg_options(args.cfg_options)
+    if args.fast:
+        cfg_options.setdefault('model.fast_step.cuda_graph', 'auto')
+        cfg_options.setdefault('env_cfg.cudnn_benchmark', True)
     folds = args.folds
     if folds is None:
         base = Config.fromfile(args.config)

@@ -14,7 +14,8 @@ def load_config(config: str,
                 launcher: str = 'none',
                 amp: bool = False,
                 resume: Optional[str] = None,
-                load_from: Optional[str] = None):
+                load_from: Optional[str] = None,
+                fast: bool = False):
     """Read a config and apply the command-line choices.
 
     Args:
@@ -26,6 +27,7 @@ def load_config(config: str,
         amp: Switch every optimizer wrapper to bf16 autocast (:func:`mmac.engine.optim_wrappers.enable_amp`).
         resume: ``'auto'`` resumes from the latest checkpoint in ``work_dir``; a path resumes from that file.
         load_from: A checkpoint whose weights initialise the model (not a resume).
+        fast: Train with ModularCycleGAN's fast iteration (:func:`enable_fast_step`).
 
     Returns:
         The mmengine ``Config``.
@@ -55,6 +57,8 @@ def load_config(config: str,
         from mmac.engine.optim_wrappers import enable_amp
 
         enable_amp(cfg)
+    if fast:
+        enable_fast_step(cfg)
     if resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif resume is not None:
@@ -70,6 +74,24 @@ def load_config(config: str,
             if cfg.get('model_wrapper_cfg') is not None:
                 cfg.model_wrapper_cfg['device_ids'] = None
     return cfg
+
+
+def enable_fast_step(cfg) -> None:
+    """Switch ``cfg.model`` to the fast training iteration (in place) and let cuDNN pick its algorithms.
+
+    The fast iteration (``ModularCycleGAN(fast_step=...)``) captures the whole iteration in a CUDA graph on
+    a GPU and runs it eagerly elsewhere; keys already in ``cfg.model.fast_step`` are kept.
+
+    Raises:
+        ValueError: The model is not a ``ModularCycleGAN``.
+    """
+    model_type = cfg.model.get('type')
+    if model_type != 'ModularCycleGAN':
+        raise ValueError(f"--fast needs model.type='ModularCycleGAN', the config has {model_type!r}")
+    fast_step = dict(cuda_graph='auto')
+    fast_step.update(cfg.model.get('fast_step') or {})
+    cfg.model.fast_step = fast_step
+    cfg.setdefault('env_cfg', {})['cudnn_benchmark'] = True
 
 
 def build_runner(cfg):

@@ -10,10 +10,10 @@ from mmac.engine.launch import build_runner, load_config  # noqa: E402
 from tests.conftest import CPU_CONFIG, tiny_options  # noqa: E402
 
 
-def _train(work_dir, data_root, max_iters, resume=None, extra=None):
+def _train(work_dir, data_root, max_iters, resume=None, extra=None, fast=False):
     options = tiny_options(data_root, max_iters=max_iters, checkpoint_interval=2, deterministic=True)
     options.update(extra or {})
-    cfg = load_config(str(CPU_CONFIG), work_dir=str(work_dir), cfg_options=options, resume=resume)
+    cfg = load_config(str(CPU_CONFIG), work_dir=str(work_dir), cfg_options=options, resume=resume, fast=fast)
     runner = build_runner(cfg)
     runner.train()
     return runner
@@ -55,6 +55,27 @@ def test_resume_continues_where_it_stopped(straight_run, tiny_cohort, tmp_path):
             torch.testing.assert_close(resumed["optimizer"][name]["state"][idx]["exp_avg"], state["exp_avg"],
                                        rtol=1e-5, atol=1e-7)
     assert resumed["meta"]["iter"] == 4
+
+
+@pytest.mark.parametrize("resume", [False, True], ids=["straight", "resumed-from-plain"])
+def test_fast_iteration_retraces_plain_training(straight_run, tiny_cohort, tmp_path, resume):
+    """tools/train.py --fast through the runner: same weights and Adam state as the plain run (CPU: eager)."""
+    runner = _train(tmp_path, tiny_cohort, max_iters=4, fast=True,
+                    resume=str(straight_run / "iter_2.pth") if resume else None)
+    assert runner.model.fast_step == dict(cuda_graph='auto', channels_last=False, warmup=3)
+    assert runner.model._graphed is not None and not runner.model._graphed.enabled
+    fast, plain = _load(tmp_path / "iter_4.pth"), _load(straight_run / "iter_4.pth")
+    for key, value in plain["state_dict"].items():
+        torch.testing.assert_close(fast["state_dict"][key], value, rtol=1e-5, atol=1e-6, msg=key)
+    for name in ("generators", "discriminators"):
+        assert {int(s["step"]) for s in fast["optimizer"][name]["state"].values()} == {4}
+
+
+def test_fast_flag_needs_modular_cyclegan(tiny_cohort, tmp_path):
+    options = tiny_options(tiny_cohort)
+    options["model.type"] = "CycleGAN"
+    with pytest.raises(ValueError, match="--fast needs model.type='ModularCycleGAN', the config has 'CycleGAN'"):
+        load_config(str(CPU_CONFIG), work_dir=str(tmp_path), cfg_options=options, fast=True)
 
 
 def test_load_from_initialises_weights_only(straight_run, tiny_cohort, tmp_path):
