@@ -6,13 +6,14 @@ pure torch/numpy core (losses, U-Net, phantom, evaluation maths) stays importabl
 """
 import warnings
 
-from mmac._compat import check_stack, has_mmagic
+from mmac._compat import apply_numpy2_shim, check_stack, has_mmagic
 
 __version__ = "0.1.0"
 
 with warnings.catch_warnings():
     # mmagic imports diffusers/transformers, which warn about torch APIs they use; not ours to fix.
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|diffusers)\.")
+    apply_numpy2_shim()  # before anything imports mmagic (see mmac._compat)
     check_stack(require_mmagic=False)
     if has_mmagic():
         from mmac import _register_all  # noqa: F401  (side effect: registration)

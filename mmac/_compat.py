@@ -1,8 +1,14 @@
 """Checks that the installed stack is one mmac works with, and says what to run when it is not.
 
-mmagic 1.2.0 (its last release) needs numpy < 2 (it uses ``np.bool8``), a full mmcv 2.0-2.1 with compiled
-ops (``import mmagic.models`` imports ``mmcv.ops``), and mmengine 0.10.x. Failing these gives deep import
-errors far from their cause; :func:`check_stack` turns them into one message naming the fix.
+mmagic 1.2.0 (its last release) needs a full mmcv 2.0-2.1 with compiled ops (``import mmagic.models``
+imports ``mmcv.ops``) and mmengine 0.10.x. Failing these gives deep import errors far from their cause;
+:func:`check_stack` turns them into one message naming the fix.
+
+numpy: mmagic 1.2.0 was released for numpy 1 and names ``np.bool8`` at import time, an alias numpy 2
+removed. The pinned CPU stack keeps numpy 1.26.4; on machines whose image ships numpy 2 (GPU images with
+a recent torch), :func:`apply_numpy2_shim` restores that one alias (``np.bool8 is np.bool_`` in numpy 1
+too), which is all mmagic, mmengine and mmcv need from numpy 1 (checked by grepping their sources for every
+alias numpy 2 removed).
 """
 from __future__ import annotations
 
@@ -34,6 +40,24 @@ def has_mmagic() -> bool:
     return importlib.util.find_spec("mmagic") is not None
 
 
+def apply_numpy2_shim(np=None) -> bool:
+    """Give numpy >= 2 the ``np.bool8`` alias mmagic 1.2.0 uses; call it before mmagic is imported.
+
+    Args:
+        np: The numpy module to patch (default: the installed one; tests pass a stand-in).
+
+    Returns:
+        True when the alias was added (numpy >= 2 without it), False when nothing was needed.
+    """
+    if np is None:
+        import numpy as np
+
+    if hasattr(np, "bool8"):
+        return False
+    np.bool8 = np.bool_
+    return True
+
+
 def check_stack(require_mmagic: bool = False) -> None:
     """Raise :class:`StackError` naming the fix when the stack is wrong.
 
@@ -42,15 +66,11 @@ def check_stack(require_mmagic: bool = False) -> None:
             of mmac runs without them. Defaults to False.
 
     Raises:
-        StackError: numpy >= 2 beside mmagic, mmagic/mmcv/mmengine missing or of an unsupported version,
-            or mmcv without compiled ops.
+        StackError: mmagic/mmcv/mmengine missing or of an unsupported version, or mmcv without compiled
+            ops.
     """
-    import numpy as np
-
     problems: list[str] = []
     mmagic_present = has_mmagic()
-    if (mmagic_present or require_mmagic) and _version_tuple(np.__version__) >= (2,):
-        problems.append(f"numpy {np.__version__} is installed but mmagic 1.2.0 needs numpy < 2")
     if require_mmagic or mmagic_present:
         for name, lo, hi in (("mmengine", (0, 10), (0, 11)), ("mmcv", (2, 0, 0), (2, 2, 0)),
                              ("mmagic", (1, 2), (1, 3))):
