@@ -38,7 +38,7 @@ fi
 
 # Fast path: nothing that defines the environment changed since the last successful install.
 stamp="$venv/.mmac-install-stamp"
-fingerprint="$(cat "$constraints" "$root/pyproject.toml" "$0" | sha256sum | cut -d' ' -f1)"
+fingerprint="$(cat "$constraints" "$root/pyproject.toml" "$0" "$root/tools/build_mmcv_wheel.sh" | sha256sum | cut -d' ' -f1)"
 if [ "$force" = 0 ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fingerprint" ] && [ -x "$venv/bin/python" ]; then
   echo "mmac: environment up to date ($venv)"
   exit 0
@@ -81,16 +81,7 @@ else
   "${pip[@]}" install -q "setuptools==69.5.1" ninja
   # --no-build-isolation: preparing the sdist's metadata runs its setup.py, which needs the old setuptools above.
   "${pip[@]}" download -q --no-deps --no-binary :all: --no-build-isolation -d "$build" "mmcv==2.1.0"
-  tar -xzf "$build"/mmcv-2.1.0.tar.gz -C "$build"
-  src="$build/mmcv-2.1.0"
-  # torch >= 2.10 headers need C++20; mmcv 2.1.0 hard-codes c++14/c++17.
-  sed -i -e 's/-std=c++14/-std=c++20/g' -e 's/-std=c++17/-std=c++20/g' "$src/setup.py"
-  (cd "$src" && MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="$(nproc)" \
-     CFLAGS="-$opt_level -g0" CXXFLAGS="-$opt_level -g0" \
-     "${pip[@]}" wheel -q --no-build-isolation --no-deps -w "$build/dist" .)
-  # Move into the cache only once complete, so a killed build never leaves a broken wheel behind.
-  whl="$(ls "$build"/dist/mmcv-2.1.0-*.whl)"
-  cp "$whl" "$cache/.partial.whl" && mv "$cache/.partial.whl" "$cache/$(basename "$whl")"
+  whl="$(PYTHON="$py" "$root/tools/build_mmcv_wheel.sh" "$build/mmcv-2.1.0.tar.gz" "$cache" "$opt_level")"
   log "cached $(basename "$whl") in $cache"
 fi
 

@@ -57,6 +57,7 @@ class GraphedStep:
         self.static_inputs: Optional[Dict[str, Tensor]] = None
         self.static_outputs: Optional[Dict[str, Tensor]] = None
         self._lr_tensors: List[List[Tensor]] = []
+        self._lr_written: Dict[tuple, float] = {}
         if enabled:
             bad = [type(o).__name__ for o in self.optimizers if not isinstance(o, CAPTURABLE_OPTIMIZERS)]
             if bad:
@@ -93,6 +94,7 @@ class GraphedStep:
                 device = group['params'][0].device
                 group['capturable'] = True
                 tensors.append(torch.tensor(float(group['lr']), dtype=torch.float32, device=device))
+                self._lr_written[(len(self._lr_tensors), len(tensors) - 1)] = float(group['lr'])
             self._lr_tensors.append(tensors)
         # State created by eager warm-up steps keeps its step counter on the host; capturable Adam wants it
         # on the parameter's device.
@@ -103,13 +105,16 @@ class GraphedStep:
                     state['step'] = state['step'].to(device=param_device, dtype=torch.float32)
 
     def _sync_lr(self) -> None:
-        """Write each group's (possibly rescheduled) float ``lr`` into the tensor the graph reads."""
-        for opt, tensors in zip(self.optimizers, self._lr_tensors):
-            for group, lr in zip(opt.param_groups, tensors):
-                value = group['lr']
-                if torch.is_tensor(value):
-                    continue
-                lr.fill_(float(value))
+        """Write each group's (possibly rescheduled) float ``lr`` into the tensor the graph reads.
+
+        A kernel is launched only when the value changed since the last write.
+        """
+        for i, (opt, tensors) in enumerate(zip(self.optimizers, self._lr_tensors)):
+            for j, (group, lr) in enumerate(zip(opt.param_groups, tensors)):
+                value = float(group['lr'])
+                if self._lr_written.get((i, j)) != value:
+                    lr.fill_(value)
+                    self._lr_written[(i, j)] = value
 
     def _capture(self) -> None:
         for opt, tensors in zip(self.optimizers, self._lr_tensors):
@@ -119,7 +124,8 @@ class GraphedStep:
             opt.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(graph):
+            # thread_local: CUDA calls of other threads (a pin-memory thread, say) do not break the capture.
+            with torch.cuda.graph(graph, capture_error_mode='thread_local'):
                 outputs = self.body(self.static_inputs)
         finally:
             for opt in self.optimizers:

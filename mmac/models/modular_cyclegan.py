@@ -284,11 +284,11 @@ class ModularCycleGAN(CycleGAN):
                              f"clip_grad={wrapper.clip_grad_kwargs or None}")
 
     @staticmethod
-    def _autocast(wrapper: OptimWrapper, device: torch.device):
+    def _autocast(wrapper: OptimWrapper, device: torch.device, graph: bool):
         if isinstance(wrapper, AutocastOptimWrapper):
-            # The context opens and closes inside the captured body, so the weight-cast cache lives and dies
-            # within one iteration, as in the plain path (whose gradient rounding it therefore matches).
-            return torch.autocast(device_type=device.type, dtype=wrapper.cast_dtype)
+            # Eager, the weight-cast cache is kept as in the plain path, whose gradient rounding it then
+            # matches bit for bit; under capture it is off, as PyTorch advises for graphs with autocast.
+            return torch.autocast(device_type=device.type, dtype=wrapper.cast_dtype, cache_enabled=not graph)
         return contextlib.nullcontext()
 
     def _build_fast_step(self, optim_wrapper: OptimWrapperDict, device: torch.device) -> GraphedStep:
@@ -308,7 +308,8 @@ class ModularCycleGAN(CycleGAN):
             self.to(memory_format=torch.channels_last)
         self.image_buffers = {d: DeviceImagePool(self.buffer_size) for d in self._reachable_domains}
         gen_opt, disc_opt = gen_wrapper.optimizer, disc_wrapper.optimizer
-        gen_cast, disc_cast = self._autocast(gen_wrapper, device), self._autocast(disc_wrapper, device)
+        gen_cast = self._autocast(gen_wrapper, device, graph)
+        disc_cast = self._autocast(disc_wrapper, device, graph)
 
         def body(real: Dict[str, Tensor]) -> Dict[str, Tensor]:
             gens = self.get_module(self.generators)

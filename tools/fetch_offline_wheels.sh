@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Download, on a machine that reaches the package registry, what an offline machine needs to run mmac on
+# top of its own torch, numpy, opencv and scientific stack (e.g. a GPU image: Python 3.12, torch 2.11).
+#
+#   tools/fetch_offline_wheels.sh DIR [--python-version 3.12]
+#
+# DIR receives wheels of the OpenMMLab stack and the packages the image lacks or holds in versions mmagic
+# 1.2.0 cannot use (versions from requirements/constraints.txt), setuptools 69.5.1 for building mmcv, and
+# the mmcv 2.1.0 source distribution (built there by tools/offline_install.sh). About 20 MB.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+constraints="$root/requirements/constraints.txt"
+python_bin="${PYTHON:-python3}"
+[ $# -ge 1 ] || { echo "usage: tools/fetch_offline_wheels.sh DIR [--python-version 3.12]" >&2; exit 2; }
+dir="$1"; shift
+pyver="3.12"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --python-version) pyver="$2"; shift 2 ;;
+    *) echo "fetch_offline_wheels.sh: unknown argument '$1' (allowed: --python-version X.Y)" >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$dir"
+
+# What a GPU image with torch, numpy 2, opencv-python-headless, scipy, pandas, scikit-image, matplotlib,
+# pillow, rich and tqdm lacks. transformers, tokenizers and huggingface_hub are there, but too new for
+# mmagic 1.2.0's diffusers 0.24.
+names=(mmengine mmagic diffusers transformers tokenizers huggingface_hub lpips resize-right addict termcolor
+       yapf platformdirs albumentations qudida nibabel)
+pins=()
+for name in "${names[@]}"; do
+  pin="$(grep -i -E "^${name//-/[-_]}==" "$constraints" | head -n1 || true)"
+  [ -n "$pin" ] || { echo "fetch_offline_wheels.sh: $name has no pin in $constraints" >&2; exit 1; }
+  pins+=("$pin")
+done
+platforms=()
+for p in manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64 manylinux1_x86_64; do
+  platforms+=(--platform "$p")
+done
+"$python_bin" -m pip download -q --no-deps --only-binary=:all: --python-version "$pyver" --implementation cp \
+  "${platforms[@]}" -d "$dir" "${pins[@]}" "setuptools==69.5.1"
+
+# The mmcv sdist: `pip download` would run its setup.py (which needs torch and an old setuptools) just to
+# read metadata, so take the file straight from the index and check its published sha256.
+"$python_bin" - "$dir" <<'PY'
+import hashlib, json, os, sys, urllib.request
+
+dest = sys.argv[1]
+name = "mmcv-2.1.0.tar.gz"
+target = os.path.join(dest, name)
+req = urllib.request.Request("https://pypi.org/simple/mmcv/",
+                             headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+with urllib.request.urlopen(req, timeout=60) as r:
+    files = {f["filename"]: f for f in json.load(r)["files"]}
+entry = files[name]
+if not (os.path.isfile(target) and hashlib.sha256(open(target, "rb").read()).hexdigest() == entry["hashes"]["sha256"]):
+    with urllib.request.urlopen(entry["url"], timeout=300) as r:
+        data = r.read()
+    if hashlib.sha256(data).hexdigest() != entry["hashes"]["sha256"]:
+        sys.exit(f"{name}: sha256 mismatch")
+    with open(target + ".partial", "wb") as f:
+        f.write(data)
+    os.replace(target + ".partial", target)
+print(f"{name}: sha256 OK")
+PY
+du -sh "$dir"
+ls "$dir"
