@@ -63,8 +63,11 @@ class ModularCycleGAN(CycleGAN):
             Defaults to True.
         fast_step: None (default) trains through the optimizer wrappers as mmengine does. A dict switches
             to the fast iteration, with keys ``cuda_graph`` (True, False or ``'auto'``: capture when the
-            model is on a GPU and not distributed; default ``'auto'``), ``channels_last`` (default False) and
-            ``warmup`` (eager iterations before the capture, default 3). It needs plain ``OptimWrapper`` or
+            model is on a GPU and not distributed; default ``'auto'``), ``channels_last`` (default False),
+            ``warmup`` (eager iterations before the capture, default 3) and ``batch_forwards`` (run all inputs
+            of a network in one batched call: 2 generator calls per iteration for L_AC, 3 for L_C, one per
+            discriminator; ``'auto'``, the default, does so when no layer uses batch statistics, where the
+            result is the same up to rounding). It needs plain ``OptimWrapper`` or
             ``AutocastOptimWrapper`` (``--amp``) wrappers without gradient accumulation or clipping,
             ``discriminator_steps=1`` and ``disc_init_steps=0``; the discriminators' image history then
             lives on the device and draws from torch's generator instead of numpy's.
@@ -139,23 +142,74 @@ class ModularCycleGAN(CycleGAN):
             fake: ``fake[d]`` = ``generators[d](real[other(d)])``, same shapes.
         """
         gens = self.get_module(self.generators)
-        discs = self.get_module(self.discriminators)
-        losses = {f'loss_gan_g_{d}': self.gan_loss(discs[d](fake[d]), True) for d in self._reachable_domains}
         # reconstructions[d] is the cycle that starts and ends in d: d -> other(d) -> d.
         reconstructions = {d: gens[d](fake[self._other(d)]) for d in self.cycle_domains()}
+        identities = ({d: gens[d](real[d]) for d in self._reachable_domains} if self.id_loss is not None else {})
+        return self._generator_loss_terms(real, fake, reconstructions, identities)
+
+    def _generator_loss_terms(self, real: Dict[str, Tensor], fake: Dict[str, Tensor],
+                              reconstructions: Dict[str, Tensor], identities: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """The loss terms from the generators' outputs (shapes as ``real``).
+
+        ``reconstructions[d]`` = ``generators[d](fake[other(d)])`` for the cycle domains;
+        ``identities[d]`` = ``generators[d](real[d])`` for every domain (empty without identity loss).
+        """
+        discs = self.get_module(self.discriminators)
+        losses = {f'loss_gan_g_{d}': self.gan_loss(discs[d](fake[d]), True) for d in self._reachable_domains}
         losses['loss_cycle'] = self.cycle_loss(reconstructions, real)
         if self.id_loss is not None:
-            losses['loss_id'] = sum(self.id_loss(gens[d](real[d]), real[d]) for d in self._reachable_domains)
+            losses['loss_id'] = sum(self.id_loss(identities[d], real[d]) for d in self._reachable_domains)
         return losses
 
-    def _discriminator_losses(self, real: Dict[str, Tensor], fake: Dict[str, Tensor]) -> Dict[str, Tensor]:
-        """LSGAN/log-likelihood discriminator losses, halved as in CycleGAN, on buffered fakes."""
+    def _batched_generator_outputs(self, real: Dict[str, Tensor]):
+        """Every generator output of an iteration in 2 calls (L_AC) or 3 (L_C) instead of 5 or 6.
+
+        Inputs of one generator are concatenated along the batch and run as one forward: ``gens[first]``
+        translates and (identity loss) maps its own domain; ``gens[second]`` does the same plus the cycle that
+        needs ``gens[first]``'s translation; a last call closes the other cycle when the loss needs it.
+        Identical maths only for networks without batch statistics (see ``fast_step.batch_forwards``).
+
+        Returns:
+            ``(fake, reconstructions, identities)`` as :meth:`_generator_loss_terms` takes them.
+        """
+        gens = self.get_module(self.generators)
+        cycles = self.cycle_domains()
+        first = next((self._other(d) for d in self._reachable_domains if d in cycles), self._reachable_domains[0])
+        second = self._other(first)
+        fake: Dict[str, Tensor] = {}
+        reconstructions: Dict[str, Tensor] = {}
+        identities: Dict[str, Tensor] = {}
+
+        def run(domain: str, parts: List[tuple]) -> None:
+            out = gens[domain](torch.cat([t for _, _, t in parts]))
+            for (store, key, t), chunk in zip(parts, out.split([t.shape[0] for _, _, t in parts])):
+                store[key] = chunk
+
+        with_id = self.id_loss is not None
+        run(first, [(fake, first, real[second])] + ([(identities, first, real[first])] if with_id else []))
+        run(second, [(fake, second, real[first])] + ([(identities, second, real[second])] if with_id else [])
+            + ([(reconstructions, second, fake[first])] if second in cycles else []))
+        if first in cycles:
+            run(first, [(reconstructions, first, fake[second])])
+        return fake, reconstructions, identities
+
+    def _discriminator_losses(self, real: Dict[str, Tensor], fake: Dict[str, Tensor],
+                              batched: bool = False) -> Dict[str, Tensor]:
+        """LSGAN/log-likelihood discriminator losses, halved as in CycleGAN, on buffered fakes.
+
+        ``batched`` runs each discriminator once on the buffered fakes and the real images concatenated.
+        """
         discs = self.get_module(self.discriminators)
         losses = {}
         for d in self._reachable_domains:
             fake_d = self.image_buffers[d].query(fake[d].detach())
-            losses[f'loss_gan_d_{d}_fake'] = 0.5 * self.gan_loss(discs[d](fake_d), False)
-            losses[f'loss_gan_d_{d}_real'] = 0.5 * self.gan_loss(discs[d](real[d]), True)
+            if batched:
+                pred_fake, pred_real = discs[d](torch.cat([fake_d, real[d].to(fake_d.dtype)])).split(
+                    [fake_d.shape[0], real[d].shape[0]])
+            else:
+                pred_fake, pred_real = discs[d](fake_d), discs[d](real[d])
+            losses[f'loss_gan_d_{d}_fake'] = 0.5 * self.gan_loss(pred_fake, False)
+            losses[f'loss_gan_d_{d}_real'] = 0.5 * self.gan_loss(pred_real, True)
         return losses
 
     def _update(self, wrapper: OptimWrapper, losses: Dict[str, Tensor], module: torch.nn.Module,
@@ -254,7 +308,7 @@ class ModularCycleGAN(CycleGAN):
         return batch
 
     # ------------------------------------------------------------------ fast training
-    _FAST_DEFAULTS = dict(cuda_graph='auto', channels_last=False, warmup=3)
+    _FAST_DEFAULTS = dict(cuda_graph='auto', channels_last=False, warmup=3, batch_forwards='auto')
 
     def _check_fast_step(self, fast_step: Optional[dict]) -> Optional[dict]:
         if fast_step is None:
@@ -265,12 +319,27 @@ class ModularCycleGAN(CycleGAN):
         cfg = dict(self._FAST_DEFAULTS, **fast_step)
         if cfg['cuda_graph'] not in (True, False, 'auto'):
             raise ValueError(f"fast_step.cuda_graph must be True, False or 'auto', got {cfg['cuda_graph']!r}")
+        if cfg['batch_forwards'] not in (True, False, 'auto'):
+            raise ValueError(f"fast_step.batch_forwards must be True, False or 'auto', got "
+                             f"{cfg['batch_forwards']!r}")
+        batch_norms = self._batch_statistics_modules()
+        if cfg['batch_forwards'] == 'auto':
+            cfg['batch_forwards'] = not batch_norms
+        elif cfg['batch_forwards'] and batch_norms:
+            raise ValueError(f"fast_step.batch_forwards=True would change the maths: {batch_norms[:3]} normalise "
+                             "with batch statistics; use instance norm (norm_cfg=dict(type='IN')) or "
+                             "batch_forwards=False")
         if not isinstance(cfg['warmup'], int) or cfg['warmup'] < 1:
             raise ValueError(f"fast_step.warmup must be an int >= 1, got {cfg['warmup']!r}")
         if self.discriminator_steps != 1 or self.disc_init_steps != 0:
             raise ValueError(f"fast_step needs discriminator_steps=1 and disc_init_steps=0, got "
                              f"{self.discriminator_steps} and {self.disc_init_steps}")
         return cfg
+
+    def _batch_statistics_modules(self) -> List[str]:
+        """Names of submodules whose output for one sample depends on the others in the batch."""
+        return [name for name, m in self.named_modules()
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
 
     @staticmethod
     def _fast_wrapper_check(name: str, wrapper: OptimWrapper) -> None:
@@ -311,13 +380,19 @@ class ModularCycleGAN(CycleGAN):
         gen_cast = self._autocast(gen_wrapper, device, graph)
         disc_cast = self._autocast(disc_wrapper, device, graph)
 
+        batched = self.fast_step['batch_forwards']
+
         def body(real: Dict[str, Tensor]) -> Dict[str, Tensor]:
             gens = self.get_module(self.generators)
             with gen_cast:
-                fake = {d: gens[d](real[self._other(d)]) for d in self._reachable_domains}
+                if batched:
+                    fake, reconstructions, identities = self._batched_generator_outputs(real)
+                else:
+                    fake = {d: gens[d](real[self._other(d)]) for d in self._reachable_domains}
                 set_requires_grad(self.discriminators, False)
                 try:
-                    gen_losses = self._generator_losses(real, fake)
+                    gen_losses = (self._generator_loss_terms(real, fake, reconstructions, identities) if batched
+                                  else self._generator_losses(real, fake))
                 finally:
                     set_requires_grad(self.discriminators, True)
             gen_total, gen_log = self.parse_losses(gen_losses)
@@ -326,7 +401,7 @@ class ModularCycleGAN(CycleGAN):
             gen_opt.step()
             gen_opt.zero_grad(set_to_none=True)
             with disc_cast:
-                disc_losses = self._discriminator_losses(real, fake)
+                disc_losses = self._discriminator_losses(real, fake, batched=batched)
             disc_total, disc_log = self.parse_losses(disc_losses)
             disc_total.backward()
             average_gradients(self.discriminators.parameters())

@@ -38,9 +38,10 @@ def test_format_rows_ratios_by_hand():
     assert lines[3].split()[-2:] == ['x4.00', '0.75']  # fast L_AC: 60 / 15, and 15 / 20
 
 
-def test_fast_path_matches_plain_path_exactly_on_cpu():
+def test_fast_path_matches_plain_path_on_cpu():
+    # Batched network calls: equal up to float rounding (unbatched it is bit for bit, tests/models).
     check = check_fast_equivalence(iters=3, **TINY)
-    assert check['max_rel_diff'] == 0.0 and check['iters'] == 3 and not check['graphed']
+    assert check['max_rel_diff'] < 1e-4 and check['iters'] == 3 and not check['graphed']
     with pytest.raises(ValueError, match="below the image pool size"):
         check_fast_equivalence(iters=50, **TINY)
 

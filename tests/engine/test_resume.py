@@ -60,9 +60,11 @@ def test_resume_continues_where_it_stopped(straight_run, tiny_cohort, tmp_path):
 @pytest.mark.parametrize("resume", [False, True], ids=["straight", "resumed-from-plain"])
 def test_fast_iteration_retraces_plain_training(straight_run, tiny_cohort, tmp_path, resume):
     """tools/train.py --fast through the runner: same weights and Adam state as the plain run (CPU: eager)."""
-    runner = _train(tmp_path, tiny_cohort, max_iters=4, fast=True,
+    # Separate network calls: the plain path's expressions, so the weights must match to rounding (batched
+    # calls are compared in tests/models/test_fast_step.py).
+    runner = _train(tmp_path, tiny_cohort, max_iters=4, fast=True, extra={"model.fast_step.batch_forwards": False},
                     resume=str(straight_run / "iter_2.pth") if resume else None)
-    assert runner.model.fast_step == dict(cuda_graph='auto', channels_last=False, warmup=3)
+    assert runner.model.fast_step == dict(cuda_graph='auto', channels_last=False, warmup=3, batch_forwards=False)
     assert runner.model._graphed is not None and not runner.model._graphed.enabled
     fast, plain = _load(tmp_path / "iter_4.pth"), _load(straight_run / "iter_4.pth")
     for key, value in plain["state_dict"].items():

@@ -11,7 +11,7 @@ from mmengine.optim import AmpOptimWrapper, OptimWrapper, OptimWrapperDict  # no
 from mmac.engine.guards import NonFiniteLossError  # noqa: E402
 from mmac.engine.image_pool import DeviceImagePool  # noqa: E402
 from mmac.engine.optim_wrappers import AutocastOptimWrapper  # noqa: E402
-from tests.models.test_modular_cyclegan import ASYMMETRIC, SYMMETRIC, batch, build_model  # noqa: E402
+from tests.models.test_modular_cyclegan import ASYMMETRIC, SYMMETRIC, batch, build_model, count_calls  # noqa: E402
 
 
 def wrappers(model, wrapper=OptimWrapper, **kwargs):
@@ -44,7 +44,8 @@ BATCHES = [batch(n=2, seed=s) for s in range(4)]  # 8 images per domain: the ima
 
 @pytest.mark.parametrize("cycle_loss", [SYMMETRIC, ASYMMETRIC], ids=["L_C", "L_AC"])
 def test_fast_step_equals_plain_step(cycle_loss):
-    (plain, plain_optim), (fast, fast_optim) = pair(cycle_loss)
+    """Unbatched, the fast iteration runs the plain path's expressions: equal bit for bit."""
+    (plain, plain_optim), (fast, fast_optim) = pair(cycle_loss, fast_step=dict(batch_forwards=False))
     want, got = run(plain, plain_optim, BATCHES), run(fast, fast_optim, BATCHES)
     for i, (w, g) in enumerate(zip(want, got)):
         assert w.keys() == g.keys(), i
@@ -56,8 +57,60 @@ def test_fast_step_equals_plain_step(cycle_loss):
     assert not fast._graphed.enabled  # cuda_graph='auto' on CPU: eager
 
 
+@pytest.mark.parametrize("cycle_loss", [SYMMETRIC, ASYMMETRIC], ids=["L_C", "L_AC"])
+def test_batched_forwards_match_plain_step_up_to_rounding(cycle_loss):
+    """Instance norm keeps samples independent, so one batched call per network gives the same losses."""
+    (plain, plain_optim), (fast, fast_optim) = pair(cycle_loss)
+    assert fast.fast_step['batch_forwards'] is True  # 'auto': no batch-statistics layer
+    want, got = run(plain, plain_optim, BATCHES), run(fast, fast_optim, BATCHES)
+    for i, (w, g) in enumerate(zip(want, got)):
+        assert w.keys() == g.keys(), i
+        for k in w:
+            torch.testing.assert_close(g[k], w[k], rtol=1e-5, atol=1e-6, msg=f"iteration {i}, {k}")
+    # Compare what the trained networks compute, not their parameters: the bias of a conv followed by
+    # instance norm has a zero gradient up to rounding, which Adam scales up to +-lr steps either way.
+    probe = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(5)) * 2 - 1
+    with torch.no_grad():
+        for d in ('healthy', 'pathological'):
+            torch.testing.assert_close(fast.generators[d](probe), plain.generators[d](probe), rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(fast.discriminators[d](probe), plain.discriminators[d](probe), rtol=1e-4,
+                                       atol=1e-5)
+
+
+@pytest.mark.parametrize("cycle_loss,id_weight,calls", [
+    (SYMMETRIC, 0.5, {'healthy': 1, 'pathological': 2}),
+    (ASYMMETRIC, 0.5, {'healthy': 1, 'pathological': 1}),
+    (ASYMMETRIC, 0.0, {'healthy': 1, 'pathological': 1}),
+], ids=["L_C", "L_AC", "L_AC-no-identity"])
+def test_batched_forwards_call_each_generator_once_or_twice(cycle_loss, id_weight, calls):
+    model = build_model(cycle_loss, id_loss_weight=id_weight, fast_step={})
+    counts = count_calls(model)
+    sizes = []
+    for d in ('healthy', 'pathological'):
+        model.generators[d].register_forward_hook(lambda m, i, o, d=d: sizes.append((d, i[0].shape[0])))
+    model.train_step(batch(n=2), wrappers(model))
+    assert counts == calls
+    # L_AC: G on [y, x] (4 images), then F on [x, y, G(y)] (6 images); without identity [y] and [x, G(y)].
+    if cycle_loss is ASYMMETRIC:
+        assert sizes == ([('pathological', 4), ('healthy', 6)] if id_weight else
+                         [('pathological', 2), ('healthy', 4)])
+
+
+def test_batched_forwards_refused_with_batch_norm():
+    norm = dict(type='BN')
+    with pytest.raises(ValueError, match="batch_forwards=True would change the maths"):
+        build_model(ASYMMETRIC, fast_step=dict(batch_forwards=True),
+                    discriminator=dict(type='PatchDiscriminator', in_channels=1, base_channels=4, num_conv=3,
+                                       norm_cfg=norm))
+    model = build_model(ASYMMETRIC, fast_step={},
+                        discriminator=dict(type='PatchDiscriminator', in_channels=1, base_channels=4, num_conv=3,
+                                           norm_cfg=norm))
+    assert model.fast_step['batch_forwards'] is False  # 'auto' falls back to separate calls
+
+
 def test_fast_step_bf16_autocast_equals_plain_autocast():
-    (plain, plain_optim), (fast, fast_optim) = pair(ASYMMETRIC, AutocastOptimWrapper)
+    (plain, plain_optim), (fast, fast_optim) = pair(ASYMMETRIC, AutocastOptimWrapper,
+                                                     fast_step=dict(batch_forwards=False))
     want, got = run(plain, plain_optim, BATCHES[:2]), run(fast, fast_optim, BATCHES[:2])
     for w, g in zip(want, got):
         for k in w:
@@ -87,6 +140,8 @@ def test_fast_step_configuration_errors():
         build_model(ASYMMETRIC, fast_step=dict(graph=True))
     with pytest.raises(ValueError, match="cuda_graph must be True, False or 'auto'"):
         build_model(ASYMMETRIC, fast_step=dict(cuda_graph='yes'))
+    with pytest.raises(ValueError, match="batch_forwards must be True, False or 'auto'"):
+        build_model(ASYMMETRIC, fast_step=dict(batch_forwards=1.5))
     with pytest.raises(ValueError, match="discriminator_steps=1"):
         build_model(ASYMMETRIC, fast_step={}, discriminator_steps=2)
     model = build_model(ASYMMETRIC, fast_step=dict(cuda_graph=True))

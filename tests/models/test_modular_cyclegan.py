@@ -27,7 +27,8 @@ def build_model(cycle_loss=None, **kwargs):
         discriminator=dict(type='PatchDiscriminator', in_channels=1, base_channels=4, num_conv=3,
                            norm_cfg=dict(type='IN'), init_cfg=dict(type='normal', gain=0.02)),
         default_domain='healthy', reachable_domains=['healthy', 'pathological'],
-        related_domains=['healthy', 'pathological'], cycle_loss=cycle_loss, **kwargs)
+        related_domains=['healthy', 'pathological'], cycle_loss=cycle_loss)
+    cfg.update(kwargs)
     torch.manual_seed(0)
     return MODELS.build(cfg)
 
