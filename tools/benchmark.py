@@ -39,7 +39,8 @@ def _run_dice(args: argparse.Namespace) -> int:
                                     baseline_slices=args.baseline_slices or None)
     print(f"exact optimal two-threshold Dice, {args.n} slices of {args.size}x{args.size}")
     for r in rows:
-        print(f"{r['kind']:>8}: batched {r['batched_slices_per_s']:7.0f} slices/s ({r['batched_s']:.3f} s wall,"
+        print(f"{r['kind']:>8}: batched ({r['workers']} threads) {r['batched_slices_per_s']:7.0f} slices/s "
+              f"({r['batched_s']:.3f} s wall,"
               f" {r['batched_cpu_s']:.3f} s CPU) | plain sort+scan {r['baseline_slices_per_s']:5.0f} slices/s"
               f" ({r['baseline_n']} slices) | speed-up x{r['speedup']:.1f} wall, x{r['cpu_speedup']:.1f} CPU")
     return 0

@@ -120,6 +120,18 @@ def test_integer_path_on_uint8_slices_matches_sort():
     np.testing.assert_array_equal(fast[0], threshold_dice_reference(images, masks)[0])
 
 
+@pytest.mark.parametrize("integer", [False, True], ids=["float", "uint8"])
+def test_threads_give_the_same_result_as_one(integer):
+    # 70 slices: above the 64 from which the default uses threads; 3 threads split it 23/23/24.
+    images, masks = make_benchmark_slices(70, 32, integer=integer, seed=8)
+    one = optimal_threshold_dice_batch(images, masks, workers=1)
+    for workers in (3, None):
+        many = optimal_threshold_dice_batch(images, masks, workers=workers)
+        for a, b in zip(one, many):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(one[0], threshold_dice_reference(images, masks)[0])
+
+
 def test_hand_worked_1d():
     # values  : 1 2 2 3 4 5
     # mask    : 0 1 1 1 0 1      M = 4
@@ -196,6 +208,8 @@ def test_batch_errors():
         optimal_threshold_dice_batch(np.full((1, 3), 0.5), np.ones((1, 3)), method="integer")
     with pytest.raises(ValueError, match="num_bins"):
         optimal_threshold_dice_batch(np.zeros((1, 3)), np.ones((1, 3)), num_bins=1)
+    with pytest.raises(ValueError, match="workers must be >= 1"):
+        optimal_threshold_dice_batch(np.zeros((1, 3)), np.ones((1, 3)), workers=0)
     with pytest.raises(TypeError, match="dtype"):
         optimal_threshold_dice(np.zeros(3, bool), np.ones(3))
 
