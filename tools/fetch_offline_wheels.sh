@@ -5,7 +5,8 @@
 #   tools/fetch_offline_wheels.sh DIR [--python-version 3.12]
 #
 # DIR receives wheels of the OpenMMLab stack and the packages the image lacks or holds in versions mmagic
-# 1.2.0 cannot use (versions from requirements/constraints.txt), setuptools 69.5.1 for building mmcv, and
+# 1.2.0 cannot use (versions from requirements/constraints.txt), setuptools 69.5.1 and wheel for building mmcv
+# (setuptools < 70.1 needs the wheel package for bdist_wheel), and
 # the mmcv 2.1.0 source distribution (built there by tools/offline_install.sh). About 20 MB.
 set -euo pipefail
 
@@ -39,7 +40,7 @@ for p in manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 manyl
   platforms+=(--platform "$p")
 done
 "$python_bin" -m pip download -q --no-deps --only-binary=:all: --python-version "$pyver" --implementation cp \
-  "${platforms[@]}" -d "$dir" "${pins[@]}" "setuptools==69.5.1"
+  "${platforms[@]}" -d "$dir" "${pins[@]}" "setuptools==69.5.1" "wheel==0.45.1"
 
 # The mmcv sdist: `pip download` would run its setup.py (which needs torch and an old setuptools) just to
 # read metadata, so take the file straight from the index and check its published sha256.

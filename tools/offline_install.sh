@@ -6,8 +6,8 @@
 #   export PYTHONPATH=SITE:<repository root>
 #
 # The wheels go into SITE (pip --target); mmcv 2.1.0 is built from its source distribution with CPU ops
-# (tools/build_mmcv_wheel.sh, about 90 s on 16 cores at -O0), with setuptools 69.5.1 on the path for the
-# build only. numpy 2 needs no downgrade: mmac restores the one numpy 1 alias mmagic uses (mmac/_compat.py).
+# (tools/build_mmcv_wheel.sh, about 90 s on 16 cores at -O0), with setuptools 69.5.1 and wheel on the path
+# for the build only. numpy 2 needs no downgrade: mmac restores the one numpy 1 alias mmagic uses (mmac/_compat.py).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python_bin="${PYTHON:-python3}"
@@ -17,7 +17,7 @@ wheels="$1"; site="$2"; opt="${3:-O0}"
 log() { echo "[offline-install $(date +%H:%M:%S)] $*"; }
 pip=("$python_bin" -m pip --disable-pip-version-check install -q --no-index --no-deps --no-compile --upgrade)
 
-mapfile -t runtime < <(ls "$wheels"/*.whl | grep -v '/setuptools-')
+mapfile -t runtime < <(ls "$wheels"/*.whl | grep -v -E '/(setuptools|wheel)-[0-9]')
 [ "${#runtime[@]}" -gt 0 ] || { echo "offline_install.sh: no wheels in '$wheels'" >&2; exit 2; }
 log "installing ${#runtime[@]} wheels into $site"
 "${pip[@]}" --target "$site" "${runtime[@]}"
@@ -28,7 +28,7 @@ else
   sdist="$(ls "$wheels"/mmcv-2.1.0.tar.gz)"
   build_site="$(mktemp -d)"
   trap 'rm -rf "$build_site"' EXIT
-  "${pip[@]}" --target "$build_site" "$(ls "$wheels"/setuptools-69.5.1-*.whl)"
+  "${pip[@]}" --target "$build_site" "$(ls "$wheels"/setuptools-69.5.1-*.whl)" "$(ls "$wheels"/wheel-*.whl)"
   log "building mmcv 2.1.0 (CPU ops, -$opt)"
   whl="$(PYTHONPATH="$build_site:$site" PYTHON="$python_bin" "$root/tools/build_mmcv_wheel.sh" "$sdist" "$build_site/dist" "$opt")"
   "${pip[@]}" --target "$site" "$whl"
