@@ -97,10 +97,13 @@ def _header(args: argparse.Namespace, device: str) -> str:
 def _run_train(args: argparse.Namespace) -> int:
     from mmac.engine.bench import benchmark_training, check_fast_equivalence, format_rows
 
+    def show(row: dict) -> None:  # as measured, so that a run cut short still reports
+        print(f"measured: {row['variant']}, batch {row['batch_size']}: {row['ms_per_iter']:.1f} ms/iter", flush=True)
+
     rows = benchmark_training(size=args.size, base_channels=args.base_channels, num_down=args.num_down,
                               batch_sizes=args.batch_sizes, iters=args.iters, warmup=args.warmup,
                               device=args.device, amp=args.amp, channels_last=args.channels_last,
-                              variants=args.variants)
+                              variants=args.variants, on_row=show)
     print(f"training iterations, {_header(args, rows[0]['device'])}")
     print(format_rows(rows))
     if args.check_iters <= 0:
@@ -128,9 +131,13 @@ def _add_pack_args(parser: argparse.ArgumentParser) -> None:
 def _run_pack(args: argparse.Namespace) -> int:
     from mmac.engine.bench import PROTOCOL, benchmark_packing
 
+    def show(row: dict) -> None:  # as measured, so that a run cut short still reports
+        print(f"measured: {row['jobs']} job(s): {row['iters_per_s']:.1f} it/s in total, protocol "
+              f"{row['protocol_hours']:.1f} h", flush=True)
+
     rows = benchmark_packing(jobs=args.jobs, size=args.size, base_channels=args.base_channels,
                              num_down=args.num_down, iters=args.iters, warmup=args.warmup, device=args.device,
-                             amp=args.amp, channels_last=args.channels_last)
+                             amp=args.amp, channels_last=args.channels_last, on_row=show)
     import torch
 
     device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"

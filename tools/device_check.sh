@@ -26,7 +26,7 @@ export PYTHONUNBUFFERED=1
 failed=0
 step() {  # step NAME LIMIT_S CMD...
   local name="$1" limit="$2"; shift 2
-  echo "== $name ($(date +%H:%M:%S)): $*" | tee "$out/$name.log"
+  echo "== $name ($(date +%H:%M:%S)): $*" > "$out/$name.log"
   timeout "$limit" "$@" >>"$out/$name.log" 2>&1
   local rc=$?
   tail -n 40 "$out/$name.log"

@@ -11,11 +11,14 @@
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import resource
+import signal
+import threading
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
@@ -121,7 +124,8 @@ def _train(model, optim, batches: Sequence[dict], start: int = 0) -> List[Dict[s
 def benchmark_training(size: int = 64, base_channels: int = 16, num_down: int = 6,
                        batch_sizes: Sequence[int] = (1, 4), iters: int = 10, warmup: int = 5,
                        device: str = 'auto', amp: bool = False, channels_last: bool = False,
-                       variants: Optional[Sequence[str]] = None) -> List[Dict]:
+                       variants: Optional[Sequence[str]] = None,
+                       on_row: Optional[Callable[[Dict], None]] = None) -> List[Dict]:
     """Time training iterations of every variant at every batch size.
 
     Args:
@@ -135,6 +139,7 @@ def benchmark_training(size: int = 64, base_channels: int = 16, num_down: int = 
         amp: bf16 autocast in both optimizer wrappers.
         channels_last: channels_last memory format in the fast variants.
         variants: Names from :data:`VARIANTS` (default: all).
+        on_row: Called with each row as soon as it is measured (a run cut short still reports those).
 
     Returns:
         One dict per (variant, batch size): ``variant, batch_size, ms_per_iter, iters_per_s, slices_per_s,
@@ -163,6 +168,8 @@ def benchmark_training(size: int = 64, base_channels: int = 16, num_down: int = 
             rows.append(dict(variant=name, batch_size=batch_size, ms_per_iter=1000 * seconds,
                              iters_per_s=1 / seconds, slices_per_s=batch_size / seconds,
                              peak_mem_mb=_peak_mb(dev), device=str(dev)))
+            if on_row is not None:
+                on_row(rows[-1])
             del model, optim
     return rows
 
@@ -237,9 +244,27 @@ def _pack_worker(index: int, kwargs: dict, barrier, queue) -> None:
         queue.put((index, None, None, f"{type(exc).__name__}: {exc}"))
 
 
+@contextlib.contextmanager
+def _terminate_on_sigterm():
+    """Turn SIGTERM into SystemExit while inside (main thread only), so that ``finally`` blocks run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def benchmark_packing(jobs: Sequence[int] = (1, 2, 4), size: int = 64, base_channels: int = 16,
                       num_down: int = 6, iters: int = 20, warmup: int = 5, device: str = 'auto',
-                      amp: bool = False, channels_last: bool = False) -> List[Dict]:
+                      amp: bool = False, channels_last: bool = False,
+                      on_row: Optional[Callable[[Dict], None]] = None) -> List[Dict]:
     """Aggregate throughput of K batch-size-1 fast L_AC trainings running at once, one process each.
 
     Every process builds its model and warms up (graph capture included), then all start together; the
@@ -247,7 +272,7 @@ def benchmark_packing(jobs: Sequence[int] = (1, 2, 4), size: int = 64, base_chan
 
     Returns:
         One dict per K: ``jobs, iters_per_s`` (aggregate), ``per_run_iters_per_s``, ``protocol_hours``
-        (:func:`protocol_hours` at that rate).
+        (:func:`protocol_hours` at that rate). ``on_row`` is called with each as soon as it is measured.
     """
     ctx = mp.get_context('spawn')
     kwargs = dict(size=size, base_channels=base_channels, num_down=num_down, iters=iters, warmup=warmup,
@@ -259,17 +284,24 @@ def benchmark_packing(jobs: Sequence[int] = (1, 2, 4), size: int = 64, base_chan
         kwargs['jobs'] = k
         barrier, queue = ctx.Barrier(k), ctx.Queue()
         procs = [ctx.Process(target=_pack_worker, args=(i, kwargs, barrier, queue)) for i in range(k)]
-        for p in procs:
-            p.start()
-        results = [queue.get() for _ in procs]
-        for p in procs:
-            p.join()
+        try:
+            with _terminate_on_sigterm():
+                for p in procs:
+                    p.start()
+                results = [queue.get() for _ in procs]
+        finally:  # stopped (a time limit's SIGTERM, Ctrl-C) or failed: no job outlives the benchmark
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+                p.join()
         errors = [f"job {i}: {err}" for i, _, _, err in results if err is not None]
         if errors:
             raise RuntimeError("packing benchmark failed: " + '; '.join(errors))
         elapsed = max(end for _, _, end, _ in results) - min(start for _, start, _, _ in results)
         rate = k * iters / elapsed
         rows.append(dict(jobs=k, iters_per_s=rate, per_run_iters_per_s=rate / k, protocol_hours=protocol_hours(rate)))
+        if on_row is not None:
+            on_row(rows[-1])
     return rows
 
 

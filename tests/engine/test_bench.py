@@ -20,8 +20,11 @@ def load_cli():
 
 
 def test_training_rows_for_chosen_variants():
-    rows = benchmark_training(batch_sizes=(2,), iters=2, warmup=1, variants=['Modular L_AC', 'fast L_AC'], **TINY)
+    seen = []
+    rows = benchmark_training(batch_sizes=(2,), iters=2, warmup=1, variants=['Modular L_AC', 'fast L_AC'],
+                              on_row=seen.append, **TINY)
     assert [(r['variant'], r['batch_size']) for r in rows] == [('Modular L_AC', 2), ('fast L_AC', 2)]
+    assert seen == rows
     for r in rows:
         assert r['ms_per_iter'] > 0 and r['peak_mem_mb'] > 0
         assert r['slices_per_s'] == pytest.approx(2 * r['iters_per_s'])
@@ -69,3 +72,57 @@ def test_cli_train_fails_when_losses_drift_beyond_tolerance(capsys):
     assert 'tolerance 1e-03: OK' in capsys.readouterr().out
     assert cli.main(args + ['--tolerance', '-1']) == 1
     assert 'FAILED' in capsys.readouterr().out
+
+
+def _spawned_children(pid):
+    """PIDs of the multiprocessing-spawned children of ``pid`` (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid and "spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid):
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_packing_stopped_by_sigterm_leaves_no_job_behind():
+    """A time limit's SIGTERM stops the benchmark and its job processes (run as a subprocess)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = ("from mmac.engine.bench import benchmark_packing\n"
+            "benchmark_packing(jobs=(2,), size=32, base_channels=4, num_down=5, iters=100000, warmup=1, "
+            "device='cpu')\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2])
+    try:
+        deadline = time.time() + 120
+        jobs = []
+        while time.time() < deadline and len(jobs) < 2:  # wait for both job processes to exist
+            jobs = _spawned_children(proc.pid)
+            time.sleep(0.5)
+        assert len(jobs) == 2, "the benchmark did not start its 2 jobs"
+        time.sleep(2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+        deadline = time.time() + 30
+        while time.time() < deadline and any(_alive(j) for j in jobs):
+            time.sleep(0.2)
+        assert not any(_alive(j) for j in jobs), jobs
+    finally:
+        if proc.poll() is None:
+            proc.kill()
