@@ -44,9 +44,6 @@ def main(argv=None):
     from mmac.protocol.runs import visible_gpus
 
     cfg_options = parse_cfg_options(args.cfg_options)
-    if args.fast:
-        cfg_options.setdefault('model.fast_step.cuda_graph', 'auto')
-        cfg_options.setdefault('env_cfg.cudnn_benchmark', True)
     folds = args.folds
     if folds is None:
         base = Config.fromfile(args.config)
@@ -56,7 +53,8 @@ def main(argv=None):
     jobs = args.jobs if args.jobs is not None else (2 * len(gpus) if gpus else 1)
     specs = make_grid(args.losses, args.weights, folds, args.repeats)
     path = run_grid(args.config, specs, args.out, iters=args.iters, epochs=args.epochs,
-                    cfg_options=cfg_options or None, jobs=jobs, gpus=gpus, progress=not args.no_progress)
+                    cfg_options=cfg_options or None, jobs=jobs, gpus=gpus, progress=not args.no_progress,
+                    fast=args.fast)
     print(f'results: {path}\nreport:  python tools/report.py {args.out}')
 
 

@@ -41,7 +41,7 @@ def _settings(config: str, iters: Optional[int], epochs: Optional[float], cfg_op
 
 
 def run_config(config: str, spec: RunSpec, out_dir: str, iters: Optional[int] = None,
-               epochs: Optional[float] = None, cfg_options: Optional[dict] = None):
+               epochs: Optional[float] = None, cfg_options: Optional[dict] = None, fast: bool = False):
     """The config of one run: the base config with the spec's loss, w_c, fold, seed and schedule.
 
     Args:
@@ -51,6 +51,8 @@ def run_config(config: str, spec: RunSpec, out_dir: str, iters: Optional[int] = 
         iters: Training iterations; overrides the config's ``train_cfg.max_iters``.
         epochs: Training epochs, converted to iterations with the length of the run's training set.
         cfg_options: Further ``--cfg-options`` overrides, applied first.
+        fast: Train with the fast iteration (``tools/train.py --fast``). It changes how a run computes, not
+            what: it is not part of the settings a finished run is checked against.
 
     Raises:
         ValueError: Both ``iters`` and ``epochs`` given, or a non-positive schedule.
@@ -59,7 +61,7 @@ def run_config(config: str, spec: RunSpec, out_dir: str, iters: Optional[int] = 
 
     if iters is not None and epochs is not None:
         raise ValueError("give --iters or --epochs, not both")
-    cfg = load_config(config, work_dir=run_dir(out_dir, spec), cfg_options=cfg_options)
+    cfg = load_config(config, work_dir=run_dir(out_dir, spec), cfg_options=cfg_options, fast=fast)
     cfg.model.cycle_loss = spec.cycle_loss()
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].dataset.fold = spec.fold
@@ -94,8 +96,10 @@ def _train_length(cfg) -> int:
 
 
 def execute_run(config: str, spec: RunSpec, out_dir: str, iters: Optional[int] = None,
-                epochs: Optional[float] = None, cfg_options: Optional[dict] = None) -> str:
+                epochs: Optional[float] = None, cfg_options: Optional[dict] = None, fast: bool = False) -> str:
     """Train and test one run in this process; write its results and then its DONE marker.
+
+    Arguments as :func:`run_config`.
 
     Returns:
         Path of the run's per-slice ``results.csv``.
@@ -104,7 +108,7 @@ def execute_run(config: str, spec: RunSpec, out_dir: str, iters: Optional[int] =
 
     from mmac.engine.launch import build_runner
     start = time.time()
-    cfg = run_config(config, spec, out_dir, iters=iters, epochs=epochs, cfg_options=cfg_options)
+    cfg = run_config(config, spec, out_dir, iters=iters, epochs=epochs, cfg_options=cfg_options, fast=fast)
     work = run_dir(out_dir, spec)
     os.makedirs(work, exist_ok=True)
     # The runner's console output (config dump, per-iteration logs) goes to the run's folder, not the terminal
@@ -160,7 +164,7 @@ def visible_gpus() -> List[int]:
 
 def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: Optional[int] = None,
              epochs: Optional[float] = None, cfg_options: Optional[dict] = None, jobs: int = 1,
-             gpus: Optional[Sequence[int]] = None, progress: bool = True, log=print) -> str:
+             gpus: Optional[Sequence[int]] = None, progress: bool = True, log=print, fast: bool = False) -> str:
     """Run every spec not yet finished, ``jobs`` at a time; return the path of ``results.csv``.
 
     Finished runs (``DONE`` present, same settings) are skipped; a run folder without ``DONE`` is deleted and
@@ -178,6 +182,7 @@ def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: Optiona
         gpus: CUDA device indices to spread runs over. Defaults to all visible devices.
         progress: Show a progress bar over runs.
         log: Where messages go.
+        fast: Train every run with the fast iteration (see :func:`run_config`).
 
     Raises:
         ValueError: ``jobs < 1``, or a finished run in ``out_dir`` was made with other settings.
@@ -207,18 +212,19 @@ def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: Optiona
         if jobs == 1:
             for spec in todo:
                 bar.set_postfix_str(spec.name)
-                execute_run(config, spec, out_dir, iters=iters, epochs=epochs, cfg_options=cfg_options)
+                execute_run(config, spec, out_dir, iters=iters, epochs=epochs, cfg_options=cfg_options,
+                            fast=fast)
                 collect_results(out_dir, specs)
                 bar.update()
         else:
             _run_parallel(config, todo, out_dir, settings, jobs,
-                          visible_gpus() if gpus is None else list(gpus), bar, specs)
+                          visible_gpus() if gpus is None else list(gpus), bar, specs, fast)
     finally:
         bar.close()
     return collect_results(out_dir, specs)
 
 
-def _run_parallel(config, todo, out_dir, settings, jobs, gpus, bar, specs) -> None:
+def _run_parallel(config, todo, out_dir, settings, jobs, gpus, bar, specs, fast) -> None:
     """Subprocess pool: at most ``jobs`` runs at once, run k of a slot on GPU ``gpus[slot % len(gpus)]``."""
     queue = deque(todo)
     running: Dict[int, tuple] = {}  # slot -> (process, spec, log file)
@@ -238,6 +244,8 @@ def _run_parallel(config, todo, out_dir, settings, jobs, gpus, bar, specs) -> No
             log_file = open(osp.join(run_dir(out_dir, spec), 'worker.log'), 'w')  # errors; logs: console.log
             cmd = [sys.executable, '-m', 'mmac.protocol.worker', '--config', settings['config'], '--out', out_dir,
                    '--spec', json.dumps(spec.to_dict()), '--settings', json.dumps(settings)]
+            if fast:
+                cmd.append('--fast')
             running[slot] = (subprocess.Popen(cmd, env=env, stdout=log_file, stderr=subprocess.STDOUT), spec,
                              log_file)
         time.sleep(0.5)

@@ -12,10 +12,11 @@ def main(argv=None):
     parser.add_argument('--out', required=True)
     parser.add_argument('--spec', required=True, help='RunSpec as JSON')
     parser.add_argument('--settings', required=True, help='iters/epochs/cfg_options as JSON')
+    parser.add_argument('--fast', action='store_true', help='fast training iteration')
     args = parser.parse_args(argv)
     settings = json.loads(args.settings)
     execute_run(args.config, RunSpec(**json.loads(args.spec)), args.out, iters=settings['iters'],
-                epochs=settings['epochs'], cfg_options=settings['cfg_options'] or None)
+                epochs=settings['epochs'], cfg_options=settings['cfg_options'] or None, fast=args.fast)
 
 
 if __name__ == '__main__':

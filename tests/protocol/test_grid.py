@@ -84,5 +84,8 @@ def test_parallel_runs_in_subprocesses(grid_env, tmp_path):
     config, options = grid_env
     specs = make_grid(['L_AC'], [0.5, 1.0], [1], 1)
     path = run_grid(config, specs, str(tmp_path), iters=1, cfg_options=options, jobs=2, gpus=[],
-                    progress=False, log=lambda m: None)
+                    progress=False, log=lambda m: None, fast=True)
     assert set(pd.read_csv(path)['run']) == {s.name for s in specs}
+    # --fast reached the worker processes (it is not a setting: the DONE settings stay as without it).
+    for spec in specs:
+        assert "fast_step=dict(cuda_graph='auto')" in (tmp_path / 'runs' / spec.name / 'run_config.py').read_text()
