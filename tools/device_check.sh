@@ -4,8 +4,9 @@
 #   tools/fetch_offline_wheels.sh .whl          # beforehand, where the package registry is reachable
 #   tools/device_check.sh [WHEELDIR] [--quick]  # on the GPU machine, from the repository root
 #
-# Writes gpu.txt (device and versions), install.log, gpu_tests.log, bench_fp32.log, bench_bf16.log and
-# pack.log to $OUT (default ./device_out). Each step has its own time limit and a failing step does not
+# Writes gpu.txt (device and versions), install.log, gpu_tests.log, train_fast.log (a short --fast --amp
+# training and its resume through the runner), bench_fp32.log, bench_bf16.log and pack.log to $OUT
+# (default ./device_out). Each step has its own time limit and a failing step does not
 # stop the later ones; the exit status is the number of failed steps. About 7 minutes on one H100;
 # --quick (64 px, small nets) checks the plumbing in about 3.
 set -uo pipefail
@@ -43,11 +44,32 @@ export PYTHONPATH="$site:$root"
 
 if [ "$quick" = 1 ]; then
   net=(--size 64 --base-channels 16 --num-down 6); iters=20
+  model=(model.generator.num_down=6 model.generator.base_channels=16 model.discriminator.base_channels=16); size=64
 else
   net=(--size 256 --base-channels 64 --num-down 8); iters=50
+  model=(); size=256
 fi
+
+# A real run through the runner on a small phantom cohort: --fast --amp for 60 iterations (graph capture,
+# validation between replays, checkpoints of capturable Adam), then --resume to 90 from iter_60.pth.
+train_fast() {
+  local cohort=/tmp/mmac-device-cohort work=/tmp/mmac-device-train
+  python3 tools/make_phantom.py --out "$cohort" --healthy 3 --moderate 1 --severe 2 --size "$size" --slices 8 \
+    --workers 6 --no-progress --overwrite || return 1
+  local opts=("${model[@]}" train_cfg.val_interval=60 default_hooks.checkpoint.interval=30 default_hooks.logger.interval=10)
+  for loader in train_dataloader val_dataloader test_dataloader; do
+    opts+=("$loader.dataset.data_root=$cohort" "$loader.dataset.num_folds=2" "$loader.dataset.size=$size")
+  done
+  rm -rf "$work"
+  python3 tools/train.py configs/ac_cyclegan_thigh.py --fast --amp --work-dir "$work" \
+    --cfg-options "${opts[@]}" train_cfg.max_iters=60 || return 1
+  python3 tools/train.py configs/ac_cyclegan_thigh.py --fast --amp --work-dir "$work" --resume \
+    --cfg-options "${opts[@]}" train_cfg.max_iters=90 || return 1
+  ls "$work"/iter_90.pth
+}
 step gpu_tests 240 python3 -m pytest -q -p no:cacheprovider tests/engine/test_graphed_step.py \
   tests/models/test_fast_step.py tests/engine/test_image_pool.py
+step train_fast 240 bash -c "$(declare -p model size); $(declare -f train_fast); train_fast"
 step bench_fp32 240 python3 tools/benchmark.py train "${net[@]}" --batch-sizes 1 8 --iters "$iters" --warmup 10
 step bench_bf16 240 python3 tools/benchmark.py train "${net[@]}" --batch-sizes 1 8 --iters "$iters" --warmup 10 \
   --amp --channels-last
