@@ -460,8 +460,8 @@ def optimal_threshold_dice_batch(images: np.ndarray, masks: np.ndarray, method: 
         num_bins: Bins per slice of the ``'binned'`` method, a speed knob that does not change the result.
             ``None`` picks ``min(4096, max(16, P // 32))`` for P pixels per slice. Defaults to None.
         workers: Threads that solve contiguous parts of the batch at once (numpy releases the GIL in the
-            heavy passes); the result does not depend on it. ``None`` uses up to 8 threads, one per CPU,
-            and only for batches of at least 64 slices. Defaults to None.
+            heavy passes); the result does not depend on it. ``None`` uses :func:`default_workers` threads
+            for batches of at least 64 slices, else 1. Defaults to None.
 
     Returns:
         ``(dice, lo, hi)``: ``dice`` float64 of shape (N,); ``lo`` and ``hi`` of shape (N,) in the images'
@@ -482,7 +482,7 @@ def optimal_threshold_dice_batch(images: np.ndarray, masks: np.ndarray, method: 
         raise ValueError(f"workers must be >= 1 or None, got {workers}")
     flat, flat_masks, vmin, vmax = _check_inputs(images, masks, batched=True)
     if workers is None:
-        workers = min(8, os.cpu_count() or 1) if flat.shape[0] >= 64 else 1
+        workers = default_workers() if flat.shape[0] >= 64 else 1
     p, q, lo, hi = _solve(flat, flat_masks, vmin, vmax, method, num_bins, workers)
     return p / q, lo, hi
 
@@ -509,6 +509,19 @@ def optimal_threshold_dice(image: np.ndarray, mask: np.ndarray, method: str = "a
     flat, flat_masks, vmin, vmax = _check_inputs(image, mask, batched=False)
     p, q, lo, hi = _solve(flat, flat_masks, vmin, vmax, method, None)
     return float(p[0] / q[0]), lo[0], hi[0]
+
+
+def default_workers() -> int:
+    """Threads for a large batch: ``$OMP_NUM_THREADS`` when set (so that runs packed side by side, which
+    split the cores that way, do not oversubscribe them), else the CPUs this process may use; at most 8."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    if value.isdigit() and int(value) > 0:
+        return min(8, int(value))
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return min(8, cpus)
 
 
 def _solve(images: np.ndarray, masks: np.ndarray, vmin: np.ndarray, vmax: np.ndarray, method: str,
@@ -658,7 +671,7 @@ def benchmark_threshold_dice(n: int = 1000, size: int = 256, seed: int = 0, repe
             "batched_s": batched_s,
             "batched_slices_per_s": n / batched_s,
             "batched_cpu_s": batched_cpu,
-            "workers": min(8, os.cpu_count() or 1) if n >= 64 else 1,
+            "workers": default_workers() if n >= 64 else 1,
             "baseline_n": nb,
             "baseline_s": base_s,
             "baseline_slices_per_s": nb / base_s,

@@ -132,6 +132,17 @@ def test_threads_give_the_same_result_as_one(integer):
     np.testing.assert_array_equal(one[0], threshold_dice_reference(images, masks)[0])
 
 
+def test_default_workers_follow_omp_num_threads(monkeypatch):
+    from mmac.evaluation.threshold_dice import default_workers
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert default_workers() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "64")
+    assert default_workers() == 8
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert 1 <= default_workers() <= 8
+
+
 def test_hand_worked_1d():
     # values  : 1 2 2 3 4 5
     # mask    : 0 1 1 1 0 1      M = 4
