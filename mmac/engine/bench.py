@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
-import os
 import resource
 import signal
 import threading
@@ -227,7 +226,9 @@ def _pack_worker(index: int, kwargs: dict, barrier, queue) -> None:
     try:
         dev = _device(kwargs['device'])
         if dev.type == 'cpu':  # split the cores between the jobs, as tools/cross_validate.py does
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // kwargs['jobs']))
+            from mmac.protocol.runs import threads_per_job
+
+            torch.set_num_threads(threads_per_job(kwargs['jobs']))
         model, optim = build_variant(VARIANTS['fast L_AC'], kwargs['size'], kwargs['base_channels'],
                                      kwargs['num_down'], dev, kwargs['amp'], kwargs['channels_last'],
                                      seed=index)

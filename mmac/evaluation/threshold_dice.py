@@ -31,7 +31,6 @@ time) that the benchmark compares against.
 """
 from __future__ import annotations
 
-import functools
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -544,7 +543,9 @@ def _choose_solver(images: np.ndarray, vmin: np.ndarray, vmax: np.ndarray, metho
     """The exact path for ``method`` and the batch: ``solver(images, masks, vmin, vmax)``."""
     if method == "sort" or (method in ("auto", "binned") and not _exact_in_float64(vmin, vmax)):
         return lambda images, masks, vmin, vmax: _solve_sort(images, masks)
-    binned = functools.partial(_solve_binned_args, num_bins)
+    def binned(images, masks, vmin, vmax):
+        return _solve_binned(images, masks, num_bins, vmin, vmax)
+
     if method == "binned":
         return binned
     integral = _is_integral(images)
@@ -560,10 +561,6 @@ def _choose_solver(images: np.ndarray, vmin: np.ndarray, vmax: np.ndarray, metho
         return _solve_integer
     return binned
 
-
-def _solve_binned_args(num_bins: int | None, images: np.ndarray, masks: np.ndarray, vmin: np.ndarray,
-                       vmax: np.ndarray) -> tuple[np.ndarray, ...]:
-    return _solve_binned(images, masks, num_bins, vmin, vmax)
 
 
 def threshold_dice_reference(images: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, ...]:

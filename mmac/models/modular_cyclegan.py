@@ -225,6 +225,11 @@ class ModularCycleGAN(CycleGAN):
             wrapper.zero_grad()
         return {k: v.detach() for k, v in log_vars.items()}
 
+    @staticmethod
+    def _name_total(log_vars: Dict[str, Tensor], name: str) -> Dict[str, Tensor]:
+        """``log_vars`` with the total ``'loss'`` of :meth:`parse_losses` renamed to ``name``."""
+        return {k if k != 'loss' else name: v for k, v in log_vars.items()}
+
     def train_step(self, data: dict, optim_wrapper: OptimWrapperDict) -> Dict[str, Tensor]:
         """One CycleGAN iteration: generators first (discriminators frozen), then discriminators.
 
@@ -257,12 +262,12 @@ class ModularCycleGAN(CycleGAN):
                                            iteration)
                 finally:
                     set_requires_grad(self.discriminators, True)
-                log_vars.update({k if k != 'loss' else 'loss_g': v for k, v in gen_log.items()})
+                log_vars.update(self._name_total(gen_log, 'loss_g'))
 
         with disc_wrapper.optim_context(self.discriminators):
             disc_log = self._update(disc_wrapper, self._discriminator_losses(real, fake), self.discriminators,
                                     iteration)
-        log_vars.update({k if k != 'loss' else 'loss_d': v for k, v in disc_log.items()})
+        log_vars.update(self._name_total(disc_log, 'loss_d'))
         return log_vars
 
     # ------------------------------------------------------------------ inference
@@ -382,6 +387,16 @@ class ModularCycleGAN(CycleGAN):
 
         batched = self.fast_step['batch_forwards']
 
+        def update(optimizer: torch.optim.Optimizer, losses: Dict[str, Tensor],
+                   module: torch.nn.Module) -> Dict[str, Tensor]:
+            """Back-propagate the total loss, average gradients over ranks, step; detached log values."""
+            total, log_vars = self.parse_losses(losses)
+            total.backward()
+            average_gradients(module.parameters())
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            return {k: v.detach() for k, v in log_vars.items()}
+
         def body(real: Dict[str, Tensor]) -> Dict[str, Tensor]:
             gens = self.get_module(self.generators)
             with gen_cast:
@@ -395,21 +410,11 @@ class ModularCycleGAN(CycleGAN):
                                   else self._generator_losses(real, fake))
                 finally:
                     set_requires_grad(self.discriminators, True)
-            gen_total, gen_log = self.parse_losses(gen_losses)
-            gen_total.backward()
-            average_gradients(self.generators.parameters())
-            gen_opt.step()
-            gen_opt.zero_grad(set_to_none=True)
+            gen_log = update(gen_opt, gen_losses, self.generators)
             with disc_cast:
                 disc_losses = self._discriminator_losses(real, fake, batched=batched)
-            disc_total, disc_log = self.parse_losses(disc_losses)
-            disc_total.backward()
-            average_gradients(self.discriminators.parameters())
-            disc_opt.step()
-            disc_opt.zero_grad(set_to_none=True)
-            out = {k if k != 'loss' else 'loss_g': v.detach() for k, v in gen_log.items()}
-            out.update({k if k != 'loss' else 'loss_d': v.detach() for k, v in disc_log.items()})
-            return out
+            disc_log = update(disc_opt, disc_losses, self.discriminators)
+            return dict(self._name_total(gen_log, 'loss_g'), **self._name_total(disc_log, 'loss_d'))
 
         return GraphedStep(body, [gen_opt, disc_opt], enabled=graph, warmup=self.fast_step['warmup'])
 

@@ -9,14 +9,15 @@ below follow the patterns reported for dystrophinopathies (gracilis, sartorius a
 LGMD R9 / Becker (posterior thigh and adductor magnus first) and the quadriceps-predominant myopathies
 (rectus femoris relatively spared).
 
-Per muscle, the pixel fat fraction is ``sigmoid((Z - tau) / kappa)`` of a standardised pattern field
-``Z`` (a mix of fine blobs = moth-eaten, coarse patches, streaks and a core-versus-rim term for washed-out
-muscle with a spared rim). ``kappa`` can grow with the muscle's involvement (``WASHOUT_SOFTNESS``) for
-partial fat fractions in washed-out muscle; it is 0 because softer patterns raised the optimal two-threshold
-Dice above the paper's (measured: severe 0.824 vs 0.786 at 256 x 256). The threshold ``tau`` is solved per
-muscle and plane (a few Newton steps from the probit approximation) so that the mean fat fraction of the muscle's remaining (non-atrophied) pixels in that plane
-equals its target; the realised fat fraction of the mask therefore tracks the subject's target. Atrophic
-muscles lose an outer shell of their cross-section, replaced by fat.
+Per muscle, the pixel fat fraction is ``sigmoid((Z - tau) / kappa)`` of a standardised pattern field ``Z`` (a
+mix of fine blobs = moth-eaten, coarse patches, streaks and a core-versus-rim term for washed-out muscle with
+a spared rim). ``kappa`` can grow with the muscle's involvement (``WASHOUT_SOFTNESS``) for partial fat
+fractions in washed-out muscle; it is 0 because softer patterns raised the optimal two-threshold Dice above
+the paper's (measured: severe 0.824 vs 0.786 at 256 x 256). The threshold ``tau`` is solved per muscle and
+plane (a few Newton steps from the probit approximation) so that the mean fat fraction of the muscle's
+remaining (non-atrophied) pixels in that plane equals its target; the realised fat fraction of the mask
+therefore tracks the subject's target. Atrophic muscles lose an outer shell of their cross-section, replaced
+by fat.
 """
 from __future__ import annotations
 

@@ -224,6 +224,11 @@ def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: Optiona
     return collect_results(out_dir, specs)
 
 
+def threads_per_job(jobs: int) -> int:
+    """CPU threads for each of ``jobs`` runs side by side: the cores split, instead of each taking all."""
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
 def _run_parallel(config, todo, out_dir, settings, jobs, gpus, bar, specs, fast) -> None:
     """Subprocess pool: at most ``jobs`` runs at once, run k of a slot on GPU ``gpus[slot % len(gpus)]``."""
     queue = deque(todo)
@@ -238,8 +243,7 @@ def _run_parallel(config, todo, out_dir, settings, jobs, gpus, bar, specs, fast)
             if gpus:
                 env['CUDA_VISIBLE_DEVICES'] = str(gpus[slot % len(gpus)])
             elif 'OMP_NUM_THREADS' not in os.environ:
-                # CPU runs side by side: split the cores instead of each run taking all of them.
-                env['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 1) // jobs))
+                env['OMP_NUM_THREADS'] = str(threads_per_job(jobs))
             os.makedirs(run_dir(out_dir, spec), exist_ok=True)
             log_file = open(osp.join(run_dir(out_dir, spec), 'worker.log'), 'w')  # errors; logs: console.log
             cmd = [sys.executable, '-m', 'mmac.protocol.worker', '--config', settings['config'], '--out', out_dir,
