@@ -7,9 +7,10 @@ rerunning it skips what is finished.
 """
 from __future__ import annotations
 
-import os
 import os.path as osp
 from typing import Sequence
+
+from mmac._cpu import available_cpus
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(REPO, 'configs', 'ac_cyclegan_thigh_cpu.py')
@@ -44,7 +45,7 @@ def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/phantom_demo
     from mmac.protocol.runs import run_grid
     from mmac.report import make_report
 
-    ensure_cohort(data_dir, workers=min(2, os.cpu_count() or 1), log=log)
+    ensure_cohort(data_dir, workers=min(2, available_cpus()), log=log)
     specs = make_grid(losses, [1.0], folds=[0], repeats=1)
     log(f'training and testing {len(specs)} runs of {iters} iterations: {", ".join(s.name for s in specs)}')
     run_grid(CONFIG, specs, out_dir, iters=iters, cfg_options=demo_options(data_dir), log=log)

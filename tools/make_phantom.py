@@ -4,13 +4,14 @@
 Example:
     python tools/make_phantom.py --out data/phantom                       # 41 subjects, 256 x 256 x 53
     python tools/make_phantom.py --out data/demo --size 64 --slices 8     # CPU demo size
-    python tools/make_phantom.py --out data/phantom --workers 2           # two processes (default: all CPUs)
+    python tools/make_phantom.py --out data/phantom --workers 2           # two processes (default: CPUs available)
 """
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+
+from mmac._cpu import available_cpus
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -23,8 +24,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--slices", type=int, default=53, help="slices per volume, 7 mm apart (default 53)")
     p.add_argument("--seed", type=int, default=0, help="cohort seed (default 0)")
     p.add_argument("--chemical-shift", action="store_true", help="shift the fat signal by 1-2 mm along x")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="subjects generated in parallel processes; same files for any value (default: CPU count)")
+    p.add_argument("--workers", type=int, default=available_cpus(),
+                   help="subjects generated in parallel processes; same files for any value "
+                        "(default: the CPUs this process may use)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--calibration", action="store_true",

@@ -22,6 +22,7 @@ import time
 from collections import deque
 from typing import Dict, List, Optional, Sequence
 
+from mmac._cpu import available_cpus
 from mmac.fileio import write_csv_atomic, write_json_atomic
 from mmac.protocol.grid import RunSpec
 
@@ -226,7 +227,7 @@ def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: Optiona
 
 def threads_per_job(jobs: int) -> int:
     """CPU threads for each of ``jobs`` runs side by side: the cores split, instead of each taking all."""
-    return max(1, (os.cpu_count() or 1) // jobs)
+    return max(1, available_cpus() // jobs)
 
 
 def _run_parallel(config, todo, out_dir, settings, jobs, gpus, bar, specs, fast) -> None:
