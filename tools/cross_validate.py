@@ -8,10 +8,11 @@ Writes OUT/results.csv (one row per test slice and run); rerunning the same comm
 restarts interrupted ones. Then: python tools/report.py OUT
 """
 import argparse
+import sys
 
 from mmac.engine.launch import parse_cfg_options
 from mmac.protocol.grid import LOSSES, make_grid
-from mmac.protocol.runs import run_grid
+from mmac.protocol.runs import pending_runs, run_grid
 
 
 def parse_args(argv=None):
@@ -34,29 +35,43 @@ def parse_args(argv=None):
     p.add_argument('--fast', action='store_true',
                    help='fast training iteration in every run (CUDA graph on GPUs), as tools/train.py --fast')
     p.add_argument('--no-progress', action='store_true')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for name in ('repeats', 'jobs', 'iters'):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            p.error(f"--{name} must be >= 1, got {value}")
+    if args.epochs is not None and not args.epochs > 0:
+        p.error(f"--epochs must be > 0, got {args.epochs}")
+    return args
 
 
-def main(argv=None):
+def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmengine.config import Config
-
+    from mmac.engine.launch import cli_error, load_config
     from mmac.protocol.runs import visible_gpus
 
-    cfg_options = parse_cfg_options(args.cfg_options)
-    folds = args.folds
-    if folds is None:
-        base = Config.fromfile(args.config)
-        base.merge_from_dict(cfg_options)
-        folds = range(base.train_dataloader.dataset.num_folds)
+    try:
+        cfg_options = parse_cfg_options(args.cfg_options)
+        base = load_config(args.config, cfg_options=cfg_options)
+        num_folds = base.train_dataloader.dataset.num_folds
+        folds = range(num_folds) if args.folds is None else args.folds
+        bad = [f for f in folds if not 0 <= f < num_folds]
+        if bad:
+            raise ValueError(f"--folds {bad} outside [0, {num_folds}): the config {args.config} has "
+                             f"num_folds={num_folds}")
+        specs = make_grid(args.losses, args.weights, folds, args.repeats)
+        pending_runs(args.config, specs, args.out, iters=args.iters, epochs=args.epochs,
+                     cfg_options=cfg_options or None)
+    except (FileNotFoundError, ValueError) as exc:
+        return cli_error(exc)
     gpus = visible_gpus() if args.gpus is None else args.gpus
     jobs = args.jobs if args.jobs is not None else (2 * len(gpus) if gpus else 1)
-    specs = make_grid(args.losses, args.weights, folds, args.repeats)
     path = run_grid(args.config, specs, args.out, iters=args.iters, epochs=args.epochs,
                     cfg_options=cfg_options or None, jobs=jobs, gpus=gpus, progress=not args.no_progress,
                     fast=args.fast)
     print(f'results: {path}\nreport:  python tools/report.py {args.out}')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

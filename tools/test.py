@@ -1,24 +1,35 @@
-"""Test a checkpoint: python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--amp] [--cfg-options ...]"""
-import argparse
+"""Test a checkpoint.
 
-from mmac.engine.launch import add_runner_args, build_runner, load_config, parse_cfg_options, set_local_rank
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--amp] [--cfg-options KEY=VALUE ...]
+"""
+import argparse
+import sys
+
+from mmac.engine.launch import add_runner_args, cli_error, load_config, parse_cfg_options, set_local_rank
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file (.pth)')
-    add_runner_args(parser)
+    add_runner_args(parser, amp_help='run the test under autocast: float16 on CUDA, bfloat16 on CPU')
     return parser.parse_args(argv)
 
 
-def main(argv=None):
+def main(argv=None) -> int:
     args = parse_args(argv)
     set_local_rank(args.local_rank)
-    cfg = load_config(args.config, work_dir=args.work_dir, cfg_options=parse_cfg_options(args.cfg_options),
-                      launcher=args.launcher, amp=args.amp, load_from=args.checkpoint)
+    try:
+        cfg = load_config(args.config, work_dir=args.work_dir, cfg_options=parse_cfg_options(args.cfg_options),
+                          launcher=args.launcher, load_from=args.checkpoint, test_autocast=args.amp,
+                          vis_backends=args.vis_backend)
+    except (FileNotFoundError, ValueError) as exc:
+        return cli_error(exc)
+    from mmac.engine.launch import build_runner
+
     build_runner(cfg).test()
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -1,28 +1,43 @@
-"""Train an mmac/mmagic config: python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp] [--fast] ..."""
-import argparse
+"""Train an mmac/mmagic config.
 
-from mmac.engine.launch import add_runner_args, build_runner, load_config, parse_cfg_options, set_local_rank
+    python tools/train.py CONFIG [--work-dir DIR] [--resume | --resume-from CKPT] [--amp] [--fast]
+        [--vis-backend tensorboard] [--cfg-options KEY=VALUE ...]
+"""
+import argparse
+import sys
+
+from mmac.engine.launch import add_runner_args, cli_error, load_config, parse_cfg_options, set_local_rank
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='config file, e.g. configs/ac_cyclegan_thigh.py')
-    parser.add_argument('--resume', nargs='?', const='auto', default=None,
-                        help='resume from CKPT, or from the latest checkpoint in the work dir when no path is given')
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument('--resume', action='store_true',
+                        help='resume from the latest checkpoint in the work dir (a fresh start when there is none)')
+    resume.add_argument('--resume-from', metavar='CKPT',
+                        help='resume from this checkpoint (weights, optimizers, iteration and image pools)')
     parser.add_argument('--fast', action='store_true',
                         help='fast training iteration: the whole iteration as one CUDA graph on a GPU (see README)')
     add_runner_args(parser)
     return parser.parse_args(argv)
 
 
-def main(argv=None):
+def main(argv=None) -> int:
     args = parse_args(argv)
     set_local_rank(args.local_rank)
-    cfg = load_config(args.config, work_dir=args.work_dir, cfg_options=parse_cfg_options(args.cfg_options),
-                      launcher=args.launcher, amp=args.amp, resume=args.resume,
-                      fast=args.fast)
+    resume = args.resume_from if args.resume_from is not None else ('auto' if args.resume else None)
+    try:
+        cfg = load_config(args.config, work_dir=args.work_dir, cfg_options=parse_cfg_options(args.cfg_options),
+                          launcher=args.launcher, amp=args.amp, resume=resume, fast=args.fast,
+                          vis_backends=args.vis_backend)
+    except (FileNotFoundError, ValueError) as exc:
+        return cli_error(exc)
+    from mmac.engine.launch import build_runner
+
     build_runner(cfg).train()
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

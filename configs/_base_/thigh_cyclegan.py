@@ -91,6 +91,7 @@ custom_hooks = [
     dict(type='CycleVisualizationHook', interval=iters_per_epoch),
     dict(type='ThresholdDiceHook'),
 ]
-# TensorBoard is one switch away:
-#   --cfg-options "visualizer.vis_backends=[dict(type='VisBackend'),dict(type='TensorboardVisBackend')]"
+# TensorBoard (or Weights & Biases) besides the local files: `tools/train.py CONFIG --vis-backend tensorboard`,
+# or in a config that inherits this one:
+#   visualizer = dict(vis_backends=[dict(type='VisBackend'), dict(type='TensorboardVisBackend')])
 randomness = dict(seed=0, diff_rank_seed=True)

@@ -15,7 +15,9 @@ def load_config(config: str,
                 amp: bool = False,
                 resume: Optional[str] = None,
                 load_from: Optional[str] = None,
-                fast: bool = False):
+                fast: bool = False,
+                vis_backends: Sequence[str] = (),
+                test_autocast: bool = False):
     """Read a config and apply the command-line choices.
 
     Args:
@@ -28,13 +30,18 @@ def load_config(config: str,
         resume: ``'auto'`` resumes from the latest checkpoint in ``work_dir``; a path resumes from that file.
         load_from: A checkpoint whose weights initialise the model (not a resume).
         fast: Train with ModularCycleGAN's fast iteration (:func:`enable_fast_step`).
+        vis_backends: Extra visualizer backends by name, from :data:`VIS_BACKENDS` (:func:`add_vis_backends`).
+            Defaults to ().
+        test_autocast: Run validation and testing under autocast (:func:`enable_test_autocast`).
+            Defaults to False.
 
     Returns:
         The mmengine ``Config``.
 
     Raises:
         FileNotFoundError: The config or a named checkpoint does not exist.
-        ValueError: Unknown launcher.
+        ValueError: Unknown launcher or visualizer backend, a backend whose package is missing, or a config
+            that is not valid Python.
     """
     from mmengine.config import Config
 
@@ -45,7 +52,10 @@ def load_config(config: str,
     for name, path in (('--resume', resume), ('--checkpoint/load_from', load_from)):
         if path not in (None, 'auto') and not osp.isfile(path):
             raise FileNotFoundError(f"{name}: checkpoint {path} does not exist")
-    cfg = Config.fromfile(config)
+    try:
+        cfg = Config.fromfile(config)
+    except SyntaxError as exc:
+        raise ValueError(f"config {config} is not valid Python: {exc}") from exc
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     cfg.launcher = launcher
@@ -59,6 +69,10 @@ def load_config(config: str,
         enable_amp(cfg)
     if fast:
         enable_fast_step(cfg)
+    if vis_backends:
+        add_vis_backends(cfg, vis_backends)
+    if test_autocast:
+        enable_test_autocast(cfg)
     if resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif resume is not None:
@@ -94,6 +108,50 @@ def enable_fast_step(cfg) -> None:
     cfg.setdefault('env_cfg', {})['cudnn_benchmark'] = True
 
 
+VIS_BACKENDS = {'tensorboard': ('TensorboardVisBackend', 'tensorboard'), 'wandb': ('WandbVisBackend', 'wandb')}
+
+
+def add_vis_backends(cfg, names: Sequence[str]) -> None:
+    """Add visualizer backends (in place) besides the config's own, e.g. ``['tensorboard']``.
+
+    Scalars (losses, validation Dice) and the visualisation hook's images then also go to TensorBoard
+    (``<work_dir>/<timestamp>/vis_data/events.out.tfevents.*``) or Weights & Biases. A backend the config
+    has already is not added twice.
+
+    Args:
+        cfg: The mmengine ``Config``; needs a ``visualizer`` entry.
+        names: Keys of :data:`VIS_BACKENDS`.
+
+    Raises:
+        ValueError: Unknown name, no ``visualizer`` in the config, or the backend's package is not installed.
+    """
+    import importlib.util
+
+    if cfg.get('visualizer') is None:
+        raise ValueError("--vis-backend needs a `visualizer` entry in the config")
+    backends = list(cfg.visualizer.get('vis_backends') or [])
+    for name in names:
+        if name not in VIS_BACKENDS:
+            raise ValueError(f"--vis-backend must be one of {', '.join(VIS_BACKENDS)}, got {name!r}")
+        backend, package = VIS_BACKENDS[name]
+        if importlib.util.find_spec(package) is None:
+            raise ValueError(f"--vis-backend {name} needs the {package} package: pip install {package}")
+        if not any(b.get('type') == backend for b in backends):
+            backends.append(dict(type=backend))
+    cfg.visualizer.vis_backends = backends
+
+
+def enable_test_autocast(cfg) -> None:
+    """Run the validation and test loops under autocast (in place): mmengine's ``fp16`` loop switch.
+
+    mmengine's autocast picks the device's default dtype: float16 on CUDA, bfloat16 on CPU. Inference needs
+    no loss scaling; training precision is the optimizer wrappers' business (``--amp`` of tools/train.py).
+    """
+    for key in ('val_cfg', 'test_cfg'):
+        if cfg.get(key) is not None:
+            cfg[key]['fp16'] = True
+
+
 def build_runner(cfg):
     """Build the runner (``runner_type`` honoured) after making sure mmac's components are registered."""
     import mmac  # noqa: F401  (registration and checkpoint loader)
@@ -106,13 +164,17 @@ def build_runner(cfg):
     return Runner.from_cfg(cfg)
 
 
-def add_runner_args(parser) -> None:
-    """The options tools/train.py and tools/test.py share: --work-dir, --amp, --cfg-options, --launcher."""
+def add_runner_args(parser, amp_help: Optional[str] = None) -> None:
+    """The options tools/train.py and tools/test.py share: --work-dir, --amp, --cfg-options, --vis-backend,
+    --launcher. ``amp_help`` replaces the help of ``--amp`` (the training one by default)."""
     import argparse
 
     parser.add_argument('--work-dir', help='directory for logs, checkpoints and per-patient results')
     parser.add_argument('--amp', action='store_true',
-                        help='bf16 mixed precision in every optimizer wrapper (generators and discriminators)')
+                        help=amp_help or 'bf16 mixed precision in every optimizer wrapper (generators and '
+                                         'discriminators)')
+    parser.add_argument('--vis-backend', action='append', choices=list(VIS_BACKENDS), default=[],
+                        help='also log to this visualizer backend (repeatable), e.g. --vis-backend tensorboard')
     parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
                         help='override config entries, e.g. train_cfg.max_iters=100')
     parser.add_argument('--launcher', choices=LAUNCHERS, default='none', help='job launcher')
@@ -133,15 +195,36 @@ def init_cpu_process_group(launcher: str) -> None:
 
 
 def parse_cfg_options(pairs: Optional[Sequence[str]]) -> dict:
-    """Parse ``key=value`` pairs with mmengine's ``DictAction`` semantics."""
+    """Parse ``key=value`` pairs with mmengine's ``DictAction`` semantics.
+
+    Raises:
+        ValueError: A pair without ``=`` or with an empty key.
+    """
     if not pairs:
         return {}
     from mmengine.config import DictAction
     import argparse
 
+    for pair in pairs:
+        if '=' not in pair or not pair.split('=', 1)[0]:
+            raise ValueError(f"--cfg-options: {pair!r} is not of the form KEY=VALUE")
     namespace = argparse.Namespace()
     DictAction(option_strings=['--cfg-options'], dest='cfg_options')(None, namespace, list(pairs))
     return namespace.cfg_options
+
+
+def cli_error(exc: BaseException) -> int:
+    """The tools' one way to refuse input: ``error: <message>`` on stderr, exit status 2 (as argparse).
+
+    ``MMAC_TRACEBACK=1`` in the environment re-raises instead, to see where the error came from.
+    """
+    import sys
+
+    if os.environ.get('MMAC_TRACEBACK'):
+        raise exc
+    message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 def set_local_rank(local_rank: Optional[int]) -> None:

@@ -28,7 +28,7 @@ from mmac.protocol.grid import RunSpec
 
 RESULT_COLUMNS = ['run', 'loss', 'w_c', 'fold', 'repetition', 'subject', 'group', 'slice', 'dice_original',
                   'dice_translated', 'lo_original', 'hi_original', 'lo_translated', 'hi_translated']
-OPTIONAL_COLUMNS = ['psnr', 'ssim', 'ff_true', 'ff_est']
+OPTIONAL_COLUMNS = ['psnr', 'ssim', 'removal', 'preservation', 'ff_true', 'ff_est']
 
 
 def run_dir(out_dir: str, spec: RunSpec) -> str:
@@ -163,6 +163,25 @@ def visible_gpus() -> List[int]:
     return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
 
 
+def pending_runs(config: str, specs: Sequence[RunSpec], out_dir: str, iters: Optional[int] = None,
+                 epochs: Optional[float] = None, cfg_options: Optional[dict] = None) -> List[RunSpec]:
+    """The specs of ``specs`` without a finished run in ``out_dir``, in order (nothing is changed on disk).
+
+    Raises:
+        ValueError: A finished run in ``out_dir`` was made with other settings.
+    """
+    settings = _settings(config, iters, epochs, cfg_options)
+    todo = []
+    for spec in specs:
+        done = read_done(out_dir, spec)
+        if done is None:
+            todo.append(spec)
+        elif done.get('settings') != settings:
+            raise ValueError(f"{run_dir(out_dir, spec)} was finished with other settings "
+                             f"({done.get('settings')}) than now ({settings}); use another --out folder")
+    return todo
+
+
 def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: Optional[int] = None,
              epochs: Optional[float] = None, cfg_options: Optional[dict] = None, jobs: int = 1,
              gpus: Optional[Sequence[int]] = None, progress: bool = True, log=print, fast: bool = False) -> str:
@@ -194,18 +213,11 @@ def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: Optiona
     if jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {jobs}")
     settings = _settings(config, iters, epochs, cfg_options)
-    todo = []
-    for spec in specs:
-        done = read_done(out_dir, spec)
-        if done is not None:
-            if done.get('settings') != settings:
-                raise ValueError(f"{run_dir(out_dir, spec)} was finished with other settings "
-                                 f"({done.get('settings')}) than now ({settings}); use another --out folder")
-            continue
+    todo = pending_runs(config, specs, out_dir, iters=iters, epochs=epochs, cfg_options=cfg_options)
+    for spec in todo:
         if osp.isdir(run_dir(out_dir, spec)):
             log(f"restarting {spec.name}: its folder has no DONE marker (the run was interrupted)")
             shutil.rmtree(run_dir(out_dir, spec))
-        todo.append(spec)
     log(f"{len(specs) - len(todo)} of {len(specs)} runs already finished; {len(todo)} to run")
     os.makedirs(out_dir, exist_ok=True)
     bar = tqdm(total=len(specs), initial=len(specs) - len(todo), unit='run', disable=not progress)

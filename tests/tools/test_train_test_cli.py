@@ -36,9 +36,22 @@ def test_train_then_resume_then_test(tiny_cohort, tmp_path):
     assert set(patients['group']) <= {'moderate', 'severe'} and len(patients) > 0
 
 
-def test_missing_checkpoint_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match='nope.pth'):
-        load_tool('test').main([str(CPU_CONFIG), str(tmp_path / 'nope.pth')])
+def test_missing_checkpoint_is_named(tmp_path, capsys):
+    assert load_tool('test').main([str(CPU_CONFIG), str(tmp_path / 'nope.pth')]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and 'nope.pth' in err and err.count('\n') == 1, err
+
+
+def test_resume_from_names_a_checkpoint_of_another_work_dir(tiny_cohort, tmp_path):
+    train = load_tool('train')
+    opts = cli_options(tiny_options(tiny_cohort, max_iters=2, checkpoint_interval=1))
+    train.main([str(CPU_CONFIG), '--work-dir', str(tmp_path / 'a'), '--cfg-options', *opts])
+    more = [o for o in opts if not o.startswith('train_cfg.max_iters')] + ['train_cfg.max_iters=3']
+    # iter_1.pth, not the latest (iter_2.pth): the run continues from iteration 1 in the new work dir.
+    assert train.main([str(CPU_CONFIG), '--work-dir', str(tmp_path / 'b'), '--resume-from',
+                       str(tmp_path / 'a' / 'iter_1.pth'), '--cfg-options', *more]) == 0
+    names = sorted(p.name for p in (tmp_path / 'b').glob('iter_*.pth'))
+    assert names == ['iter_2.pth', 'iter_3.pth'], names
 
 
 def _free_port():
