@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Multi-GPU / multi-node testing on torchrun.
-#   tools/dist_train.sh CONFIG CHECKPOINT NUM_PROCS_PER_NODE [test.py args...]
+#   tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS_PER_NODE [test.py args...]
 # Environment: NNODES (default 1), NODE_RANK (0), MASTER_ADDR (127.0.0.1), PORT (29500).
 # Without GPUs the processes use the gloo backend (for testing on a CPU machine).
 set -euo pipefail
+if [ $# -lt 3 ]; then
+  echo "usage: tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS_PER_NODE [test.py args...]" >&2
+  exit 2
+fi
 CONFIG=$1
 CHECKPOINT=$2
 NPROC=$3

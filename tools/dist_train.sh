@@ -4,6 +4,10 @@
 # Environment: NNODES (default 1), NODE_RANK (0), MASTER_ADDR (127.0.0.1), PORT (29500).
 # Without GPUs the processes use the gloo backend (for testing on a CPU machine).
 set -euo pipefail
+if [ $# -lt 2 ]; then
+  echo "usage: tools/dist_train.sh CONFIG NUM_PROCS_PER_NODE [train.py args...]" >&2
+  exit 2
+fi
 CONFIG=$1
 NPROC=$2
 root="$(cd "$(dirname "$0")/.." && pwd)"

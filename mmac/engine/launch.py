@@ -49,7 +49,7 @@ def load_config(config: str,
         raise FileNotFoundError(f"config file {config} does not exist")
     if launcher not in LAUNCHERS:
         raise ValueError(f"--launcher must be one of {LAUNCHERS}, got {launcher!r}")
-    for name, path in (('--resume', resume), ('--checkpoint/load_from', load_from)):
+    for name, path in (('--resume-from', resume), ('--checkpoint/load_from', load_from)):
         if path not in (None, 'auto') and not osp.isfile(path):
             raise FileNotFoundError(f"{name}: checkpoint {path} does not exist")
     try:
