@@ -8,7 +8,11 @@ keeps only the cycle F(G(y)); the model then never runs G(F(x)).
 mmagic's :class:`~mmagic.models.CycleGAN` hard-codes ``F.l1_loss`` and an LSGAN objective in its loss
 functions and runs both cycles whatever the loss; it also calls its networks around the
 DistributedDataParallel wrappers (``get_module``), so multi-process gradients are never averaged. This model
-keeps mmagic's constructor, data flow and output keys, and fixes those three points.
+keeps mmagic's constructor, data flow and logged loss names (``loss_gan_g_<domain>``, ``cycle_loss``,
+``id_loss``, ``loss_gan_d_<domain>``, plus the totals ``loss_g`` and ``loss_d``), and fixes those three points.
+``update_order`` chooses between the original CycleGAN's order (generators first, the default) and stock
+mmagic's (discriminators first); with the latter, the default symmetric loss, stock weights and no image pool
+it takes stock ``CycleGAN``'s training steps exactly (tests/models/test_modular_cyclegan.py).
 
 With ``fast_step`` set, a training iteration bypasses the optimizer wrappers' Python machinery: it steps the
 wrapped torch optimizers directly, keeps the discriminators' image history on the device
@@ -37,6 +41,9 @@ from mmac.engine.optim_wrappers import AutocastOptimWrapper
 
 Tensor = torch.Tensor
 
+#: Allowed values of ``ModularCycleGAN(update_order=...)``.
+UPDATE_ORDERS = ('generators_first', 'discriminators_first')
+
 
 @MODELS.register_module()
 class ModularCycleGAN(CycleGAN):
@@ -61,6 +68,10 @@ class ModularCycleGAN(CycleGAN):
         check_finite: Stop with :class:`~mmac.engine.guards.NonFiniteLossError` naming the iteration and the
             loss term when a loss is NaN/inf, before any optimizer step. Costs one host sync per update.
             Defaults to True.
+        update_order: ``'generators_first'`` (default; the original CycleGAN and the paper: the generators
+            step against the current discriminators, then the discriminators step on the new fakes' history)
+            or ``'discriminators_first'`` (mmagic's stock ``CycleGAN``: the discriminators step first, then the
+            generators against the updated discriminators). The generators' forwards run once either way.
         fast_step: None (default) trains through the optimizer wrappers as mmengine does. A dict switches
             to the fast iteration, with keys ``cuda_graph`` (True, False or ``'auto'``: capture when the
             model is on a GPU and not distributed; default ``'auto'``), ``channels_last`` (default False),
@@ -82,6 +93,7 @@ class ModularCycleGAN(CycleGAN):
                  id_loss: Optional[dict] = None,
                  test_in_train_mode: bool = False,
                  check_finite: bool = True,
+                 update_order: str = 'generators_first',
                  fast_step: Optional[dict] = None,
                  **kwargs):
         super().__init__(*args, **kwargs)
@@ -106,6 +118,9 @@ class ModularCycleGAN(CycleGAN):
         self.id_loss = MODELS.build(id_loss) if id_loss_weight > 0 else None
         self.test_in_train_mode = test_in_train_mode
         self.check_finite = check_finite
+        if update_order not in UPDATE_ORDERS:
+            raise ValueError(f"update_order must be one of {UPDATE_ORDERS}, got {update_order!r}")
+        self.update_order = update_order
         self.fast_step = self._check_fast_step(fast_step)
         self._graphed: Optional[GraphedStep] = None
         unknown = [d for d in (self.cycle_loss.active_domains or ()) if d not in self._reachable_domains]
@@ -134,31 +149,55 @@ class ModularCycleGAN(CycleGAN):
         """Domains whose cycle (``domain -> other -> domain``) the cycle loss needs."""
         return [d for d in self._reachable_domains if self.cycle_loss.needs_cycle(d)]
 
-    def _generator_losses(self, real: Dict[str, Tensor], fake: Dict[str, Tensor]) -> Dict[str, Tensor]:
-        """Adversarial, cycle and identity losses of the generators.
+    def _translate(self, real: Dict[str, Tensor], cycles: bool = True):
+        """Translations and the cycles the cycle loss needs, in mmagic's ``CycleGAN`` call order.
+
+        Args:
+            real: Real images per domain, each (N, C, H, W) (or (N, C, D, H, W)).
+            cycles: Also run the cycles (False when the generators are not updated this iteration).
+
+        Returns:
+            ``(fake, reconstructions)``: ``fake[d]`` = ``generators[d](real[other(d)])`` for every domain and
+            ``reconstructions[s]`` = ``generators[s](fake[other(s)])`` (the cycle that starts and ends in ``s``)
+            for the cycle domains, shapes as ``real``.
+        """
+        gens = self.get_module(self.generators)
+        needed = self.cycle_domains() if cycles else []
+        fake: Dict[str, Tensor] = {}
+        reconstructions: Dict[str, Tensor] = {}
+        for target in self._reachable_domains:
+            source = self._other(target)
+            # fake[d] = generators[d](real[other(d)]): F(x) under 'healthy', G(y) under 'pathological'.
+            fake[target] = gens[target](real[source])
+            if source in needed:
+                reconstructions[source] = gens[source](fake[target])
+        return fake, {d: reconstructions[d] for d in needed}
+
+    def _generator_losses(self, real: Dict[str, Tensor], fake: Dict[str, Tensor],
+                          reconstructions: Dict[str, Tensor],
+                          identities: Optional[Dict[str, Tensor]] = None) -> Dict[str, Tensor]:
+        """Adversarial, cycle and identity losses of the generators, under stock ``CycleGAN``'s names.
 
         Args:
             real: Real images per domain, each (N, C, H, W) (or (N, C, D, H, W)).
             fake: ``fake[d]`` = ``generators[d](real[other(d)])``, same shapes.
-        """
-        gens = self.get_module(self.generators)
-        # reconstructions[d] is the cycle that starts and ends in d: d -> other(d) -> d.
-        reconstructions = {d: gens[d](fake[self._other(d)]) for d in self.cycle_domains()}
-        identities = ({d: gens[d](real[d]) for d in self._reachable_domains} if self.id_loss is not None else {})
-        return self._generator_loss_terms(real, fake, reconstructions, identities)
+            reconstructions: ``reconstructions[d]`` = ``generators[d](fake[other(d)])`` for the cycle domains.
+            identities: ``identities[d]`` = ``generators[d](real[d])`` for every domain, or None to compute them
+                here (each just before its domain's adversarial term, as stock ``CycleGAN`` does). Unused
+                without identity loss.
 
-    def _generator_loss_terms(self, real: Dict[str, Tensor], fake: Dict[str, Tensor],
-                              reconstructions: Dict[str, Tensor], identities: Dict[str, Tensor]) -> Dict[str, Tensor]:
-        """The loss terms from the generators' outputs (shapes as ``real``).
-
-        ``reconstructions[d]`` = ``generators[d](fake[other(d)])`` for the cycle domains;
-        ``identities[d]`` = ``generators[d](real[d])`` for every domain (empty without identity loss).
+        Returns:
+            ``loss_gan_g_<domain>`` per domain, ``cycle_loss`` and (identity weight > 0) ``id_loss``, each ().
         """
-        discs = self.get_module(self.discriminators)
-        losses = {f'loss_gan_g_{d}': self.gan_loss(discs[d](fake[d]), True) for d in self._reachable_domains}
-        losses['loss_cycle'] = self.cycle_loss(reconstructions, real)
+        gens, discs = self.get_module(self.generators), self.get_module(self.discriminators)
+        losses, ids = {}, {}
+        for d in self._reachable_domains:
+            if self.id_loss is not None:
+                ids[d] = identities[d] if identities is not None else gens[d](real[d])
+            losses[f'loss_gan_g_{d}'] = self.gan_loss(discs[d](fake[d]), True)
+        losses['cycle_loss'] = self.cycle_loss(reconstructions, real)
         if self.id_loss is not None:
-            losses['loss_id'] = sum(self.id_loss(identities[d], real[d]) for d in self._reachable_domains)
+            losses['id_loss'] = sum(self.id_loss(ids[d], real[d]) for d in self._reachable_domains)
         return losses
 
     def _batched_generator_outputs(self, real: Dict[str, Tensor]):
@@ -170,7 +209,7 @@ class ModularCycleGAN(CycleGAN):
         Identical maths only for networks without batch statistics (see ``fast_step.batch_forwards``).
 
         Returns:
-            ``(fake, reconstructions, identities)`` as :meth:`_generator_loss_terms` takes them.
+            ``(fake, reconstructions, identities)`` as :meth:`_generator_losses` takes them.
         """
         gens = self.get_module(self.generators)
         cycles = self.cycle_domains()
@@ -181,7 +220,7 @@ class ModularCycleGAN(CycleGAN):
         identities: Dict[str, Tensor] = {}
 
         def run(domain: str, parts: List[tuple]) -> None:
-            out = gens[domain](torch.cat([t for _, _, t in parts]))
+            out = gens[domain](torch.cat([t for _, _, t in parts]))  # (sum of the parts' N, C, H, W)
             for (store, key, t), chunk in zip(parts, out.split([t.shape[0] for _, _, t in parts])):
                 store[key] = chunk
 
@@ -191,12 +230,13 @@ class ModularCycleGAN(CycleGAN):
             + ([(reconstructions, second, fake[first])] if second in cycles else []))
         if first in cycles:
             run(first, [(reconstructions, first, fake[second])])
-        return fake, reconstructions, identities
+        return fake, {d: reconstructions[d] for d in cycles}, identities
 
     def _discriminator_losses(self, real: Dict[str, Tensor], fake: Dict[str, Tensor],
                               batched: bool = False) -> Dict[str, Tensor]:
-        """LSGAN/log-likelihood discriminator losses, halved as in CycleGAN, on buffered fakes.
+        """Discriminator losses on buffered fakes, halved as in CycleGAN: ``loss_gan_d_<domain>``, each ().
 
+        ``0.5 * (gan(D(fake), False) + gan(D(real), True))`` per domain, as stock ``CycleGAN`` logs it.
         ``batched`` runs each discriminator once on the buffered fakes and the real images concatenated.
         """
         discs = self.get_module(self.discriminators)
@@ -205,11 +245,10 @@ class ModularCycleGAN(CycleGAN):
             fake_d = self.image_buffers[d].query(fake[d].detach())
             if batched:
                 pred_fake, pred_real = discs[d](torch.cat([fake_d, real[d].to(fake_d.dtype)])).split(
-                    [fake_d.shape[0], real[d].shape[0]])
+                    [fake_d.shape[0], real[d].shape[0]])  # (N_fake + N_real, ...) -> two parts
             else:
                 pred_fake, pred_real = discs[d](fake_d), discs[d](real[d])
-            losses[f'loss_gan_d_{d}_fake'] = 0.5 * self.gan_loss(pred_fake, False)
-            losses[f'loss_gan_d_{d}_real'] = 0.5 * self.gan_loss(pred_real, True)
+            losses[f'loss_gan_d_{d}'] = 0.5 * (self.gan_loss(pred_fake, False) + self.gan_loss(pred_real, True))
         return losses
 
     def _update(self, wrapper: OptimWrapper, losses: Dict[str, Tensor], module: torch.nn.Module,
@@ -231,14 +270,15 @@ class ModularCycleGAN(CycleGAN):
         return {k if k != 'loss' else name: v for k, v in log_vars.items()}
 
     def train_step(self, data: dict, optim_wrapper: OptimWrapperDict) -> Dict[str, Tensor]:
-        """One CycleGAN iteration: generators first (discriminators frozen), then discriminators.
+        """One CycleGAN iteration, the two updates in ``update_order``.
 
         Args:
             data: A batch from the dataloader with ``inputs['img_<domain>']`` for both domains.
             optim_wrapper: Wrappers under ``'generators'`` and ``'discriminators'``.
 
         Returns:
-            Detached scalar tensors to log: every loss term, ``loss_g`` and ``loss_d``.
+            Detached scalar tensors to log, under stock ``CycleGAN``'s names (``loss_gan_g_<domain>``,
+            ``cycle_loss``, ``id_loss``, ``loss_gan_d_<domain>``) plus the totals ``loss_g`` and ``loss_d``.
         """
         if self.fast_step is not None:
             return self._fast_train_step(data, optim_wrapper)
@@ -249,24 +289,28 @@ class ModularCycleGAN(CycleGAN):
         gen_wrapper, disc_wrapper = optim_wrapper['generators'], optim_wrapper['discriminators']
         update_gen = ((step + 1) % (self.discriminator_steps * disc_wrapper._accumulative_counts) == 0
                       and step >= self.disc_init_steps)
+        gens_first = self.update_order == 'generators_first'
+
+        def update_generators() -> Dict[str, Tensor]:
+            set_requires_grad(self.discriminators, False)
+            try:
+                losses = self._generator_losses(real, fake, reconstructions)
+                return self._name_total(self._update(gen_wrapper, losses, self.generators, iteration), 'loss_g')
+            finally:
+                set_requires_grad(self.discriminators, True)
 
         log_vars = {}
         with gen_wrapper.optim_context(self.generators), torch.set_grad_enabled(update_gen):
-            gens = self.get_module(self.generators)
-            # fake[d] = generators[d](real[other(d)]): F(x) under 'healthy', G(y) under 'pathological'.
-            fake = {d: gens[d](real[self._other(d)]) for d in self._reachable_domains}
-            if update_gen:
-                set_requires_grad(self.discriminators, False)
-                try:
-                    gen_log = self._update(gen_wrapper, self._generator_losses(real, fake), self.generators,
-                                           iteration)
-                finally:
-                    set_requires_grad(self.discriminators, True)
-                log_vars.update(self._name_total(gen_log, 'loss_g'))
-
+            fake, reconstructions = self._translate(real, cycles=update_gen)
+            if update_gen and gens_first:
+                log_vars.update(update_generators())
         with disc_wrapper.optim_context(self.discriminators):
             disc_log = self._update(disc_wrapper, self._discriminator_losses(real, fake), self.discriminators,
                                     iteration)
+        if update_gen and not gens_first:
+            # Stock CycleGAN's order: the generators step against the discriminators just updated.
+            with gen_wrapper.optim_context(self.generators):
+                log_vars.update(update_generators())
         log_vars.update(self._name_total(disc_log, 'loss_d'))
         return log_vars
 
@@ -397,23 +441,32 @@ class ModularCycleGAN(CycleGAN):
             optimizer.zero_grad(set_to_none=True)
             return {k: v.detach() for k, v in log_vars.items()}
 
+        gens_first = self.update_order == 'generators_first'
+
         def body(real: Dict[str, Tensor]) -> Dict[str, Tensor]:
-            gens = self.get_module(self.generators)
+            def generator_losses() -> Dict[str, Tensor]:
+                set_requires_grad(self.discriminators, False)
+                try:
+                    return self._generator_losses(real, fake, reconstructions, identities)
+                finally:
+                    set_requires_grad(self.discriminators, True)
+
             with gen_cast:
                 if batched:
                     fake, reconstructions, identities = self._batched_generator_outputs(real)
                 else:
-                    fake = {d: gens[d](real[self._other(d)]) for d in self._reachable_domains}
-                set_requires_grad(self.discriminators, False)
-                try:
-                    gen_losses = (self._generator_loss_terms(real, fake, reconstructions, identities) if batched
-                                  else self._generator_losses(real, fake))
-                finally:
-                    set_requires_grad(self.discriminators, True)
-            gen_log = update(gen_opt, gen_losses, self.generators)
+                    (fake, reconstructions), identities = self._translate(real), None
+                if gens_first:
+                    gen_losses = generator_losses()
+            if gens_first:
+                gen_log = update(gen_opt, gen_losses, self.generators)
             with disc_cast:
                 disc_losses = self._discriminator_losses(real, fake, batched=batched)
             disc_log = update(disc_opt, disc_losses, self.discriminators)
+            if not gens_first:
+                with gen_cast:
+                    gen_losses = generator_losses()
+                gen_log = update(gen_opt, gen_losses, self.generators)
             return dict(self._name_total(gen_log, 'loss_g'), **self._name_total(disc_log, 'loss_d'))
 
         return GraphedStep(body, [gen_opt, disc_opt], enabled=graph, warmup=self.fast_step['warmup'])

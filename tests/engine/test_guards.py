@@ -11,8 +11,8 @@ def test_finite_losses_pass():
 
 @pytest.mark.parametrize('bad', [float('nan'), float('inf'), -float('inf')])
 def test_names_iteration_term_and_value(bad):
-    with pytest.raises(NonFiniteLossError, match=rf"iteration 12: loss_cycle = {bad}") as info:
-        check_finite({'loss_gan': torch.tensor(0.5), 'loss_cycle': torch.tensor(bad)}, iteration=12)
+    with pytest.raises(NonFiniteLossError, match=rf"iteration 12: cycle_loss = {bad}") as info:
+        check_finite({'loss_gan': torch.tensor(0.5), 'cycle_loss': torch.tensor(bad)}, iteration=12)
     assert 'loss_gan' not in str(info.value)
 
 

@@ -31,10 +31,10 @@ def run(model, optim, batches):
     return logs
 
 
-def pair(cycle_loss, wrapper=OptimWrapper, fast_step=None, **wrapper_kwargs):
-    plain = build_model(cycle_loss)
+def pair(cycle_loss, wrapper=OptimWrapper, fast_step=None, model_kwargs=None, **wrapper_kwargs):
+    plain = build_model(cycle_loss, **(model_kwargs or {}))
     plain.init_weights()
-    fast = build_model(cycle_loss, fast_step=fast_step or {})
+    fast = build_model(cycle_loss, fast_step=fast_step or {}, **(model_kwargs or {}))
     fast.load_state_dict(plain.state_dict())
     return (plain, wrappers(plain, wrapper, **wrapper_kwargs)), (fast, wrappers(fast, wrapper, **wrapper_kwargs))
 
@@ -42,10 +42,12 @@ def pair(cycle_loss, wrapper=OptimWrapper, fast_step=None, **wrapper_kwargs):
 BATCHES = [batch(n=2, seed=s) for s in range(4)]  # 8 images per domain: the image pools are still filling
 
 
+@pytest.mark.parametrize("update_order", ["generators_first", "discriminators_first"])
 @pytest.mark.parametrize("cycle_loss", [SYMMETRIC, ASYMMETRIC], ids=["L_C", "L_AC"])
-def test_fast_step_equals_plain_step(cycle_loss):
+def test_fast_step_equals_plain_step(cycle_loss, update_order):
     """Unbatched, the fast iteration runs the plain path's expressions: equal bit for bit."""
-    (plain, plain_optim), (fast, fast_optim) = pair(cycle_loss, fast_step=dict(batch_forwards=False))
+    (plain, plain_optim), (fast, fast_optim) = pair(cycle_loss, fast_step=dict(batch_forwards=False),
+                                                     model_kwargs=dict(update_order=update_order))
     want, got = run(plain, plain_optim, BATCHES), run(fast, fast_optim, BATCHES)
     for i, (w, g) in enumerate(zip(want, got)):
         assert w.keys() == g.keys(), i
@@ -57,10 +59,11 @@ def test_fast_step_equals_plain_step(cycle_loss):
     assert not fast._graphed.enabled  # cuda_graph='auto' on CPU: eager
 
 
+@pytest.mark.parametrize("update_order", ["generators_first", "discriminators_first"])
 @pytest.mark.parametrize("cycle_loss", [SYMMETRIC, ASYMMETRIC], ids=["L_C", "L_AC"])
-def test_batched_forwards_match_plain_step_up_to_rounding(cycle_loss):
+def test_batched_forwards_match_plain_step_up_to_rounding(cycle_loss, update_order):
     """Instance norm keeps samples independent, so one batched call per network gives the same losses."""
-    (plain, plain_optim), (fast, fast_optim) = pair(cycle_loss)
+    (plain, plain_optim), (fast, fast_optim) = pair(cycle_loss, model_kwargs=dict(update_order=update_order))
     assert fast.fast_step['batch_forwards'] is True  # 'auto': no batch-statistics layer
     want, got = run(plain, plain_optim, BATCHES), run(fast, fast_optim, BATCHES)
     for i, (w, g) in enumerate(zip(want, got)):

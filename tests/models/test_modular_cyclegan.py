@@ -27,7 +27,9 @@ def build_model(cycle_loss=None, **kwargs):
         discriminator=dict(type='PatchDiscriminator', in_channels=1, base_channels=4, num_conv=3,
                            norm_cfg=dict(type='IN'), init_cfg=dict(type='normal', gain=0.02)),
         default_domain='healthy', reachable_domains=['healthy', 'pathological'],
-        related_domains=['healthy', 'pathological'], cycle_loss=cycle_loss)
+        related_domains=['healthy', 'pathological'])
+    if cycle_loss is not None:
+        cfg['cycle_loss'] = cycle_loss
     cfg.update(kwargs)
     torch.manual_seed(0)
     return MODELS.build(cfg)
@@ -78,7 +80,7 @@ def test_no_identity_forwards_when_weight_zero():
     counts = count_calls(model)
     log = model.train_step(batch(), optim(model))
     assert counts == {'healthy': 2, 'pathological': 1}
-    assert 'loss_id' not in log
+    assert 'id_loss' not in log
 
 
 @pytest.mark.parametrize('loss_cfg', [SYMMETRIC, ASYMMETRIC], ids=['L_C', 'L_AC'])
@@ -99,8 +101,8 @@ def test_logged_losses_match_independent_computation(loss_cfg):
         d_y = reference.discriminators['healthy']
         gan_f = ((d_y(f(x)) - 1) ** 2).mean()
     expected_cycle = 2 * 0.5 * cyc_y if loss_cfg is ASYMMETRIC else 0.5 * (cyc_x + cyc_y)
-    assert float(log['loss_cycle']) == pytest.approx(expected_cycle.item(), rel=1e-4)
-    assert float(log['loss_id']) == pytest.approx(0.5 * ident.item(), rel=1e-4)
+    assert float(log['cycle_loss']) == pytest.approx(expected_cycle.item(), rel=1e-4)
+    assert float(log['id_loss']) == pytest.approx(0.5 * ident.item(), rel=1e-4)
     assert float(log['loss_gan_g_healthy']) == pytest.approx(gan_f.item(), rel=1e-4)
 
 
@@ -172,3 +174,76 @@ def test_nan_loss_stops_before_update():
         MessageHub.get_current_instance().update_info('iter', None)
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def _stock_and_modular(update_order, **kwargs):
+    """mmagic's CycleGAN and ModularCycleGAN with its defaults (symmetric loss, LSGAN, stock weights), same weights."""
+    common = dict(loss_config=dict(cycle_loss_weight=10.0, id_loss_weight=0.5), buffer_size=0, **kwargs)
+    modular = build_model(None, update_order=update_order, **common)
+    modular.init_weights()
+    stock = build_model(None, type='CycleGAN', **common)
+    stock.load_state_dict(modular.state_dict())
+    return stock, modular
+
+
+def _adam(model):
+    return OptimWrapperDict(**{
+        name: OptimWrapper(torch.optim.Adam(getattr(model, name).parameters(), lr=2e-3, betas=(0.5, 0.999)))
+        for name in ('generators', 'discriminators')})
+
+
+def _train(model, optim_wrapper, batches):
+    from mmengine import MessageHub
+
+    hub = MessageHub.get_current_instance()
+    logs = []
+    try:
+        for i, data in enumerate(batches):
+            hub.update_info('iter', i)
+            logs.append(model.train_step(copy.deepcopy(data), optim_wrapper))
+    finally:
+        hub.update_info('iter', None)
+    return logs
+
+
+def test_discriminators_first_takes_stock_cyclegan_steps():
+    """Stock order, symmetric loss, stock weights, no image pool: the weights of mmagic's CycleGAN, bit for bit."""
+    stock, modular = _stock_and_modular('discriminators_first')
+    assert type(stock).__name__ == 'CycleGAN' and type(modular.cycle_loss).__name__ == 'CycleConsistencyLoss'
+    batches = [batch(n=2, seed=s) for s in range(5)]
+    want, got = _train(stock, _adam(stock), batches), _train(modular, _adam(modular), batches)
+    for (name, p), q in zip(stock.named_parameters(), modular.parameters()):
+        assert torch.equal(p, q), name
+    assert any(not torch.equal(p, q) for p, q in zip(stock.parameters(), build_model(None).parameters()))
+    for i, (w, g) in enumerate(zip(want, got)):
+        # Stock names are kept; the totals loss_g / loss_d are logged beside them.
+        assert set(w) - {'loss'} <= set(g), (i, sorted(w), sorted(g))
+        for k in set(w) - {'loss'}:
+            # mmagic 1.2.0 logs a quarter of each discriminator's loss: ``_loss_d *= 0.5`` halves in place the
+            # tensor parse_losses also returned as 'loss', which it then logs times 0.5 again. ModularCycleGAN
+            # logs the half it optimises, so that the logged terms add up to loss_d.
+            scale = 2.0 if k.startswith('loss_gan_d_') else 1.0
+            torch.testing.assert_close(g[k], scale * w[k].detach(), rtol=1e-6, atol=0, msg=f"iteration {i}, {k}")
+        torch.testing.assert_close(g['loss_g'], w['loss'], rtol=1e-6, atol=0)
+        torch.testing.assert_close(g['loss_d'], g['loss_gan_d_healthy'] + g['loss_gan_d_pathological'])
+
+
+def test_generators_first_differs_from_stock_order():
+    """The default order is the paper's: after a few iterations the weights leave stock CycleGAN's."""
+    stock, modular = _stock_and_modular('generators_first')
+    batches = [batch(n=2, seed=s) for s in range(3)]
+    _train(stock, _adam(stock), batches), _train(modular, _adam(modular), batches)
+    gens = [not torch.equal(p, q) for p, q in zip(stock.generators.parameters(), modular.generators.parameters())]
+    assert any(gens)
+
+
+def test_logged_names_are_stock_cyclegan_names():
+    log = build_model(SYMMETRIC).train_step(batch(), optim(build_model(SYMMETRIC)))
+    assert set(log) == {'loss_gan_g_healthy', 'loss_gan_g_pathological', 'cycle_loss', 'id_loss', 'loss_g',
+                        'loss_gan_d_healthy', 'loss_gan_d_pathological', 'loss_d'}
+
+
+def test_update_order_rejects_unknown_value():
+    with pytest.raises(ValueError, match=r"update_order must be one of \('generators_first', "
+                                         r"'discriminators_first'\), got 'disc'"):
+        build_model(ASYMMETRIC, update_order='disc')
