@@ -78,6 +78,7 @@ def test_drop_in_on_stock_horse2zebra_config():
     # Everything but the model type and the cycle loss comes from mmagic's stock config.
     assert cfg.model.generator.type == "ResnetGenerator" and cfg.model.generator.in_channels == 3
     assert cfg.model.reachable_domains == ["horse", "zebra"]
+    assert cfg.model.update_order == "discriminators_first"  # the stock loop's order
     _shrink(cfg)
     cfg.model.generator.num_blocks = 1
     model, _, _ = _one_step(cfg, 32, 3)
