@@ -25,6 +25,10 @@ def pool_update(storage: Tensor, count: Tensor, images: Tensor, uniform: Tensor,
                 ratio: float = 0.5) -> Tuple[Tensor, Tensor]:
     """Pass ``images`` through the pool ``(storage, count)`` with given random draws; no host sync.
 
+    The chosen slot is read with ``index_select`` and written with a masked ``torch.where`` over the whole
+    storage, not with ``index_copy_``/``index_put_``: under ``torch.use_deterministic_algorithms(True)`` CUDA
+    runs those through a sorting path that reads ``index.max()`` on the host, which a CUDA graph cannot capture.
+
     Args:
         storage: Stored images, (size, *image_shape); updated in place.
         count: Number of filled slots, a 0-dim int64 tensor on ``storage``'s device; updated in place.
@@ -37,6 +41,7 @@ def pool_update(storage: Tensor, count: Tensor, images: Tensor, uniform: Tensor,
         ``(returned, count)``: the (N, *image_shape) images to show the discriminator, and ``count``.
     """
     size = storage.shape[0]
+    slot_ids = torch.arange(size, device=storage.device).view(size, *[1] * (storage.dim() - 1))  # (size, 1, ...)
     out = []
     for i in range(images.shape[0]):
         image = images[i:i + 1]                                   # (1, *image_shape)
@@ -45,7 +50,8 @@ def pool_update(storage: Tensor, count: Tensor, images: Tensor, uniform: Tensor,
         slot = torch.where(filling, count, slots[i]).reshape(1)   # (1,) int64
         old = storage.index_select(0, slot)                       # (1, *image_shape)
         out.append(torch.where(swap, old, image))
-        storage.index_copy_(0, slot, torch.where(filling | swap, image, old))
+        write = (slot_ids == slot) & (filling | swap)             # (size, 1, ...) bool: at most one slot
+        storage.copy_(torch.where(write, image, storage))         # (size, *image_shape)
         count.add_(filling.to(count.dtype))
     return torch.cat(out, 0), count
 

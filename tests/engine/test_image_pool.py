@@ -78,3 +78,77 @@ def test_size_zero_passes_through_and_bad_arguments_rejected():
     pool.query(images)
     with pytest.raises(ValueError, match=r"shape \(1, 3, 3\).*got \(1, 4, 4\)"):
         pool.query(torch.randn(1, 1, 4, 4))
+
+
+#: aten ops that read a device value on the host, or (index_copy_/index_put_) do so on CUDA in deterministic mode.
+HOST_SYNC_OPS = ('_local_scalar_dense', 'nonzero', 'index_copy', 'index_put', 'masked_select', 'item')
+
+
+def test_pool_update_calls_no_host_sync_or_index_put_op():
+    """Every aten op a pool update dispatches, recorded: none that a CUDA graph cannot capture."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Record(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.append(func.name())
+            return func(*args, **(kwargs or {}))
+
+    g = torch.Generator().manual_seed(0)
+    storage, count = torch.zeros(2, 1, 3, 3), torch.zeros((), dtype=torch.int64)
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        with Record() as record:
+            for _ in range(3):  # fills the pool of 2, then swaps
+                pool_update(storage, count, torch.randn(2, 1, 3, 3, generator=g), torch.zeros(2),
+                            torch.tensor([1, 0]), 0.5)
+    finally:
+        torch.use_deterministic_algorithms(previous)
+    assert record.ops, "nothing recorded"
+    bad = sorted({op for op in record.ops if any(name in op for name in HOST_SYNC_OPS)})
+    assert not bad, bad
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+def test_pool_filled_under_cuda_graph_swaps_and_varies_slots():
+    """A pool of 4 filled and used inside a captured graph, deterministic mode on: over 400 replays the
+    swaps happen about half the time, every slot is rewritten, and what comes back is the history."""
+    torch.manual_seed(0)
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        pool = DeviceImagePool(size=4, ratio=0.5)
+        static = torch.zeros(1, 1, 2, 2, device='cuda')
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            pool.query(static)  # allocate the storage before the capture (one image stored)
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=stream):
+            out = pool.query(static)
+        stored_ids, returned, swaps = [], [], 0
+        for i in range(1, 401):
+            static.fill_(float(i))
+            graph.replay()
+            value = float(out[0, 0, 0, 0])
+            returned.append(value)
+            swaps += int(value != i)
+            stored_ids.append(pool.storage[:, 0, 0, 0].cpu())
+    finally:
+        torch.use_deterministic_algorithms(previous)
+    assert int(pool.count) == 4
+    # The first 3 replays fill the pool (image 0 came from the eager call): returned as is.
+    assert returned[:3] == [1.0, 2.0, 3.0]
+    # Binomial(397, 0.5): sd 10; 6 sd either side.
+    assert abs(swaps - 0.5 * 397) < 60, swaps
+    # A swapped image is an earlier one, never a future one.
+    assert all(v < i + 1 for i, v in enumerate(returned))
+    # Every slot changed its content over the replays (the slot draw is not frozen at capture).
+    history = torch.stack(stored_ids)  # (400, 4)
+    changes = (history[1:] != history[:-1]).sum(0)
+    assert (changes > 10).all(), changes
