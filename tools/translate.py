@@ -9,21 +9,30 @@ Muscle thresholds: with --mask, per slice the optimal two-threshold Dice against
 reference muscle take the median thresholds); without, per volume from the F(x) histogram (multi-Otsu muscle
 class, mode +- 3 robust standard deviations).
 
+The model is a training run's work dir (its config and last checkpoint are found: the config mmengine saved
+as <config name>.py, or run_config.py in a cross-validation run's folder; the checkpoint named in
+last_checkpoint, else the iter_<n>.pth with the largest n), or a config and a checkpoint.
+
 Example:
-    python tools/translate.py work_dirs/ac/config.py work_dirs/ac/iter_600.pth data/scans --out out/
-    python tools/translate.py CONFIG CKPT scan.nii.gz --out out/ --mask scan_mask.nii.gz
+    python tools/translate.py work_dirs/ac_cyclegan_thigh data/scans --out out/
+    python tools/translate.py work_dirs/cv/runs/L_AC_wc1_f0_r0 scan.nii.gz --out out/ --mask scan_mask.nii.gz
+    python tools/translate.py work_dirs/ac/ac_cyclegan_thigh.py work_dirs/ac/iter_14400.pth data/scans --out out/
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("config", help="model config (e.g. the config.py dumped in a run's work dir)")
-    p.add_argument("checkpoint", help="checkpoint of that model (iter_<n>.pth)")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                usage="%(prog)s (WORK_DIR | CONFIG CHECKPOINT) INPUT --out OUT [options]")
+    p.add_argument("model", metavar="WORK_DIR | CONFIG",
+                   help="a training run's work dir, or a model config (the <config name>.py a run saves)")
+    p.add_argument("checkpoint", nargs="?", metavar="CHECKPOINT",
+                   help="checkpoint of that config (iter_<n>.pth); only with CONFIG")
     p.add_argument("input", help="a NIfTI volume (.nii / .nii.gz) or a folder of them")
     p.add_argument("--out", required=True, help="output folder (created if missing)")
     p.add_argument("--mask", default=None,
@@ -35,6 +44,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.batch_size < 1:
         p.error(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.checkpoint is None and not os.path.isdir(args.model):
+        p.error(f"{args.model} is not a work dir; give CONFIG CHECKPOINT INPUT or WORK_DIR INPUT")
+    if args.checkpoint is not None and os.path.isdir(args.model):
+        p.error(f"{args.model} is a work dir: its config and checkpoint are found, give WORK_DIR INPUT")
     return args
 
 
@@ -44,7 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     from mmac.apis.nifti import translate_files
 
     try:
-        results = translate_files(args.config, args.checkpoint, args.input, args.out, mask=args.mask,
+        if args.checkpoint is None:
+            from mmac.engine.launch import find_run
+
+            config, checkpoint = find_run(args.model)
+            print(f"model: {config} + {checkpoint}", file=sys.stderr)
+        else:
+            config, checkpoint = args.model, args.checkpoint
+        results = translate_files(config, checkpoint, args.input, args.out, mask=args.mask,
                                   device=args.device, batch_size=args.batch_size, progress=not args.no_progress)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -154,7 +154,9 @@ def enable_test_autocast(cfg) -> None:
 
 def build_runner(cfg):
     """Build the runner (``runner_type`` honoured) after making sure mmac's components are registered."""
-    import mmac  # noqa: F401  (registration and checkpoint loader)
+    from mmac.registry import register_all_modules
+
+    register_all_modules()  # also for configs without custom_imports; installs the checkpoint loader
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
@@ -211,6 +213,59 @@ def parse_cfg_options(pairs: Optional[Sequence[str]]) -> dict:
     namespace = argparse.Namespace()
     DictAction(option_strings=['--cfg-options'], dest='cfg_options')(None, namespace, list(pairs))
     return namespace.cfg_options
+
+
+def find_run(work_dir: str) -> tuple:
+    """The config and the last checkpoint of a finished or interrupted run, from its work dir.
+
+    The config is ``run_config.py`` (written by the cross-validation grid) or else the one ``*.py`` that
+    mmengine dumps into a work dir (``<config name>.py``). The checkpoint is the one named in mmengine's
+    ``last_checkpoint`` file, or else the ``iter_<n>.pth`` / ``epoch_<n>.pth`` with the largest ``n``.
+
+    Args:
+        work_dir: A training run's work dir (``tools/train.py --work-dir`` or ``OUT/runs/<run>`` of a grid).
+
+    Returns:
+        ``(config, checkpoint)`` paths.
+
+    Raises:
+        FileNotFoundError: ``work_dir`` is not a folder, or holds no config or no checkpoint.
+        ValueError: Several configs and no ``run_config.py``.
+    """
+    import glob
+    import re
+
+    if not osp.isdir(work_dir):
+        raise FileNotFoundError(f"work dir {work_dir} is not a folder")
+    configs = sorted(glob.glob(osp.join(work_dir, '*.py')))
+    if osp.join(work_dir, 'run_config.py') in configs:
+        config = osp.join(work_dir, 'run_config.py')
+    elif len(configs) == 1:
+        config = configs[0]
+    elif not configs:
+        raise FileNotFoundError(f"work dir {work_dir} holds no config (*.py): is it a training run's work dir?")
+    else:
+        raise ValueError(f"work dir {work_dir} holds several configs ({', '.join(map(osp.basename, configs))}); "
+                         "name the config and the checkpoint instead")
+    checkpoint = None
+    last = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(last):
+        with open(last) as f:
+            named = f.read().strip()
+        # as written, else beside last_checkpoint (a work dir that was moved or written with a relative path)
+        checkpoint = next((p for p in (named, osp.join(work_dir, osp.basename(named))) if named and osp.isfile(p)),
+                          None)
+    if checkpoint is None:
+        numbered = []
+        for path in glob.glob(osp.join(work_dir, '*.pth')):
+            match = re.fullmatch(r'(?:iter|epoch)_(\d+)\.pth', osp.basename(path))
+            if match:
+                numbered.append((int(match.group(1)), path))
+        if not numbered:
+            raise FileNotFoundError(f"work dir {work_dir} holds no checkpoint (last_checkpoint, iter_<n>.pth or "
+                                    "epoch_<n>.pth)")
+        checkpoint = max(numbered)[1]
+    return config, checkpoint
 
 
 def cli_error(exc: BaseException) -> int:

@@ -229,3 +229,69 @@ def test_cli_refuses_the_input_folder_as_output(tiny_model, scan, capsys):
                     str(scan["image"].parent)])
     assert rc == 2
     assert "input folder" in capsys.readouterr().err
+
+
+def test_cli_takes_the_work_dir_itself(tiny_model, scan, tmp_path, capsys):
+    tool = load_tool()
+    assert tool.main([str(tiny_model.work_dir), str(scan["image"]), "--out", str(tmp_path / "wd"),
+                      "--no-progress"]) == 0
+    assert f"{tiny_model.config} + {tiny_model.checkpoint}" in capsys.readouterr().err
+    assert tool.main([str(tiny_model.config), str(tiny_model.checkpoint), str(scan["image"]), "--out",
+                      str(tmp_path / "named"), "--no-progress"]) == 0
+    for suffix in SUFFIXES:
+        a, b = (nib.load(str(tmp_path / d / f"scan{suffix}")).get_fdata() for d in ("wd", "named"))
+        np.testing.assert_array_equal(a, b)
+
+
+def test_cli_config_without_checkpoint_is_refused(tiny_model, scan, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        load_tool().parse_args([str(tiny_model.config), str(scan["image"]), "--out", str(tmp_path / "o")])
+    assert exc.value.code == 2
+    assert "is not a work dir; give CONFIG CHECKPOINT INPUT or WORK_DIR INPUT" in capsys.readouterr().err
+
+
+def _run_dir(folder: Path, configs=(), checkpoints=(), last=None) -> Path:
+    folder.mkdir()
+    for name in (*configs, *checkpoints):
+        (folder / name).write_text("x")
+    if last is not None:
+        (folder / "last_checkpoint").write_text(last)
+    return folder
+
+
+def test_find_run_prefers_run_config_and_the_largest_iteration(tmp_path):
+    from mmac.engine.launch import find_run
+
+    grid = _run_dir(tmp_path / "grid", ["ac_cyclegan_thigh.py", "run_config.py"], ["iter_2.pth", "iter_10.pth"])
+    assert find_run(str(grid)) == (str(grid / "run_config.py"), str(grid / "iter_10.pth"))
+    plain = _run_dir(tmp_path / "plain", ["c.py"], ["iter_9.pth", "iter_12.pth", "epoch_3.pth"])
+    assert find_run(str(plain)) == (str(plain / "c.py"), str(plain / "iter_12.pth"))
+
+
+def test_find_run_follows_last_checkpoint_also_after_a_move(tmp_path):
+    from mmac.engine.launch import find_run
+
+    run = _run_dir(tmp_path / "run", ["c.py"], ["iter_4.pth", "iter_8.pth"], last=str(tmp_path / "run" / "iter_4.pth"))
+    assert find_run(str(run))[1] == str(run / "iter_4.pth")
+    moved = _run_dir(tmp_path / "moved", ["c.py"], ["iter_4.pth", "iter_8.pth"], last="/elsewhere/iter_4.pth")
+    assert find_run(str(moved))[1] == str(moved / "iter_4.pth")
+
+
+@pytest.mark.parametrize("configs, checkpoints, error, match", [
+    ([], ["iter_2.pth"], FileNotFoundError, "holds no config"),
+    (["a.py"], [], FileNotFoundError, "holds no checkpoint"),
+    (["a.py", "b.py"], ["iter_2.pth"], ValueError, r"several configs \(a.py, b.py\)"),
+])
+def test_find_run_errors(tmp_path, configs, checkpoints, error, match):
+    from mmac.engine.launch import find_run
+
+    with pytest.raises(error, match=match):
+        find_run(str(_run_dir(tmp_path / "run", configs, checkpoints)))
+
+
+def test_cli_work_dir_without_checkpoint_is_one_error_line(scan, tmp_path, capsys):
+    run = _run_dir(tmp_path / "run", ["c.py"], [])
+    assert load_tool().main([str(run), str(scan["image"]), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: work dir") and "holds no checkpoint" in err
+    assert not (tmp_path / "o").exists()
