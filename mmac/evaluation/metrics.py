@@ -16,6 +16,7 @@ from mmengine.logging import MMLogger
 
 from mmagic.registry import METRICS
 
+from mmac.evaluation.faithfulness import faithfulness
 from mmac.evaluation.stats import group_summary, per_patient
 from mmac.evaluation.threshold_dice import optimal_threshold_dice_batch
 
@@ -60,7 +61,9 @@ class ThresholdDiceMetric(BaseMetric):
 
     Each processed slice gives one row: ``subject``, ``group``, ``slice``, ``dice_original``,
     ``lo_original``, ``hi_original``, ``dice_translated``, ``lo_translated``, ``hi_translated`` and, when the
-    samples carry the phantom's truth, ``psnr``, ``ssim``, ``ff_true`` and ``ff_est`` (mean fat fraction over
+    samples carry the phantom's truth, ``psnr``, ``ssim``, ``removal`` and ``preservation``
+    (:func:`mmac.evaluation.faithfulness.faithfulness`: share of the infiltration error removed, departure
+    from the counterpart elsewhere in units of the noise), ``ff_true`` and ``ff_est`` (mean fat fraction over
     the muscle mask, true and estimated from x - F(x)). The rows of the last evaluation stay in
     :attr:`last_rows` for :class:`~mmac.evaluation.hooks.ThresholdDiceHook`.
 
@@ -126,6 +129,9 @@ class ThresholdDiceMetric(BaseMetric):
             truth = self._field(sample, self.truth_key)
             scores['psnr'] = float(peak_signal_noise_ratio(truth, translated, data_range=255.0))
             scores['ssim'] = float(structural_similarity(truth, translated, data_range=255.0))
+            faithful = faithfulness(original, translated, truth, data_range=255.0)
+            scores['removal'] = faithful['removal']
+            scores['preservation'] = faithful['preservation']
         if self.fat_fraction_key and self.fat_fraction_key in sample:
             ff_true = self._field(sample, self.fat_fraction_key)
             ff_est = fat_fraction_estimate(original / 255.0, translated / 255.0)
@@ -147,9 +153,11 @@ class ThresholdDiceMetric(BaseMetric):
         d_o = np.array([r['dice_original'] for r in results])
         d_t = np.array([r['dice_translated'] for r in results])
         metrics['improved_share'] = float((d_t > d_o).mean())
-        for key in ('psnr', 'ssim'):
+        for key in ('psnr', 'ssim', 'removal', 'preservation'):
             if all(key in r for r in results):
-                metrics[key] = float(np.mean([r[key] for r in results]))
+                values = np.array([r[key] for r in results], dtype=float)
+                if np.isfinite(values).any():
+                    metrics[key] = float(np.nanmean(values))
         if all('ff_true' in r for r in results):
             metrics['ff_mae'] = float(np.mean([abs(r['ff_est'] - r['ff_true']) for r in results]))
         return metrics

@@ -1,0 +1,125 @@
+"""How faithful a pseudo-healthy slice is, measured against the synthetic cohort's true healthy counterpart.
+
+The optimal two-threshold Dice alone can be raised by a translation that flattens the anatomy. On the synthetic
+cohort every pathological slice x has a known healthy counterpart t: the same anatomy, bias field and noise
+realisation, without the fat infiltration (and atrophy). Two scores guard the Dice with it:
+
+* **Removal** (how much of the infiltration F removed). The infiltrated region R is where x and t differ by more
+  than ``delta`` (default 2 % of the intensity range); x and t share their noise, so they are equal elsewhere up
+  to resampling round-off. Then ``removal = 1 - MAE_R(F(x), t) / MAE_R(x, t)``: 1 when F(x) equals the
+  counterpart on R, 0 when F changed nothing (F = identity), negative when F made R worse.
+* **Preservation error** (how much F changed what it should have left alone). On the thigh outside R
+  (healthy muscle, fat, bone, vessels), ``preservation = MAE_{body without R}(F(x), t) / (sigma * sqrt(2 / pi))``,
+  with sigma the noise level of t. ``sigma * sqrt(2/pi)`` is E|n| for Gaussian noise n of std sigma: the error
+  of a perfect denoiser, which outputs the noise-free slice. So 0 is the identity, 1 is a perfect denoiser's
+  departure, and values above 1 mean that F changed the anatomy by more than the noise it could have removed.
+  sigma is estimated from the air around the thigh in t (:func:`noise_sigma`), so no phantom metadata is needed.
+
+The body is ``fill_holes(gaussian(t, 1 px) > body_level)`` (default 10 % of the range): the thigh with its
+dark cortex and vessels, without the air around it, which any translation keeps dark and which would only
+dilute the error.
+
+Everything here is plain numpy/scipy.
+"""
+from __future__ import annotations
+
+from typing import Dict
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["noise_sigma", "body_mask", "background_mask", "infiltrated_region", "faithfulness", "MIN_REGION_PIXELS"]
+
+MIN_REGION_PIXELS = 10  # a slice with fewer infiltrated (or body, or background) pixels gets NaN for that score
+BACKGROUND_MARGIN_PX = 3  # background = outside the body dilated by this many pixels
+
+
+def noise_sigma(image: np.ndarray, background: np.ndarray) -> float:
+    """Noise standard deviation of a magnitude MR slice from its air background (Henkelman, Med Phys 1985).
+
+    In air the signal is zero and the magnitude of complex Gaussian noise of std sigma is Rayleigh
+    distributed with mean ``sigma * sqrt(pi / 2)``; so ``sigma = mean(background) / sqrt(pi / 2)``. Unlike
+    estimates from the body, this one is blind to tissue texture. After the dataset's normalisation (the 0.5th
+    percentile of the volume, in the background, mapped to 0) it reads about 10 % low, which makes the
+    preservation score slightly stricter.
+
+    Args:
+        image: One slice, shape (H, W), on a scale where air is 0.
+        background: Air pixels, bool (H, W).
+
+    Returns:
+        The estimated sigma, in the units of ``image``.
+
+    Raises:
+        ValueError: Shapes differ, or fewer than :data:`MIN_REGION_PIXELS` background pixels.
+    """
+    image = np.asarray(image, dtype=np.float64)
+    background = np.asarray(background, dtype=bool)
+    if background.shape != image.shape:
+        raise ValueError(f"noise_sigma: background shape {background.shape} differs from the image's {image.shape}")
+    if background.sum() < MIN_REGION_PIXELS:
+        raise ValueError(f"noise_sigma: only {int(background.sum())} background pixels (need {MIN_REGION_PIXELS})")
+    return float(image[background].mean() / np.sqrt(np.pi / 2.0))
+
+
+def body_mask(truth: np.ndarray, level: float) -> np.ndarray:
+    """The thigh of a slice: ``fill_holes(gaussian(truth, 1 px) > level)``, bool (H, W)."""
+    smooth = ndimage.gaussian_filter(np.asarray(truth, dtype=np.float64), 1.0)
+    return ndimage.binary_fill_holes(smooth > level)
+
+
+def background_mask(body: np.ndarray, margin: int = BACKGROUND_MARGIN_PX) -> np.ndarray:
+    """Air: the pixels more than ``margin`` pixels (chessboard distance) from the body, bool (H, W)."""
+    return ~ndimage.binary_dilation(np.asarray(body, dtype=bool), structure=np.ones((3, 3), bool), iterations=margin)
+
+
+def infiltrated_region(original: np.ndarray, truth: np.ndarray, delta: float) -> np.ndarray:
+    """Pixels where the pathological slice and its healthy counterpart differ by more than ``delta``, bool."""
+    return np.abs(np.asarray(original, np.float64) - np.asarray(truth, np.float64)) > delta
+
+
+def faithfulness(original: np.ndarray, translated: np.ndarray, truth: np.ndarray, data_range: float = 255.0,
+                 delta: float = 0.02, body_level: float = 0.1) -> Dict[str, float]:
+    """Removal and preservation scores of one translated slice (see the module docstring).
+
+    Args:
+        original: x, shape (H, W).
+        translated: F(x), shape (H, W), same scale.
+        truth: The true healthy counterpart t of x, shape (H, W), same scale.
+        data_range: Intensity range of the scale (255 for the dataset's slices). Defaults to 255.
+        delta: Difference between x and t, as a fraction of ``data_range``, above which a pixel is infiltrated.
+            Defaults to 0.02.
+        body_level: Level, as a fraction of ``data_range``, of the smoothed counterpart that bounds the body.
+            Defaults to 0.1.
+
+    Returns:
+        ``removal``; ``preservation``; ``infiltrated_px`` (size of R); ``error_original`` and
+        ``error_translated`` (MAE of x and F(x) to t on R); ``error_kept`` (MAE of F(x) to t on the body outside
+        R) and ``noise_mae`` (sigma * sqrt(2 / pi)). A score whose region has fewer than
+        :data:`MIN_REGION_PIXELS` pixels is NaN.
+
+    Raises:
+        ValueError: Shapes differ, or a non-positive ``data_range``.
+    """
+    x, fx, t = (np.asarray(a, dtype=np.float64) for a in (original, translated, truth))
+    if not (x.shape == fx.shape == t.shape) or x.ndim != 2:
+        raise ValueError(f"faithfulness needs three 2D slices of one shape, got original {x.shape}, translated "
+                         f"{fx.shape}, truth {t.shape}")
+    if not data_range > 0:
+        raise ValueError(f"data_range must be > 0, got {data_range}")
+    region = infiltrated_region(x, t, delta * data_range)
+    body = body_mask(t, body_level * data_range)
+    kept = body & ~region
+    background = background_mask(body)
+    out = dict(infiltrated_px=float(region.sum()), removal=np.nan, preservation=np.nan, error_original=np.nan,
+               error_translated=np.nan, error_kept=np.nan, noise_mae=np.nan)
+    if region.sum() >= MIN_REGION_PIXELS:
+        out["error_original"] = float(np.abs(x - t)[region].mean())
+        out["error_translated"] = float(np.abs(fx - t)[region].mean())
+        out["removal"] = 1.0 - out["error_translated"] / out["error_original"]
+    if kept.sum() >= MIN_REGION_PIXELS and background.sum() >= MIN_REGION_PIXELS:
+        out["noise_mae"] = noise_sigma(t, background) * np.sqrt(2.0 / np.pi)
+        out["error_kept"] = float(np.abs(fx - t)[kept].mean())
+        if out["noise_mae"] > 0:
+            out["preservation"] = out["error_kept"] / out["noise_mae"]
+    return out
