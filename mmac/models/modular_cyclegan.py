@@ -22,6 +22,7 @@ graph (:class:`~mmac.engine.graphed_step.GraphedStep`). The losses it computes a
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import Dict, List, Optional
 
 import torch
@@ -386,9 +387,52 @@ class ModularCycleGAN(CycleGAN):
         return cfg
 
     def _batch_statistics_modules(self) -> List[str]:
-        """Names of submodules whose output for one sample depends on the others in the batch."""
+        """Names of submodules whose results for one sample depend on the others in the batch.
+
+        Batch norms (every ``_BatchNorm``, ``SyncBatchNorm`` included) normalise with batch statistics; an
+        instance norm with ``track_running_stats=True`` normalises each sample alone but updates its running
+        statistics once per call with the batch mean, so one batched call and several separate ones leave
+        different running statistics (what evaluation then uses).
+        """
         return [name for name, m in self.named_modules()
-                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                or (isinstance(m, torch.nn.modules.instancenorm._InstanceNorm) and m.track_running_stats)]
+
+    def _host_sync_modules(self) -> List[str]:
+        """Names of submodules whose training forward reads a device value on the host (no graph capture).
+
+        A batch norm with ``momentum=None`` keeps a cumulative average: its factor is
+        ``1 / float(num_batches_tracked)``, a host synchronisation at every call.
+        """
+        return [name for name, m in self.named_modules()
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.momentum is None
+                and m.track_running_stats]
+
+    def _graph_enabled(self, device: torch.device, distributed: bool) -> bool:
+        """Whether the fast step captures a CUDA graph, from ``fast_step.cuda_graph``, the device and the modules.
+
+        Raises:
+            ValueError: ``cuda_graph=True`` off CUDA, in multi-process training, or with a module that
+                synchronises with the host.
+        """
+        graph = self.fast_step['cuda_graph']
+        blocking = self._host_sync_modules()
+        if graph == 'auto':
+            if device.type == 'cuda' and not distributed and blocking:
+                warnings.warn(f"fast_step.cuda_graph='auto': no CUDA graph, {blocking[:3]} are batch norms with "
+                              "momentum=None, whose cumulative average reads the batch count on the host; the "
+                              "fast step runs eagerly", RuntimeWarning, stacklevel=2)
+            return device.type == 'cuda' and not distributed and not blocking
+        if graph and device.type != 'cuda':
+            raise ValueError(f"fast_step.cuda_graph=True needs the model on a CUDA device, it is on {device}")
+        if graph and distributed:
+            raise ValueError("fast_step.cuda_graph=True is not supported in multi-process training; use "
+                             "cuda_graph='auto' (eager fast step there)")
+        if graph and blocking:
+            raise ValueError(f"fast_step.cuda_graph=True cannot capture {blocking[:3]}: batch norms with "
+                             "momentum=None read their batch count on the host at every call; give them a "
+                             "momentum (e.g. 0.1) or set fast_step.cuda_graph='auto' or False")
+        return bool(graph)
 
     @staticmethod
     def _fast_wrapper_check(name: str, wrapper: OptimWrapper) -> None:
@@ -414,14 +458,7 @@ class ModularCycleGAN(CycleGAN):
         self._fast_wrapper_check('generators', gen_wrapper)
         self._fast_wrapper_check('discriminators', disc_wrapper)
         distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-        graph = self.fast_step['cuda_graph']
-        if graph == 'auto':
-            graph = device.type == 'cuda' and not distributed
-        if graph and device.type != 'cuda':
-            raise ValueError(f"fast_step.cuda_graph=True needs the model on a CUDA device, it is on {device}")
-        if graph and distributed:
-            raise ValueError("fast_step.cuda_graph=True is not supported in multi-process training; use "
-                             "cuda_graph='auto' (eager fast step there)")
+        graph = self._graph_enabled(device, distributed)
         if self.fast_step['channels_last']:
             self.to(memory_format=torch.channels_last)
         self.image_buffers = {d: DeviceImagePool(self.buffer_size) for d in self._reachable_domains}
@@ -469,7 +506,8 @@ class ModularCycleGAN(CycleGAN):
                 gen_log = update(gen_opt, gen_losses, self.generators)
             return dict(self._name_total(gen_log, 'loss_g'), **self._name_total(disc_log, 'loss_d'))
 
-        return GraphedStep(body, [gen_opt, disc_opt], enabled=graph, warmup=self.fast_step['warmup'])
+        return GraphedStep(body, [gen_opt, disc_opt], enabled=graph, warmup=self.fast_step['warmup'],
+                           fallback=self.fast_step['cuda_graph'] == 'auto')
 
     def _fast_train_step(self, data: dict, optim_wrapper: OptimWrapperDict) -> Dict[str, Tensor]:
         iteration = MessageHub.get_current_instance().get_info('iter')

@@ -155,13 +155,11 @@ def test_fast_step_configuration_errors():
         model.train_step(batch(), wrappers(model, accumulative_counts=2))
     with pytest.raises(ValueError, match="clip_grad"):
         model.train_step(batch(), wrappers(model, clip_grad=dict(max_norm=1.0)))
-    if torch.cuda.is_available():
-        return
+    # mmengine refuses AmpOptimWrapper without CUDA itself, so build an instance without its __init__ (the
+    # check looks at the type only); the same on machines with and without CUDA.
+    amp = AmpOptimWrapper.__new__(AmpOptimWrapper)
     with pytest.raises(ValueError, match="AmpOptimWrapper"):
-        # mmengine refuses AmpOptimWrapper without CUDA itself, so build an instance without its __init__.
-        model = build_model(ASYMMETRIC, fast_step={})
-        amp = AmpOptimWrapper.__new__(AmpOptimWrapper)
-        model._fast_wrapper_check('generators', amp)
+        build_model(ASYMMETRIC, fast_step={})._fast_wrapper_check('generators', amp)
 
 
 def _to_cuda(batches):
@@ -182,3 +180,173 @@ def test_cuda_graph_step_tracks_plain_step_on_gpu(wrapper, tol):
     for i, (w, g) in enumerate(zip(want, got)):
         for k in w:
             torch.testing.assert_close(g[k], w[k], rtol=tol, atol=tol, msg=f"iteration {i}, {k}")
+
+
+def _disc(norm_cfg):
+    return dict(type='PatchDiscriminator', in_channels=1, base_channels=4, num_conv=3, norm_cfg=norm_cfg)
+
+
+def test_instance_norm_with_running_stats_counts_as_batch_statistics():
+    """Its running statistics average over the batch of each call: a batched call would change them."""
+    norm = dict(type='IN', track_running_stats=True)
+    model = build_model(ASYMMETRIC, fast_step={}, discriminator=_disc(norm))
+    assert model.fast_step['batch_forwards'] is False
+    assert model._batch_statistics_modules()  # the discriminators' instance norms
+    with pytest.raises(ValueError, match="batch_forwards=True would change the maths"):
+        build_model(ASYMMETRIC, fast_step=dict(batch_forwards=True), discriminator=_disc(norm))
+    assert build_model(ASYMMETRIC, fast_step={}).fast_step['batch_forwards'] is True  # plain IN: per sample
+
+
+def test_batch_norm_running_stats_differ_batched_vs_separate():
+    """Why batch norms and running-stat instance norms are flagged: the independent computation by hand."""
+    for norm in (torch.nn.InstanceNorm2d(1, track_running_stats=True), torch.nn.BatchNorm2d(1)):
+        a, b = torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(0)).split(1)
+        together, apart = norm, copy.deepcopy(norm)
+        together(torch.cat([a, b]))
+        apart(a), apart(b)
+        assert not torch.allclose(together.running_mean, apart.running_mean)
+
+
+def test_batch_norm_with_cumulative_average_is_never_captured():
+    """momentum=None makes BatchNorm read float(num_batches_tracked) on the host at every call."""
+    norm = dict(type='BN', momentum=None)
+    cuda = torch.device('cuda', 0)  # only compared, no CUDA call is made
+    model = build_model(ASYMMETRIC, fast_step=dict(cuda_graph=True), discriminator=_disc(norm))
+    assert model._host_sync_modules()
+    with pytest.raises(ValueError, match=r"cuda_graph=True cannot capture .*momentum=None"):
+        model._graph_enabled(cuda, distributed=False)
+    model = build_model(ASYMMETRIC, fast_step={}, discriminator=_disc(norm))
+    with pytest.warns(RuntimeWarning, match="momentum=None"):
+        assert model._graph_enabled(cuda, distributed=False) is False
+    assert model._graph_enabled(torch.device('cpu'), distributed=False) is False
+    # With a momentum the same batch norm is capturable (it still uses batch statistics, so no batching).
+    model = build_model(ASYMMETRIC, fast_step={}, discriminator=_disc(dict(type='BN')))
+    assert not model._host_sync_modules() and model._graph_enabled(cuda, distributed=False) is True
+
+
+# ------------------------------------------------------------------ GPU (skipped without CUDA)
+@pytest.fixture
+def no_tf32():
+    """Full fp32 matmuls and convolutions, so that batched and unbatched calls differ only by fp32 rounding."""
+    previous = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
+
+
+def _assert_parameters_close(fast, plain, iters, lr, rtol):
+    """Weights (dim > 1) tightly; 1-dim parameters within Adam's per-step bound: a conv bias followed by an
+    instance norm has a zero gradient up to rounding, which Adam turns into steps of up to +-lr either way."""
+    for (name, p), q in zip(plain.named_parameters(), fast.parameters()):
+        if p.dim() > 1:
+            torch.testing.assert_close(q, p, rtol=rtol, atol=rtol * 1e-2, msg=name)
+        else:
+            torch.testing.assert_close(q, p, rtol=0, atol=2 * lr * iters, msg=name)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+@pytest.mark.parametrize("cycle_loss,model_kwargs,fast_kwargs,tol", [
+    (ASYMMETRIC, {}, {}, 1e-4),
+    (SYMMETRIC, {}, {}, 1e-4),  # L_C: the third generator call
+    (ASYMMETRIC, dict(id_loss_weight=0.0), {}, 1e-4),
+    (ASYMMETRIC, {}, dict(channels_last=True), 1e-3),
+    (ASYMMETRIC, dict(update_order='discriminators_first'), {}, 1e-4),
+    (ASYMMETRIC, {}, dict(batch_forwards=False), 1e-4),
+], ids=["L_AC", "L_C", "L_AC-no-identity", "channels_last", "discriminators_first", "unbatched"])
+def test_cuda_graph_tracks_plain_step_with_lr_change_on_gpu(no_tf32, cycle_loss, model_kwargs, fast_kwargs, tol):
+    """Captured after 2 eager iterations, replayed 8 times, the learning rate changed at iteration 6:
+    losses, weights and what the networks compute stay with the plain path's."""
+    (plain, _), (fast, _) = pair(cycle_loss, fast_step=dict(cuda_graph=True, warmup=2, **fast_kwargs),
+                                 model_kwargs=model_kwargs)
+    plain.cuda(), fast.cuda()
+    plain_optim, fast_optim = wrappers(plain), wrappers(fast)
+    batches = _to_cuda([batch(n=1, seed=s) for s in range(10)])
+    want = run(plain, plain_optim, batches[:6]) + _with_lr(plain, plain_optim, batches[6:], 5e-4)
+    got = run(fast, fast_optim, batches[:6]) + _with_lr(fast, fast_optim, batches[6:], 5e-4)
+    assert fast._graphed.captured and fast._graphed.calls == 10
+    for i, (w, g) in enumerate(zip(want, got)):
+        assert w.keys() == g.keys()
+        for k in w:
+            torch.testing.assert_close(g[k], w[k], rtol=tol * 10, atol=tol, msg=f"iteration {i}, {k}")
+    _assert_parameters_close(fast, plain, iters=10, lr=1e-3, rtol=tol * 10)
+    probe = (torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(5)) * 2 - 1).cuda()
+    with torch.no_grad():
+        for d in ('healthy', 'pathological'):
+            torch.testing.assert_close(fast.generators[d](probe), plain.generators[d](probe), rtol=tol * 10,
+                                       atol=tol)
+
+
+def _with_lr(model, optim, batches, lr):
+    for name in ('generators', 'discriminators'):
+        for group in optim[name].optimizer.param_groups:
+            group['lr'] = lr
+    hub = MessageHub.get_current_instance()
+    logs = []
+    for i, data in enumerate(batches):
+        hub.update_info('iter', 6 + i)
+        logs.append(model.train_step(copy.deepcopy(data), optim))
+    hub.update_info('iter', None)
+    return logs
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+def test_image_pool_fills_and_keeps_swapping_under_cuda_graph(no_tf32):
+    """A pool of 3 per domain, filled and used inside the captured iteration, deterministic algorithms on:
+    over 300 replays every slot is rewritten many times and the count stops at the pool size."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        plain = build_model(ASYMMETRIC, buffer_size=3)
+        fast = build_model(ASYMMETRIC, buffer_size=3, fast_step=dict(cuda_graph=True, warmup=1))
+        fast.load_state_dict(plain.state_dict())
+        fast.cuda()
+        optim = wrappers(fast)
+        hub = MessageHub.get_current_instance()
+        snapshots = []
+        for i in range(300):
+            hub.update_info('iter', i)
+            fast.train_step(_to_cuda([batch(n=1, seed=i)])[0], optim)
+            snapshots.append(torch.stack([fast.image_buffers[d].storage.flatten(1)[:, :8].cpu()
+                                          for d in ('healthy', 'pathological')]))
+        hub.update_info('iter', None)
+    finally:
+        torch.use_deterministic_algorithms(previous)
+    assert fast._graphed.captured
+    assert all(int(fast.image_buffers[d].count) == 3 for d in ('healthy', 'pathological'))
+    history = torch.stack(snapshots)  # (300, 2 domains, 3 slots, 8 values)
+    changes = (history[1:] != history[:-1]).any(-1).sum(0)  # (2, 3): how often each slot was rewritten
+    # Each slot is rewritten with probability 0.5 / 3 per replay once full: about 50 times in 300.
+    assert (changes > 20).all(), changes
+
+
+def test_state_of_a_graphed_run_resumes_on_cpu_plain_and_fast():
+    """Checkpoint of a run whose Adams are capturable (as after a CUDA-graph capture) resumes on a CPU on the
+    plain and the fast path, and both retrace a straight plain run."""
+    import io
+
+    (plain, plain_optim), (fast, fast_optim) = pair(ASYMMETRIC, fast_step=dict(batch_forwards=False))
+    straight = run(plain, plain_optim, BATCHES)
+    run(fast, fast_optim, BATCHES[:2])
+    fast._graphed._make_capturable()  # what the first graphed call does on a GPU
+    assert all(g['capturable'] for name in ('generators', 'discriminators')
+               for g in fast_optim[name].optimizer.param_groups)
+    buffer = io.BytesIO()
+    torch.save(dict(model=fast.state_dict(), optim=fast_optim.state_dict()), buffer)
+    for fast_step in (None, dict(batch_forwards=False)):
+        buffer.seek(0)
+        saved = torch.load(buffer, weights_only=True)
+        model = build_model(ASYMMETRIC, fast_step=fast_step)
+        model.load_state_dict(saved['model'])
+        optim = wrappers(model)
+        optim.load_state_dict(saved['optim'])
+        hub = MessageHub.get_current_instance()
+        logs = []
+        for i, data in enumerate(BATCHES[2:], start=2):
+            hub.update_info('iter', i)
+            logs.append(model.train_step(copy.deepcopy(data), optim))
+        hub.update_info('iter', None)
+        for w, g in zip(straight[2:], logs):
+            for k in w:
+                assert torch.equal(g[k], w[k]), (fast_step, k)
+        for (name, p), q in zip(plain.named_parameters(), model.parameters()):
+            assert torch.equal(p, q), (fast_step, name)
