@@ -3,6 +3,6 @@
 # update_order keeps the stock loop's order (discriminators, then generators against the updated ones), so that
 # switching the loss is the only change; the thigh configs keep the paper's order (generators first).
 _base_ = 'mmagic::cyclegan/cyclegan_lsgan-resnet-in_1xb1-270kiters_horse2zebra.py'
-custom_imports = dict(imports=['mmac'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmac.registration'], allow_failed_imports=False)  # registers mmac's components
 model = dict(type='ModularCycleGAN', cycle_loss=dict(type='AsymmetricCycleLoss', loss_weight=10., domain='zebra'),
              update_order='discriminators_first')

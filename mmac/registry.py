@@ -1,42 +1,112 @@
-"""Registration into mmagic's registries that keeps the pure core importable without mmagic.
+"""Registration into mmagic's registries, done when asked for, never as a side effect of importing the pure core.
 
-Modules of the pure core (losses, U-Net, transforms) decorate their classes with :func:`register`; when
-mmagic is installed the class is registered into the named mmagic registry at its definition, and when it
-is not, the class is left as it is so that plain PyTorch users can still import it.
+OpenMMLab projects register through the configs: ``custom_imports = dict(imports=['mmac.registration'],
+allow_failed_imports=False)`` imports :mod:`mmac.registration`, which calls :func:`register_all_modules`
+(plain-Python users call it themselves, as with ``mmagic.utils.register_all_modules``).
+
+Modules of the pure core (losses, U-Net, transforms) mark their classes with :func:`register`. The mark only
+records the class, so that importing them loads neither mmagic nor mmcv and plain PyTorch users can still use
+them; :func:`register_all_modules` checks the stack, imports every module that defines a component and
+registers the recorded classes. Modules that need mmagic anyway (``models/modular_cyclegan.py``,
+``evaluation/metrics.py``, ...) register with mmagic's decorators at their definition.
 """
 from __future__ import annotations
 
+import importlib
+import warnings
 from typing import Callable, TypeVar
 
-from mmac._compat import check_stack, has_mmagic
+from mmac._compat import apply_numpy2_shim, check_stack
+from mmac._validate import check_choice
 
 T = TypeVar("T")
-_REGISTRIES = ("MODELS", "DATASETS", "TRANSFORMS", "METRICS", "HOOKS")
+REGISTRIES = ("MODELS", "DATASETS", "TRANSFORMS", "METRICS", "HOOKS")
+# Every module that defines a registered component; register_all_modules() imports them all.
+COMPONENT_MODULES = (
+    "mmac.losses.cycle",  # CycleConsistencyLoss, AsymmetricCycleLoss
+    "mmac.losses.adversarial",  # LSGANLoss, LogLikelihoodGANLoss
+    "mmac.models.unet",  # UNetGenerator
+    "mmac.models.modular_cyclegan",  # ModularCycleGAN
+    "mmac.datasets.transforms",  # RandomRot90, RandomFlip2D
+    "mmac.datasets.thigh_mr",  # ThighMRDataset, PackDomainInputs
+    "mmac.evaluation.metrics",  # ThresholdDiceMetric
+    "mmac.evaluation.hooks",  # ThresholdDiceHook
+    "mmac.engine.optim_wrappers",  # AutocastOptimWrapper
+    "mmac.engine.visualization",  # CycleVisualizationHook
+)
+
+_pending: list[tuple[str, type, bool]] = []  # (registry, class, force) marked but not yet registered
+_registered = False  # register_all_modules() has run: later marks register at once
 
 
 def get_registry(name: str):
-    """Return mmagic's registry called ``name`` (one of MODELS, DATASETS, TRANSFORMS, METRICS, HOOKS)."""
-    if name not in _REGISTRIES:
-        raise ValueError(f"unknown registry {name!r}; allowed: {', '.join(_REGISTRIES)}")
-    check_stack(require_mmagic=True)
+    """Return mmagic's registry called ``name`` (one of :data:`REGISTRIES`); imports mmagic."""
+    check_choice(name, REGISTRIES, "registry")
     import mmagic.registry
 
     return getattr(mmagic.registry, name)
 
 
 def register(registry: str, force: bool = False) -> Callable[[T], T]:
-    """Class decorator: register into mmagic's ``registry`` when mmagic is installed, else do nothing.
+    """Class decorator: mark a class for mmagic's ``registry``; :func:`register_all_modules` registers it.
+
+    Importing a marked module imports nothing of mmagic. After :func:`register_all_modules` has run, a class
+    marked later (a module imported afterwards) is registered at once.
 
     Args:
         registry: Name of the mmagic registry, e.g. ``'MODELS'``.
         force: Replace a component of the same name. Defaults to False.
+
+    Raises:
+        ValueError: ``registry`` is not one of :data:`REGISTRIES`.
     """
-    if registry not in _REGISTRIES:
-        raise ValueError(f"unknown registry {registry!r}; allowed: {', '.join(_REGISTRIES)}")
+    check_choice(registry, REGISTRIES, "registry")
 
     def decorator(cls: T) -> T:
-        if has_mmagic():
-            get_registry(registry).register_module(force=force)(cls)
+        _pending.append((registry, cls, force))
+        if _registered:
+            _register_pending()
         return cls
 
     return decorator
+
+
+def _register_pending() -> None:
+    while _pending:
+        registry, cls, force = _pending.pop(0)
+        target = get_registry(registry)
+        if target.module_dict.get(cls.__name__) is not cls:  # registering twice is a no-op, not a KeyError
+            target.register_module(force=force)(cls)
+
+
+def register_all_modules(init_default_scope: bool = False) -> None:
+    """Register every mmac component into mmagic's registries (idempotent).
+
+    Checks the installed stack first (:func:`mmac._compat.check_stack`), so that a wrong environment gives
+    one message naming the fix instead of a deep import error, and makes mmengine load local checkpoints
+    with ``weights_only=True`` (:func:`mmac.engine.checkpoint.install_checkpoint_loader`).
+
+    Args:
+        init_default_scope: Also set mmengine's default scope to ``'mmagic'``, so that ``MODELS.build`` finds
+            mmagic's own components. Defaults to False.
+
+    Raises:
+        mmac._compat.StackError: mmagic, mmcv (with ops) or mmengine missing or of an unsupported version.
+    """
+    global _registered
+    apply_numpy2_shim()  # before anything imports mmagic (see mmac._compat)
+    check_stack(require_mmagic=True)
+    with warnings.catch_warnings():
+        # mmagic imports diffusers/transformers, which warn about torch APIs they use; not ours to fix.
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|diffusers)\.")
+        for module in COMPONENT_MODULES:
+            importlib.import_module(module)
+    _registered = True
+    _register_pending()
+    from mmac.engine.checkpoint import install_checkpoint_loader
+
+    install_checkpoint_loader()
+    if init_default_scope:
+        from mmengine.registry import init_default_scope as set_scope
+
+        set_scope("mmagic")

@@ -3,7 +3,7 @@
 # discriminators, Adam lr 1e-4, batch size 1, 16 epochs, rotation by multiples of 90 degrees and flips,
 # identity weight half the GAN weight. Cycle loss and w_c are set by the configs that inherit this one.
 _base_ = 'mmagic::cyclegan/cyclegan_lsgan-resnet-in_1xb1-80kiters_facades.py'
-custom_imports = dict(imports=['mmac'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmac.registration'], allow_failed_imports=False)  # registers mmac's components
 
 # ---------------------------------------------------------------- data
 # The default data is the synthetic cohort: `python tools/make_phantom.py --out data/phantom`.

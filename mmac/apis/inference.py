@@ -270,7 +270,9 @@ def init_translator(config, checkpoint: str | Path, device: str | torch.device =
         TypeError: ``config`` is neither a path nor a ``Config``.
         ValueError: See :class:`Translator`.
     """
-    import mmac  # noqa: F401  (registers mmac's components and the weights-only checkpoint loader)
+    from mmac.registry import register_all_modules
+
+    register_all_modules()  # mmac's components and the weights-only checkpoint loader
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.runner import load_checkpoint

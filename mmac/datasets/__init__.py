@@ -1,5 +1,8 @@
-"""Thigh MR data: manifest reading/validation and patient folds (pure), transforms and the dataset (mmagic)."""
-from mmac._compat import has_mmagic
+"""Thigh MR data: manifest reading/validation and patient folds (pure), transforms and the dataset (mmagic).
+
+The transforms and the dataset are imported on first use (``mmac.datasets.ThighMRDataset``), so that
+``import mmac.datasets`` loads no mmagic or mmcv.
+"""
 from mmac.datasets.folds import patient_kfold
 from mmac.datasets.manifest import (GROUPS, PATHOLOGICAL_GROUPS, SubjectRecord, SubjectVolume,
                                     annotated_slice_indices, load_nifti, load_subject, normalise, read_manifest,
@@ -8,10 +11,13 @@ from mmac.datasets.manifest import (GROUPS, PATHOLOGICAL_GROUPS, SubjectRecord, 
 __all__ = ["GROUPS", "PATHOLOGICAL_GROUPS", "SubjectRecord", "SubjectVolume", "annotated_slice_indices",
            "load_nifti", "load_subject", "normalise", "patient_kfold", "read_manifest", "robust_percentiles",
            "slices_to_volume", "volume_to_slices"]
+_LAZY = {"PackDomainInputs": "thigh_mr", "ThighMRDataset": "thigh_mr", "fit_slices": "thigh_mr",
+         "thigh_pipeline": "thigh_mr", "RandomFlip2D": "transforms", "RandomRot90": "transforms"}
 
-if has_mmagic():
-    from mmac.datasets.thigh_mr import PackDomainInputs, ThighMRDataset, fit_slices, thigh_pipeline  # noqa: F401
-    from mmac.datasets.transforms import RandomFlip2D, RandomRot90  # noqa: F401
 
-    __all__ += ["PackDomainInputs", "RandomFlip2D", "RandomRot90", "ThighMRDataset", "fit_slices",
-                "thigh_pipeline"]
+def __getattr__(name: str):
+    if name in _LAZY:  # mmagic/mmcv components: imported only when asked for
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -66,7 +66,9 @@ def build_variant(variant: dict, size: int, base_channels: int, num_down: int, d
     from mmengine.optim import OptimWrapper, OptimWrapperDict
     from mmengine.registry import init_default_scope
 
-    import mmac  # noqa: F401
+    from mmac.registry import register_all_modules
+
+    register_all_modules()
     from mmagic.registry import MODELS
 
     from mmac.engine.optim_wrappers import AutocastOptimWrapper

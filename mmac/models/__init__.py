@@ -1,10 +1,12 @@
-"""Generators and the loss-injectable CycleGAN (the latter needs mmagic)."""
-from mmac._compat import has_mmagic
+"""Generators and the loss-injectable CycleGAN; ``ModularCycleGAN`` (mmagic) is imported on first use."""
 from mmac.models.unet import UNetGenerator
 
 __all__ = ["UNetGenerator"]
 
-if has_mmagic():
-    from mmac.models.modular_cyclegan import ModularCycleGAN  # noqa: F401
 
-    __all__.append("ModularCycleGAN")
+def __getattr__(name: str):
+    if name == "ModularCycleGAN":  # needs mmagic: imported only when asked for
+        from mmac.models.modular_cyclegan import ModularCycleGAN
+
+        return ModularCycleGAN
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -121,6 +121,9 @@ def test_registry_pipeline_collate_and_preprocessor(cohort):
     from mmagic.registry import DATASETS
     from mmengine.registry import init_default_scope
 
+    from mmac import register_all_modules
+
+    register_all_modules()
     init_default_scope("mmagic")
     pre = DataPreprocessor(data_keys=["img_healthy", "img_pathological"])
     train = DATASETS.build(dict(type="ThighMRDataset", manifest=str(cohort), size=SIZE,

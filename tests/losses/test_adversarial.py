@@ -69,7 +69,9 @@ def test_error_pred_not_tensor():
 
 def test_builds_from_mmagic_registry():
     registry = pytest.importorskip("mmagic.registry")
-    import mmac.losses  # noqa: F401  (registers)
+    from mmac import register_all_modules
+
+    register_all_modules()
 
     assert isinstance(registry.MODELS.build(dict(type="LSGANLoss", loss_weight=0.5)), LSGANLoss)
     built = registry.MODELS.build(dict(type="LogLikelihoodGANLoss"))

@@ -26,8 +26,9 @@ def _worker(rank, world, init_file, model_types, out_dir):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     from mmengine.registry import init_default_scope
 
-    import mmac  # noqa: F401
+    from mmac import register_all_modules
 
+    register_all_modules()
     init_default_scope("mmagic")
     for model_type in model_types:
         _train(rank, model_type, out_dir)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 pytest.importorskip("mmagic")
-import mmac  # noqa: E402,F401
+from mmac import register_all_modules  # noqa: E402
 from mmagic.registry import MODELS  # noqa: E402
 from mmagic.structures import DataSample  # noqa: E402
 from mmengine.optim import OptimWrapper, OptimWrapperDict  # noqa: E402
@@ -14,6 +14,7 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict  # noqa: E402
 from mmac.engine.guards import NonFiniteLossError  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
+register_all_modules()
 init_default_scope('mmagic')
 
 SIZE = 32

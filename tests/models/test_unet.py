@@ -131,7 +131,9 @@ def test_init_weights_normal():
 
 def test_builds_from_mmagic_registry():
     registry = pytest.importorskip("mmagic.registry")
-    import mmac.models.unet  # noqa: F401  (registers)
+    from mmac import register_all_modules
+
+    register_all_modules()
 
     net = registry.MODELS.build(dict(type="UNetGenerator", num_down=3, base_channels=4, dims=3))
     assert isinstance(net, UNetGenerator) and net.dims == 3 and net.num_down == 3
