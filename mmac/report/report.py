@@ -15,8 +15,8 @@ import pandas as pd
 
 from mmac.fileio import write_text_atomic
 from mmac.report import figures
-from mmac.report.tables import (format_table1, has_phantom_truth, phantom_truth, pvalues, read_results,
-                                slice_share_table, table1)
+from mmac.report.tables import (format_table1, has_phantom_truth, loss_difference_spread, phantom_truth, pvalues,
+                                read_results, slice_share_table, table1)
 
 __all__ = ["make_report", "markdown_table"]
 
@@ -88,6 +88,8 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
     files["pvalues.csv"] = _write_csv(tests, out / "pvalues.csv")
     shares = slice_share_table(results)
     files["slice_shares.csv"] = _write_csv(shares, out / "slice_shares.csv")
+    spread = loss_difference_spread(results)
+    files["loss_difference.csv"] = _write_csv(spread, out / "loss_difference.csv")
     files["boxplots.png"] = figures.boxplots(results, out / "boxplots.png")
 
     fig3_text = ""
@@ -111,7 +113,7 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
         notes.append("no phantom truth columns (psnr, ssim, ff_true, ff_est): phantom table and fat-fraction "
                      "plot skipped")
 
-    report = _report_text(results, results_dir, table_md, tests, shares, fig3_text, phantom_text, notes)
+    report = _report_text(results, results_dir, table_md, tests, shares, fig3_text, phantom_text, notes, spread)
     files["report.md"] = write_text_atomic(out / "report.md", report)
     logger.info("report written to %s", out / "report.md")
     return {"files": files, "notes": notes}
@@ -131,7 +133,12 @@ def _fig3_section(chosen: pd.DataFrame) -> str:
 def _phantom_section(truth: pd.DataFrame) -> str:
     return ("## Against the phantom's ground truth\n\n"
             "The synthetic cohort knows what real data cannot: the healthy counterpart of each pathological "
-            "slice and its true fat fraction. PSNR (dB) and SSIM compare F(x) with the counterpart (0-255 "
+            "slice and its true fat fraction. **removal** is the share of the infiltration error that F removed "
+            "(1 - MAE(F(x), t) / MAE(x, t) where x and its counterpart t differ; 1 is perfect, 0 is F = "
+            "identity); **preservation** is how far F(x) departs from t on the rest of the thigh, in units of "
+            "the noise a perfect denoiser would remove (0 is F = identity, 1 a perfect denoiser, above 1 F "
+            "changed the anatomy); see `mmac.evaluation.faithfulness`. PSNR (dB) and SSIM compare F(x) with the "
+            "counterpart (0-255 "
             "scale); the fat-fraction MAE is |estimated - true| of the mean fat fraction over the muscle mask, "
             "the estimate taken from x - F(x) (`mmac.evaluation.metrics.fat_fraction_estimate`). Mean and std "
             "over patients (each patient averaged over its slices and the repetitions).\n\n"
@@ -139,8 +146,26 @@ def _phantom_section(truth: pd.DataFrame) -> str:
             "Each point is one test slice of one run; points on the dashed line are estimated exactly.\n")
 
 
+def _spread_section(spread: pd.DataFrame) -> list[str]:
+    if spread.empty:
+        return []
+    return [
+        "## How sure: L_AC - L_C over folds and repetitions",
+        "",
+        "GAN training varies with the seed, so a difference is only a finding when it holds across the runs. "
+        "A unit is one fold and repetition, trained once with each loss from the same seed; its difference is "
+        "the mean over its test patients of L_AC - L_C (per-patient Dice). Mean, std, min and max are over "
+        "units; the verdict says whether the sign held in every unit or the difference lies within the "
+        "spread. (`loss_difference.csv`)",
+        "",
+        markdown_table(spread, digits=4),
+        "",
+    ]
+
+
 def _report_text(results: pd.DataFrame, results_dir: Path, table_md: str, tests: pd.DataFrame,
-                 shares: pd.DataFrame, fig3_text: str, phantom_text: str, notes: list[str]) -> str:
+                 shares: pd.DataFrame, fig3_text: str, phantom_text: str, notes: list[str],
+                 spread: pd.DataFrame | None = None) -> str:
     n_patients = results.groupby("group")["subject"].nunique()
     reps = results.groupby(["loss", "w_c"])["repetition"].nunique()
     settings = ", ".join(f"{loss} at w_c={w:g} ({n} repetition{'s' if n != 1 else ''})"
@@ -168,6 +193,7 @@ def _report_text(results: pd.DataFrame, results_dir: Path, table_md: str, tests:
         "",
         table_md,
         "",
+        *_spread_section(spread if spread is not None else pd.DataFrame()),
         "## Paired Wilcoxon signed-rank tests over patients",
         "",
         "Two-sided, paired by patient, on the per-patient Dice of Table 1 (scipy's `wilcoxon`, zero "

@@ -27,11 +27,12 @@ from mmac.evaluation.stats import group_summary, paired_wilcoxon, per_patient, s
 
 __all__ = ["REQUIRED_COLUMNS", "PHANTOM_COLUMNS", "ROW_LABELS", "LOSS_ORDER", "read_results", "check_results",
            "patient_table", "table1", "format_table1", "pvalues", "slice_share_table", "phantom_truth",
-           "setting_label", "has_phantom_truth"]
+           "setting_label", "has_phantom_truth", "loss_difference_spread"]
 
 REQUIRED_COLUMNS = ("run", "loss", "w_c", "fold", "repetition", "subject", "group", "slice", "dice_original",
                     "dice_translated")
 PHANTOM_COLUMNS = ("psnr", "ssim", "ff_true", "ff_est")
+FAITHFULNESS_COLUMNS = ("removal", "preservation")  # mmac.evaluation.faithfulness; runs since they were added
 ROW_LABELS = {"moderate": "Moderate", "severe": "Severe", "pathological": "Pathological"}
 LOSS_ORDER = ("L_C", "L_AC")  # the paper's columns (b), (a)
 PAPER_LETTER = {"L_AC": "a", "L_C": "b", "original": "c"}
@@ -243,15 +244,18 @@ def slice_share_table(results: pd.DataFrame, margin: float = 0.05) -> pd.DataFra
 
 
 def phantom_truth(results: pd.DataFrame) -> pd.DataFrame:
-    """PSNR and SSIM of F(x) against the true healthy counterpart and fat-fraction MAE, per setting and group.
+    """Faithfulness, PSNR and SSIM of F(x) against the true healthy counterpart and fat-fraction MAE.
+
+    ``removal`` and ``preservation`` (:mod:`mmac.evaluation.faithfulness`) come first when the results carry
+    them; per setting and group.
 
     Per patient, each score is averaged over slices within a run and then over repetitions (as the Dice of
     :func:`table1`); the table gives mean ± std over patients. The fat-fraction error of a slice is
     ``|ff_est - ff_true|`` (means over the muscle mask).
 
     Returns:
-        Columns ``loss``, ``w_c``, ``group``, ``n_patients``, ``psnr_mean``, ``psnr_std``, ``ssim_mean``,
-        ``ssim_std``, ``ff_mae_mean``, ``ff_mae_std``.
+        Columns ``loss``, ``w_c``, ``group``, ``n_patients``, then ``<score>_mean`` and ``<score>_std`` for
+        ``removal`` and ``preservation`` (when present), ``psnr``, ``ssim`` and ``ff_mae``.
 
     Raises:
         ValueError: The results lack the phantom columns.
@@ -261,14 +265,59 @@ def phantom_truth(results: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"results lack the phantom column(s) {missing}; they come from runs on the synthetic "
                          "cohort only")
     frame = results.assign(ff_error=(results["ff_est"] - results["ff_true"]).abs())
-    patients = patient_table(frame, columns=["psnr", "ssim", "ff_error"])
+    faithful = [c for c in FAITHFULNESS_COLUMNS if c in frame.columns and frame[c].notna().any()]
+    patients = patient_table(frame, columns=[*faithful, "psnr", "ssim", "ff_error"])
     rows = []
     for loss, w_c, group, sub in _by_setting_and_group(patients):
         row = dict(loss=loss, w_c=w_c, group=group, n_patients=len(sub))
-        for column, key in (("psnr", "psnr"), ("ssim", "ssim"), ("ff_error", "ff_mae")):
+        for column, key in [(c, c) for c in faithful] + [("psnr", "psnr"), ("ssim", "ssim"), ("ff_error", "ff_mae")]:
             values = sub[column].to_numpy(float)
             values = values[np.isfinite(values)]
             row[f"{key}_mean"] = float(values.mean()) if values.size else np.nan
             row[f"{key}_std"] = float(values.std(ddof=1)) if values.size > 1 else np.nan
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def loss_difference_spread(results: pd.DataFrame) -> pd.DataFrame:
+    """How sure is L_AC - L_C? Its spread over the paired units (fold, repetition) that were run.
+
+    A unit is one fold and repetition, trained once with each loss from the same seed. Within a unit the
+    difference is the mean over its test patients of (L_AC - L_C) per-patient Dice (slice means). The table
+    gives the mean, sample std, min and max of that difference over units, and a plain verdict: the sign
+    holds in every unit, or the difference lies within the spread (the sign changes between units), or one
+    unit only, which measures no spread.
+
+    Returns:
+        Columns ``w_c``, ``group``, ``n_units``, ``mean``, ``std``, ``min``, ``max``, ``verdict``; empty when
+        the results lack one of the two losses.
+    """
+    from mmac.evaluation.stats import GROUPS
+
+    columns = ["w_c", "group", "n_units", "mean", "std", "min", "max", "verdict"]
+    if not {"L_AC", "L_C"} <= set(results["loss"]):
+        return pd.DataFrame(columns=columns)
+    patients = per_patient(results, by=["loss", "w_c", "fold", "repetition"])
+    wide = patients.pivot_table(index=["w_c", "fold", "repetition", "subject", "group"], columns="loss",
+                                values="dice_translated").reset_index()
+    wide = wide.dropna(subset=["L_AC", "L_C"]).assign(difference=lambda f: f["L_AC"] - f["L_C"])
+    rows = []
+    for w_c in sorted(wide["w_c"].unique()):
+        for name, members in GROUPS.items():
+            part = wide[(wide["w_c"] == w_c) & wide["group"].isin(members)]
+            if part.empty:
+                continue
+            units = part.groupby(["fold", "repetition"])["difference"].mean().to_numpy(float)
+            low, high = float(units.min()), float(units.max())
+            if len(units) == 1:
+                verdict = "one unit: no spread measured"
+            elif low > 0:
+                verdict = f"L_AC ahead in all {len(units)} units"
+            elif high < 0:
+                verdict = f"L_C ahead in all {len(units)} units"
+            else:
+                verdict = "within the spread: the sign changes between units"
+            rows.append(dict(w_c=float(w_c), group=ROW_LABELS[name], n_units=len(units), mean=float(units.mean()),
+                             std=float(units.std(ddof=1)) if len(units) > 1 else np.nan, min=low, max=high,
+                             verdict=verdict))
+    return pd.DataFrame(rows, columns=columns)

@@ -132,12 +132,13 @@ def test_make_report_writes_everything_and_notes_the_skipped_figure(tmp_path, ca
         written = make_report(folder)
     out = folder / "report"
     for name in ("table1.md", "table1.csv", "table1_long.csv", "pvalues.csv", "slice_shares.csv", "boxplots.png",
-                 "phantom_truth.csv", "fat_fraction.png", "report.md"):
+                 "phantom_truth.csv", "fat_fraction.png", "loss_difference.csv", "report.md"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     assert not (out / "fig3.png").exists()
     assert any("Figure 3 skipped" in note for note in written["notes"])
     assert "Figure 3 skipped" in caplog.text
     report = (out / "report.md").read_text()
+    assert "How sure: L_AC - L_C" in report and "L_AC ahead in all 2 units" in report
     assert "| Moderate | 0.600 ± 0.071 | 0.620 ± 0.028 | 0.750 ± 0.071 |" in report
     assert "![Box plots](boxplots.png)" in report and "Figure 3 skipped" in report
     truth = pd.read_csv(out / "phantom_truth.csv")
@@ -196,3 +197,36 @@ def test_fig3_from_done_files(tiny_model, tmp_path):
     assert chosen["dice_original_recomputed"].between(0, 1).all()
     written = make_report(folder)
     assert "fig3.png" in written["files"] and "![Fig. 3](fig3.png)" in (folder / "report" / "report.md").read_text()
+
+
+def _units_frame(differences):
+    """One severe and one moderate patient per (fold, repetition) unit; L_AC - L_C = differences[unit]."""
+    rows = []
+    for unit, diff in enumerate(differences):
+        for loss, dice in (("L_C", 0.6), ("L_AC", 0.6 + diff)):
+            for subject, group in ((f"s{unit}", "severe"), (f"m{unit}", "moderate")):
+                for z, offset in ((0, -0.01), (4, 0.01)):  # slice offsets cancel in the patient mean
+                    rows.append(dict(run=f"{loss}_u{unit}", loss=loss, w_c=1.0, fold=unit, repetition=0,
+                                     subject=subject, group=group, slice=z, dice_original=0.5,
+                                     dice_translated=dice + offset))
+    return check_results(pd.DataFrame(rows))
+
+
+def test_loss_difference_spread_by_hand():
+    from mmac.report.tables import loss_difference_spread
+
+    mixed = loss_difference_spread(_units_frame([0.10, -0.05]))
+    severe = mixed[mixed["group"] == "Severe"].iloc[0]
+    assert severe["n_units"] == 2
+    assert severe["mean"] == pytest.approx(0.025)
+    assert severe["std"] == pytest.approx(np.sqrt(2 * 0.075 ** 2))
+    assert (severe["min"], severe["max"]) == (pytest.approx(-0.05), pytest.approx(0.10))
+    assert severe["verdict"].startswith("within the spread")
+    ahead = loss_difference_spread(_units_frame([0.02, 0.04, 0.03]))
+    assert set(ahead["verdict"]) == {"L_AC ahead in all 3 units"}
+    behind = loss_difference_spread(_units_frame([-0.02, -0.01]))
+    assert set(behind["verdict"]) == {"L_C ahead in all 2 units"}
+    single = loss_difference_spread(_units_frame([0.02]))
+    assert set(single["verdict"]) == {"one unit: no spread measured"} and single["std"].isna().all()
+    only_one_loss = _units_frame([0.02])
+    assert loss_difference_spread(only_one_loss[only_one_loss["loss"] == "L_AC"]).empty
