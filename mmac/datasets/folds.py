@@ -10,6 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
+from mmac._validate import check_int
+
 
 def patient_kfold(subjects: Sequence[str], groups: Sequence[str], n_splits: int = 5,
                   seed: int = 0) -> list[tuple[list[str], list[str]]]:
@@ -31,11 +33,11 @@ def patient_kfold(subjects: Sequence[str], groups: Sequence[str], n_splits: int 
         exactly one test part, and never in the train and test part of the same fold.
 
     Raises:
+        TypeError: ``n_splits`` is not an integer (numpy integers are accepted, bools are not).
         ValueError: ``n_splits < 2``, more folds than subjects, length mismatch or duplicate subjects.
     """
     subjects, groups = list(subjects), list(groups)
-    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
-        raise ValueError(f"n_splits must be an integer >= 2, got {n_splits!r}")
+    n_splits = check_int(n_splits, "n_splits", minimum=2)
     if len(subjects) != len(groups):
         raise ValueError(f"subjects and groups differ in length: {len(subjects)} vs {len(groups)}")
     if len(set(subjects)) != len(subjects):

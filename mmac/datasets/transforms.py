@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from mmac._validate import check_choice, check_real
 from mmac.registry import register
 
 try:
@@ -40,9 +41,7 @@ def _check_keys(keys: str | Sequence[str]) -> list[str]:
 
 
 def _check_prob(prob: float) -> float:
-    if not 0.0 <= prob <= 1.0:
-        raise ValueError(f"prob must be in [0, 1], got {prob}")
-    return float(prob)
+    return check_real(prob, "prob", minimum=0.0, maximum=1.0)
 
 
 def _get(results: dict, key: str, name: str) -> np.ndarray:
@@ -62,8 +61,7 @@ def rot90(img: np.ndarray, k: int) -> np.ndarray:
 
 def flip(img: np.ndarray, direction: str) -> np.ndarray:
     """Flip (H, W[, C]) left-right (``'horizontal'``) or up-down (``'vertical'``); contiguous copy."""
-    if direction not in DIRECTIONS:
-        raise ValueError(f"unknown flip direction {direction!r}; allowed: {', '.join(DIRECTIONS)}")
+    check_choice(direction, DIRECTIONS, "flip direction")
     return np.ascontiguousarray(img[:, ::-1] if direction == "horizontal" else img[::-1])
 
 
@@ -124,9 +122,10 @@ class RandomFlip2D(BaseTransform):
                  share_random_params: bool = True) -> None:
         self.keys = _check_keys(keys)
         directions = [directions] if isinstance(directions, str) else list(directions)
-        bad = [d for d in directions if d not in DIRECTIONS]
-        if bad or not directions:
-            raise ValueError(f"unknown flip direction(s) {bad or directions}; allowed: {', '.join(DIRECTIONS)}")
+        if not directions:
+            raise ValueError(f"directions must name at least one of {DIRECTIONS}, got none")
+        for direction in directions:
+            check_choice(direction, DIRECTIONS, "flip direction")
         self.directions = directions
         self.prob = _check_prob(prob)
         self.share_random_params = bool(share_random_params)

@@ -12,29 +12,17 @@ Both take raw discriminator outputs of any shape, e.g. PatchGAN maps (N, 1, H', 
 """
 from __future__ import annotations
 
-import math
-import numbers
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmac._validate import check_real, check_type
 from mmac.registry import register
 
 
 def _check_inputs(pred: object, target_is_real: object) -> None:
-    if not isinstance(pred, Tensor):
-        raise ValueError(f"pred must be a torch.Tensor of discriminator outputs, got {type(pred).__name__}")
-    if not isinstance(target_is_real, bool):
-        raise ValueError(f"target_is_real must be a bool, got {target_is_real!r} ({type(target_is_real).__name__})")
-
-
-def _check_real(value: object, name: str, non_negative: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}")
-    if non_negative and value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-    return float(value)
+    check_type(pred, Tensor, "pred", expected="a torch.Tensor of discriminator outputs")
+    check_type(target_is_real, bool, "target_is_real", expected="a bool")
 
 
 def lsgan_loss(pred: Tensor, target_is_real: bool, real_label: float = 1.0, fake_label: float = 0.0) -> Tensor:
@@ -48,6 +36,9 @@ def lsgan_loss(pred: Tensor, target_is_real: bool, real_label: float = 1.0, fake
 
     Returns:
         Scalar, shape ().
+
+    Raises:
+        TypeError: ``pred`` is not a tensor or ``target_is_real`` not a bool.
     """
     _check_inputs(pred, target_is_real)
     target = torch.full_like(pred, real_label if target_is_real else fake_label)
@@ -66,6 +57,9 @@ def log_likelihood_gan_loss(pred: Tensor, target_is_real: bool) -> Tensor:
 
     Returns:
         Scalar, shape ().
+
+    Raises:
+        TypeError: ``pred`` is not a tensor or ``target_is_real`` not a bool.
     """
     _check_inputs(pred, target_is_real)
     target = torch.full_like(pred, 1.0 if target_is_real else 0.0)
@@ -82,14 +76,15 @@ class LSGANLoss(nn.Module):
         fake_label: Target value for fake. Defaults to 0.0.
 
     Raises:
+        TypeError: ``loss_weight`` or a label not a real number (or a bool).
         ValueError: negative or non-finite ``loss_weight``, non-finite labels.
     """
 
     def __init__(self, loss_weight: float = 1.0, real_label: float = 1.0, fake_label: float = 0.0) -> None:
         super().__init__()
-        self.loss_weight = _check_real(loss_weight, "loss_weight", non_negative=True)
-        self.real_label = _check_real(real_label, "real_label")
-        self.fake_label = _check_real(fake_label, "fake_label")
+        self.loss_weight = check_real(loss_weight, "loss_weight", minimum=0)
+        self.real_label = check_real(real_label, "real_label")
+        self.fake_label = check_real(fake_label, "fake_label")
 
     def forward(self, pred: Tensor, target_is_real: bool) -> Tensor:
         """Return the weighted loss, shape (), for discriminator outputs ``pred`` of any shape."""
@@ -107,12 +102,13 @@ class LogLikelihoodGANLoss(nn.Module):
         loss_weight: Factor on the loss, >= 0. Defaults to 1.0.
 
     Raises:
+        TypeError: ``loss_weight`` not a real number (or a bool).
         ValueError: negative or non-finite ``loss_weight``.
     """
 
     def __init__(self, loss_weight: float = 1.0) -> None:
         super().__init__()
-        self.loss_weight = _check_real(loss_weight, "loss_weight", non_negative=True)
+        self.loss_weight = check_real(loss_weight, "loss_weight", minimum=0)
 
     def forward(self, pred: Tensor, target_is_real: bool) -> Tensor:
         """Return the weighted loss, shape (), for discriminator logits ``pred`` of any shape."""

@@ -22,12 +22,11 @@ CycleGAN names them ``cycle_{domain}`` beside ``real_{domain}``). :func:`cycle_l
 """
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Mapping
 
 from torch import Tensor, nn
 
+from mmac._validate import check_choice, check_real, check_type
 from mmac.registry import register
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -35,31 +34,16 @@ REDUCTIONS = ("mean", "sum", "none")
 
 def _check_domain(domain: object, where: str) -> None:
     if not isinstance(domain, str):
-        raise ValueError(f"domain keys must be strings, got {domain!r} ({type(domain).__name__}) in {where}")
-
-
-def _check_reduction(reduction: object) -> None:
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"unknown reduction {reduction!r}; allowed: {', '.join(map(repr, REDUCTIONS))}")
-
-
-def _check_weight(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
-    return value
+        raise TypeError(f"domain keys must be strings, got {domain!r} ({type(domain).__name__}) in {where}")
 
 
 def _check_domain_weights(domain_weights: object) -> dict[str, float]:
     """Validate a ``{domain: weight}`` mapping and return it as a dict of floats."""
-    if not isinstance(domain_weights, Mapping):
-        raise ValueError(f"domain_weights must be a dict {{domain: weight}}, got {type(domain_weights).__name__}")
+    check_type(domain_weights, Mapping, "domain_weights", expected="a dict {domain: weight}")
     checked = {}
     for domain, weight in domain_weights.items():
         _check_domain(domain, "domain_weights")
-        checked[domain] = _check_weight(weight, f"domain_weights[{domain!r}]")
+        checked[domain] = check_real(weight, f"domain_weights[{domain!r}]", minimum=0)
     if not any(weight > 0 for weight in checked.values()):
         raise ValueError(f"domain_weights {dict(domain_weights)!r} has no positive weight; "
                          "to switch the cycle loss off, set loss_weight=0")
@@ -102,15 +86,16 @@ def cycle_l1(reconstructions: Mapping[str, Tensor], originals: Mapping[str, Tens
         The weighted sum over domains, shape () or (N,) as ``reduction`` says.
 
     Raises:
-        ValueError: non-string domain, negative / non-finite / all-zero weight, unknown reduction, a weighted
-            domain missing from ``reconstructions`` or ``originals``, a non-tensor value, shapes that differ,
-            or batch sizes that differ across domains with ``reduction='none'``.
+        TypeError: a non-string domain, a weight that is not a real number (or is a bool), inputs that are not
+            dicts, or a non-tensor value.
+        ValueError: negative / non-finite / all-zero weight, unknown reduction, a weighted domain missing from
+            ``reconstructions`` or ``originals``, shapes that differ, or batch sizes that differ across domains
+            with ``reduction='none'``.
     """
     weights = _check_domain_weights(domain_weights)
-    _check_reduction(reduction)
+    check_choice(reduction, REDUCTIONS, "reduction")
     for name, tensors in (("reconstructions", reconstructions), ("originals", originals)):
-        if not isinstance(tensors, Mapping):
-            raise ValueError(f"{name} must be a dict {{domain: tensor}}, got {type(tensors).__name__}")
+        check_type(tensors, Mapping, name, expected="a dict {domain: tensor}")
         for domain in tensors:
             _check_domain(domain, name)
 
@@ -123,8 +108,7 @@ def cycle_l1(reconstructions: Mapping[str, Tensor], originals: Mapping[str, Tens
             if domain not in tensors:
                 raise ValueError(f"{name} has no key {domain!r}, whose cycle has weight {weight} in the loss; "
                                  f"keys given: {sorted(tensors)}")
-            if not isinstance(tensors[domain], Tensor):
-                raise ValueError(f"{name}[{domain!r}] must be a torch.Tensor, got {type(tensors[domain]).__name__}")
+            check_type(tensors[domain], Tensor, f"{name}[{domain!r}]", expected="a torch.Tensor")
         reconstruction, original = reconstructions[domain], originals[domain]
         if reconstruction.shape != original.shape:
             raise ValueError(f"reconstructions[{domain!r}] has shape {tuple(reconstruction.shape)} but "
@@ -156,15 +140,17 @@ class CycleConsistencyLoss(nn.Module):
         reduction: 'mean', 'sum' or 'none', see :func:`cycle_l1`. Defaults to 'mean'.
 
     Raises:
+        TypeError: ``loss_weight`` or a domain weight not a real number, ``domain_weights`` not a dict of
+            string keys.
         ValueError: negative or non-finite ``loss_weight``, bad ``domain_weights``, unknown ``reduction``.
     """
 
     def __init__(self, loss_weight: float = 1.0, domain_weights: Mapping[str, float] | None = None,
                  reduction: str = "mean") -> None:
         super().__init__()
-        self.loss_weight = _check_weight(loss_weight, "loss_weight")
+        self.loss_weight = check_real(loss_weight, "loss_weight", minimum=0)
         self.domain_weights = None if domain_weights is None else _check_domain_weights(domain_weights)
-        _check_reduction(reduction)
+        check_choice(reduction, REDUCTIONS, "reduction")
         self.reduction = reduction
 
     @property
@@ -191,14 +177,15 @@ class CycleConsistencyLoss(nn.Module):
             Shape () for reduction 'mean' and 'sum', (N,) for 'none', see :func:`cycle_l1`.
 
         Raises:
+            TypeError: as :func:`cycle_l1`.
             ValueError: as :func:`cycle_l1`; also when ``domain_weights`` is None and ``reconstructions`` is
                 empty.
         """
         weights = self.domain_weights
         if weights is None:
-            if not isinstance(reconstructions, Mapping) or not reconstructions:
-                raise ValueError("reconstructions must be a non-empty dict {domain: tensor}, "
-                                 f"got {reconstructions!r}")
+            check_type(reconstructions, Mapping, "reconstructions", expected="a non-empty dict {domain: tensor}")
+            if not reconstructions:
+                raise ValueError("reconstructions must be a non-empty dict {domain: tensor}, got {}")
             for domain in reconstructions:
                 _check_domain(domain, "reconstructions")
             weights = {domain: 1.0 for domain in reconstructions}
@@ -223,8 +210,9 @@ class AsymmetricCycleLoss(CycleConsistencyLoss):
         reduction: 'mean', 'sum' or 'none', see :func:`cycle_l1`. Defaults to 'mean'.
 
     Raises:
-        ValueError: non-string ``domain``, negative or non-finite ``loss_weight``, unknown ``reduction``;
-            in ``forward``, ``domain`` missing from the inputs (see :func:`cycle_l1`).
+        TypeError: non-string ``domain``, ``loss_weight`` not a real number.
+        ValueError: negative or non-finite ``loss_weight``, unknown ``reduction``; in ``forward``, ``domain``
+            missing from the inputs (see :func:`cycle_l1`).
     """
 
     def __init__(self, loss_weight: float = 1.0, domain: str = "healthy", reduction: str = "mean") -> None:

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from mmac._validate import check_int, check_type
 from mmac.registry import register
 
 _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
@@ -39,12 +40,6 @@ _NORM = {("IN", 2): nn.InstanceNorm2d, ("IN", 3): nn.InstanceNorm3d,
          ("BN", 2): nn.BatchNorm2d, ("BN", 3): nn.BatchNorm3d}
 _NORM_DEFAULTS = {"IN": dict(affine=False, track_running_stats=False), "BN": dict(affine=True)}
 _INITS = ("normal", "xavier", "kaiming", "orthogonal")
-
-
-def _check_positive_int(value: object, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 @register("MODELS")
@@ -69,23 +64,25 @@ class UNetGenerator(nn.Module):
             again by :meth:`init_weights`. Defaults to None.
 
     Raises:
-        ValueError: ``num_down`` not an int >= 2, non-positive channels, unknown norm type, ``dims`` not 2
-            or 3, unknown init type.
+        TypeError: ``num_down`` or a channel count not an integer (numpy integers are accepted, bools are
+            not), ``norm_cfg`` not a dict.
+        ValueError: ``num_down`` < 2, non-positive channels, unknown norm type, ``dims`` not 2 or 3, unknown
+            init type.
     """
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, num_down: int = 8, base_channels: int = 64,
                  norm_cfg: Mapping | None = None, use_dropout: bool = False, dims: int = 2,
                  init_cfg: Mapping | None = None) -> None:
         super().__init__()
-        self.in_channels = _check_positive_int(in_channels, "in_channels")
-        self.out_channels = _check_positive_int(out_channels, "out_channels")
-        self.num_down = _check_positive_int(num_down, "num_down", minimum=2)
-        self.base_channels = _check_positive_int(base_channels, "base_channels")
+        self.in_channels = check_int(in_channels, "in_channels", minimum=1)
+        self.out_channels = check_int(out_channels, "out_channels", minimum=1)
+        self.num_down = check_int(num_down, "num_down", minimum=2)
+        self.base_channels = check_int(base_channels, "base_channels", minimum=1)
         if dims not in (2, 3):
             raise ValueError(f"dims must be 2 (images) or 3 (volumes), got {dims!r}")
         self.dims = dims
-        if norm_cfg is not None and not isinstance(norm_cfg, Mapping):
-            raise ValueError(f"norm_cfg must be a dict like dict(type='IN'), got {norm_cfg!r}")
+        if norm_cfg is not None:
+            check_type(norm_cfg, Mapping, "norm_cfg", expected="a dict like dict(type='IN')")
         self.norm_cfg = dict(type="IN") if norm_cfg is None else dict(norm_cfg)
         norm_type = self.norm_cfg.get("type")
         if norm_type not in ("IN", "BN"):
@@ -98,10 +95,10 @@ class UNetGenerator(nn.Module):
         self.init_cfg = dict(type="normal", gain=0.02) if init_cfg is None else dict(init_cfg)
 
         # channels[i + 1] = C_i, the width of level i; channels[0] is the input.
-        channels = [in_channels] + [base_channels * min(2 ** i, 8) for i in range(num_down)]
-        self.downs = nn.ModuleList(self._down(i, channels[i], channels[i + 1]) for i in range(num_down))
-        self.ups = nn.ModuleList(self._up(i, channels[i + 1], out_channels if i == 0 else channels[i])
-                                 for i in range(num_down))
+        channels = [self.in_channels] + [self.base_channels * min(2 ** i, 8) for i in range(self.num_down)]
+        self.downs = nn.ModuleList(self._down(i, channels[i], channels[i + 1]) for i in range(self.num_down))
+        self.ups = nn.ModuleList(self._up(i, channels[i + 1], self.out_channels if i == 0 else channels[i])
+                                 for i in range(self.num_down))
         self.init_weights()
 
     def _norm(self, channels: int) -> nn.Module:

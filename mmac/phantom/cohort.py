@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from mmac._validate import check_choice, check_int, check_real
 from mmac.phantom import anatomy as A
 from mmac.phantom.artifacts import bias_field, rician, sample_bias, shift_fat
 from mmac.phantom.fields import SmoothField
@@ -55,11 +56,15 @@ class Subject:
 
 
 def validate_size(size: int, slices: int) -> None:
-    """Raise ValueError unless ``size`` is a multiple of 16 in [32, 1024] and ``slices`` >= 1."""
-    if not isinstance(size, (int, np.integer)) or size < 32 or size % 16 or size > 1024:
+    """Check that ``size`` is a multiple of 16 in [32, 1024] and ``slices`` >= 1.
+
+    Raises:
+        TypeError: ``size`` or ``slices`` is not an integer (numpy integers are accepted, bools are not).
+        ValueError: Either is out of range.
+    """
+    if check_int(size, "size") < 32 or size % 16 or size > 1024:
         raise ValueError(f"size must be a multiple of 16 between 32 and 1024, got {size!r}")
-    if not isinstance(slices, (int, np.integer)) or slices < 1:
-        raise ValueError(f"slices must be a positive integer, got {slices!r}")
+    check_int(slices, "slices", minimum=1)
 
 
 def make_affine(size: int, slices: int, slice_spacing: float = SLICE_SPACING_MM) -> np.ndarray:
@@ -171,13 +176,12 @@ def make_subject(group: str, seed: int = 0, index: int = 1, size: int = 256, sli
         The subject's volumes, affine and generation parameters (``info``).
 
     Raises:
-        ValueError: Unknown group, bad size or slice count.
+        TypeError: ``size``, ``slices`` or ``slice_spacing`` is not a number of the right kind.
+        ValueError: Unknown group, bad size, slice count or slice spacing.
     """
-    if group not in GROUPS:
-        raise ValueError(f"group must be one of {GROUPS}, got {group!r}")
+    check_choice(group, GROUPS, "group")
     validate_size(size, slices)
-    if slice_spacing <= 0:
-        raise ValueError(f"slice_spacing must be > 0 mm, got {slice_spacing!r}")
+    check_real(slice_spacing, "slice_spacing (mm)", minimum=0, exclusive_minimum=True)
     ss = np.random.SeedSequence([int(seed), _GROUP_CODE[group], int(index)])
     rng_anat, rng_dis, rng_tex, rng_acq, rng_noise = (np.random.default_rng(s) for s in ss.spawn(5))
 
@@ -370,18 +374,17 @@ def make_cohort(out_dir: str | os.PathLike, healthy: int = 21, moderate: int = 7
         Path of ``manifest.csv``.
 
     Raises:
+        TypeError: A count, ``size``, ``slices`` or ``workers`` is not an integer (or is a bool).
         ValueError: Negative or all-zero counts, bad size/slices, ``workers`` < 1.
         FileExistsError: ``out_dir`` is a non-empty folder (or a file) and ``overwrite`` is False.
     """
     counts = {"healthy": healthy, "moderate": moderate, "severe": severe}
     for name, n in counts.items():
-        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {n!r}")
+        check_int(n, name, minimum=0)
     if sum(counts.values()) == 0:
         raise ValueError("the cohort is empty: healthy, moderate and severe are all 0")
     validate_size(size, slices)
-    if not isinstance(workers, (int, np.integer)) or isinstance(workers, bool) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    check_int(workers, "workers", minimum=1)
     out_dir = Path(out_dir)
     if out_dir.exists():
         if not out_dir.is_dir():

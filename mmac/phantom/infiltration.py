@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, ndtri
 
+from mmac._validate import check_choice
 from mmac.phantom.anatomy import MUSCLES
 
 # Susceptibility templates, in the order of MUSCLES:
@@ -79,8 +80,7 @@ def sample_involvement(rng: np.random.Generator, group: str, muscle_area: np.nda
     Raises:
         ValueError: Unknown group.
     """
-    if group not in GROUPS:
-        raise ValueError(f"group must be one of {GROUPS}, got {group!r}")
+    check_choice(group, GROUPS, "group")
     if group == "healthy":
         return None
     name = list(TEMPLATES)[rng.integers(len(TEMPLATES))]

@@ -1,5 +1,6 @@
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from mmac.datasets.folds import patient_kfold
@@ -52,3 +53,11 @@ def test_duplicate_and_length_mismatch():
         patient_kfold(["a", "a", "b"], ["healthy"] * 3, n_splits=2)
     with pytest.raises(ValueError, match="length"):
         patient_kfold(["a", "b"], ["healthy"], n_splits=2)
+
+
+def test_n_splits_numpy_integer_accepted_bool_and_float_rejected():
+    folds = patient_kfold(SUBJECTS, GROUPS, n_splits=np.int64(3))
+    assert len(folds) == 3 and folds == patient_kfold(SUBJECTS, GROUPS, n_splits=3)
+    for bad in (True, 3.0):
+        with pytest.raises(TypeError, match="n_splits must be an integer"):
+            patient_kfold(SUBJECTS, GROUPS, n_splits=bad)

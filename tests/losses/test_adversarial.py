@@ -52,7 +52,7 @@ def test_gradient_flows_to_pred():
 
 @pytest.mark.parametrize("cls", [LSGANLoss, LogLikelihoodGANLoss])
 def test_error_target_not_bool(cls):
-    with pytest.raises(ValueError, match="target_is_real must be a bool"):
+    with pytest.raises(TypeError, match="target_is_real must be a bool"):
         cls()(PRED, torch.ones(2, 2))
 
 
@@ -63,7 +63,7 @@ def test_error_negative_weight(cls):
 
 
 def test_error_pred_not_tensor():
-    with pytest.raises(ValueError, match="pred must be a torch.Tensor"):
+    with pytest.raises(TypeError, match="pred must be a torch.Tensor"):
         LSGANLoss()([0.5], True)
 
 

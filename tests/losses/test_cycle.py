@@ -1,4 +1,5 @@
 """Cycle-consistency losses against hand-computed L1 values (eqs. 2 and 3 of Gadermayr et al., ISBI 2021)."""
+import numpy as np
 import pytest
 import torch
 
@@ -131,20 +132,36 @@ def test_error_shape_mismatch(cycles):
     (dict(domain_weights={"healthy": 0.0}), "no positive weight"),
     (dict(loss_weight=-0.5), "loss_weight"),
     (dict(reduction="avg"), "'avg'"),
-    (dict(domain_weights={0: 1.0}), "strings, got 0"),
 ])
 def test_error_bad_constructor_args(kwargs, match):
     with pytest.raises(ValueError, match=match):
         CycleConsistencyLoss(**kwargs)
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(domain_weights={0: 1.0}), "strings, got 0"),
+    (dict(domain_weights={"healthy": True}), r"domain_weights\['healthy'\] must be a real number"),
+    (dict(domain_weights=[("healthy", 1.0)]), "domain_weights must be a dict"),
+    (dict(loss_weight="1"), "loss_weight must be a real number"),
+])
+def test_error_constructor_args_of_wrong_type(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        CycleConsistencyLoss(**kwargs)
+
+
+def test_numpy_weights_are_accepted(cycles):
+    loss = CycleConsistencyLoss(loss_weight=np.float32(0.5), domain_weights={"healthy": np.int64(2)})
+    assert loss.loss_weight == 0.5 and loss.domain_weights == {"healthy": 2.0}
+    assert loss(*cycles).item() == pytest.approx(0.5 * 2 * 0.75)  # healthy mean L1 = 0.75 (see ``cycles``)
+
+
 def test_error_asymmetric_non_string_domain():
-    with pytest.raises(ValueError, match="strings, got 1"):
+    with pytest.raises(TypeError, match="strings, got 1"):
         AsymmetricCycleLoss(domain=1)
 
 
 def test_error_non_string_domain_in_inputs():
-    with pytest.raises(ValueError, match="strings, got 1 .* in reconstructions"):
+    with pytest.raises(TypeError, match="strings, got 1 .* in reconstructions"):
         CycleConsistencyLoss()({1: torch.zeros(1)}, {1: torch.zeros(1)})
 
 

@@ -199,3 +199,17 @@ def test_make_cohort_rejects_bad_arguments(tmp_path, kwargs, match):
 def test_make_subject_rejects_unknown_group():
     with pytest.raises(ValueError, match="group"):
         make_subject("mild", size=32, slices=1)
+
+
+@pytest.mark.parametrize("kwargs", [dict(slices=True), dict(size=32.0), dict(healthy=True), dict(workers=1.0)])
+def test_make_cohort_rejects_bools_and_floats_for_counts(tmp_path, kwargs):
+    args = dict(healthy=1, moderate=0, severe=0, size=32, slices=1, progress=False)
+    args.update(kwargs)
+    with pytest.raises(TypeError, match="must be an integer"):
+        make_cohort(tmp_path / "out", **args)
+    assert not (tmp_path / "out").exists()
+
+
+def test_make_subject_rejects_non_positive_slice_spacing():
+    with pytest.raises(ValueError, match=r"slice_spacing \(mm\) must be > 0"):
+        make_subject("healthy", size=32, slices=1, slice_spacing=0.0)
