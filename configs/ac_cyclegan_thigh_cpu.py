@@ -7,10 +7,8 @@ _base_ = './ac_cyclegan_thigh.py'
 data_root = 'data/phantom_demo'
 image_size = 64
 iters = 900
-train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
-                        dataset=dict(data_root=data_root, size=image_size))
-val_dataloader = dict(num_workers=0, persistent_workers=False, batch_size=16,
-                      dataset=dict(data_root=data_root, size=image_size))
+train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False, dataset=dict(size=image_size))
+val_dataloader = dict(num_workers=0, persistent_workers=False, batch_size=16, dataset=dict(size=image_size))
 test_dataloader = val_dataloader
 model = dict(generator=dict(num_down=6, base_channels=16), discriminator=dict(base_channels=16))
 optim_wrapper = dict(generators=dict(optimizer=dict(lr=2e-4)), discriminators=dict(optimizer=dict(lr=2e-4)))

@@ -31,9 +31,8 @@ def ensure_cohort(data_dir: str, workers: int = 2, log=print) -> str:
 
 def demo_options(data_dir: str) -> dict:
     """``--cfg-options`` pointing the CPU config at the demo cohort with two patient-level folds."""
-    options = {}
+    options = {'data_root': osp.abspath(data_dir)}
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        options[f'{loader}.dataset.data_root'] = osp.abspath(data_dir)
         options[f'{loader}.dataset.num_folds'] = 2
     return options
 

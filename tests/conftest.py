@@ -7,6 +7,21 @@ REPO = Path(__file__).resolve().parents[1]
 CPU_CONFIG = REPO / "configs" / "ac_cyclegan_thigh_cpu.py"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def slice_cache_dir(tmp_path_factory) -> Path:
+    """The datasets' on-disk slice cache of this session, in a temporary folder (not ~/.cache/mmac/slices)."""
+    import os
+
+    folder = tmp_path_factory.mktemp("slice_cache")
+    old = os.environ.get("MMAC_SLICE_CACHE")
+    os.environ["MMAC_SLICE_CACHE"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("MMAC_SLICE_CACHE", None)
+    else:
+        os.environ["MMAC_SLICE_CACHE"] = old
+
+
 @pytest.fixture(scope="session")
 def tiny_cohort(tmp_path_factory) -> Path:
     """3 healthy, 1 moderate, 2 severe subjects of 32 x 32 x 8 from the phantom generator; returns the folder."""

@@ -34,7 +34,7 @@ class TinyModel:
 
 def tiny_cfg_options(cohort: Path) -> dict:
     """cfg_options that shrink configs/ac_cyclegan_thigh_cpu.py to a 2-iteration run on ``cohort``."""
-    options = {}
+    options = {"data_root": str(cohort)}
     for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
         options.update({f"{loader}.dataset.data_root": str(cohort), f"{loader}.dataset.size": 32,
                         f"{loader}.dataset.fold": 0, f"{loader}.dataset.num_folds": 2,

@@ -7,7 +7,9 @@ custom_imports = dict(imports=['mmac.registration'], allow_failed_imports=False)
 
 # ---------------------------------------------------------------- data
 # The default data is the synthetic cohort: `python tools/make_phantom.py --out data/phantom`.
-# For real scans point data_root at a folder holding manifest.csv (see README, "Real data").
+# For real scans set data_root, the folder holding manifest.csv (see README, "Real data"), in a config that
+# inherits this one or with `--cfg-options data_root=...`: the three loaders below leave their data_root None,
+# and mmac's tools (mmac.engine.launch.load_config) fill it from this one key.
 data_root = 'data/phantom'
 manifest = 'manifest.csv'
 image_size = 256
@@ -40,17 +42,17 @@ train_dataloader = dict(
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(_delete_=True, type='ThighMRDataset', data_root=data_root, manifest=manifest, split='train',
-                 fold=fold, num_folds=num_folds, fold_seed=fold_seed, size=image_size,
+    dataset=dict(_delete_=True, type='ThighMRDataset', data_root=None, manifest=manifest, split='train',
+                 fold=fold, num_folds=num_folds, fold_seed=fold_seed, size=image_size, resize_mode='fit',
                  pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=8,
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(_delete_=True, type='ThighMRDataset', data_root=data_root, manifest=manifest, split='val',
-                 fold=fold, num_folds=num_folds, fold_seed=fold_seed, size=image_size, annotation_every=4,
-                 pipeline=test_pipeline))
+    dataset=dict(_delete_=True, type='ThighMRDataset', data_root=None, manifest=manifest, split='val',
+                 fold=fold, num_folds=num_folds, fold_seed=fold_seed, size=image_size, resize_mode='fit',
+                 annotation_every=4, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
 # ---------------------------------------------------------------- model

@@ -43,14 +43,15 @@ def model_image_size(cfg) -> tuple[int | None, str]:
     ``dataset.resize_mode``), then the top-level ``image_size``.
 
     Returns:
-        ``(size, resize_mode)``; size None when the config names none, mode ``'resize'`` by default.
+        ``(size, resize_mode)``; size None when the config names none, mode ``'fit'`` (ThighMRDataset's
+        default) when it names none.
     """
     for key in ("test_dataloader", "val_dataloader", "train_dataloader"):
         dataset = (cfg.get(key) or {}).get("dataset") or {}
         if dataset.get("size") is not None:
-            return int(dataset["size"]), str(dataset.get("resize_mode", "resize"))
+            return int(dataset["size"]), str(dataset.get("resize_mode", "fit"))
     size = cfg.get("image_size")
-    return (int(size) if size is not None else None), "resize"
+    return (int(size) if size is not None else None), "fit"
 
 
 class Translator:
@@ -65,7 +66,7 @@ class Translator:
         image_size: Slice size the model was trained on; other sizes are fitted to it (see
             :meth:`translate_slices`). None: slices are translated at their own size. Defaults to None.
         resize_mode: How slices were brought to ``image_size`` in training (``'resize'``, ``'pad'`` or
-            ``'fit'``, see :func:`mmac.datasets.thigh_mr.fit_slices`). Defaults to ``'resize'``.
+            ``'fit'``, see :func:`mmac.datasets.thigh_mr.fit_slices`). Defaults to ``'fit'``.
         device: Torch device. Defaults to ``'cpu'``.
 
     Raises:
@@ -74,7 +75,7 @@ class Translator:
     """
 
     def __init__(self, model: torch.nn.Module, direction: str = "healthy", image_size: int | None = None,
-                 resize_mode: str = "resize", device: str | torch.device = "cpu") -> None:
+                 resize_mode: str = "fit", device: str | torch.device = "cpu") -> None:
         generators = getattr(model, "generators", None)
         if generators is None:
             raise TypeError(f"expected a CycleGAN-style model with a 'generators' dict, got {type(model).__name__}")
@@ -145,9 +146,10 @@ class Translator:
         """Translate axial slices.
 
         Slices whose size differs from the training size are brought to it as in training
-        (:func:`~mmac.datasets.thigh_mr.fit_slices` with the config's ``resize_mode``: bilinear resize by
-        default), translated, and brought back to their size by the inverse operation (bilinear resize; for
-        ``'pad'``, centre crop/pad, so content cropped away in training comes back as 0). With ``fit=False``
+        (:func:`~mmac.datasets.thigh_mr.fit_slices` with the config's ``resize_mode``: aspect-preserving
+        bilinear resize and padding by default), translated, and brought back to their size by the inverse
+        operation (bilinear resize; for ``'pad'``, centre crop/pad, so content cropped away in training comes
+        back as 0). With ``fit=False``
         they are translated at their own size instead, which must be divisible by ``2**num_down``.
 
         A 3D generator (``UNetGenerator(dims=3)``) translates the stack as one volume (D=N, H, W) at its own

@@ -2,11 +2,18 @@
 
 The cohort layout follows the thigh MR study of Gadermayr et al., "Asymmetric cycle-consistency loss for
 many-to-one unpaired image translation" (fat-infiltrated thigh MR slices -> pseudo-healthy slices): one 3D
-volume per subject, a binary muscle mask per volume, and a group label (healthy, moderate, severe).
+volume per subject, a muscle mask per volume, and a group label (healthy, moderate, severe).
 
 ``manifest.csv`` has a header; required columns are ``subject,group,image,mask``, optional columns
 ``labels,fat_fraction,counterpart`` (``counterpart``: the healthy twin of a pathological subject, empty for
-healthy subjects). Paths are relative to the manifest's folder; absolute paths are allowed.
+healthy subjects). The ``mask`` cell may be empty for healthy subjects (training never uses their masks); a
+pathological subject needs one (it is the reference of the evaluation). Paths are relative to the manifest's
+folder; absolute paths are allowed.
+
+Masks (:func:`muscle_mask`): binary 0/1, binary 0/255, or an integer label map such as a segmentation tool's
+one-label-per-muscle output. By default every non-zero voxel is muscle; ``mask_labels`` names the labels that
+are (the others, e.g. bone or subcutaneous fat labels, are not). Non-integer or negative values (a probability
+map, an image given as a mask) are refused.
 
 Every check raises before training starts and names the manifest row or the file and what is wrong; nothing
 is skipped silently.
@@ -42,7 +49,7 @@ class SubjectRecord:
         subject: Subject id, unique in the manifest.
         group: One of :data:`GROUPS`.
         image: Path of the 3D image.
-        mask: Path of the binary muscle mask (same grid as the image).
+        mask: Path of the muscle mask (same grid as the image); None for a healthy subject without one.
         labels: Optional label map path.
         fat_fraction: Optional fat-fraction map path.
         counterpart: Optional healthy counterpart image path (pathological subjects of a phantom).
@@ -53,7 +60,7 @@ class SubjectRecord:
     subject: str
     group: str
     image: Path
-    mask: Path
+    mask: Path | None
     labels: Path | None = None
     fat_fraction: Path | None = None
     counterpart: Path | None = None
@@ -78,7 +85,7 @@ class SubjectVolume:
     Attributes:
         record: The manifest row.
         image: Normalised image, float32 (X, Y, Z) in [0, 1].
-        mask: Muscle mask, bool (X, Y, Z).
+        mask: Muscle mask, bool (X, Y, Z), or None (a healthy subject without a mask).
         affine: Canonical (RAS) voxel-to-world affine, (4, 4).
         percentiles: The intensities (lo, hi) of the raw image mapped to 0 and 1.
         counterpart: Healthy counterpart normalised with ``percentiles``, float32 (X, Y, Z), or None.
@@ -87,7 +94,7 @@ class SubjectVolume:
 
     record: SubjectRecord
     image: np.ndarray
-    mask: np.ndarray
+    mask: np.ndarray | None
     affine: np.ndarray
     percentiles: tuple[float, float]
     counterpart: np.ndarray | None = None
@@ -106,7 +113,8 @@ def read_manifest(path: str | Path, check_files: bool = True) -> list[SubjectRec
 
     Raises:
         FileNotFoundError: The manifest or a listed file is missing.
-        ValueError: Missing columns, empty manifest, unknown group, duplicate subject, empty cell.
+        ValueError: Missing columns, empty manifest, unknown group, duplicate subject, empty cell (``mask``
+            may be empty for healthy subjects).
     """
     path = Path(path)
     if not path.is_file():
@@ -132,8 +140,9 @@ def read_manifest(path: str | Path, check_files: bool = True) -> list[SubjectRec
         if None in row:
             raise ValueError(f"{where}: more cells than header columns")
         for column in REQUIRED_COLUMNS:
-            if not row.get(column):
-                raise ValueError(f"{where}: empty {column!r}")
+            if not row.get(column) and not (column == "mask" and row.get("group") == "healthy"):
+                detail = " (a pathological subject needs a muscle mask)" if column == "mask" else ""
+                raise ValueError(f"{where}: empty {column!r}{detail}")
         subject, group = row["subject"], row["group"]
         if group not in GROUPS:
             raise ValueError(f"{where} (subject {subject!r}): unknown group {group!r}; allowed: {', '.join(GROUPS)}")
@@ -237,9 +246,61 @@ def _check_same_grid(data: np.ndarray, affine: np.ndarray, ref_shape: tuple, ref
                          f"(tolerance {AFFINE_ATOL} mm):\n{np.round(affine, 4)}\nvs\n{np.round(ref_affine, 4)}")
 
 
+def check_mask_labels(mask_labels) -> tuple[int, ...] | None:
+    """Validate a ``mask_labels`` option: None (any non-zero voxel is muscle) or a non-empty list of ints >= 1.
+
+    Returns:
+        None, or the labels as a sorted tuple without duplicates.
+
+    Raises:
+        TypeError: Not None, not a list/tuple, or an element that is not an int.
+        ValueError: Empty, or a label < 1 (0 is the background).
+    """
+    if mask_labels is None:
+        return None
+    if isinstance(mask_labels, (str, bytes)) or not isinstance(mask_labels, (list, tuple)):
+        raise TypeError(f"mask_labels must be None or a list of ints (the muscle labels), got {mask_labels!r}")
+    if not mask_labels:
+        raise ValueError("mask_labels must name at least one label; None takes every non-zero label")
+    for label in mask_labels:
+        if isinstance(label, bool) or not isinstance(label, (int, np.integer)):
+            raise TypeError(f"mask_labels must hold ints, got {label!r} in {list(mask_labels)}")
+        if label < 1:
+            raise ValueError(f"mask_labels must be >= 1 (0 is the background), got {label} in {list(mask_labels)}")
+    return tuple(sorted({int(v) for v in mask_labels}))
+
+
+def muscle_mask(mask: np.ndarray, mask_labels=None, path: str | Path = "", where: str = "") -> np.ndarray:
+    """The muscle voxels of a mask volume: bool, same shape.
+
+    Args:
+        mask: Mask voxels as read (any float/int dtype): 0/1, 0/255 or integer labels.
+        mask_labels: Labels that are muscle; None: every non-zero label. Defaults to None.
+        path: The mask file, for error messages. Defaults to ``''``.
+        where: Manifest row description prefixed to error messages. Defaults to ``''``.
+
+    Returns:
+        bool array, True where the voxel is muscle.
+
+    Raises:
+        ValueError: Non-integer or negative values, or a bad ``mask_labels``.
+    """
+    labels = check_mask_labels(mask_labels)
+    prefix = f"{where}: " if where else ""
+    values = np.unique(mask)
+    bad = values[(values < 0) | (np.abs(values - np.round(values)) > 1e-3)]
+    if bad.size:
+        shown = ", ".join(f"{v:g}" for v in bad[:6]) + (", ..." if len(bad) > 6 else "")
+        raise ValueError(f"{prefix}mask {path} is neither binary nor a label map: values {shown} (expected 0/1, "
+                         f"0/255 or integer labels >= 0, e.g. one per muscle)")
+    if labels is None:
+        return mask != 0
+    return np.isin(np.round(mask).astype(np.int64), labels)
+
+
 def load_subject(record: SubjectRecord, load_counterpart: bool = True, load_fat_fraction: bool = True,
                  annotation_every: int | None = None, annotation_offset: int = 0,
-                 percentiles: tuple[float, float] = PERCENTILES) -> SubjectVolume:
+                 percentiles: tuple[float, float] = PERCENTILES, mask_labels=None) -> SubjectVolume:
     """Load, validate and normalise one subject.
 
     Args:
@@ -251,14 +312,18 @@ def load_subject(record: SubjectRecord, load_counterpart: bool = True, load_fat_
             none. Defaults to None.
         annotation_offset: See ``annotation_every``. Defaults to 0.
         percentiles: Percentiles of the image mapped to 0 and 1. Defaults to (0.5, 99.5).
+        mask_labels: Mask labels that are muscle (:func:`muscle_mask`); None: every non-zero label.
+            Defaults to None.
 
     Returns:
-        The subject's normalised volumes, all (X, Y, Z) in canonical RAS.
+        The subject's normalised volumes, all (X, Y, Z) in canonical RAS (``mask`` None when the record has
+        none).
 
     Raises:
         FileNotFoundError: A file is missing.
         ValueError: Unreadable file, not 3D, mask/counterpart/fat-fraction grid different from the image's,
-            NaN/inf voxels, constant image, non-binary mask, empty mask on an annotated slice.
+            NaN/inf voxels, constant image, a mask that is neither binary nor a label map, empty mask on an
+            annotated slice.
     """
     where = record.where
     image, affine, raw_affine = load_nifti(record.image, "image", where)
@@ -274,13 +339,10 @@ def load_subject(record: SubjectRecord, load_counterpart: bool = True, load_fat_
         _check_finite(data, what, path, where)
         return data
 
-    mask_f = load_same_grid(record.mask, "mask")
-    values = np.unique(mask_f)
-    if not np.isin(values, (0.0, 1.0)).all():
-        shown = ", ".join(f"{v:g}" for v in values[:6]) + (", ..." if len(values) > 6 else "")
-        raise ValueError(f"{where}: mask {record.mask} is not binary: values {shown} (expected only 0 and 1)")
-    mask = mask_f.astype(bool)
-    if annotation_every is not None:
+    mask = None
+    if record.mask is not None:
+        mask = muscle_mask(load_same_grid(record.mask, "mask"), mask_labels, record.mask, where)
+    if mask is not None and annotation_every is not None:
         annotated = annotated_slice_indices(mask.shape[2], annotation_every, annotation_offset)
         empty = [z for z in annotated if not mask[:, :, z].any()]
         if empty:

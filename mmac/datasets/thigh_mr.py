@@ -24,7 +24,10 @@ The recommended pipelines are those of :func:`thigh_pipeline`. After ``pseudo_co
 from __future__ import annotations
 
 import copy
+import os
+import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -37,9 +40,11 @@ from mmcv.transforms import BaseTransform
 from mmengine.dataset import BaseDataset, force_full_init
 from mmengine.registry import DefaultScope
 
+from mmac._cpu import available_cpus
 from mmac.datasets.folds import patient_kfold
-from mmac.datasets.manifest import (SubjectRecord, annotated_slice_indices, load_subject, read_manifest,
-                                    volume_to_slices)
+from mmac.datasets.manifest import (PERCENTILES, SubjectRecord, annotated_slice_indices, check_mask_labels,
+                                    load_subject, read_manifest, volume_to_slices)
+from mmac.datasets.slice_cache import SliceCache, cache_key, default_cache_dir
 from mmac.registry import register
 
 SPLITS = ("train", "val", "test")
@@ -115,7 +120,7 @@ def thigh_pipeline(split: str = "train", aug: bool = True,
                  meta_keys=["subject", "group", "slice_index"])]
 
 
-def fit_slices(slices: np.ndarray, size: int, mode: str = "resize", nearest: bool = False) -> np.ndarray:
+def fit_slices(slices: np.ndarray, size: int, mode: str = "fit", nearest: bool = False) -> np.ndarray:
     """Bring axial slices (Z, H, W) to (Z, size, size).
 
     Args:
@@ -123,7 +128,7 @@ def fit_slices(slices: np.ndarray, size: int, mode: str = "resize", nearest: boo
         size: Output height and width.
         mode: ``'resize'`` (stretch to size x size), ``'pad'`` (centre zero-pad or centre-crop, no resampling)
             or ``'fit'`` (resize keeping the aspect ratio so the longer side is ``size``, then centre-pad).
-            Defaults to ``'resize'``.
+            Defaults to ``'fit'``.
         nearest: Nearest-neighbour resampling (masks) instead of antialiased bilinear. Defaults to False.
 
     Returns:
@@ -170,9 +175,13 @@ class ThighMRDataset(BaseDataset):
 
     Volumes are reoriented to canonical RAS, normalised per volume (0.5th / 99.5th percentiles -> 0 / 1,
     clipped), cut into axial slices in radiological display convention (anterior up, patient's right on the
-    left), brought to ``size`` x ``size`` once, scaled to [0, 255] and cached as one contiguous float32 array
-    (Z, size, size) per subject. All subjects the split uses are loaded and validated when the dataset is
-    initialised (at construction unless ``lazy_init``), so bad input fails before training.
+    left), brought to ``size`` x ``size`` once (by default keeping the aspect ratio: a 320 x 260 slice is
+    resized to 256 x 208 and padded, not stretched), scaled to [0, 255] and cached as one contiguous float32
+    array (Z, size, size) per subject. All subjects the split uses are loaded and validated when the dataset is
+    initialised (at construction unless ``lazy_init``), so bad input fails before training; they are loaded in
+    ``load_workers`` threads, and the result per subject is kept in an on-disk cache keyed by the files' content
+    and the settings (:mod:`mmac.datasets.slice_cache`), so that the runs of a cross-validation grid decode each
+    volume once.
 
     Train items are unpaired, like mmagic's ``UnpairedImageDataset``: the length is the larger of the two
     domains' slice counts; item ``i`` takes healthy slice ``i % n_healthy`` and a pathological slice drawn with
@@ -206,7 +215,9 @@ class ThighMRDataset(BaseDataset):
 
     Args:
         manifest: Manifest path, joined to ``data_root`` when relative.
-        data_root: Root folder. Defaults to ``''``.
+        data_root: Root folder. The shipped configs set None here and one ``data_root`` at the top of the config,
+            which mmac's tools copy into every loader (:func:`mmac.engine.launch.apply_data_root`); None reaching
+            the dataset is an error. Defaults to ``''``.
         split: ``'train'``, ``'val'`` or ``'test'``; None takes ``'test'`` when ``test_mode`` else ``'train'``.
             Defaults to None.
         test_mode: mmengine's flag; must agree with ``split`` when both are given. Defaults to False.
@@ -216,16 +227,28 @@ class ThighMRDataset(BaseDataset):
         num_folds: Number of folds. Defaults to 5.
         fold_seed: Seed of the fold split. Defaults to 0.
         size: Output slice height and width. Defaults to 256.
-        resize_mode: ``'resize'`` (bilinear for images, nearest for masks), ``'pad'`` (centre pad/crop) or
-            ``'fit'`` (aspect-preserving resize, then pad). Defaults to ``'resize'``.
+        resize_mode: ``'fit'`` (aspect-preserving resize so that the longer side is ``size``, then centre
+            zero-pad), ``'resize'`` (stretch to ``size`` x ``size``) or ``'pad'`` (centre pad/crop, no
+            resampling); bilinear (antialiased when shrinking) for images, nearest for masks. Square slices give
+            the same result with ``'fit'`` and ``'resize'``. Defaults to ``'fit'``.
+        mask_labels: Mask labels that are muscle, e.g. ``[1, 2, 3]`` of a one-label-per-muscle segmentation;
+            None takes every non-zero voxel (0/1 and 0/255 masks, all labels). Defaults to None.
         annotation_every: Annotated slices are every ``annotation_every``-th axial slice. Defaults to 4.
         annotation_offset: ... starting at this index. Defaults to 0.
         domains: Names of the (healthy, pathological) domains; keys are ``img_<name>``.
             Defaults to ('healthy', 'pathological').
         random_pairing: Draw the train item's pathological slice at random. Defaults to True.
         pipeline: Transforms. Defaults to ().
-        cache: Keep the resized slices in memory. False decodes a subject's volume again on each item (slow;
-            for memory-bound test sets); validation still runs at initialisation. Defaults to True.
+        cache: Keep the resized slices in memory. False reads a subject's volume again on each item (from the
+            disk cache when there is one; for memory-bound test sets); validation still runs at initialisation.
+            Defaults to True.
+        disk_cache: On-disk slice cache: True uses :func:`~mmac.datasets.slice_cache.default_cache_dir`
+            (``$MMAC_SLICE_CACHE`` or ``~/.cache/mmac/slices``), a path uses that folder, False none.
+            Defaults to True.
+        load_workers: Threads loading subjects at initialisation; None: the CPUs this process may use (at most
+            8, at most ``$OMP_NUM_THREADS`` when set). Defaults to None.
+        progress: Progress bar while loading; None shows it when stderr is a terminal. A one-line summary is
+            logged either way. Defaults to None.
         lazy_init: mmengine's lazy initialisation. Defaults to False.
         max_refetch: mmengine's refetch limit. Defaults to 1000.
 
@@ -236,10 +259,17 @@ class ThighMRDataset(BaseDataset):
 
     def __init__(self, manifest: str | Path, data_root: str = "", split: str | None = None, test_mode: bool = False,
                  subjects: Sequence[str] | None = None, fold: int | None = None, num_folds: int = 5,
-                 fold_seed: int = 0, size: int = 256, resize_mode: str = "resize", annotation_every: int = 4,
+                 fold_seed: int = 0, size: int = 256, resize_mode: str = "fit", annotation_every: int = 4,
                  annotation_offset: int = 0, domains: Sequence[str] = ("healthy", "pathological"),
                  random_pairing: bool = True, pipeline: Sequence[dict | Callable] = (), cache: bool = True,
+                 mask_labels: Sequence[int] | None = None, disk_cache: bool | str | Path = True,
+                 load_workers: int | None = None, progress: bool | None = None,
                  lazy_init: bool = False, max_refetch: int = 1000) -> None:
+        if data_root is None:
+            raise ValueError("ThighMRDataset: data_root is None. The shipped configs take it from the `data_root` "
+                             "at the top of the config, which mmac's tools (tools/train.py, tools/test.py, "
+                             "tools/cross_validate.py, mmac.engine.launch.load_config) copy into every loader; "
+                             "elsewhere set <loader>.dataset.data_root")
         if split is None:
             split = "test" if test_mode else "train"
         if split not in SPLITS:
@@ -257,6 +287,19 @@ class ThighMRDataset(BaseDataset):
         if resize_mode not in RESIZE_MODES:
             raise ValueError(f"unknown resize_mode {resize_mode!r}; allowed: {', '.join(RESIZE_MODES)}")
         annotated_slice_indices(0, annotation_every, annotation_offset)  # validates both
+        self.mask_labels = check_mask_labels(list(mask_labels) if isinstance(mask_labels, tuple) else mask_labels)
+        if load_workers is not None and (isinstance(load_workers, bool) or not isinstance(load_workers, int)
+                                         or load_workers < 1):
+            raise ValueError(f"load_workers must be None or an int >= 1, got {load_workers!r}")
+        if isinstance(disk_cache, bool):
+            cache_dir = default_cache_dir() if disk_cache else None
+        elif isinstance(disk_cache, (str, Path)) and str(disk_cache):
+            cache_dir = Path(disk_cache).expanduser()
+        else:
+            raise TypeError(f"disk_cache must be True, False or a folder path, got {disk_cache!r}")
+        self.disk_cache = SliceCache(cache_dir) if cache_dir is not None else None
+        self.load_workers, self.progress = load_workers, progress
+        self.cache_hits = 0
         domains = tuple(domains)
         if len(domains) != 2 or len(set(domains)) != 2 or not all(isinstance(d, str) and d for d in domains):
             raise ValueError(f"domains must be two distinct names (healthy, pathological), got {domains!r}")
@@ -299,14 +342,34 @@ class ThighMRDataset(BaseDataset):
         return records
 
     def _prepare(self, record: SubjectRecord) -> dict:
-        """Load, validate and cut one subject into (Z, size, size) arrays."""
+        """One subject as (Z, size, size) arrays: from the disk cache, or loaded, validated and stored there."""
+        if self.disk_cache is None:
+            arrays = self._decode(record)
+        else:
+            arrays, hit = self.disk_cache.get_or_compute(self._cache_key(record), lambda: self._decode(record))
+            self.cache_hits += hit
+        out = dict(arrays)
+        out["num_slices"] = int(out["num_slices"])
+        out["annotated"] = (None if self._train else
+                            annotated_slice_indices(out["num_slices"], self.annotation_every, self.annotation_offset))
+        return out
+
+    def _cache_key(self, record: SubjectRecord) -> str:
+        """Content of the files :meth:`_decode` reads and every setting that changes its arrays."""
+        test = not self._train
+        files = [record.image, record.mask] + ([record.counterpart, record.fat_fraction] if test else [None, None])
+        settings = dict(kind="test" if test else "train", size=self.size, resize_mode=self.resize_mode,
+                        mask_labels=self.mask_labels, percentiles=list(PERCENTILES),
+                        annotation=[self.annotation_every, self.annotation_offset] if test else None)
+        return cache_key(files, settings)
+
+    def _decode(self, record: SubjectRecord) -> dict[str, np.ndarray]:
+        """Load, validate and cut one subject into (Z, size, size) arrays (what the disk cache stores)."""
         test = not self._train
         vol = load_subject(record, load_counterpart=test, load_fat_fraction=test,
                            annotation_every=self.annotation_every if test else None,
-                           annotation_offset=self.annotation_offset)
-        annotated = (annotated_slice_indices(vol.image.shape[2], self.annotation_every, self.annotation_offset)
-                     if test else None)
-        out = dict(num_slices=vol.image.shape[2], annotated=annotated,
+                           annotation_offset=self.annotation_offset, mask_labels=self.mask_labels)
+        out = dict(num_slices=np.asarray(vol.image.shape[2]),
                    img=self._fit(volume_to_slices(vol.image) * np.float32(255.0)))
         if test:
             out["mask"] = self._fit(volume_to_slices(vol.mask), nearest=True)
@@ -315,6 +378,33 @@ class ThighMRDataset(BaseDataset):
             if vol.fat_fraction is not None:
                 out["fat"] = self._fit(volume_to_slices(vol.fat_fraction), clip=None)
         return out
+
+    def _load_all(self, records: list[SubjectRecord]) -> list[dict]:
+        """:meth:`_prepare` every record in ``load_workers`` threads, in order, with progress and a summary."""
+        from mmengine.logging import print_log
+        from tqdm import tqdm
+
+        workers = self.load_workers or _default_load_workers()
+        workers = max(1, min(workers, len(records)))
+        show = self.progress if self.progress is not None else _stderr_is_terminal()
+        start, self.cache_hits = time.perf_counter(), 0
+        with tqdm(total=len(records), desc=f"{type(self).__name__} {self.split}", unit="subject",
+                  disable=not show, leave=False) as bar:
+            def one(record):
+                out = self._prepare(record)
+                bar.update()
+                return out
+
+            if workers == 1:
+                prepared = [one(r) for r in records]
+            else:
+                with ThreadPoolExecutor(workers) as pool:
+                    prepared = list(pool.map(one, records))
+        where = f"the slice cache {self.disk_cache.root}" if self.disk_cache is not None else "no slice cache"
+        print_log(f"{type(self).__name__} {self.split}: {len(records)} subjects "
+                  f"({sum(p['num_slices'] for p in prepared)} slices) in {time.perf_counter() - start:.1f} s, "
+                  f"{workers} thread(s), {self.cache_hits} from {where}", logger="current")
+        return prepared
 
     def _fit(self, slices: np.ndarray, nearest: bool = False, clip: tuple | None = (0.0, 255.0)) -> np.ndarray:
         out = fit_slices(slices, self.size, self.resize_mode, nearest=nearest)
@@ -336,7 +426,7 @@ class ThighMRDataset(BaseDataset):
                     raise ValueError(f"{self.ann_file}: the train split has no subject of domain {name!r}"
                                      f"{self._which()}")
         self.records = records
-        prepared = [self._prepare(r) for r in records]
+        prepared = self._load_all(records)
         if not self._train:
             for key, what in (("truth", "counterpart"), ("fat", "fat_fraction")):
                 have = [key in p for p in prepared]
@@ -402,3 +492,20 @@ class ThighMRDataset(BaseDataset):
             if k == 1:
                 info[f"group_{name}"] = record.group
         return info
+
+
+def _default_load_workers() -> int:
+    """Threads for loading: ``$OMP_NUM_THREADS`` when set (runs packed side by side), else the CPUs this process
+    may use; at most 8."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    cpus = int(value) if value.isdigit() and int(value) > 0 else available_cpus()
+    return min(8, cpus)
+
+
+def _stderr_is_terminal() -> bool:
+    import sys
+
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False

@@ -58,6 +58,7 @@ def load_config(config: str,
         raise ValueError(f"config {config} is not valid Python: {exc}") from exc
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    apply_data_root(cfg)
     cfg.launcher = launcher
     if work_dir is not None:
         cfg.work_dir = work_dir
@@ -106,6 +107,36 @@ def enable_fast_step(cfg) -> None:
     fast_step.update(cfg.model.get('fast_step') or {})
     cfg.model.fast_step = fast_step
     cfg.setdefault('env_cfg', {})['cudnn_benchmark'] = True
+
+
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def apply_data_root(cfg) -> None:
+    """Fill every loader's ``dataset.data_root`` that is None with the config's top-level ``data_root`` (in place).
+
+    The shipped thigh configs leave the loaders' ``data_root`` None, so that one key (in a user config or as
+    ``--cfg-options data_root=...``) points training, validation and testing at a study. A loader that names
+    its own ``data_root`` keeps it; when it differs from the top-level one a warning says so.
+
+    Raises:
+        ValueError: A loader's ``data_root`` is None and the config has no top-level ``data_root``.
+    """
+    import warnings
+
+    root = cfg.get('data_root')
+    for key in LOADERS:
+        dataset = (cfg.get(key) or {}).get('dataset')
+        if dataset is None or 'data_root' not in dataset:
+            continue
+        if dataset['data_root'] is None:
+            if root is None:
+                raise ValueError(f"{key}.dataset.data_root is None (take the config's data_root) but the config "
+                                 "has no top-level data_root; set data_root = '<folder with manifest.csv>'")
+            dataset['data_root'] = root
+        elif root is not None and dataset['data_root'] != root:
+            warnings.warn(f"{key}.dataset.data_root={dataset['data_root']!r} differs from the config's "
+                          f"data_root={root!r}; the loader uses its own")
 
 
 VIS_BACKENDS = {'tensorboard': ('TensorboardVisBackend', 'tensorboard'), 'wandb': ('WandbVisBackend', 'wandb')}

@@ -15,7 +15,7 @@ def reference_f(translator, slices: np.ndarray) -> np.ndarray:
 
 def test_translator_reads_size_and_normalisation_from_config(translator):
     assert translator.image_size == 32
-    assert translator.resize_mode == "resize"
+    assert translator.resize_mode == "fit"  # the base config's resize_mode
     assert translator.mean == 127.5 and translator.std == 127.5
     assert translator.divisor == 2 ** 5
     assert not translator.model.training

@@ -96,12 +96,66 @@ def test_constant_volume(fresh_cohort):
         load_subject(record_of(fresh_cohort, "m1"))
 
 
-def test_non_binary_mask(fresh_cohort):
+@pytest.mark.parametrize("bad, shown", [(0.5, "0.5"), (-1.0, "-1"), (254.6, "254.6")])
+def test_mask_that_is_neither_binary_nor_labels(fresh_cohort, bad, shown):
     mask = subject_arrays(2)[1].astype(np.float32)
-    mask[0, 0, 0] = 2
+    mask[0, 0, 0] = bad
     save(fresh_cohort.parent / "m1_mask.nii.gz", mask)
-    with pytest.raises(ValueError, match="m1_mask.nii.gz is not binary: values 0, 1, 2"):
+    with pytest.raises(ValueError, match=rf"m1_mask.nii.gz is neither binary nor a label map: values {shown} "):
         load_subject(record_of(fresh_cohort, "m1"))
+
+
+def test_mask_saved_as_0_255_is_the_same_mask(fresh_cohort):
+    mask = subject_arrays(2)[1]
+    save(fresh_cohort.parent / "m1_mask.nii.gz", mask * np.uint8(255))
+    assert set(np.unique(nib.load(str(fresh_cohort.parent / "m1_mask.nii.gz")).dataobj)) == {0, 255}
+    np.testing.assert_array_equal(load_subject(record_of(fresh_cohort, "m1")).mask, mask == 1)
+
+
+def label_map(mask: np.ndarray) -> np.ndarray:
+    """Muscle split into labels 1, 2, 3 by x thirds, and label 7 (bone) in a corner outside the muscle."""
+    labels = np.zeros(mask.shape, np.int16)
+    third = np.minimum(np.arange(mask.shape[0]) * 3 // mask.shape[0], 2)[:, None, None] + 1
+    labels[mask > 0] = np.broadcast_to(third, mask.shape)[mask > 0]
+    labels[:3, :3, :] = 7
+    return labels
+
+
+def test_multi_label_mask_any_nonzero_by_default_and_chosen_labels(fresh_cohort):
+    mask = subject_arrays(2)[1]
+    labels = label_map(mask)
+    assert set(np.unique(labels)) == {0, 1, 2, 3, 7}
+    save(fresh_cohort.parent / "m1_mask.nii.gz", labels)
+    record = record_of(fresh_cohort, "m1")
+    np.testing.assert_array_equal(load_subject(record).mask, labels > 0)
+    np.testing.assert_array_equal(load_subject(record, mask_labels=[1, 2, 3]).mask, mask == 1)
+    np.testing.assert_array_equal(load_subject(record, mask_labels=[2]).mask, labels == 2)
+
+
+@pytest.mark.parametrize("labels, error, match", [
+    ([], ValueError, "at least one label"),
+    ([0, 1], ValueError, "0 is the background"),
+    ("1", TypeError, "list of ints"),
+    ([1.5], TypeError, "must hold ints"),
+    ([True], TypeError, "must hold ints"),
+])
+def test_bad_mask_labels(cohort, labels, error, match):
+    with pytest.raises(error, match=match):
+        load_subject(record_of(cohort, "m1"), mask_labels=labels)
+
+
+def test_healthy_subject_without_mask(fresh_cohort):
+    rewrite(fresh_cohort, "h1_mask.nii.gz", "")
+    record = record_of(fresh_cohort, "h1")
+    assert record.mask is None
+    vol = load_subject(record)
+    assert vol.mask is None and vol.image.shape == SHAPE
+
+
+def test_pathological_subject_needs_a_mask(fresh_cohort):
+    rewrite(fresh_cohort, "m2_mask.nii.gz", "")
+    with pytest.raises(ValueError, match=r"row 5: empty 'mask' \(a pathological subject needs a muscle mask\)"):
+        read_manifest(fresh_cohort)
 
 
 def test_empty_mask_on_annotated_slice(fresh_cohort):

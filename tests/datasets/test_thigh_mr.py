@@ -148,3 +148,161 @@ def test_registry_pipeline_collate_and_preprocessor(cohort):
     assert samples.subject == ["m1", "m1"] and samples.slice_index == [0, 4] and samples.group == ["moderate"] * 2
     # test-time data fields are not normalised: same scale as the destructed model output
     torch.testing.assert_close(samples.img_pathological, (x + 1) * 127.5, atol=1e-3, rtol=0)
+
+
+# ------------------------------------------------------------------ real-data options
+def display(volume: np.ndarray, z: int) -> np.ndarray:
+    """Slice z of a canonical (X, Y, Z) volume in display convention (rows: anterior first, columns: right first)."""
+    return volume[::-1, ::-1, z].T
+
+
+def test_label_map_mask_serves_the_chosen_labels(fresh_cohort):
+    import nibabel as nib
+    from test_manifest import label_map
+
+    mask = np.asarray(nib.load(str(fresh_cohort.parent / "s1_mask.nii.gz")).dataobj)
+    labels = label_map(mask)
+    nib.save(nib.Nifti1Image(labels, nib.load(str(fresh_cohort.parent / "s1_mask.nii.gz")).affine),
+             str(fresh_cohort.parent / "s1_mask.nii.gz"))
+    any_label = build(fresh_cohort, split="test", subjects=["s1"], size=32, disk_cache=False)
+    muscle = build(fresh_cohort, split="test", subjects=["s1"], size=32, mask_labels=[1, 2, 3], disk_cache=False)
+    z = any_label[0]["slice_index"]
+    np.testing.assert_array_equal(any_label[0]["gt_mask"], display(labels, z) > 0)
+    np.testing.assert_array_equal(muscle[0]["gt_mask"], display(mask, z) == 1)
+    with pytest.raises(ValueError, match="0 is the background"):
+        build(fresh_cohort, split="test", mask_labels=[0])
+
+
+def test_healthy_rows_may_leave_the_mask_empty(fresh_cohort):
+    text = fresh_cohort.read_text().replace("h1_mask.nii.gz", "").replace("h2_mask.nii.gz", "")
+    fresh_cohort.write_text(text)
+    ds = build(fresh_cohort, split="train", random_pairing=False)
+    assert len(ds) == 24 and ds[0]["subject_healthy"] == "h1"
+    assert len(build(fresh_cohort, split="test")) == 6
+
+
+def write_non_square(root, shape=(40, 24, 4)):
+    """One healthy and one severe subject of in-plane size 40 (x) x 24 (y): slices of 24 rows x 40 columns."""
+    import nibabel as nib
+
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    rows = ["subject,group,image,mask"]
+    for name, group in (("h", "healthy"), ("s", "severe")):
+        image = rng.uniform(50, 100, shape).astype(np.float32)
+        mask = np.zeros(shape, np.uint8)
+        mask[10:30, 6:18] = 1
+        nib.save(nib.Nifti1Image(image, np.diag([1.0, 1.0, 5.0, 1.0])), str(root / f"{name}.nii.gz"))
+        nib.save(nib.Nifti1Image(mask, np.diag([1.0, 1.0, 5.0, 1.0])), str(root / f"{name}_mask.nii.gz"))
+        rows.append(f"{name},{group},{name}.nii.gz,{name}_mask.nii.gz")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root / "manifest.csv"
+
+
+def test_non_square_slices_keep_their_aspect_ratio_by_default(tmp_path):
+    manifest = write_non_square(tmp_path / "ns")
+    item = build(manifest, split="test", annotation_every=1)[0]
+    # 24 x 40 -> 16 / 40 = 0.4: 10 x 16, centred in 16 rows: rows 3..12 hold the image, the others are padding
+    img = item["img_pathological"][..., 0]
+    assert not img[:3].any() and not img[13:].any() and (img[3:13] > 0).all()
+    # The mask, by hand: display rows 23 - y = 6..17 and columns 39 - x = 10..29. Nearest-exact resampling takes
+    # output row i from input row floor((i + 0.5) * 24 / 10): rows 2..6 fall in 6..17 (then + 3 rows of
+    # padding); output column j from floor((j + 0.5) * 40 / 16): columns 4..11 fall in 10..29.
+    rows, cols = np.nonzero(item["gt_mask"])
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (3 + 2, 3 + 6, 4, 11)
+    stretched = build(manifest, split="test", annotation_every=1, resize_mode="resize")[0]["img_pathological"]
+    assert (stretched[..., 0] > 0).all()
+
+
+# ------------------------------------------------------------------ loading: threads, progress, disk cache
+def test_threads_load_the_same_arrays(cohort):
+    one = build(cohort, split="test", load_workers=1, disk_cache=False)
+    three = build(cohort, split="test", load_workers=3, disk_cache=False)
+    assert [r.subject for r in one.records] == [r.subject for r in three.records]
+    for a, b in zip(one._arrays, three._arrays):
+        for key in ("img", "mask", "truth", "fat"):
+            np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_progress_bar_names_the_split(cohort, capsys):
+    build(cohort, split="train", progress=True, disk_cache=False)
+    assert "ThighMRDataset train" in capsys.readouterr().err
+    build(cohort, split="train", progress=False, disk_cache=False)
+    assert "ThighMRDataset train" not in capsys.readouterr().err
+
+
+def cache_files(folder):
+    return sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
+
+
+def test_disk_cache_serves_the_decoded_arrays(cohort, tmp_path):
+    folder = tmp_path / "cache"
+    first = build(cohort, split="test", disk_cache=str(folder))
+    assert first.cache_hits == 0 and len(cache_files(folder)) == 3  # m1, m2, s1
+    assert all(p.suffix == ".npz" for p in cache_files(folder))  # atomic writes leave no temporary file
+    second = build(cohort, split="test", disk_cache=str(folder))
+    assert second.cache_hits == 3
+    plain = build(cohort, split="test", disk_cache=False)
+    for i in range(len(plain)):
+        for key in ("img_pathological", "gt_mask", "img_healthy_truth", "fat_fraction"):
+            np.testing.assert_array_equal(second[i][key], plain[i][key])
+    # train and test entries of the same subject differ (the test one holds masks, counterpart, fat fraction)
+    build(cohort, split="train", disk_cache=str(folder))
+    assert len(cache_files(folder)) == 3 + 5
+
+
+def test_disk_cache_follows_file_content(fresh_cohort, tmp_path):
+    import os
+
+    import nibabel as nib
+
+    folder = tmp_path / "cache"
+    build(fresh_cohort, split="test", disk_cache=str(folder))
+    path = fresh_cohort.parent / "m2_img.nii.gz"
+    stat = path.stat()
+    img = nib.load(str(path))
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj)[::-1].copy(), img.affine), str(path))  # same size, new content
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and the old time stamp: only the content tells
+    again = build(fresh_cohort, split="test", disk_cache=str(folder))
+    assert again.cache_hits == 2  # m1 and s1; m2 decoded again
+    fresh = build(fresh_cohort, split="test", disk_cache=False)
+    m2 = [i for i, d in enumerate(fresh.data_list) if d["subject"] == "m2"]
+    for i in m2:
+        np.testing.assert_array_equal(again[i]["img_pathological"], fresh[i]["img_pathological"])
+
+
+@pytest.mark.parametrize("change", [dict(size=8), dict(resize_mode="pad"), dict(mask_labels=[1]),
+                                    dict(annotation_every=2)])
+def test_disk_cache_follows_settings(cohort, tmp_path, change):
+    folder = tmp_path / "cache"
+    build(cohort, split="test", disk_cache=str(folder))
+    changed = build(cohort, split="test", disk_cache=str(folder), **change)
+    assert changed.cache_hits == 0
+    plain = build(cohort, split="test", disk_cache=False, **change)
+    np.testing.assert_array_equal(changed[1]["img_pathological"], plain[1]["img_pathological"])
+    np.testing.assert_array_equal(changed[1]["gt_mask"], plain[1]["gt_mask"])
+
+
+def test_unreadable_cache_entry_is_recomputed(cohort, tmp_path):
+    folder = tmp_path / "cache"
+    build(cohort, split="test", disk_cache=str(folder))
+    entry = folder / cache_files(folder)[0]
+    entry.write_bytes(b"not a zip")
+    again = build(cohort, split="test", disk_cache=str(folder))
+    assert again.cache_hits == 2
+    assert entry.stat().st_size > 100  # rewritten
+
+
+def test_slice_cache_env_turns_the_default_off(cohort, monkeypatch):
+    from mmac.datasets.slice_cache import default_cache_dir
+
+    monkeypatch.setenv("MMAC_SLICE_CACHE", "off")
+    assert default_cache_dir() is None and build(cohort, split="test").disk_cache is None
+    monkeypatch.delenv("MMAC_SLICE_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/x/cache")
+    assert str(default_cache_dir()) == "/x/cache/mmac/slices"
+
+
+def test_data_root_none_explains_where_it_comes_from(cohort):
+    with pytest.raises(ValueError, match="top of the config"):
+        build(cohort, data_root=None)

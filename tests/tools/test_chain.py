@@ -12,9 +12,10 @@ from tests.conftest import CPU_CONFIG, REPO  # noqa: E402
 
 
 def _options(cohort):
-    opts = [f'{loader}.dataset.{key}={value}' for loader in ('train_dataloader', 'val_dataloader',
-                                                             'test_dataloader')
-            for key, value in (('data_root', cohort), ('size', 32), ('num_folds', 2))]
+    opts = [f'data_root={cohort}']  # one key for the three loaders
+    opts += [f'{loader}.dataset.{key}={value}' for loader in ('train_dataloader', 'val_dataloader',
+                                                              'test_dataloader')
+             for key, value in (('size', 32), ('num_folds', 2))]
     opts += [f'{loader}.num_workers=0' for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')]
     opts += [f'{loader}.persistent_workers=False' for loader in ('train_dataloader', 'val_dataloader',
                                                                  'test_dataloader')]

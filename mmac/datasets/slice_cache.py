@@ -1,0 +1,109 @@
+"""On-disk cache of decoded, normalised and resized slices, keyed by file content and settings (no mmagic).
+
+Decoding a cohort's NIfTI volumes (gunzip, reorientation, percentiles, resampling) takes seconds per subject at
+the paper's size and is the same in each of the cross-validation grid's runs. :class:`SliceCache` stores what
+:class:`~mmac.datasets.thigh_mr.ThighMRDataset` derives from one subject as one ``.npz`` file whose name is a
+SHA-256 over
+
+* the content (bytes, not path or time stamp) of every file the entry was derived from, and
+* every setting that changes the arrays (size, resize mode, which volumes are loaded, mask labels, percentiles,
+  annotated slices, and :data:`CACHE_VERSION`, raised whenever the derivation itself changes).
+
+So an edited or replaced volume, or another setting, gives another key: stale entries are never read, only left
+behind (delete the folder to reclaim the space). Entries are written atomically (:mod:`mmac.fileio`), so runs
+sharing the folder at the same time never read a partial file; an unreadable entry is recomputed.
+
+The folder is ``$MMAC_SLICE_CACHE`` when set, else ``$XDG_CACHE_HOME/mmac/slices`` (``~/.cache/mmac/slices``).
+``MMAC_SLICE_CACHE=off`` turns the default cache off.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from mmac.fileio import atomic_path
+
+CACHE_VERSION = 1
+OFF_VALUES = ("", "0", "off", "false", "no", "none")
+
+
+def default_cache_dir() -> Path | None:
+    """``$MMAC_SLICE_CACHE`` (None when it says off), else ``$XDG_CACHE_HOME/mmac/slices``."""
+    value = os.environ.get("MMAC_SLICE_CACHE")
+    if value is not None:
+        return None if value.strip().lower() in OFF_VALUES else Path(value).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "mmac" / "slices"
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def cache_key(files: Iterable[str | Path | None], settings: dict) -> str:
+    """The entry name for arrays derived from ``files`` (None entries allowed: absent files) with ``settings``.
+
+    Args:
+        files: The input files, in a fixed order (their position is part of the key).
+        settings: JSON-serialisable settings that change the derived arrays.
+
+    Returns:
+        A 64-character hex key.
+    """
+    payload = dict(version=CACHE_VERSION, settings=settings,
+                   files=[None if f is None else file_digest(f) for f in files])
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+class SliceCache:
+    """A folder of ``<key>.npz`` entries, each a dict of numpy arrays.
+
+    Args:
+        root: The folder (created on the first write).
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path(self, key: str) -> Path:
+        """Where the entry ``key`` lives (two-level fan-out: ``<root>/<key[:2]>/<key>.npz``)."""
+        return self.root / key[:2] / f"{key}.npz"
+
+    def load(self, key: str) -> dict[str, np.ndarray] | None:
+        """The entry's arrays, or None when it is absent or unreadable."""
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {name: data[name] for name in data.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            return None
+
+    def save(self, key: str, arrays: dict[str, np.ndarray]) -> Path:
+        """Write the entry atomically; returns its path."""
+        path = self.path(key)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+        return path
+
+    def get_or_compute(self, key: str, compute: Callable[[], dict[str, np.ndarray]]) -> tuple[dict, bool]:
+        """``(arrays, hit)``: the stored entry, or ``compute()`` stored under ``key``."""
+        arrays = self.load(key)
+        if arrays is not None:
+            return arrays, True
+        arrays = compute()
+        self.save(key, arrays)
+        return arrays, False

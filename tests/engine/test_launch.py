@@ -1,0 +1,55 @@
+"""mmac.engine.launch: one data_root for the three loaders of a config."""
+import warnings
+
+import pytest
+
+pytest.importorskip("mmagic")
+
+from mmac.engine.launch import LOADERS, load_config  # noqa: E402
+from tests.conftest import CPU_CONFIG, REPO  # noqa: E402
+
+
+def user_config(tmp_path, body: str):
+    path = tmp_path / "my_study.py"
+    path.write_text(body)
+    return str(path)
+
+
+def test_four_line_user_config_points_every_loader_at_the_study(tmp_path):
+    config = user_config(tmp_path, f"_base_ = '{REPO}/configs/ac_cyclegan_thigh.py'\n"
+                                   "data_root = '/data/thigh_study'\n"
+                                   "image_size = 256\n"
+                                   "work_dir = './work_dirs/my_study'\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cfg = load_config(config)
+    assert not [w for w in caught if "data_root" in str(w.message)]  # no loader disagrees with the top level
+    assert [cfg[k].dataset.data_root for k in LOADERS] == ["/data/thigh_study"] * 3
+    assert cfg.work_dir == "./work_dirs/my_study"
+
+
+@pytest.mark.parametrize("config", [CPU_CONFIG, REPO / "configs" / "ac_cyclegan_thigh.py",
+                                    REPO / "configs" / "c_cyclegan_thigh.py"])
+def test_cfg_option_data_root_reaches_every_loader(config):
+    cfg = load_config(str(config), cfg_options={"data_root": "/elsewhere"})
+    assert [cfg[k].dataset.data_root for k in LOADERS] == ["/elsewhere"] * 3
+
+
+def test_shipped_default_data_roots():
+    assert {load_config(str(CPU_CONFIG))[k].dataset.data_root for k in LOADERS} == {"data/phantom_demo"}
+    cfg = load_config(str(REPO / "configs" / "ac_cyclegan_thigh.py"))
+    assert {cfg[k].dataset.data_root for k in LOADERS} == {"data/phantom"}
+
+
+def test_a_loader_naming_its_own_root_keeps_it_and_is_warned_about():
+    with pytest.warns(UserWarning, match=r"val_dataloader.dataset.data_root='/site_b' differs"):
+        cfg = load_config(str(CPU_CONFIG), cfg_options={"data_root": "/site_a",
+                                                        "val_dataloader.dataset.data_root": "/site_b"})
+    assert cfg.train_dataloader.dataset.data_root == "/site_a"
+    assert cfg.val_dataloader.dataset.data_root == "/site_b"
+
+
+def test_none_without_a_top_level_data_root(tmp_path):
+    config = user_config(tmp_path, f"_base_ = '{REPO}/configs/ac_cyclegan_thigh.py'\ndata_root = None\n")
+    with pytest.raises(ValueError, match="train_dataloader.dataset.data_root is None.*no top-level data_root"):
+        load_config(config)
