@@ -22,7 +22,8 @@ import numpy as np
 from scipy import ndimage
 
 from mmac._validate import check_choice, check_int, check_real
-from mmac.phantom import anatomy as A
+from mmac.phantom.anatomy import (CORTEX, FASCIA, FAT_PAD, MARROW, MUSCLES, NERVE, SEPTUM, SKIN, SUBCUT_FAT, TISSUES,
+                                  VESSEL, ThighAnatomy, grid_coordinates, muscle_depth, render_slice)
 from mmac.phantom.artifacts import bias_field, rician, sample_bias, shift_fat
 from mmac.phantom.fields import SmoothField
 from mmac.phantom.infiltration import GROUPS, Involvement, infiltrate, sample_involvement
@@ -73,85 +74,314 @@ def make_affine(size: int, slices: int, slice_spacing: float = SLICE_SPACING_MM)
     Axis 0 runs to the subject's right (lateral for the right thigh), axis 1 anterior, axis 2 superior
     (slice 0 is the most distal, near the knee).
     """
-    ps = FOV_MM / size
-    aff = np.diag([ps, ps, float(slice_spacing), 1.0])
-    aff[:3, 3] = [-(size - 1) / 2 * ps, -(size - 1) / 2 * ps, -(slices - 1) / 2 * slice_spacing]
-    return aff
+    pixel_mm = FOV_MM / size
+    affine = np.diag([pixel_mm, pixel_mm, float(slice_spacing), 1.0])
+    affine[:3, 3] = [-(size - 1) / 2 * pixel_mm, -(size - 1) / 2 * pixel_mm, -(slices - 1) / 2 * slice_spacing]
+    return affine
 
 
-def _block_mean(a: np.ndarray, up: int) -> np.ndarray:
-    if up == 1:
-        return a
-    n = a.shape[0] // up
-    return a.reshape(n, up, n, up).mean(axis=(1, 3))  # (n, up, n, up) -> (n, n)
+def _block_mean(values: np.ndarray, upsample: int) -> np.ndarray:
+    """Mean over ``upsample x upsample`` blocks: (n * up, n * up) -> (n, n)."""
+    if upsample == 1:
+        return values
+    n = values.shape[0] // upsample
+    return values.reshape(n, upsample, n, upsample).mean(axis=(1, 3))  # (n, up, n, up) -> (n, n)
 
 
-def _thigh_box(anat: A.ThighAnatomy, z_values: np.ndarray, size: int, margin_mm: float = 6.0):
+def _thigh_box(anatomy: ThighAnatomy, z_values: np.ndarray, size: int, margin_mm: float = 6.0):
     """Square voxel box ``((i0, j0), side)`` holding the thigh (plus ``margin_mm``) on every plane of ``z_values``.
 
     The side is a multiple of 4 (so that every smooth field's coarse grid divides the render grid).
     """
     theta = np.linspace(0, 2 * np.pi, 256, endpoint=False)
-    r = max(float(anat.outer_radius(theta, anat.t_of_z(float(z))).max()) for z in z_values) + margin_mm
-    ps = FOV_MM / size
-    lo = [int(np.floor((c - r + FOV_MM / 2) / ps)) for c in anat.center]
-    hi = [int(np.ceil((c + r + FOV_MM / 2) / ps)) for c in anat.center]
-    side = min(size, int(np.ceil(max(h - l for l, h in zip(lo, hi)) / 4)) * 4)
-    start = tuple(int(np.clip(l, 0, size - side)) for l in lo)
+    radius = max(float(anatomy.outer_radius(theta, anatomy.t_of_z(float(z))).max()) for z in z_values) + margin_mm
+    pixel_mm = FOV_MM / size
+    low = [int(np.floor((centre - radius + FOV_MM / 2) / pixel_mm)) for centre in anatomy.center]
+    high = [int(np.ceil((centre + radius + FOV_MM / 2) / pixel_mm)) for centre in anatomy.center]
+    side = min(size, int(np.ceil(max(h - lo for lo, h in zip(low, high)) / 4)) * 4)
+    start = tuple(int(np.clip(lo, 0, size - side)) for lo in low)
     return start, side
 
 
-def _unbox(v: np.ndarray, shape: tuple[int, int, int], box: tuple[slice, slice]) -> np.ndarray:
-    out = np.zeros(shape, v.dtype)
-    out[box] = v
+def _unbox(values: np.ndarray, shape: tuple[int, int, int], box: tuple[slice, slice]) -> np.ndarray:
+    """Place a box volume (side, side, slices) into zeros of ``shape`` (size, size, slices)."""
+    out = np.zeros(shape, values.dtype)
+    out[box] = values
     return out
 
 
-def _bias_box(coef: np.ndarray, size: int, box: tuple[slice, slice], z_centres: np.ndarray) -> np.ndarray:
-    """The bias field on the box's voxels, ``(nb, nb, slices)`` float32."""
-    xo, yo = A.grid_coordinates(size, FOV_MM)
-    x, y = xo[box][..., None], yo[box][..., None]
-    return bias_field(coef, x, y, np.asarray(z_centres, np.float32)[None, None, :])
+def _bias_box(coefficients: np.ndarray, size: int, box: tuple[slice, slice], z_centres: np.ndarray) -> np.ndarray:
+    """The bias field on the box's voxels, ``(side, side, slices)`` float32."""
+    x_grid, y_grid = grid_coordinates(size, FOV_MM)
+    x, y = x_grid[box][..., None], y_grid[box][..., None]  # (side, side, 1) each
+    return bias_field(coefficients, x, y, np.asarray(z_centres, np.float32)[None, None, :])
 
 
-def _mode_labels(labs: np.ndarray, weights, up: int) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted majority label per voxel over sub-slices and ``up x up`` render pixels.
+def _mode_labels(labels: np.ndarray, weights, upsample: int) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted majority label per voxel over sub-slices and ``upsample x upsample`` render pixels.
 
     A voxel is muscle when at least half of its weight is muscle; it then takes the muscle label with the most
     weight (ties: the lower label).
 
     Args:
-        labs: Render-grid labels ``(S, n * up, n * up)``, 0 = not muscle.
+        labels: Render-grid labels ``(S, n * up, n * up)``, 0 = not muscle.
         weights: Sub-slice weights ``(S,)``, multiples of 0.1.
-        up: Render pixels per voxel side.
+        upsample: Render pixels per voxel side.
 
     Returns:
         ``(labels, muscle_fraction)``: ``(n, n)`` int16 labels and float64 muscle weight fraction.
     """
-    s_n, n_r, _ = labs.shape
-    n = n_r // up
+    sub_slices, render_side, _ = labels.shape
+    n = render_side // upsample
     # (S, n, up, n, up) -> (n, n, S * up * up) samples per voxel
-    samp = labs.reshape(s_n, n, up, n, up).transpose(1, 3, 0, 2, 4).reshape(n, n, -1)
-    w = np.repeat(np.rint(np.asarray(weights) * 10).astype(np.int64), up * up)     # integer weights
-    total = int(w.sum())
-    musc = ((samp > 0) * w).sum(-1)
-    score = np.zeros(samp.shape, np.int64)
-    for j in range(samp.shape[-1]):
-        score += (samp == samp[..., j:j + 1]) * w[j]
-    key = np.where(samp > 0, score * 64 - samp, -1)
-    best = np.take_along_axis(samp, np.argmax(key, axis=-1)[..., None], -1)[..., 0]
-    out = np.where(2 * musc >= total, best, 0).astype(np.int16)
-    return out, musc / total
+    samples = labels.reshape(sub_slices, n, upsample, n, upsample).transpose(1, 3, 0, 2, 4).reshape(n, n, -1)
+    sample_weight = np.repeat(np.rint(np.asarray(weights) * 10).astype(np.int64), upsample * upsample)  # integers
+    total = int(sample_weight.sum())
+    muscle_weight = ((samples > 0) * sample_weight).sum(-1)
+    score = np.zeros(samples.shape, np.int64)  # weight of each sample's label within its voxel
+    for j in range(samples.shape[-1]):
+        score += (samples == samples[..., j:j + 1]) * sample_weight[j]
+    key = np.where(samples > 0, score * 64 - samples, -1)
+    best = np.take_along_axis(samples, np.argmax(key, axis=-1)[..., None], -1)[..., 0]
+    out = np.where(2 * muscle_weight >= total, best, 0).astype(np.int16)
+    return out, muscle_weight / total
 
 
-def _muscle_area(anat: A.ThighAnatomy, z_values) -> np.ndarray:
+def _muscle_area(anatomy: ThighAnatomy, z_values) -> np.ndarray:
     """Relative muscle cross-sectional areas from a coarse 64 x 64 render at a few planes."""
-    x, y = A.grid_coordinates(64, FOV_MM)
-    area = np.zeros(len(A.MUSCLES))
+    x, y = grid_coordinates(64, FOV_MM)
+    area = np.zeros(len(MUSCLES))
     for z in z_values:
-        lab = A.render_slice(anat, z, x, y).labels
-        area += np.bincount(lab.ravel(), minlength=len(A.MUSCLES) + 1)[1:]
+        labels = render_slice(anatomy, z, x, y).labels
+        area += np.bincount(labels.ravel(), minlength=len(MUSCLES) + 1)[1:]
     return area
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The steps of one subject: sample the acquisition, sample the textures, render, acquire
+# ----------------------------------------------------------------------------------------------------------
+@dataclass
+class Acquisition:
+    """The scanner side of one subject: tissue signal levels, noise, bias field, point-spread function."""
+
+    levels: dict[str, float]          # water signal per tissue (fat = 1): muscle, marrow, cortex, fascia, ...
+    muscle_levels: np.ndarray         # float32 (len(MUSCLES) + 1,): signal per muscle label, 0 for label 0
+    snr: float                        # mean muscle signal / noise sigma
+    bias_peak_to_peak: float          # relative peak-to-peak amplitude of the receive-coil bias field
+    bias_coefficients: np.ndarray     # bias-field polynomial (see artifacts.sample_bias)
+    chemical_shift_mm: float          # fat displacement along x, used when chemical_shift=True
+    psf_fwhm_mm: tuple[float, float]  # in-plane PSF FWHM (mm) along x (readout) and y (phase)
+
+
+def sample_acquisition(rng: np.random.Generator) -> Acquisition:
+    """Draw one subject's :class:`Acquisition` (the draws and their order fix the cohort for a seed)."""
+    levels = dict(
+        muscle=rng.uniform(0.32, 0.42), marrow=rng.uniform(0.85, 0.95),
+        cortex=rng.uniform(0.02, 0.08), fascia=rng.uniform(0.02, 0.08),
+        vessel=rng.uniform(0.05, 0.25), skin=rng.uniform(0.30, 0.45), nerve=rng.uniform(0.40, 0.50),
+    )
+    muscle_levels = np.zeros(len(MUSCLES) + 1, np.float32)
+    muscle_levels[1:] = levels["muscle"] * (1 + rng.uniform(-0.03, 0.03, len(MUSCLES)))  # +-3 % per muscle
+    snr = float(rng.uniform(9.0, 25.0))
+    bias_peak_to_peak = float(rng.uniform(0.10, 0.40))
+    bias_coefficients = sample_bias(rng, bias_peak_to_peak)
+    chemical_shift_mm = float(rng.uniform(1.0, 2.0))
+    psf_fwhm_mm = (float(rng.uniform(*PSF_FWHM_MM[0])), float(rng.uniform(*PSF_FWHM_MM[1])))
+    return Acquisition(levels, muscle_levels, snr, bias_peak_to_peak, bias_coefficients, chemical_shift_mm,
+                       psf_fwhm_mm)
+
+
+@dataclass
+class RenderBox:
+    """The square of output voxels that holds the thigh on every plane, and its finer render grid."""
+
+    start: tuple[int, int]   # first voxel of the box along x and y
+    side: int                # voxels per side of the box
+    upsample: int            # render pixels per voxel side (partial volume)
+    x: np.ndarray            # float32 (side * upsample, side * upsample): render-pixel x (mm)
+    y: np.ndarray            # float32 (side * upsample, side * upsample): render-pixel y (mm)
+
+    @property
+    def render_side(self) -> int:
+        return self.side * self.upsample
+
+    @property
+    def voxels(self) -> tuple[slice, slice]:
+        """The box as an index into an output plane (size, size)."""
+        return slice(self.start[0], self.start[0] + self.side), slice(self.start[1], self.start[1] + self.side)
+
+
+def _render_box(anatomy: ThighAnatomy, z_values: np.ndarray, size: int) -> RenderBox:
+    """The :class:`RenderBox` of ``anatomy`` over the planes ``z_values`` (mm) on a (size, size) grid."""
+    upsample = 2 if size <= 128 else 1  # render pixels per output pixel side (partial volume)
+    start, side = _thigh_box(anatomy, z_values, size)
+    x, y = grid_coordinates(size * upsample, FOV_MM)  # (size * up, size * up) each
+    rows = slice(start[0] * upsample, (start[0] + side) * upsample)
+    cols = slice(start[1] * upsample, (start[1] + side) * upsample)
+    return RenderBox(start, side, upsample, x[rows, cols], y[rows, cols])
+
+
+@dataclass
+class Textures:
+    """The smooth random fields of one subject, each sampled plane by plane on the render grid."""
+
+    warp_x: SmoothField                     # septum displacement along x (x 4 mm)
+    warp_y: SmoothField                     # septum displacement along y (x 4 mm)
+    muscle: SmoothField                     # muscle signal texture (x 4 %)
+    fat: SmoothField                        # fat signal texture (x 3 %)
+    septum: SmoothField                     # fat vs fibrous content of the septa
+    fine: SmoothField | None = None         # infiltration: fine fatty blobs (infiltrated subjects only)
+    coarse: SmoothField | None = None       # infiltration: large patches
+    streaks: tuple[SmoothField, SmoothField] | None = None  # infiltration: streaks along x and along y
+
+
+def sample_textures(rng: np.random.Generator, box: RenderBox, z_range: tuple[float, float],
+                    render_pixel_mm: float, infiltrated: bool) -> Textures:
+    """Draw the :class:`Textures` of one subject over ``z_range`` (mm); infiltration fields if ``infiltrated``."""
+    def smooth_field(sigma_mm: tuple[float, float, float], coarsen: int) -> SmoothField:
+        return SmoothField(rng, box.render_side, z_range, sigma_mm, box.render_side * render_pixel_mm,
+                           coarsen=coarsen)
+
+    warp_x, warp_y = smooth_field((10, 10, 40), 4), smooth_field((10, 10, 40), 4)
+    textures = Textures(warp_x, warp_y, muscle=smooth_field((1.5, 1.5, 12), 2), fat=smooth_field((3, 3, 15), 4),
+                        septum=smooth_field((5, 5, 20), 4))
+    if infiltrated:
+        textures.fine, textures.coarse = smooth_field((2.0, 2.0, 8), 2), smooth_field((8, 8, 25), 4)
+        textures.streaks = (smooth_field((1.2, 6, 20), 2), smooth_field((6, 1.2, 20), 2))
+    return textures
+
+
+@dataclass
+class Plane:
+    """One rendered plane (a sub-slice) on the render grid; arrays (render_side, render_side)."""
+
+    healthy: np.ndarray                        # signal of the healthy anatomy (fat = 1)
+    healthy_labels: np.ndarray                 # int16 muscle labels of the healthy anatomy
+    image: np.ndarray                          # signal of the subject: infiltrated, or = healthy
+    labels: np.ndarray                         # int16 labels of the subject (atrophied muscle removed)
+    fat_fraction: np.ndarray | None = None     # muscle fat fraction, 0 outside the labels (infiltrated only)
+
+
+def _tissue_signals(levels: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Water and fat signal per tissue code (fat = 1), each float32 (len(TISSUES),); muscle and septa vary."""
+    water = np.zeros(len(TISSUES), np.float32)
+    fat = np.zeros(len(TISSUES), np.float32)
+    for code, key in ((SKIN, "skin"), (FASCIA, "fascia"), (CORTEX, "cortex"), (VESSEL, "vessel"),
+                      (NERVE, "nerve")):
+        water[code] = levels[key]
+    fat[[SUBCUT_FAT, FAT_PAD]] = 1.0
+    fat[MARROW] = levels["marrow"]
+    return water, fat
+
+
+def render_plane(anatomy: ThighAnatomy, z_mm: float, box: RenderBox, textures: Textures,
+                 acquisition: Acquisition, involvement: Involvement | None, shift_px: float) -> Plane:
+    """Render the healthy and, for an infiltrated subject, the infiltrated signal of the plane at ``z_mm``."""
+    geometry = render_slice(anatomy, z_mm, box.x, box.y,
+                            warp=(4.0 * textures.warp_x.plane(z_mm), 4.0 * textures.warp_y.plane(z_mm)))
+    tissue, labels = geometry.tissue, geometry.labels
+    water_of_tissue, fat_of_tissue = _tissue_signals(acquisition.levels)
+    fat_level = 1.0 + 0.03 * textures.fat.plane(z_mm)
+    water = water_of_tissue[tissue]
+    fat = fat_of_tissue[tissue] * fat_level
+    septum = tissue == SEPTUM
+    septum_fat = 1.0 / (1.0 + np.exp(-2.5 * textures.septum.plane(z_mm)[septum]))  # fatty share of each septum
+    fat[septum] = 0.9 * septum_fat
+    water[septum] = (1 - septum_fat) * acquisition.levels["fascia"]
+    muscle = labels > 0
+    muscle_signal = acquisition.muscle_levels[labels[muscle]] * (1 + 0.04 * textures.muscle.plane(z_mm)[muscle])
+    healthy_water = water.copy()
+    healthy_water[muscle] = muscle_signal
+    healthy = healthy_water + shift_fat(fat, shift_px)
+    if involvement is None:
+        return Plane(healthy, labels, healthy, labels)
+
+    depth = muscle_depth(labels)
+    streak_of_label = np.zeros(len(MUSCLES) + 1, np.int64)  # 0: streaks along x, 1: along y, per muscle label
+    streak_of_label[1:] = (involvement.streak_angle > np.pi / 2).astype(np.int64)
+    streak = np.where(streak_of_label[labels] == 0, textures.streaks[0].plane(z_mm),
+                      textures.streaks[1].plane(z_mm))
+    fat_fraction, atrophied = infiltrate(labels, depth, textures.fine.plane(z_mm), textures.coarse.plane(z_mm),
+                                         streak, geometry.t, involvement)
+    infiltrated_fat = fat.copy()
+    infiltrated_water = water.copy()
+    infiltrated_water[muscle] = (1 - fat_fraction[muscle]) * muscle_signal
+    infiltrated_fat[muscle] = fat_fraction[muscle] * fat_level[muscle]
+    image = infiltrated_water + shift_fat(infiltrated_fat, shift_px)
+    remaining_labels = np.where(atrophied, 0, labels).astype(np.int16)
+    return Plane(healthy, labels, image, remaining_labels, np.where(remaining_labels > 0, fat_fraction, 0.0))
+
+
+@dataclass
+class Rendered:
+    """Noise-free volumes of one subject on the box's voxels, each (box side, box side, slices)."""
+
+    image: np.ndarray            # float32 signal of the subject (fat = 1)
+    healthy: np.ndarray | None   # float32 signal of the healthy counterpart (None for healthy subjects)
+    labels: np.ndarray           # int16 muscle labels of the subject
+    healthy_labels: np.ndarray   # int16 labels of the counterpart (zeros for healthy subjects)
+    fat_fraction: np.ndarray     # float32 muscle fat fraction (zeros for healthy subjects)
+
+
+def render(anatomy: ThighAnatomy, sub_slice_z: np.ndarray, box: RenderBox, textures: Textures,
+           acquisition: Acquisition, involvement: Involvement | None, shift_px: float) -> Rendered:
+    """Render every slice as the weighted mean of its sub-slice planes (the slice profile).
+
+    Args:
+        sub_slice_z: Plane positions (mm), (slices, len(_SUB_OFFSETS)).
+        shift_px: Fat displacement along x in render pixels (chemical shift), 0 for none.
+    """
+    slices, upsample, side = sub_slice_z.shape[0], box.upsample, box.render_side
+    shape = (box.side, box.side, slices)
+    infiltrated = involvement is not None
+    out = Rendered(np.zeros(shape, np.float32), np.zeros(shape, np.float32) if infiltrated else None,
+                   np.zeros(shape, np.int16), np.zeros(shape, np.int16), np.zeros(shape, np.float32))
+    for k in range(slices):
+        image = np.zeros((box.side, box.side), np.float32)
+        healthy = np.zeros((box.side, box.side), np.float32) if infiltrated else None
+        labels = np.zeros((len(_SUB_OFFSETS), side, side), np.int16)  # per sub-slice, render grid
+        healthy_labels = np.zeros((len(_SUB_OFFSETS), side, side), np.int16)
+        fat_fraction_sum = np.zeros((box.side, box.side), np.float64)  # weighted sum over sub-slices
+        for q, (z_mm, weight) in enumerate(zip(sub_slice_z[k], _SUB_WEIGHTS)):
+            plane = render_plane(anatomy, float(z_mm), box, textures, acquisition, involvement, shift_px)
+            image += weight * _block_mean(plane.image, upsample)  # (side, side) -> (box side, box side)
+            labels[q] = plane.labels
+            if infiltrated:
+                healthy_labels[q] = plane.healthy_labels
+                healthy += weight * _block_mean(plane.healthy, upsample)
+                fat_fraction_sum += weight * _block_mean(plane.fat_fraction, upsample)
+
+        out.labels[..., k], muscle_share = _mode_labels(labels, _SUB_WEIGHTS, upsample)
+        if infiltrated:
+            out.healthy_labels[..., k] = _mode_labels(healthy_labels, _SUB_WEIGHTS, upsample)[0]
+            out.fat_fraction[..., k] = np.where(out.labels[..., k] > 0,
+                                                fat_fraction_sum / np.maximum(muscle_share, 1e-12), 0.0)
+            out.healthy[..., k] = healthy
+        out.image[..., k] = image
+    return out
+
+
+def acquire(volume: np.ndarray, acquisition: Acquisition, bias: np.ndarray | np.float32, box: RenderBox,
+            shape: tuple[int, int, int], noise: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """Scanner effects on a noise-free box volume: in-plane PSF, bias field, then Rician noise.
+
+    Args:
+        volume: Signal on the box's voxels, (box side, box side, slices).
+        bias: The bias field on the box's voxels, same shape, or 1.
+        shape: The output volume (size, size, slices); the volume is 0 outside the box.
+        noise: Real and imaginary standard-normal noise, each ``shape``, or None for no noise.
+
+    Returns:
+        The magnitude image, ``shape``.
+    """
+    pixel_mm = FOV_MM / shape[0]
+    psf_px = (acquisition.psf_fwhm_mm[0] / FWHM_PER_SIGMA / pixel_mm,
+              acquisition.psf_fwhm_mm[1] / FWHM_PER_SIGMA / pixel_mm, 0.0)  # Gaussian sigma (pixels) x, y, z
+    volume = _unbox(ndimage.gaussian_filter(volume, psf_px, mode="constant", truncate=3.0) * bias, shape,
+                    box.voxels)
+    if noise is not None:
+        volume = rician(volume, acquisition.levels["muscle"] / acquisition.snr, *noise)
+    return volume
 
 
 def make_subject(group: str, seed: int = 0, index: int = 1, size: int = 256, slices: int = 53,
@@ -160,6 +390,8 @@ def make_subject(group: str, seed: int = 0, index: int = 1, size: int = 256, sli
     """Generate one subject deterministically from ``(seed, group, index)``.
 
     The subject depends only on these three numbers and the sizes, not on the other subjects of a cohort.
+    Steps: sample the anatomy, the involvement (infiltrated groups), the acquisition and the textures from
+    independent random streams; :func:`render` the noise-free volumes; :func:`acquire` them.
 
     Args:
         group: ``"healthy"``, ``"moderate"`` or ``"severe"``.
@@ -182,148 +414,51 @@ def make_subject(group: str, seed: int = 0, index: int = 1, size: int = 256, sli
     check_choice(group, GROUPS, "group")
     validate_size(size, slices)
     check_real(slice_spacing, "slice_spacing (mm)", minimum=0, exclusive_minimum=True)
-    ss = np.random.SeedSequence([int(seed), _GROUP_CODE[group], int(index)])
-    rng_anat, rng_dis, rng_tex, rng_acq, rng_noise = (np.random.default_rng(s) for s in ss.spawn(5))
+    seed_sequence = np.random.SeedSequence([int(seed), _GROUP_CODE[group], int(index)])
+    rng_anatomy, rng_disease, rng_texture, rng_acquisition, rng_noise = (
+        np.random.default_rng(s) for s in seed_sequence.spawn(5))
 
-    anat = A.ThighAnatomy.sample(rng_anat)
-    up = 2 if size <= 128 else 1                        # render pixels per output pixel (partial volume)
-    ps = FOV_MM / size                                  # output pixel spacing (mm)
-    rs = ps / up                                        # render pixel spacing (mm)
-    z_centres = (np.arange(slices) - (slices - 1) / 2) * slice_spacing
-    z_sub = z_centres[:, None] + np.asarray(_SUB_OFFSETS)[None, :] * slice_spacing   # (slices, sub-slices)
+    anatomy = ThighAnatomy.sample(rng_anatomy)
+    z_centres = (np.arange(slices) - (slices - 1) / 2) * slice_spacing  # (slices,) mm
+    sub_slice_z = z_centres[:, None] + np.asarray(_SUB_OFFSETS)[None, :] * slice_spacing  # (slices, sub-slices)
     z_range = (float(z_centres[0] - slice_spacing), float(z_centres[-1] + slice_spacing))
-    (i0, j0), nb = _thigh_box(anat, z_sub.ravel(), size)
-    n_r = nb * up                                       # render grid of the box only
-    xr, yr = A.grid_coordinates(size * up, FOV_MM)
-    xr = xr[i0 * up:(i0 + nb) * up, j0 * up:(j0 + nb) * up]
-    yr = yr[i0 * up:(i0 + nb) * up, j0 * up:(j0 + nb) * up]
-
-    # Tissue signal levels (fat = 1).
-    lvl = dict(
-        muscle=rng_acq.uniform(0.32, 0.42), marrow=rng_acq.uniform(0.85, 0.95),
-        cortex=rng_acq.uniform(0.02, 0.08), fascia=rng_acq.uniform(0.02, 0.08),
-        vessel=rng_acq.uniform(0.05, 0.25), skin=rng_acq.uniform(0.30, 0.45), nerve=rng_acq.uniform(0.40, 0.50),
-    )
-    muscle_lvl = np.zeros(len(A.MUSCLES) + 1, np.float32)
-    muscle_lvl[1:] = lvl["muscle"] * (1 + rng_acq.uniform(-0.03, 0.03, len(A.MUSCLES)))
-    snr = float(rng_acq.uniform(9.0, 25.0))
-    bias_pp = float(rng_acq.uniform(0.10, 0.40))
-    bias_coef = sample_bias(rng_acq, bias_pp)
-    cs_mm = float(rng_acq.uniform(1.0, 2.0))
-    psf_mm = (float(rng_acq.uniform(*PSF_FWHM_MM[0])), float(rng_acq.uniform(*PSF_FWHM_MM[1])))
-
-    inv: Involvement | None = None
+    box = _render_box(anatomy, sub_slice_z.ravel(), size)
+    render_pixel_mm = FOV_MM / size / box.upsample
+    acquisition = sample_acquisition(rng_acquisition)
+    involvement: Involvement | None = None
     if group != "healthy":
-        area = _muscle_area(anat, np.linspace(-0.4, 0.4, 5) * anat.length)
-        inv = sample_involvement(rng_dis, group, area)
+        area = _muscle_area(anatomy, np.linspace(-0.4, 0.4, 5) * anatomy.length)
+        involvement = sample_involvement(rng_disease, group, area)
+    textures = sample_textures(rng_texture, box, z_range, render_pixel_mm, involvement is not None)
 
-    def fld(sigma, coarsen):
-        return SmoothField(rng_tex, n_r, z_range, sigma, n_r * rs, coarsen=coarsen)
-
-    warp_x, warp_y = fld((10, 10, 40), 4), fld((10, 10, 40), 4)
-    mtex, ftex, septsel = fld((1.5, 1.5, 12), 2), fld((3, 3, 15), 4), fld((5, 5, 20), 4)
-    if inv is not None:
-        fine, coarse = fld((2.0, 2.0, 8), 2), fld((8, 8, 25), 4)
-        streaks = (fld((1.2, 6, 20), 2), fld((6, 1.2, 20), 2))
-        streak_sel = np.zeros(len(A.MUSCLES) + 1, np.int64)
-        streak_sel[1:] = (inv.streak_angle > np.pi / 2).astype(np.int64)
+    shift_px = acquisition.chemical_shift_mm / render_pixel_mm if chemical_shift else 0.0
+    rendered = render(anatomy, sub_slice_z, box, textures, acquisition, involvement, shift_px)
 
     shape = (size, size, slices)
-    box = (slice(i0, i0 + nb), slice(j0, j0 + nb))
-    bshape = (nb, nb, slices)
-    image = np.zeros(bshape, np.float32)
-    healthy = np.zeros(bshape, np.float32) if inv is not None else None
-    labels = np.zeros(bshape, np.int16)
-    h_labels = np.zeros(bshape, np.int16)
-    ffmap = np.zeros(bshape, np.float32)
-    shift_px = cs_mm / rs if chemical_shift else 0.0
-    water_lut = np.zeros(len(A.TISSUES), np.float32)
-    fat_lut = np.zeros(len(A.TISSUES), np.float32)
-    for code, key in ((A.SKIN, "skin"), (A.FASCIA, "fascia"), (A.CORTEX, "cortex"), (A.VESSEL, "vessel"),
-                      (A.NERVE, "nerve")):
-        water_lut[code] = lvl[key]
-    fat_lut[[A.SUBCUT_FAT, A.FAT_PAD]] = 1.0
-    fat_lut[A.MARROW] = lvl["marrow"]
-    n_sub = len(_SUB_OFFSETS)
-
-    for k in range(slices):
-        sig = np.zeros((nb, nb), np.float32)
-        sig_h = np.zeros((nb, nb), np.float32) if inv is not None else None
-        labs = np.zeros((n_sub, n_r, n_r), np.int16)
-        labs_h = np.zeros((n_sub, n_r, n_r), np.int16)
-        ff_num = np.zeros((nb, nb), np.float64)
-        for q, (z, wgt) in enumerate(zip(z_sub[k], _SUB_WEIGHTS)):
-            z = float(z)
-            g = A.render_slice(anat, z, xr, yr, warp=(4.0 * warp_x.plane(z), 4.0 * warp_y.plane(z)))
-            tis, lab = g.tissue, g.labels
-            fat_l = 1.0 + 0.03 * ftex.plane(z)
-            water = water_lut[tis]
-            fat = fat_lut[tis] * fat_l
-            sep = tis == A.SEPTUM
-            s = 1.0 / (1.0 + np.exp(-2.5 * septsel.plane(z)[sep]))
-            fat[sep] = 0.9 * s
-            water[sep] = (1 - s) * lvl["fascia"]
-            mus = lab > 0
-            mus_sig = muscle_lvl[lab[mus]] * (1 + 0.04 * mtex.plane(z)[mus])
-            water_h = water.copy()
-            water_h[mus] = mus_sig
-            sig_h_r = water_h + shift_fat(fat, shift_px)
-            if inv is None:
-                sig += wgt * _block_mean(sig_h_r, up)
-                labs[q] = lab
-                continue
-            labs_h[q] = lab
-            sig_h += wgt * _block_mean(sig_h_r, up)
-            depth = A.muscle_depth(lab)
-            st = np.where(streak_sel[lab] == 0, streaks[0].plane(z), streaks[1].plane(z))
-            ff, atro = infiltrate(lab, depth, fine.plane(z), coarse.plane(z), st, g.t, inv)
-            fat_p = fat.copy()
-            water_p = water.copy()
-            water_p[mus] = (1 - ff[mus]) * mus_sig
-            fat_p[mus] = ff[mus] * fat_l[mus]
-            sig += wgt * _block_mean(water_p + shift_fat(fat_p, shift_px), up)
-            lab_p = np.where(atro, 0, lab).astype(np.int16)
-            labs[q] = lab_p
-            ff_num += wgt * _block_mean(np.where(lab_p > 0, ff, 0.0), up)
-
-        labels[..., k], musc = _mode_labels(labs, _SUB_WEIGHTS, up)
-        if inv is not None:
-            h_labels[..., k] = _mode_labels(labs_h, _SUB_WEIGHTS, up)[0]
-            ffmap[..., k] = np.where(labels[..., k] > 0, ff_num / np.maximum(musc, 1e-12), 0.0)
-        image[..., k] = sig
-        if healthy is not None:
-            healthy[..., k] = sig_h
-
-    # In-plane point-spread function of the acquisition, then the receive-coil bias field.
-    psf_px = (psf_mm[0] / FWHM_PER_SIGMA / ps, psf_mm[1] / FWHM_PER_SIGMA / ps, 0.0)
-    b = _bias_box(bias_coef, size, box, z_centres) if bias else np.float32(1.0)
-    image = ndimage.gaussian_filter(image, psf_px, mode="constant", truncate=3.0) * b
-    if healthy is not None:
-        healthy = ndimage.gaussian_filter(healthy, psf_px, mode="constant", truncate=3.0) * b
-    image, healthy, labels, h_labels, ffmap = (
-        None if v is None else _unbox(v, shape, box) for v in (image, healthy, labels, h_labels, ffmap))
+    bias_box = _bias_box(acquisition.bias_coefficients, size, box.voxels, z_centres) if bias else np.float32(1.0)
+    noise_parts = None
+    if noise:  # one noise draw for the image and its counterpart: they differ only where the tissue does
+        noise_parts = (rng_noise.standard_normal(shape, dtype=np.float32),
+                       rng_noise.standard_normal(shape, dtype=np.float32))
+    image = acquire(rendered.image, acquisition, bias_box, box, shape, noise_parts)
+    healthy = None if rendered.healthy is None else acquire(rendered.healthy, acquisition, bias_box, box, shape,
+                                                            noise_parts)
+    labels = _unbox(rendered.labels, shape, box.voxels)
+    healthy_labels = labels if involvement is None else _unbox(rendered.healthy_labels, shape, box.voxels)
+    fat_fraction = np.clip(_unbox(rendered.fat_fraction, shape, box.voxels), 0.0, 1.0).astype(np.float32)
     mask = (labels > 0).astype(np.uint8)
-
-    if noise:
-        sigma = lvl["muscle"] / snr
-        n_re = rng_noise.standard_normal(shape, dtype=np.float32)
-        n_im = rng_noise.standard_normal(shape, dtype=np.float32)
-        image = rician(image, sigma, n_re, n_im)
-        if healthy is not None:
-            healthy = rician(healthy, sigma, n_re, n_im)
-    ffmap = np.clip(ffmap, 0.0, 1.0).astype(np.float32)
-    if inv is None:
-        h_labels = labels
     info = dict(
-        group=group, template=inv.template if inv else "", target_fat_fraction=inv.target if inv else 0.0,
-        snr=snr, psf_fwhm_mm_x=psf_mm[0], psf_fwhm_mm_y=psf_mm[1], bias_peak_to_peak=bias_pp,
-        muscle_level=float(lvl["muscle"]), chemical_shift_mm=cs_mm if chemical_shift else 0.0,
-        mean_fat_fraction=float(ffmap[mask > 0].mean()) if mask.any() else 0.0,
-        max_muscle_fat_fraction=float(max((ffmap[labels == i].mean() for i in np.unique(labels) if i > 0),
+        group=group, template=involvement.template if involvement else "",
+        target_fat_fraction=involvement.target if involvement else 0.0,
+        snr=acquisition.snr, psf_fwhm_mm_x=acquisition.psf_fwhm_mm[0], psf_fwhm_mm_y=acquisition.psf_fwhm_mm[1],
+        bias_peak_to_peak=acquisition.bias_peak_to_peak, muscle_level=float(acquisition.levels["muscle"]),
+        chemical_shift_mm=acquisition.chemical_shift_mm if chemical_shift else 0.0,
+        mean_fat_fraction=float(fat_fraction[mask > 0].mean()) if mask.any() else 0.0,
+        max_muscle_fat_fraction=float(max((fat_fraction[labels == i].mean() for i in np.unique(labels) if i > 0),
                                           default=0.0)),
     )
-    return Subject(image=image.astype(np.float32), mask=mask, labels=labels, fat_fraction=ffmap,
-                   healthy=None if healthy is None else healthy.astype(np.float32), healthy_labels=h_labels,
+    return Subject(image=image.astype(np.float32), mask=mask, labels=labels, fat_fraction=fat_fraction,
+                   healthy=None if healthy is None else healthy.astype(np.float32), healthy_labels=healthy_labels,
                    affine=make_affine(size, slices, slice_spacing), info=info)
 
 
@@ -431,7 +566,7 @@ def make_cohort(out_dir: str | os.PathLike, healthy: int = 21, moderate: int = 7
         with open(tmp / "muscles.csv", "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(("label", "muscle"))
-            w.writerows((i + 1, m) for i, m in enumerate(A.MUSCLES))
+            w.writerows((i + 1, m) for i, m in enumerate(MUSCLES))
         with open(tmp / "subjects.csv", "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=list(infos[0]))
             w.writeheader()
