@@ -6,6 +6,7 @@ under RESULTS_DIR/runs/. Writes report.md with its tables and figures into --out
 
 Example:
     python tools/report.py work_dirs/cv --out work_dirs/cv/report
+    python tools/report.py work_dirs/cv --format pdf svg      # figures also as PDF and SVG
 """
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fig3-slices", type=int, default=3, help="rows of Fig. 3 (default 3)")
     p.add_argument("--fig3-wc", type=float, default=None, help="w_c of Fig. 3 (default 1 if present, else the largest)")
     p.add_argument("--device", default="cpu", help="torch device for Fig. 3's translations (default cpu)")
+    p.add_argument("--format", nargs="+", default=[], choices=["pdf", "svg"], dest="formats", metavar="FORMAT",
+                   help="also write every figure as pdf and/or svg (vector, for papers); PNG is always written "
+                        "(report.md shows it)")
     args = p.parse_args(argv)
     if args.fig3_slices < 1:
         p.error(f"--fig3-slices must be >= 1, got {args.fig3_slices}")
@@ -34,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         written = make_report(args.results_dir, args.out, fig3_slices=args.fig3_slices, fig3_w_c=args.fig3_wc,
-                              device=args.device)
+                              device=args.device, formats=args.formats)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -19,16 +19,56 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from mmac.fileio import atomic_path  # noqa: E402
 from mmac.report.tables import LOSS_ORDER, _loss_order, patient_table, setting_label  # noqa: E402
 
-__all__ = ["boxplots", "fat_fraction_scatter", "select_fig3_slices", "load_done", "fig3"]
+__all__ = ["boxplots", "fat_fraction_scatter", "select_fig3_slices", "load_done", "fig3", "save_figure",
+           "FIGURE_FORMATS"]
 
 logger = logging.getLogger(__name__)
 COLOURS = {"original": "#9e9e9e", "L_C": "#1f77b4", "L_AC": "#d62728"}
+FIGURE_FORMATS = ("png", "pdf", "svg")
 
 
-def boxplots(results: pd.DataFrame, path: str | Path) -> Path:
-    """Box plots of the per-patient mean Dice per group (panels) and setting (boxes), points overlaid.
+def check_formats(formats) -> tuple[str, ...]:
+    """Validate figure formats (a subset of :data:`FIGURE_FORMATS`); returns them without duplicates."""
+    formats = tuple(dict.fromkeys(formats))
+    bad = [f for f in formats if f not in FIGURE_FORMATS]
+    if bad:
+        raise ValueError(f"unknown figure format(s) {bad}; allowed: {', '.join(FIGURE_FORMATS)}")
+    return formats
+
+
+def save_figure(fig, path: str | Path, formats=()) -> Path:
+    """Save ``fig`` as ``path`` (PNG, 120 dpi) and as ``path`` with each suffix of ``formats``; close it.
+
+    Every file is written atomically. PDF and SVG are vector formats (text and lines stay sharp in a paper);
+    images inside (Fig. 3's slices) are embedded as pixels.
+
+    Args:
+        fig: A matplotlib figure.
+        path: The PNG path; other formats replace its suffix.
+        formats: Further formats from :data:`FIGURE_FORMATS`. Defaults to ().
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ValueError: An unknown format.
+    """
+    path = Path(path)
+    try:
+        for fmt in check_formats((path.suffix.lstrip(".") or "png", *formats)):
+            with atomic_path(path.with_suffix(f".{fmt}")) as tmp:
+                fig.savefig(tmp, format=fmt, dpi=120)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def boxplots(results: pd.DataFrame, path: str | Path, formats=()) -> Path:
+    """Box plots of the per-patient mean Dice per group (panels) and setting (boxes), points overlaid; as ``path``
+    (PNG) and with each suffix of ``formats`` (:func:`save_figure`).
 
     Each point is one patient: Dice averaged over its test slices and over repetitions (as in Table 1).
     """
@@ -68,14 +108,12 @@ def boxplots(results: pd.DataFrame, path: str | Path) -> Path:
     fig.suptitle("Muscle segmentation by thresholding: original slices vs. translations F(x)\n"
                  "(one point per patient, averaged over its slices and the repetitions)", fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, formats)
 
 
-def fat_fraction_scatter(results: pd.DataFrame, path: str | Path) -> Path:
-    """Per-slice estimated vs. true mean muscle fat fraction (phantom), one colour per setting."""
+def fat_fraction_scatter(results: pd.DataFrame, path: str | Path, formats=()) -> Path:
+    """Per-slice estimated vs. true mean muscle fat fraction (phantom), one colour per setting; as ``path`` (PNG)
+    and with each suffix of ``formats`` (:func:`save_figure`)."""
     fig, ax = plt.subplots(figsize=(5.5, 5.2))
     markers = {"L_C": "o", "L_AC": "^"}
     w_values = sorted(results["w_c"].unique())
@@ -98,10 +136,7 @@ def fat_fraction_scatter(results: pd.DataFrame, path: str | Path) -> Path:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, formats)
 
 
 def select_fig3_slices(results: pd.DataFrame, n: int = 3, w_c: float | None = None) -> pd.DataFrame:
@@ -200,7 +235,7 @@ def _subject_slice(config: Path, subject: str, index: int, size: int | None, mod
 
 
 def fig3(results: pd.DataFrame, results_dir: str | Path, path: str | Path, n: int = 3, w_c: float | None = None,
-         device: str = "cpu") -> tuple[Path, pd.DataFrame]:
+         device: str = "cpu", formats=()) -> tuple[Path, pd.DataFrame]:
     """Re-create the paper's Fig. 3 from the runs' checkpoints.
 
     For each slice of :func:`select_fig3_slices`: the original slice, F(x) of the L_C run and F(x) of the L_AC
@@ -212,10 +247,11 @@ def fig3(results: pd.DataFrame, results_dir: str | Path, path: str | Path, n: in
     Args:
         results: Validated results.
         results_dir: Folder holding ``runs/<run>/DONE``.
-        path: Output image.
+        path: Output image (PNG).
         n: Number of slices (rows). Defaults to 3.
         w_c: Cycle weight; see :func:`select_fig3_slices`. Defaults to None.
         device: Torch device for the translations. Defaults to ``'cpu'``.
+        formats: Further figure formats, e.g. ``('pdf',)`` (:func:`save_figure`). Defaults to ().
 
     Returns:
         The image path and the selected slices with the recomputed Dice (``dice_*_recomputed``).
@@ -266,7 +302,4 @@ def fig3(results: pd.DataFrame, results_dir: str | Path, path: str | Path, n: in
     fig.suptitle("Optimal two-threshold muscle segmentation (red) vs. reference mask (green outline)",
                  fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path, pd.concat([chosen, pd.DataFrame(recomputed)], axis=1)
+    return save_figure(fig, path, formats), pd.concat([chosen, pd.DataFrame(recomputed)], axis=1)

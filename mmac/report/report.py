@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -54,7 +55,7 @@ def _write_csv(frame: pd.DataFrame, path: Path, index: bool = False) -> Path:
 
 
 def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3_slices: int = 3,
-                fig3_w_c: float | None = None, device: str = "cpu") -> dict:
+                fig3_w_c: float | None = None, device: str = "cpu", formats: Sequence[str] = ()) -> dict:
     """Write the report of a cross-validation.
 
     Args:
@@ -63,14 +64,17 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
         fig3_slices: Rows of Fig. 3. Defaults to 3.
         fig3_w_c: w_c of Fig. 3; None takes 1 when present, else the largest. Defaults to None.
         device: Torch device for Fig. 3's translations. Defaults to ``'cpu'``.
+        formats: Figure formats besides PNG (which report.md shows), from ``('pdf', 'svg')``; each figure is
+            also written as ``<name>.<format>``. Defaults to ().
 
     Returns:
         ``{'files': {name: path}, 'notes': [str]}``; notes say what was skipped and why.
 
     Raises:
         FileNotFoundError: ``results.csv`` is missing.
-        ValueError: ``results.csv`` lacks columns or rows.
+        ValueError: ``results.csv`` lacks columns or rows, or an unknown figure format.
     """
+    formats = figures.check_formats(formats)
     results_dir = Path(results_dir)
     results = read_results(results_dir / "results.csv")
     out = Path(out_dir) if out_dir is not None else results_dir / "report"
@@ -90,12 +94,12 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
     files["slice_shares.csv"] = _write_csv(shares, out / "slice_shares.csv")
     spread = loss_difference_spread(results)
     files["loss_difference.csv"] = _write_csv(spread, out / "loss_difference.csv")
-    files["boxplots.png"] = figures.boxplots(results, out / "boxplots.png")
+    files["boxplots.png"] = figures.boxplots(results, out / "boxplots.png", formats)
 
     fig3_text = ""
     try:
         files["fig3.png"], chosen = figures.fig3(results, results_dir, out / "fig3.png", n=fig3_slices,
-                                                 w_c=fig3_w_c, device=device)
+                                                 w_c=fig3_w_c, device=device, formats=formats)
         fig3_text = _fig3_section(chosen)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         note = f"Figure 3 skipped: {exc}"
@@ -107,12 +111,16 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
     if has_phantom_truth(results):
         truth = phantom_truth(results)
         files["phantom_truth.csv"] = _write_csv(truth, out / "phantom_truth.csv")
-        files["fat_fraction.png"] = figures.fat_fraction_scatter(results, out / "fat_fraction.png")
+        files["fat_fraction.png"] = figures.fat_fraction_scatter(results, out / "fat_fraction.png", formats)
         phantom_text = _phantom_section(truth)
     else:
         notes.append("no phantom truth columns (psnr, ssim, ff_true, ff_est): phantom table and fat-fraction "
                      "plot skipped")
 
+    for name in [n for n in files if n.endswith(".png")]:
+        for fmt in formats:
+            if fmt != "png":
+                files[f"{name[:-4]}.{fmt}"] = files[name].with_suffix(f".{fmt}")
     report = _report_text(results, results_dir, table_md, tests, shares, fig3_text, phantom_text, notes, spread)
     files["report.md"] = write_text_atomic(out / "report.md", report)
     logger.info("report written to %s", out / "report.md")
