@@ -26,7 +26,8 @@ def load_config(config: str,
             ``./work_dirs/<config name>``.
         cfg_options: Overrides in mmengine's ``--cfg-options`` form (``{'a.b': 1}``).
         launcher: One of ``none``, ``pytorch``, ``slurm``, ``mpi``.
-        amp: Switch every optimizer wrapper to bf16 autocast (:func:`mmac.engine.optim_wrappers.enable_amp`).
+        amp: Switch every optimizer wrapper to autocast (:func:`mmac.engine.optim_wrappers.enable_amp`): bf16
+            where the device supports it, else fp16 with dynamic loss scaling.
         resume: ``'auto'`` resumes from the latest checkpoint in ``work_dir``; a path resumes from that file.
         load_from: A checkpoint whose weights initialise the model (not a resume).
         fast: Train with ModularCycleGAN's fast iteration (:func:`enable_fast_step`).
@@ -204,8 +205,9 @@ def add_runner_args(parser, amp_help: Optional[str] = None) -> None:
 
     parser.add_argument('--work-dir', help='directory for logs, checkpoints and per-patient results')
     parser.add_argument('--amp', action='store_true',
-                        help=amp_help or 'bf16 mixed precision in every optimizer wrapper (generators and '
-                                         'discriminators)')
+                        help=amp_help or 'mixed precision in every optimizer wrapper (generators and '
+                                         'discriminators): bf16 where the device supports it, else fp16 with '
+                                         'dynamic loss scaling')
     parser.add_argument('--vis-backend', action='append', choices=list(VIS_BACKENDS), default=[],
                         help='also log to this visualizer backend (repeatable), e.g. --vis-backend tensorboard')
     parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',

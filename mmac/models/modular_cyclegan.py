@@ -434,6 +434,25 @@ class ModularCycleGAN(CycleGAN):
                              "momentum (e.g. 0.1) or set fast_step.cuda_graph='auto' or False")
         return bool(graph)
 
+    def _graph_with_loss_scaling(self, graph: bool, gen_wrapper: OptimWrapper, disc_wrapper: OptimWrapper) -> bool:
+        """``graph``, unless a wrapper scales fp16 losses: its ``GradScaler`` reads its inf check on the host.
+
+        Raises:
+            ValueError: ``fast_step.cuda_graph=True`` with a wrapper that scales its loss.
+        """
+        scaled = [name for name, wrapper in (('generators', gen_wrapper), ('discriminators', disc_wrapper))
+                  if getattr(wrapper, 'loss_scaler', None) is not None]
+        if not (graph and scaled):
+            return graph
+        if self.fast_step['cuda_graph'] is True:
+            raise ValueError(f"fast_step.cuda_graph=True cannot capture fp16 loss scaling: optim_wrapper.{scaled[0]} "
+                             "autocasts to float16 with a GradScaler, whose step reads its inf check on the host; "
+                             f"set optim_wrapper.{scaled[0]}.dtype='bfloat16' (or 'auto' on a GPU with bf16), or "
+                             "fast_step.cuda_graph='auto' or False to train eagerly")
+        warnings.warn(f"fast_step.cuda_graph='auto': no CUDA graph, optim_wrapper.{scaled[0]} scales fp16 losses, "
+                      "which needs a host sync per step; the fast step runs eagerly", RuntimeWarning, stacklevel=3)
+        return False
+
     @staticmethod
     def _fast_wrapper_check(name: str, wrapper: OptimWrapper) -> None:
         if type(wrapper) not in (OptimWrapper, AutocastOptimWrapper):
@@ -459,6 +478,7 @@ class ModularCycleGAN(CycleGAN):
         self._fast_wrapper_check('discriminators', disc_wrapper)
         distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
         graph = self._graph_enabled(device, distributed)
+        graph = self._graph_with_loss_scaling(graph, gen_wrapper, disc_wrapper)
         if self.fast_step['channels_last']:
             self.to(memory_format=torch.channels_last)
         self.image_buffers = {d: DeviceImagePool(self.buffer_size) for d in self._reachable_domains}
@@ -468,13 +488,18 @@ class ModularCycleGAN(CycleGAN):
 
         batched = self.fast_step['batch_forwards']
 
-        def update(optimizer: torch.optim.Optimizer, losses: Dict[str, Tensor],
-                   module: torch.nn.Module) -> Dict[str, Tensor]:
-            """Back-propagate the total loss, average gradients over ranks, step; detached log values."""
+        def update(wrapper: OptimWrapper, losses: Dict[str, Tensor], module: torch.nn.Module) -> Dict[str, Tensor]:
+            """Back-propagate the total loss (scaled with fp16), average gradients over ranks, step; detached
+            log values."""
+            optimizer, scaler = wrapper.optimizer, getattr(wrapper, 'loss_scaler', None)
             total, log_vars = self.parse_losses(losses)
-            total.backward()
+            (total if scaler is None else scaler.scale(total)).backward()
             average_gradients(module.parameters())
-            optimizer.step()
+            if scaler is None:
+                optimizer.step()
+            else:  # eager only: the scaler's inf check is read on the host
+                scaler.step(optimizer)
+                scaler.update(wrapper._scale_update)
             optimizer.zero_grad(set_to_none=True)
             return {k: v.detach() for k, v in log_vars.items()}
 
@@ -496,14 +521,14 @@ class ModularCycleGAN(CycleGAN):
                 if gens_first:
                     gen_losses = generator_losses()
             if gens_first:
-                gen_log = update(gen_opt, gen_losses, self.generators)
+                gen_log = update(gen_wrapper, gen_losses, self.generators)
             with disc_cast:
                 disc_losses = self._discriminator_losses(real, fake, batched=batched)
-            disc_log = update(disc_opt, disc_losses, self.discriminators)
+            disc_log = update(disc_wrapper, disc_losses, self.discriminators)
             if not gens_first:
                 with gen_cast:
                     gen_losses = generator_losses()
-                gen_log = update(gen_opt, gen_losses, self.generators)
+                gen_log = update(gen_wrapper, gen_losses, self.generators)
             return dict(self._name_total(gen_log, 'loss_g'), **self._name_total(disc_log, 'loss_d'))
 
         return GraphedStep(body, [gen_opt, disc_opt], enabled=graph, warmup=self.fast_step['warmup'],

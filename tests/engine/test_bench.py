@@ -42,11 +42,32 @@ def test_format_rows_ratios_by_hand():
 
 
 def test_fast_path_matches_plain_path_on_cpu():
-    # Batched network calls: equal up to float rounding (unbatched it is bit for bit, tests/models).
     check = check_fast_equivalence(iters=3, **TINY)
-    assert check['max_rel_diff'] < 1e-4 and check['iters'] == 3 and not check['graphed']
+    assert check['ok'] and check['iters'] == 3 and not check['graphed']
+    # Unbatched: the plain path's expressions, bit for bit; batched: rounding at the first iteration.
+    assert check['exact_ok'] and check['exact_max_abs_diff'] == 0.0
+    assert check['first_ok'] and check['first_rel_diff'] <= 1e-5 == check['first_tolerance']
+    assert len(check['drift']) == len(check['reference']) == len(check['bound']) == 3
+    # The later bound, recomputed: tolerance + 10 x the rounding reference's largest drift so far.
+    assert check['perturbation'] == 2.0 ** -23
+    for i in (1, 2):
+        assert check['bound'][i] == pytest.approx(1e-5 + 10 * max(check['reference'][:i + 1]))
+        assert check['drift'][i] <= check['bound'][i]
     with pytest.raises(ValueError, match="below the image pool size"):
         check_fast_equivalence(iters=50, **TINY)
+    with pytest.raises(ValueError, match="iters must be >= 2"):
+        check_fast_equivalence(iters=1, **TINY)
+
+
+def test_check_catches_a_real_difference(monkeypatch):
+    """A fast variant whose cycle weight differs by 10 % is no rounding: the first iteration and the drift fail."""
+    import mmac.engine.bench as bench
+
+    wrong = dict(bench.VARIANTS['fast L_AC'], cycle_loss=dict(type='AsymmetricCycleLoss', loss_weight=1.1))
+    monkeypatch.setitem(bench.VARIANTS, 'fast L_AC', wrong)
+    check = check_fast_equivalence(iters=3, **TINY)
+    assert not check['ok'] and not check['exact_ok'] and not check['first_ok']
+    assert check['first_rel_diff'] > 1e-2
 
 
 def test_protocol_hours_by_hand():
@@ -69,7 +90,9 @@ def test_cli_train_fails_when_losses_drift_beyond_tolerance(capsys):
     args = ['train', '--size', '32', '--base-channels', '4', '--num-down', '5', '--device', 'cpu',
             '--batch-sizes', '1', '--iters', '1', '--warmup', '1', '--variants', 'fast L_AC', '--check-iters', '2']
     assert cli.main(args) == 0
-    assert 'tolerance 1e-03: OK' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert 'bit for bit: largest difference 0.0e+00: OK' in out
+    assert 'tolerance 1e-05: OK' in out
     assert cli.main(args + ['--tolerance', '-1']) == 1
     assert 'FAILED' in capsys.readouterr().out
 

@@ -350,3 +350,35 @@ def test_state_of_a_graphed_run_resumes_on_cpu_plain_and_fast():
                 assert torch.equal(g[k], w[k]), (fast_step, k)
         for (name, p), q in zip(plain.named_parameters(), model.parameters()):
             assert torch.equal(p, q), (fast_step, name)
+
+
+def test_fast_step_fp16_loss_scaling_equals_plain_path():
+    """fp16 autocast with dynamic loss scaling, eager fast step (unbatched) against the plain path: bit for bit,
+    weights and the scalers' scales."""
+    def fp16(optimizer):
+        return AutocastOptimWrapper(optimizer, dtype='float16')
+
+    (plain, plain_optim), (fast, fast_optim) = pair(ASYMMETRIC, fp16, fast_step=dict(batch_forwards=False))
+    assert plain_optim['generators'].loss_scaler is not None
+    want, got = run(plain, plain_optim, BATCHES[:2]), run(fast, fast_optim, BATCHES[:2])
+    for w, g in zip(want, got):
+        for k in w:
+            assert torch.equal(g[k], w[k]), (k, g[k], w[k])
+    for (name, p), q in zip(plain.named_parameters(), fast.parameters()):
+        assert torch.equal(p, q), name
+    for name in ('generators', 'discriminators'):
+        assert plain_optim[name].loss_scaler.get_scale() == fast_optim[name].loss_scaler.get_scale()
+
+
+def test_cuda_graph_refuses_fp16_loss_scaling():
+    model = build_model(ASYMMETRIC, fast_step=dict(cuda_graph=True))
+    net = torch.nn.Linear(1, 1)
+    fp16 = AutocastOptimWrapper(torch.optim.Adam(net.parameters()), dtype='float16')
+    bf16 = AutocastOptimWrapper(torch.optim.Adam(net.parameters()), dtype='bfloat16')
+    with pytest.raises(ValueError, match=r"cannot capture fp16 loss scaling: optim_wrapper.discriminators .*"
+                                         r"optim_wrapper.discriminators.dtype='bfloat16'"):
+        model._graph_with_loss_scaling(True, bf16, fp16)
+    assert model._graph_with_loss_scaling(True, bf16, bf16) is True
+    model = build_model(ASYMMETRIC, fast_step={})  # cuda_graph='auto': eager, with a warning
+    with pytest.warns(RuntimeWarning, match="optim_wrapper.generators scales fp16 losses"):
+        assert model._graph_with_loss_scaling(True, fp16, bf16) is False
