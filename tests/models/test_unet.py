@@ -160,3 +160,28 @@ def test_builds_from_mmagic_registry():
 def test_error_bad_init_cfg():
     with pytest.raises(ValueError, match="init_cfg type must be one of"):
         UNetGenerator(init_cfg=dict(type="uniform"), **SMALL)
+
+
+def test_residual_adds_the_input_to_the_plain_output():
+    torch.manual_seed(0)
+    plain = UNetGenerator(residual=False, **SMALL)
+    residual = UNetGenerator(residual=True, **SMALL)
+    residual.load_state_dict(plain.state_dict())  # same parameters, same state dict keys
+    x = torch.rand(2, 1, 32, 32) * 2 - 1
+    torch.testing.assert_close(residual(x), x + plain(x), rtol=0, atol=0)
+    assert "residual=True" in repr(residual)
+
+
+def test_residual_starts_as_the_identity_when_the_last_layer_is_zero():
+    net = UNetGenerator(residual=True, **SMALL)
+    nn.init.zeros_(net.ups[0][1].weight)
+    nn.init.zeros_(net.ups[0][1].bias)
+    x = torch.rand(1, 1, 32, 32) * 2 - 1
+    torch.testing.assert_close(net(x), x, rtol=0, atol=0)
+
+
+def test_residual_errors():
+    with pytest.raises(ValueError, match="in_channels and out_channels must be equal"):
+        UNetGenerator(in_channels=1, out_channels=3, residual=True, num_down=3, base_channels=4)
+    with pytest.raises(TypeError, match="residual must be a bool"):
+        UNetGenerator(residual=1, **SMALL)
