@@ -15,3 +15,8 @@ def available_cpus() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def threads_per_job(jobs: int) -> int:
+    """CPU threads for each of ``jobs`` runs side by side: the available CPUs split, instead of each taking all."""
+    return max(1, available_cpus() // jobs)

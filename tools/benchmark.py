@@ -32,7 +32,7 @@ def _add_dice_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_dice(args: argparse.Namespace) -> int:
-    from mmac.evaluation.threshold_dice import benchmark_threshold_dice
+    from mmac.benchmarks.threshold_dice import benchmark_threshold_dice
 
     for name in ("n", "size", "repeat"):
         if getattr(args, name) < 1:
@@ -56,7 +56,7 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_data(args: argparse.Namespace) -> int:
-    from mmac.datasets.bench import benchmark_slices
+    from mmac.benchmarks.dataset import benchmark_slices
 
     result = benchmark_slices(args.manifest, n=args.n, size=args.size, split=args.split)
     for key, value in result.items():

@@ -22,7 +22,7 @@ import time
 from collections import deque
 from typing import Dict, List, Optional, Sequence
 
-from mmac._cpu import available_cpus
+from mmac._cpu import threads_per_job  # noqa: F401  (defined in mmac._cpu, which engine uses too; re-exported)
 from mmac.fileio import write_csv_atomic, write_json_atomic
 from mmac.protocol.grid import RunSpec
 
@@ -235,11 +235,6 @@ def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: Optiona
     finally:
         bar.close()
     return collect_results(out_dir, specs)
-
-
-def threads_per_job(jobs: int) -> int:
-    """CPU threads for each of ``jobs`` runs side by side: the cores split, instead of each taking all."""
-    return max(1, available_cpus() // jobs)
 
 
 def _run_parallel(config, todo, out_dir, settings, jobs, gpus, bar, specs, fast) -> None:

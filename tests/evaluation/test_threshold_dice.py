@@ -2,13 +2,8 @@
 import numpy as np
 import pytest
 
-from mmac.evaluation.threshold_dice import (
-    benchmark_threshold_dice,
-    make_benchmark_slices,
-    optimal_threshold_dice,
-    optimal_threshold_dice_batch,
-    threshold_dice_reference,
-)
+from mmac.benchmarks.threshold_dice import make_benchmark_slices
+from mmac.evaluation.threshold_dice import optimal_threshold_dice, optimal_threshold_dice_batch, threshold_dice_reference
 
 METHODS = ("auto", "sort", "binned")
 
@@ -223,9 +218,3 @@ def test_batch_errors():
         optimal_threshold_dice_batch(np.zeros((1, 3)), np.ones((1, 3)), workers=0)
     with pytest.raises(TypeError, match="dtype"):
         optimal_threshold_dice(np.zeros(3, bool), np.ones(3))
-
-
-def test_benchmark_runs_and_agrees():
-    rows = benchmark_threshold_dice(n=4, size=32, baseline_slices=2)
-    assert [r["kind"] for r in rows] == ["uint8", "float32"]
-    assert all(r["batched_slices_per_s"] > 0 and r["speedup"] > 0 for r in rows)

@@ -27,6 +27,9 @@ def benchmark_slices(manifest: str | Path, n: int = 2000, size: int = 256, split
     import numpy as np
 
     from mmac.datasets.thigh_mr import ThighMRDataset, thigh_pipeline
+    from mmac.registry import register_all_modules
+
+    register_all_modules()  # the pipeline names mmac's transforms
 
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -49,7 +52,7 @@ def benchmark_slices(manifest: str | Path, n: int = 2000, size: int = 256, split
 
 
 def main(argv=None) -> None:
-    """``python -m mmac.datasets.bench MANIFEST [--n N] [--size S] [--split SPLIT]``: print the result."""
+    """``python -m mmac.benchmarks.dataset MANIFEST [--n N] [--size S] [--split SPLIT]``: print the result."""
     import argparse
     import json
 

@@ -1,11 +1,4 @@
-"""Exact optimal two-threshold Dice: how well muscle can be separated from fat by intensity alone.
-
-Gadermayr et al., "An Asymmetric Cycle-Consistency Loss for Dealing with Many-to-One Mappings in Image
-Translation: A Study on Thigh MR Scans", ISBI 2021, score a translated slice by the best Dice that a pair of
-intensity thresholds ``lo <= hi`` reaches against the muscle mask: ``max Dice(mask, lo <= image <= hi)``.
-
-Every function here returns that maximum EXACTLY over the image's actual values (``lo`` and ``hi`` are values
-present in the image; tied values are never split), not a binned approximation.
+"""The exact solvers of the optimal two-threshold Dice: one Dinkelbach scan, three ways to get its input.
 
 Algorithm. Sort the distinct values ``v_1 < ... < v_K`` of a slice, with ``c_k`` pixels and ``m_k`` mask
 pixels at ``v_k`` and ``M = sum m_k``. A threshold pair selects a contiguous run ``i..j`` of distinct values
@@ -14,39 +7,28 @@ over runs is found by Dinkelbach iterations: with the current best ratio ``lambd
 maximises ``sum_k (2 q m_k - p c_k) - p M`` (a maximum-subarray scan: cumsum and ``np.minimum.accumulate``)
 either has a positive value, and then a strictly larger ratio, or proves ``p / q`` optimal. All of it runs in
 int64 arithmetic, so the optimality test is exact (no float tolerance), vectorised over a batch of slices.
-The returned Dice is the float64 rounding of the exact rational ``p / q``.
 
-Fast paths (all exact):
+Paths (all exact), chosen per batch by :func:`choose_solver`:
 
-* integer-valued images (integer dtypes, or floats holding integers, as 8-bit translations do) get their
-  per-value counts from one ``np.bincount`` over the batch instead of a sort;
-* float images are first binned into ``num_bins`` value-ordered bins per slice. The best run of whole bins
-  is an exact lower bound ``lambda_0``; an upper bound per pair of end bins shows which bins can hold an end
-  of a run beating ``lambda_0``, and only the pixels of those bins are sorted. Each maximal stretch of the
-  remaining bins becomes one atomic group, which loses nothing because no better threshold can fall inside
-  it. The bin-level optimum itself is found coarse-to-fine (runs of 32 bins first) to save iterations.
+* ``integer``: integer-valued images (integer dtypes, or floats holding integers, as 8-bit translations do)
+  get their per-value counts from one ``np.bincount`` over the batch instead of a sort;
+* ``binned``: float images are first binned into ``num_bins`` value-ordered bins per slice. The best run of
+  whole bins is an exact lower bound ``lambda_0``; an upper bound per pair of end bins shows which bins can
+  hold an end of a run beating ``lambda_0``, and only the pixels of those bins are sorted. Each maximal
+  stretch of the remaining bins becomes one atomic group, which loses nothing because no better threshold
+  can fall inside it. The bin-level optimum itself is found coarse-to-fine (runs of 32 bins first) to save
+  iterations;
+* ``sort``: ``np.unique`` per slice, then the scan (the plain method, any real dtype).
 
-``threshold_dice_reference`` is the plain exact method (``np.unique`` + the same scan, one slice at a
-time) that the benchmark compares against.
+Every solver takes flattened ``(N, P)`` images, bool masks and the per-slice extremes ``vmin, vmax`` (N,) and
+returns ``(p, q, lo, hi)``: the exact optimum ``p / q`` as int64 (N,) each, and the thresholds (N,).
 """
 from __future__ import annotations
 
-import os
-import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
 
-__all__ = [
-    "optimal_threshold_dice",
-    "optimal_threshold_dice_batch",
-    "threshold_dice_reference",
-    "make_benchmark_slices",
-    "benchmark_threshold_dice",
-]
-
-_METHODS = ("auto", "integer", "binned", "sort")
 # Above this many distinct integer values per slice the dense bincount layout costs more than binning.
 _MAX_DENSE_RANGE_FLOOR = 4096
 # Elements per chunk of per-pixel work (keeps temporaries in a few tens of MB).
@@ -54,56 +36,7 @@ _CHUNK_ELEMENTS = 1 << 20
 # Bins per coarse bin for the first, cheap Dinkelbach pass of the binned path.
 _COARSE_FACTOR = 32
 # method='integer' refuses wider value ranges (memory: one counter per value and slice of a chunk).
-_MAX_INTEGER_SPAN = 1 << 24
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Input checks
-# ----------------------------------------------------------------------------------------------------------
-def _check_inputs(images: np.ndarray, masks: np.ndarray, batched: bool) -> tuple[np.ndarray, ...]:
-    """Validate and flatten to ``(N, P)`` images and bool masks; also return the per-slice min and max (N,)."""
-    images = np.asarray(images)
-    masks = np.asarray(masks)
-    what = "images" if batched else "image"
-    if images.dtype == bool or not (np.issubdtype(images.dtype, np.integer)
-                                    or np.issubdtype(images.dtype, np.floating)):
-        raise TypeError(f"{what} must have a real integer or float dtype, got {images.dtype}")
-    if images.shape != masks.shape:
-        raise ValueError(f"{what} and mask(s) must have the same shape, got {images.shape} and {masks.shape}")
-    if batched and images.ndim < 2:
-        raise ValueError(f"images must have shape (N, ...) with at least 2 dims, got shape {images.shape}")
-    if images.size == 0:
-        raise ValueError(f"{what} is empty (shape {images.shape})")
-    if batched:
-        images = images.reshape(images.shape[0], -1)
-        masks = masks.reshape(masks.shape[0], -1)
-    else:
-        images = images.reshape(1, -1)
-        masks = masks.reshape(1, -1)
-    if masks.dtype != bool:
-        if not (np.issubdtype(masks.dtype, np.number)):
-            raise TypeError(f"mask must be bool or numeric with values in {{0, 1}}, got dtype {masks.dtype}")
-        binary = (masks == 0) | (masks == 1)
-        if not binary.all():
-            bad = masks[~binary].ravel()[0]
-            raise ValueError(f"mask must be binary (values 0 and 1 only), found value {bad!r}")
-        masks = masks != 0
-    if images.dtype == np.float16:
-        images = images.astype(np.float32)
-    vmin = images.min(axis=1)  # NaN propagates through min/max, inf shows up in them
-    vmax = images.max(axis=1)
-    if images.dtype.kind == "f":
-        finite = np.isfinite(vmin) & np.isfinite(vmax)
-        if not finite.all():
-            row = int(np.flatnonzero(~finite)[0])
-            raise ValueError(f"{what} contains non-finite values (NaN or inf)"
-                             + (f" in slice {row}" if batched else ""))
-    counts = np.count_nonzero(masks, axis=1)
-    if (counts == 0).any():
-        row = int(np.flatnonzero(counts == 0)[0])
-        raise ValueError("mask is empty (no foreground pixel); Dice is undefined"
-                         + (f" for slice {row}" if batched else ""))
-    return images, masks, vmin, vmax
+MAX_INTEGER_SPAN = 1 << 24
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -420,7 +353,7 @@ def _solve_binned_chunk(block: np.ndarray, mblock: np.ndarray, bins: int, vmin: 
     return p, q, lo.astype(block.dtype), hi.astype(block.dtype)
 
 
-def _solve_sort(images: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, ...]:
+def solve_sort(images: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, ...]:
     """Plain exact path: ``np.unique`` per slice, then the scan. Any real dtype."""
     n = images.shape[0]
     out_p = np.empty(n, np.int64)
@@ -436,113 +369,12 @@ def _solve_sort(images: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, ...]
     return out_p, out_q, lo, hi
 
 
-# ----------------------------------------------------------------------------------------------------------
-# Public API
-# ----------------------------------------------------------------------------------------------------------
-def optimal_threshold_dice_batch(images: np.ndarray, masks: np.ndarray, method: str = "auto",
-                                 num_bins: int | None = None,
-                                 workers: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exact optimal two-threshold Dice of every slice of a batch.
-
-    For each slice ``n`` returns ``max over lo <= hi of Dice(masks[n], (images[n] >= lo) & (images[n] <= hi))``
-    with ``Dice(A, B) = 2 |A & B| / (|A| + |B|)``, ``lo`` and ``hi`` ranging over the values present in the
-    slice. The maximum is exact for every method (integer arithmetic decides optimality); the methods differ
-    in speed only.
-
-    Args:
-        images: Slices of shape (N, ...), typically (N, H, W); any real integer or float dtype.
-        masks: Binary masks of the same shape (bool, or numbers in {0, 1}).
-        method: ``'auto'`` (``'integer'`` for integer-valued data with a moderate value range, else
-            ``'binned'``), ``'integer'`` (bincount per value; the data must be integer-valued),
-            ``'binned'`` (bin, bound, sort only the bins that can hold a threshold) or ``'sort'`` (the plain
-            per-slice sort). Defaults to ``'auto'``.
-        num_bins: Bins per slice of the ``'binned'`` method, a speed knob that does not change the result.
-            ``None`` picks ``min(4096, max(16, P // 32))`` for P pixels per slice. Defaults to None.
-        workers: Threads that solve contiguous parts of the batch at once (numpy releases the GIL in the
-            heavy passes); the result does not depend on it. ``None`` uses :func:`default_workers` threads
-            for batches of at least 64 slices, else 1. Defaults to None.
-
-    Returns:
-        ``(dice, lo, hi)``: ``dice`` float64 of shape (N,); ``lo`` and ``hi`` of shape (N,) in the images'
-        dtype (float16 images give float32), values present in each slice that reach ``dice``. When several
-        pairs reach the maximum, one of them is returned.
-
-    Raises:
-        TypeError: If the images are not a real numeric dtype or the masks not bool/numeric.
-        ValueError: If the shapes differ or are not (N, ...), a slice is empty, an image holds NaN/inf, a
-            mask holds a value other than 0/1, a mask is empty, ``method`` is unknown, ``'integer'`` is
-            asked for non-integer data, ``num_bins < 2`` or ``workers < 1``.
-    """
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    if num_bins is not None and num_bins < 2:
-        raise ValueError(f"num_bins must be >= 2 or None, got {num_bins}")
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers must be >= 1 or None, got {workers}")
-    flat, flat_masks, vmin, vmax = _check_inputs(images, masks, batched=True)
-    if workers is None:
-        workers = default_workers() if flat.shape[0] >= 64 else 1
-    p, q, lo, hi = _solve(flat, flat_masks, vmin, vmax, method, num_bins, workers)
-    return p / q, lo, hi
-
-
-def optimal_threshold_dice(image: np.ndarray, mask: np.ndarray, method: str = "auto") -> tuple[float, ...]:
-    """Exact optimal two-threshold Dice of one image.
-
-    Args:
-        image: Image of any shape, typically a (H, W) slice; any real integer or float dtype.
-        mask: Binary mask of the same shape (bool, or numbers in {0, 1}).
-        method: See :func:`optimal_threshold_dice_batch`. Defaults to ``'auto'``.
-
-    Returns:
-        ``(dice, lo, hi)``: the exact maximum Dice as a float and thresholds ``lo <= hi`` (numpy scalars of
-        the image dtype, values present in the image) with ``Dice(mask, (image >= lo) & (image <= hi))
-        == dice``.
-
-    Raises:
-        TypeError: See :func:`optimal_threshold_dice_batch`.
-        ValueError: See :func:`optimal_threshold_dice_batch`.
-    """
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    flat, flat_masks, vmin, vmax = _check_inputs(image, mask, batched=False)
-    p, q, lo, hi = _solve(flat, flat_masks, vmin, vmax, method, None)
-    return float(p[0] / q[0]), lo[0], hi[0]
-
-
-def default_workers() -> int:
-    """Threads for a large batch: ``$OMP_NUM_THREADS`` when set (so that runs packed side by side, which
-    split the cores that way, do not oversubscribe them), else the CPUs this process may use; at most 8."""
-    value = os.environ.get("OMP_NUM_THREADS", "")
-    if value.isdigit() and int(value) > 0:
-        return min(8, int(value))
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return min(8, cpus)
-
-
-def _solve(images: np.ndarray, masks: np.ndarray, vmin: np.ndarray, vmax: np.ndarray, method: str,
-           num_bins: int | None, workers: int = 1) -> tuple[np.ndarray, ...]:
-    """Choose the path for the whole batch, then run it on ``workers`` contiguous parts at once."""
-    solver = _choose_solver(images, vmin, vmax, method, num_bins)
-    n = images.shape[0]
-    workers = max(1, min(workers, n))
-    if workers == 1:
-        return solver(images, masks, vmin, vmax)
-    bounds = np.linspace(0, n, workers + 1).astype(int)
-    parts = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-    with ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(lambda s: solver(images[s], masks[s], vmin[s], vmax[s]), parts))
-    return tuple(np.concatenate(arrays) for arrays in zip(*results))
-
-
-def _choose_solver(images: np.ndarray, vmin: np.ndarray, vmax: np.ndarray, method: str,
+def choose_solver(images: np.ndarray, vmin: np.ndarray, vmax: np.ndarray, method: str,
                    num_bins: int | None) -> Callable[..., tuple[np.ndarray, ...]]:
     """The exact path for ``method`` and the batch: ``solver(images, masks, vmin, vmax)``."""
     if method == "sort" or (method in ("auto", "binned") and not _exact_in_float64(vmin, vmax)):
-        return lambda images, masks, vmin, vmax: _solve_sort(images, masks)
+        return lambda images, masks, vmin, vmax: solve_sort(images, masks)
+
     def binned(images, masks, vmin, vmax):
         return _solve_binned(images, masks, num_bins, vmin, vmax)
 
@@ -553,127 +385,10 @@ def _choose_solver(images: np.ndarray, vmin: np.ndarray, vmax: np.ndarray, metho
     if method == "integer":
         if not integral:
             raise ValueError("method='integer' needs integer-valued images; these hold non-integer values")
-        if span > _MAX_INTEGER_SPAN:
-            raise ValueError(f"method='integer' handles value ranges up to {_MAX_INTEGER_SPAN} per slice, "
+        if span > MAX_INTEGER_SPAN:
+            raise ValueError(f"method='integer' handles value ranges up to {MAX_INTEGER_SPAN} per slice, "
                              f"got {span:.0f}; use method='auto'")
         return _solve_integer
     if integral and span <= max(_MAX_DENSE_RANGE_FLOOR, 2 * images.shape[1]):
         return _solve_integer
     return binned
-
-
-
-def threshold_dice_reference(images: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The plain exact baseline: per-slice ``np.unique`` (a sort) and the same exact scan.
-
-    Args:
-        images: Slices of shape (N, ...).
-        masks: Binary masks of the same shape.
-
-    Returns:
-        ``(dice, lo, hi)`` as :func:`optimal_threshold_dice_batch`.
-    """
-    return optimal_threshold_dice_batch(images, masks, method="sort")
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Benchmark
-# ----------------------------------------------------------------------------------------------------------
-def _smooth_field(rng: np.random.Generator, n: int, size: int, cutoff: float) -> np.ndarray:
-    """Smooth random fields of shape (n, size, size), unit variance, by low-pass filtering in Fourier space."""
-    noise = rng.standard_normal((n, size, size)).astype(np.float32)
-    freq = np.fft.fftfreq(size)
-    radius2 = freq[:, None] ** 2 + freq[None, :] ** 2
-    spectrum = np.fft.rfft2(noise) * np.exp(-radius2 / (2 * cutoff**2))[:, : size // 2 + 1]
-    field = np.fft.irfft2(spectrum, s=(size, size)).astype(np.float32)
-    field -= field.mean(axis=(1, 2), keepdims=True)
-    field /= field.std(axis=(1, 2), keepdims=True) + 1e-12
-    return field
-
-
-def make_benchmark_slices(n: int, size: int, integer: bool, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Random slices that look like translated thigh MR: muscle blobs, fat, bias field, noise.
-
-    Args:
-        n: Number of slices.
-        size: Slice height and width.
-        integer: ``True`` for uint8 values 0..255 (as an 8-bit translation), ``False`` for float32.
-        seed: Random seed. Defaults to 0.
-
-    Returns:
-        ``(images, masks)`` of shape (n, size, size): uint8 or float32 images and bool muscle masks.
-    """
-    rng = np.random.default_rng(seed)
-    images = np.empty((n, size, size), np.uint8 if integer else np.float32)
-    masks = np.empty((n, size, size), bool)
-    for start in range(0, n, 64):  # chunks keep the FFT temporaries small
-        k = min(n, start + 64) - start
-        mask = _smooth_field(rng, k, size, 0.03) > 0.3
-        image = np.where(mask, 0.35, 0.75).astype(np.float32)
-        image += 0.15 * _smooth_field(rng, k, size, 0.01)  # bias field
-        image += 0.1 * _smooth_field(rng, k, size, 0.2)  # texture
-        image += 0.06 * rng.standard_normal(image.shape).astype(np.float32)  # noise
-        mask[:, 0, 0] = True  # never an empty mask
-        images[start:start + k] = np.clip(np.rint(image * 255), 0, 255) if integer else image
-        masks[start:start + k] = mask
-    return images, masks
-
-
-def _best_time(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
-    """Best wall-clock and best CPU seconds of this process over ``repeat`` calls."""
-    wall = cpu = float("inf")
-    for _ in range(repeat):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        fn()
-        wall = min(wall, time.perf_counter() - start)
-        cpu = min(cpu, time.process_time() - start_cpu)
-    return wall, cpu
-
-
-def benchmark_threshold_dice(n: int = 1000, size: int = 256, seed: int = 0, repeat: int = 1,
-                             baseline_slices: int | None = 50) -> list[dict]:
-    """Time the batched exact metric against the plain exact baseline, for integer and float slices.
-
-    Both give the same exact Dice; the function checks this on the slices the baseline runs on.
-
-    Args:
-        n: Number of slices for the batched metric.
-        size: Slice height and width.
-        seed: Random seed. Defaults to 0.
-        repeat: Timing repeats; the best is kept. Defaults to 1.
-        baseline_slices: Slices timed for the baseline (it is slow; its rate is per slice). ``None`` times
-            all ``n``. Defaults to 50.
-
-    Returns:
-        One dict per kind (``'uint8'``, ``'float32'``) with keys ``kind``, ``n``, ``size``,
-        ``batched_s``, ``batched_slices_per_s``, ``batched_cpu_s``, ``workers`` (threads of the batched
-        run), ``baseline_n``, ``baseline_s``,
-        ``baseline_slices_per_s``, ``baseline_cpu_s``, ``speedup`` (wall-clock slices/s ratio) and
-        ``cpu_speedup`` (the same from process CPU time, steadier on a shared machine).
-    """
-    results = []
-    for integer in (True, False):
-        images, masks = make_benchmark_slices(n, size, integer, seed)
-        nb = n if baseline_slices is None else min(n, baseline_slices)
-        batched_s, batched_cpu = _best_time(lambda: optimal_threshold_dice_batch(images, masks), repeat)
-        base_s, base_cpu = _best_time(lambda: threshold_dice_reference(images[:nb], masks[:nb]), repeat)
-        fast = optimal_threshold_dice_batch(images[:nb], masks[:nb])[0]
-        ref = threshold_dice_reference(images[:nb], masks[:nb])[0]
-        if not np.array_equal(fast, ref):
-            raise RuntimeError("batched and baseline Dice differ; this is a bug")
-        results.append({
-            "kind": "uint8" if integer else "float32",
-            "n": n,
-            "size": size,
-            "batched_s": batched_s,
-            "batched_slices_per_s": n / batched_s,
-            "batched_cpu_s": batched_cpu,
-            "workers": default_workers() if n >= 64 else 1,
-            "baseline_n": nb,
-            "baseline_s": base_s,
-            "baseline_slices_per_s": nb / base_s,
-            "baseline_cpu_s": base_cpu,
-            "speedup": (n / batched_s) / (nb / base_s),
-            "cpu_speedup": (n / batched_cpu) / (nb / base_cpu),
-        })
-    return results
