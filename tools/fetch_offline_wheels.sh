@@ -29,6 +29,9 @@ mkdir -p "$dir"
 # mmagic 1.2.0's diffusers 0.24.
 names=(mmengine mmagic diffusers transformers tokenizers huggingface_hub lpips resize-right addict termcolor
        yapf platformdirs albumentations qudida nibabel)
+# pytest and what it needs, for an image without it: tools/offline_install.sh leaves them out, and
+# tools/device_check.sh installs them only where `import pytest` fails.
+names+=(pytest pluggy iniconfig Pygments)
 pins=()
 for name in "${names[@]}"; do
   pin="$(grep -i -E "^${name//-/[-_]}==" "$constraints" | head -n1 || true)"

@@ -17,7 +17,8 @@ wheels="$1"; site="$2"; opt="${3:-O0}"
 log() { echo "[offline-install $(date +%H:%M:%S)] $*"; }
 pip=("$python_bin" -m pip --disable-pip-version-check install -q --no-index --no-deps --no-compile --upgrade)
 
-mapfile -t runtime < <(ls "$wheels"/*.whl | grep -v -E '/(setuptools|wheel)-[0-9]')
+# Build tools and the test runner (tools/device_check.sh adds pytest where the image lacks it) stay out.
+mapfile -t runtime < <(ls "$wheels"/*.whl | grep -v -i -E '/(setuptools|wheel|pytest|pluggy|iniconfig|pygments)-[0-9]')
 [ "${#runtime[@]}" -gt 0 ] || { echo "offline_install.sh: no wheels in '$wheels'" >&2; exit 2; }
 log "installing ${#runtime[@]} wheels into $site"
 "${pip[@]}" --target "$site" "${runtime[@]}"
