@@ -38,12 +38,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mask", default=None,
                    help="reference muscle mask (one input) or folder of masks named <name>_mask.nii.gz or "
                         "<name>.nii.gz; picks the muscle thresholds per slice by optimal Dice")
+    p.add_argument("--mask-labels", type=int, nargs="+", default=None, metavar="LABEL",
+                   help="labels of the masks that are muscle, e.g. 1 2 3 of a one-label-per-muscle segmentation "
+                        "(default: every non-zero voxel; 0/1 and 0/255 masks need nothing)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--batch-size", type=int, default=16, help="slices per forward pass (default 16)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = p.parse_args(argv)
     if args.batch_size < 1:
         p.error(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.mask_labels is not None and args.mask is None:
+        p.error("--mask-labels needs --mask")
     if args.checkpoint is None and not os.path.isdir(args.model):
         p.error(f"{args.model} is not a work dir; give CONFIG CHECKPOINT INPUT or WORK_DIR INPUT")
     if args.checkpoint is not None and os.path.isdir(args.model):
@@ -65,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             config, checkpoint = args.model, args.checkpoint
         results = translate_files(config, checkpoint, args.input, args.out, mask=args.mask,
-                                  device=args.device, batch_size=args.batch_size, progress=not args.no_progress)
+                                  mask_labels=args.mask_labels, device=args.device, batch_size=args.batch_size,
+                                  progress=not args.no_progress)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -44,8 +44,8 @@ from pathlib import Path
 import numpy as np
 
 from mmac.fileio import write_csv_atomic
-from mmac.datasets.manifest import (PERCENTILES, _check_finite, _check_same_grid, load_nifti, normalise,
-                                    robust_percentiles, slices_to_volume, volume_to_slices)
+from mmac.datasets.manifest import (PERCENTILES, _check_finite, _check_same_grid, check_mask_labels, load_nifti,
+                                    muscle_mask, normalise, robust_percentiles, slices_to_volume, volume_to_slices)
 
 __all__ = ["VolumeResult", "find_inputs", "muscle_mask_from_histogram", "translate_nifti", "translate_files",
            "FAT_FRACTION_CSV", "OUTPUT_SUFFIXES"]
@@ -194,8 +194,8 @@ def _muscle_from_mask(pseudo_slices: np.ndarray, ref_slices: np.ndarray, where: 
     return (pseudo_slices >= lo_all[:, None, None]) & (pseudo_slices <= hi_all[:, None, None])
 
 
-def _load_input(image_path: Path, mask_path: Path | None,
-                percentiles: tuple[float, float]) -> tuple[np.ndarray, np.ndarray | None, object, tuple[float, float]]:
+def _load_input(image_path: Path, mask_path: Path | None, percentiles: tuple[float, float],
+                mask_labels=None) -> tuple[np.ndarray, np.ndarray | None, object, tuple[float, float]]:
     """Load and validate like :func:`mmac.datasets.manifest.load_subject`; returns canonical data."""
     import nibabel as nib
 
@@ -211,11 +211,7 @@ def _load_input(image_path: Path, mask_path: Path | None,
         mask_f, _, mask_raw = load_nifti(mask_path, "mask", where)
         _check_same_grid(mask_f, mask_raw, image.shape, raw_affine, "mask", mask_path, image_path, where)
         _check_finite(mask_f, "mask", mask_path, where)
-        values = np.unique(mask_f)
-        if not np.isin(values, (0.0, 1.0)).all():
-            shown = ", ".join(f"{v:g}" for v in values[:6]) + (", ..." if len(values) > 6 else "")
-            raise ValueError(f"{where}: mask {mask_path} is not binary: values {shown} (expected only 0 and 1)")
-        mask = mask_f.astype(bool)
+        mask = muscle_mask(mask_f, mask_labels, mask_path, where)  # 0/1, 0/255 or labels, as the dataset
     original = nib.load(str(image_path))
     return image, mask, original, (lo, hi)
 
@@ -263,7 +259,7 @@ def _append_csv(out_dir: Path, row: dict) -> Path:
 
 def translate_nifti(translator, image: str | Path, out_dir: str | Path, mask: str | Path | None = None,
                     batch_size: int = 16, progress: bool = True,
-                    percentiles: tuple[float, float] = PERCENTILES) -> VolumeResult:
+                    percentiles: tuple[float, float] = PERCENTILES, mask_labels=None) -> VolumeResult:
     """Translate one NIfTI volume and write its outputs (see the module docstring).
 
     Args:
@@ -274,6 +270,8 @@ def translate_nifti(translator, image: str | Path, out_dir: str | Path, mask: st
         batch_size: Slices per forward pass. Defaults to 16.
         progress: Show a tqdm progress bar. Defaults to True.
         percentiles: Normalisation percentiles, as the dataset's. Defaults to (0.5, 99.5).
+        mask_labels: Labels of ``mask`` that are muscle; None: every non-zero voxel
+            (:func:`mmac.datasets.manifest.muscle_mask`). Defaults to None.
 
     Returns:
         What was written.
@@ -286,7 +284,7 @@ def translate_nifti(translator, image: str | Path, out_dir: str | Path, mask: st
 
     image = Path(image)
     mask_path = Path(mask) if mask is not None else None
-    data, ref_mask, original, (lo, hi) = _load_input(image, mask_path, percentiles)
+    data, ref_mask, original, (lo, hi) = _load_input(image, mask_path, percentiles, mask_labels)
     x = normalise(data, lo, hi)  # (X, Y, Z) canonical, [0, 1]
     x_slices = volume_to_slices(x)  # (Z, H, W)
     fx_slices = translator.translate_slices(x_slices, batch_size=batch_size, progress=progress)  # (Z, H, W)
@@ -335,7 +333,7 @@ def translate_nifti(translator, image: str | Path, out_dir: str | Path, mask: st
 
 def translate_files(config, checkpoint: str | Path, inputs: str | Path, out_dir: str | Path,
                     mask: str | Path | None = None, device: str = "cpu", batch_size: int = 16,
-                    progress: bool = True) -> list[VolumeResult]:
+                    progress: bool = True, mask_labels=None) -> list[VolumeResult]:
     """What ``tools/translate.py`` does: translate one NIfTI volume or a folder of them.
 
     All inputs (and masks) are found before the model is loaded; each volume is validated before its outputs
@@ -351,6 +349,7 @@ def translate_files(config, checkpoint: str | Path, inputs: str | Path, out_dir:
         device: Torch device. Defaults to ``'cpu'``.
         batch_size: Slices per forward pass. Defaults to 16.
         progress: tqdm progress bars. Defaults to True.
+        mask_labels: Labels of the masks that are muscle; None: every non-zero voxel. Defaults to None.
 
     Returns:
         One result per volume, in input order.
@@ -361,6 +360,7 @@ def translate_files(config, checkpoint: str | Path, inputs: str | Path, out_dir:
     """
     from mmac.apis.inference import init_translator
 
+    check_mask_labels(mask_labels)
     files = find_inputs(inputs)
     masks = [find_mask(mask, f, single=len(files) == 1) for f in files]
     out_dir = Path(out_dir)
@@ -370,6 +370,7 @@ def translate_files(config, checkpoint: str | Path, inputs: str | Path, out_dir:
     translator = init_translator(config, checkpoint, device=device)
     results = []
     for f, m in zip(files, masks):
-        results.append(translate_nifti(translator, f, out_dir, mask=m, batch_size=batch_size, progress=progress))
+        results.append(translate_nifti(translator, f, out_dir, mask=m, batch_size=batch_size, progress=progress,
+                                       mask_labels=mask_labels))
         logger.info("%s -> %s (mean fat fraction estimate %.4f)", f, out_dir, results[-1].mean_ff_estimate)
     return results

@@ -226,7 +226,8 @@ def _subject_slice(config: Path, subject: str, index: int, size: int | None, mod
     record = next((r for r in read_manifest(manifest) if r.subject == subject), None)
     if record is None:
         raise ValueError(f"subject {subject!r} is not in {manifest}")
-    volume = load_subject(record, load_counterpart=False, load_fat_fraction=False)
+    volume = load_subject(record, load_counterpart=False, load_fat_fraction=False,
+                          mask_labels=dataset.get("mask_labels"))
     image = volume_to_slices(volume.image)[index:index + 1]  # (1, H, W)
     mask = volume_to_slices(volume.mask)[index:index + 1]
     if size is not None:

@@ -161,13 +161,14 @@ def test_bad_images_raise_before_writing(translator, tmp_path, case, error, matc
     assert not out.exists() or not any(out.iterdir())
 
 
-@pytest.mark.parametrize("case, match", [("values", "not binary"), ("grid", "shape"), ("empty", "empty on every")])
+@pytest.mark.parametrize("case, match", [("values", "neither binary nor a label map"), ("grid", "shape"),
+                                         ("empty", "empty on every")])
 def test_bad_masks_raise_before_writing(translator, scan, tmp_path, case, match):
     from mmac.apis import translate_nifti
 
     mask = tmp_path / "m.nii.gz"
     if case == "values":
-        write(mask, np.full(scan["shape"], 2, np.uint8), scan["affine"])
+        write(mask, np.full(scan["shape"], 0.5, np.float32), scan["affine"])
     elif case == "grid":
         write(mask, np.ones((4, 4, 4), np.uint8), scan["affine"])
     else:
@@ -295,3 +296,34 @@ def test_cli_work_dir_without_checkpoint_is_one_error_line(scan, tmp_path, capsy
     err = capsys.readouterr().err
     assert err.startswith("error: work dir") and "holds no checkpoint" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_label_map_mask_gives_the_thresholds_of_its_muscle_labels(translator, scan, tmp_path):
+    """A label map (muscle 1..3, bone 7) with --mask-labels 1 2 3 gives the outputs of the binary mask; 0/255 too."""
+    from mmac.apis import translate_nifti
+
+    binary = nib.load(str(scan["mask"]))
+    raw = np.asarray(binary.dataobj).astype(np.int16)
+    labels = (raw * (1 + (np.arange(raw.shape[0]) % 3))[:, None, None]).astype(np.int16)  # muscle: labels 1, 2, 3
+    labels[(raw == 0) & (np.arange(raw.shape[1])[None, :, None] < 3)] = 7  # a non-muscle label
+    write(tmp_path / "labels.nii.gz", labels, scan["affine"])
+    write(tmp_path / "m255.nii.gz", (raw * 255).astype(np.uint8), scan["affine"])
+    ref = translate_nifti(translator, scan["image"], tmp_path / "ref", mask=scan["mask"], progress=False)
+    lab = translate_nifti(translator, scan["image"], tmp_path / "lab", mask=tmp_path / "labels.nii.gz",
+                          progress=False, mask_labels=[1, 2, 3])
+    m255 = translate_nifti(translator, scan["image"], tmp_path / "m255", mask=tmp_path / "m255.nii.gz",
+                           progress=False)
+    expected = nib.load(str(ref.muscle)).get_fdata()
+    for result in (lab, m255):
+        np.testing.assert_array_equal(nib.load(str(result.muscle)).get_fdata(), expected)
+    with_bone = translate_nifti(translator, scan["image"], tmp_path / "bone", mask=tmp_path / "labels.nii.gz",
+                                progress=False)
+    assert with_bone.thresholds == "mask"  # label 7 counts as muscle without --mask-labels: a different reference
+    assert not np.array_equal(nib.load(str(with_bone.muscle)).get_fdata(), expected)
+
+
+def test_cli_mask_labels_needs_a_mask(tiny_model, scan, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        load_tool().parse_args([str(tiny_model.work_dir), str(scan["image"]), "--out", str(tmp_path / "o"),
+                                "--mask-labels", "1"])
+    assert "--mask-labels needs --mask" in capsys.readouterr().err
