@@ -53,6 +53,8 @@ val_dataloader = dict(
     dataset=dict(_delete_=True, type='ThighMRDataset', data_root=None, manifest=manifest, split='val',
                  fold=fold, num_folds=num_folds, fold_seed=fold_seed, size=image_size, resize_mode='fit',
                  annotation_every=4, pipeline=test_pipeline))
+# 'val' and 'test' are the same subjects (the fold's test part): nothing is selected on validation (fixed
+# schedule, no best checkpoint), so validating during training only reports the test metric as it goes.
 test_dataloader = val_dataloader
 
 # ---------------------------------------------------------------- model
