@@ -343,11 +343,7 @@ def load_subject(record: SubjectRecord, load_counterpart: bool = True, load_fat_
     if record.mask is not None:
         mask = muscle_mask(load_same_grid(record.mask, "mask"), mask_labels, record.mask, where)
     if mask is not None and annotation_every is not None:
-        annotated = annotated_slice_indices(mask.shape[2], annotation_every, annotation_offset)
-        empty = [z for z in annotated if not mask[:, :, z].any()]
-        if empty:
-            raise ValueError(f"{where}: mask {record.mask} is empty on annotated slice(s) {empty} "
-                             f"(axial index, canonical RAS); evaluation needs a muscle mask on every annotated slice")
+        check_annotated_slices(mask.any(axis=(0, 1)), record, annotation_every, annotation_offset)
 
     counterpart = None
     if load_counterpart and record.counterpart is not None:
@@ -357,6 +353,25 @@ def load_subject(record: SubjectRecord, load_counterpart: bool = True, load_fat_
         fat = load_same_grid(record.fat_fraction, "fat_fraction").astype(np.float32)
     return SubjectVolume(record=record, image=normalise(image, lo, hi), mask=mask, affine=affine,
                          percentiles=(lo, hi), counterpart=counterpart, fat_fraction=fat)
+
+
+def check_annotated_slices(has_muscle: np.ndarray, record: SubjectRecord, every: int = 4, offset: int = 0) -> None:
+    """Raise unless the mask holds muscle on every annotated slice (the evaluation's reference).
+
+    Args:
+        has_muscle: bool (Z,): whether axial slice z (canonical RAS) of the mask holds a muscle voxel.
+        record: The subject's manifest row (for the message).
+        every: See :func:`annotated_slice_indices`. Defaults to 4.
+        offset: See :func:`annotated_slice_indices`. Defaults to 0.
+
+    Raises:
+        ValueError: The mask is empty on an annotated slice.
+    """
+    annotated = annotated_slice_indices(len(has_muscle), every, offset)
+    empty = [z for z in annotated if not has_muscle[z]]
+    if empty:
+        raise ValueError(f"{record.where}: mask {record.mask} is empty on annotated slice(s) {empty} "
+                         f"(axial index, canonical RAS); evaluation needs a muscle mask on every annotated slice")
 
 
 def volume_to_slices(volume: np.ndarray) -> np.ndarray:

@@ -6,8 +6,11 @@ the paper's size and is the same in each of the cross-validation grid's runs. :c
 SHA-256 over
 
 * the content (bytes, not path or time stamp) of every file the entry was derived from, and
-* every setting that changes the arrays (size, resize mode, which volumes are loaded, mask labels, percentiles,
-  annotated slices, and :data:`CACHE_VERSION`, raised whenever the derivation itself changes).
+* every setting that changes the arrays (size, resize mode, mask labels, percentiles, and :data:`CACHE_VERSION`,
+  raised whenever the derivation itself changes).
+
+An entry holds everything derived from a subject's files, whatever the split that asked first, so the train and
+the test split (and every fold) of a grid share it: a grid decodes each subject once.
 
 So an edited or replaced volume, or another setting, gives another key: stale entries are never read, only left
 behind (delete the folder to reclaim the space). Entries are written atomically (:mod:`mmac.fileio`), so runs
@@ -29,7 +32,7 @@ import numpy as np
 
 from mmac.fileio import atomic_path
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 OFF_VALUES = ("", "0", "off", "false", "no", "none")
 
 
@@ -80,15 +83,16 @@ class SliceCache:
         """Where the entry ``key`` lives (two-level fan-out: ``<root>/<key[:2]>/<key>.npz``)."""
         return self.root / key[:2] / f"{key}.npz"
 
-    def load(self, key: str) -> dict[str, np.ndarray] | None:
-        """The entry's arrays, or None when it is absent or unreadable."""
+    def load(self, key: str, keys: Iterable[str] | None = None) -> dict[str, np.ndarray] | None:
+        """The entry's arrays (only ``keys`` when given), or None when it is absent, unreadable or lacks a key."""
         path = self.path(key)
         if not path.is_file():
             return None
         try:
             with np.load(path, allow_pickle=False) as data:
-                return {name: data[name] for name in data.files}
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+                names = data.files if keys is None else list(keys)
+                return {name: data[name] for name in names}
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
             return None
 
     def save(self, key: str, arrays: dict[str, np.ndarray]) -> Path:
@@ -99,9 +103,11 @@ class SliceCache:
                 np.savez(f, **arrays)
         return path
 
-    def get_or_compute(self, key: str, compute: Callable[[], dict[str, np.ndarray]]) -> tuple[dict, bool]:
-        """``(arrays, hit)``: the stored entry, or ``compute()`` stored under ``key``."""
-        arrays = self.load(key)
+    def get_or_compute(self, key: str, compute: Callable[[], dict[str, np.ndarray]],
+                       keys: Iterable[str] | None = None) -> tuple[dict, bool]:
+        """``(arrays, hit)``: the stored entry (only ``keys`` when given: npz members are read on demand), or
+        ``compute()`` stored under ``key`` (all its arrays)."""
+        arrays = self.load(key, keys)
         if arrays is not None:
             return arrays, True
         arrays = compute()

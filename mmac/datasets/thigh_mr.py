@@ -41,9 +41,10 @@ from mmengine.dataset import BaseDataset, force_full_init
 from mmengine.registry import DefaultScope
 
 from mmac._cpu import available_cpus
+from mmac._validate import check_choice
 from mmac.datasets.folds import patient_kfold
-from mmac.datasets.manifest import (PERCENTILES, SubjectRecord, annotated_slice_indices, check_mask_labels,
-                                    load_subject, read_manifest, volume_to_slices)
+from mmac.datasets.manifest import (PERCENTILES, SubjectRecord, annotated_slice_indices, check_annotated_slices,
+                                    check_mask_labels, load_subject, read_manifest, volume_to_slices)
 from mmac.datasets.slice_cache import SliceCache, cache_key, default_cache_dir
 from mmac.registry import register
 
@@ -102,8 +103,7 @@ def thigh_pipeline(split: str = "train", aug: bool = True,
     Raises:
         ValueError: Unknown split.
     """
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+    check_choice(split, SPLITS, "split")
     src, dst = (f"img_{d}" for d in domains)  # src: healthy, dst: pathological
     if split == "train":
         keys = [src, dst]
@@ -134,8 +134,7 @@ def fit_slices(slices: np.ndarray, size: int, mode: str = "fit", nearest: bool =
     Returns:
         (Z, size, size) array of the input's dtype, contiguous.
     """
-    if mode not in RESIZE_MODES:
-        raise ValueError(f"unknown resize_mode {mode!r}; allowed: {', '.join(RESIZE_MODES)}")
+    check_choice(mode, RESIZE_MODES, "resize_mode")
     _, h, w = slices.shape
     if mode == "resize":
         return _resample(slices, (size, size), nearest)
@@ -275,8 +274,7 @@ class ThighMRDataset(BaseDataset):
                              "elsewhere set <loader>.dataset.data_root")
         if split is None:
             split = "test" if test_mode else "train"
-        if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+        check_choice(split, SPLITS, "split")
         if test_mode and split == "train":
             raise ValueError("test_mode=True contradicts split='train'; use split='val' or 'test'")
         if subjects is not None and fold is not None:
@@ -287,8 +285,7 @@ class ThighMRDataset(BaseDataset):
             raise ValueError(f"fold must be in [0, {num_folds}) for num_folds={num_folds}, got {fold}")
         if not isinstance(size, int) or size < 1:
             raise ValueError(f"size must be a positive int, got {size!r}")
-        if resize_mode not in RESIZE_MODES:
-            raise ValueError(f"unknown resize_mode {resize_mode!r}; allowed: {', '.join(RESIZE_MODES)}")
+        check_choice(resize_mode, RESIZE_MODES, "resize_mode")
         annotated_slice_indices(0, annotation_every, annotation_offset)  # validates both
         self.mask_labels = check_mask_labels(list(mask_labels) if isinstance(mask_labels, tuple) else mask_labels)
         if load_workers is not None and (isinstance(load_workers, bool) or not isinstance(load_workers, int)
@@ -345,41 +342,54 @@ class ThighMRDataset(BaseDataset):
         return records
 
     def _prepare(self, record: SubjectRecord) -> dict:
-        """One subject as (Z, size, size) arrays: from the disk cache, or loaded, validated and stored there."""
+        """One subject as (Z, size, size) arrays: from the disk cache, or loaded, validated and stored there.
+
+        The cached entry holds everything derived from the subject's files (image, mask, counterpart, fat
+        fraction), whatever the split, so that the train and the test split of a grid's runs share it; the train
+        split keeps only the image.
+        """
+        keep = ("num_slices", "img") if self._train else None
         if self.disk_cache is None:
             arrays = self._decode(record)
         else:
-            arrays, hit = self.disk_cache.get_or_compute(self._cache_key(record), lambda: self._decode(record))
+            arrays, hit = self.disk_cache.get_or_compute(self._cache_key(record), lambda: self._decode(record),
+                                                         keys=keep)
             self.cache_hits += hit
+        if keep is not None:
+            arrays = {k: arrays[k] for k in keep}
         out = dict(arrays)
         out["num_slices"] = int(out["num_slices"])
-        out["annotated"] = (None if self._train else
-                            annotated_slice_indices(out["num_slices"], self.annotation_every, self.annotation_offset))
+        out["annotated"] = None
+        if not self._train:
+            check_annotated_slices(out.pop("muscle_slices"), record, self.annotation_every, self.annotation_offset)
+            out["annotated"] = annotated_slice_indices(out["num_slices"], self.annotation_every,
+                                                       self.annotation_offset)
         return out
 
     def _cache_key(self, record: SubjectRecord) -> str:
         """Content of the files :meth:`_decode` reads and every setting that changes its arrays."""
-        test = not self._train
-        files = [record.image, record.mask] + ([record.counterpart, record.fat_fraction] if test else [None, None])
-        settings = dict(kind="test" if test else "train", size=self.size, resize_mode=self.resize_mode,
-                        mask_labels=self.mask_labels, percentiles=list(PERCENTILES),
-                        annotation=[self.annotation_every, self.annotation_offset] if test else None)
+        files = [record.image, record.mask, record.counterpart, record.fat_fraction]
+        settings = dict(size=self.size, resize_mode=self.resize_mode, mask_labels=self.mask_labels,
+                        percentiles=list(PERCENTILES))
         return cache_key(files, settings)
 
     def _decode(self, record: SubjectRecord) -> dict[str, np.ndarray]:
-        """Load, validate and cut one subject into (Z, size, size) arrays (what the disk cache stores)."""
-        test = not self._train
-        vol = load_subject(record, load_counterpart=test, load_fat_fraction=test,
-                           annotation_every=self.annotation_every if test else None,
-                           annotation_offset=self.annotation_offset, mask_labels=self.mask_labels)
+        """Load, validate and cut one subject into (Z, size, size) arrays (what the disk cache stores).
+
+        Returns:
+            ``num_slices`` (scalar), ``img``; with a mask ``mask`` and ``muscle_slices`` (bool (Z,): slice z of
+            the mask holds muscle, before resizing); ``truth`` and ``fat`` when the record has them.
+        """
+        vol = load_subject(record, mask_labels=self.mask_labels)
         out = dict(num_slices=np.asarray(vol.image.shape[2]),
                    img=self._fit(volume_to_slices(vol.image) * np.float32(255.0)))
-        if test:
+        if vol.mask is not None:
             out["mask"] = self._fit(volume_to_slices(vol.mask), nearest=True)
-            if vol.counterpart is not None:
-                out["truth"] = self._fit(volume_to_slices(vol.counterpart) * np.float32(255.0))
-            if vol.fat_fraction is not None:
-                out["fat"] = self._fit(volume_to_slices(vol.fat_fraction), clip=None)
+            out["muscle_slices"] = vol.mask.any(axis=(0, 1))  # (Z,)
+        if vol.counterpart is not None:
+            out["truth"] = self._fit(volume_to_slices(vol.counterpart) * np.float32(255.0))
+        if vol.fat_fraction is not None:
+            out["fat"] = self._fit(volume_to_slices(vol.fat_fraction), clip=None)
         return out
 
     def _load_all(self, records: list[SubjectRecord]) -> list[dict]:

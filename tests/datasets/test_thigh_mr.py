@@ -246,9 +246,41 @@ def test_disk_cache_serves_the_decoded_arrays(cohort, tmp_path):
     for i in range(len(plain)):
         for key in ("img_pathological", "gt_mask", "img_healthy_truth", "fat_fraction"):
             np.testing.assert_array_equal(second[i][key], plain[i][key])
-    # train and test entries of the same subject differ (the test one holds masks, counterpart, fat fraction)
+    # the train split shares the pathological subjects' entries and adds the healthy ones: each subject once
+    train = build(cohort, split="train", disk_cache=str(folder))
+    assert train.cache_hits == 3 and len(cache_files(folder)) == 5
+    assert set(train._arrays[0]) == {"num_slices", "img", "annotated"}  # it keeps only the images
+    plain = build(cohort, split="train", disk_cache=False)
+    for a, b in zip(train._arrays, plain._arrays):
+        np.testing.assert_array_equal(a["img"], b["img"])
+
+
+def test_train_split_fills_the_cache_for_the_test_split(cohort, tmp_path):
+    folder = tmp_path / "cache"
     build(cohort, split="train", disk_cache=str(folder))
-    assert len(cache_files(folder)) == 3 + 5
+    test = build(cohort, split="test", disk_cache=str(folder))
+    assert test.cache_hits == 3
+    plain = build(cohort, split="test", disk_cache=False)
+    for i in range(len(plain)):
+        for key in ("img_pathological", "gt_mask", "img_healthy_truth", "fat_fraction"):
+            np.testing.assert_array_equal(test[i][key], plain[i][key])
+
+
+def test_empty_annotated_slice_is_found_also_from_the_cache(fresh_cohort, tmp_path):
+    import nibabel as nib
+
+    path = fresh_cohort.parent / "m1_mask.nii.gz"
+    img = nib.load(str(path))
+    mask = np.asarray(img.dataobj).copy()
+    mask[:, :, 4] = 0
+    nib.save(nib.Nifti1Image(mask, img.affine), str(path))
+    folder = tmp_path / "cache"
+    build(fresh_cohort, split="train", disk_cache=str(folder))  # no annotation check in training: cached
+    for _ in range(2):
+        with pytest.raises(ValueError, match=r"m1_mask.nii.gz is empty on annotated slice\(s\) \[4\]"):
+            build(fresh_cohort, split="test", disk_cache=str(folder), annotation_every=4)
+    assert len(build(fresh_cohort, split="test", disk_cache=str(folder), annotation_every=4,
+                     annotation_offset=1)) == 6
 
 
 def test_disk_cache_follows_file_content(fresh_cohort, tmp_path):
@@ -271,13 +303,13 @@ def test_disk_cache_follows_file_content(fresh_cohort, tmp_path):
         np.testing.assert_array_equal(again[i]["img_pathological"], fresh[i]["img_pathological"])
 
 
-@pytest.mark.parametrize("change", [dict(size=8), dict(resize_mode="pad"), dict(mask_labels=[1]),
-                                    dict(annotation_every=2)])
-def test_disk_cache_follows_settings(cohort, tmp_path, change):
+@pytest.mark.parametrize("change, hits", [(dict(size=8), 0), (dict(resize_mode="pad"), 0),
+                                          (dict(mask_labels=[1]), 0), (dict(annotation_every=2), 3)])
+def test_disk_cache_follows_settings(cohort, tmp_path, change, hits):
     folder = tmp_path / "cache"
     build(cohort, split="test", disk_cache=str(folder))
     changed = build(cohort, split="test", disk_cache=str(folder), **change)
-    assert changed.cache_hits == 0
+    assert changed.cache_hits == hits  # which slices are annotated is chosen after the cache
     plain = build(cohort, split="test", disk_cache=False, **change)
     np.testing.assert_array_equal(changed[1]["img_pathological"], plain[1]["img_pathological"])
     np.testing.assert_array_equal(changed[1]["gt_mask"], plain[1]["gt_mask"])
