@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mmac._validate import check_choice
 from mmac.datasets.manifest import slices_to_volume, volume_to_slices
 
 __all__ = ["Translator", "init_translator", "model_image_size"]
@@ -83,8 +84,7 @@ class Translator:
         if direction not in generators:
             raise ValueError(f"direction {direction!r} is not a domain of the model; allowed: {sorted(generators)} "
                              "('healthy' is F: pathological -> pseudo-healthy)")
-        if resize_mode not in ("resize", "pad", "fit"):
-            raise ValueError(f"unknown resize_mode {resize_mode!r}; allowed: resize, pad, fit")
+        check_choice(resize_mode, ("resize", "pad", "fit"), "resize_mode")
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.direction = direction

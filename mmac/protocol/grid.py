@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Iterable, List, Sequence
 
+from mmac._validate import check_choice
+
 # The cycle loss config of each loss name, as a function of w_c (paper eqs. 2 and 3).
 LOSSES = {
     'L_C': lambda w_c: dict(type='CycleConsistencyLoss', loss_weight=w_c),
@@ -29,8 +31,7 @@ class RunSpec:
     repetition: int
 
     def __post_init__(self):
-        if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}; allowed: {', '.join(LOSSES)}")
+        check_choice(self.loss, LOSSES, "loss")
         if not self.w_c > 0:
             raise ValueError(f"w_c must be > 0, got {self.w_c}")
         if self.fold < 0 or self.repetition < 0:
