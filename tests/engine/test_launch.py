@@ -15,17 +15,23 @@ def user_config(tmp_path, body: str):
     return str(path)
 
 
-def test_four_line_user_config_points_every_loader_at_the_study(tmp_path):
-    config = user_config(tmp_path, f"_base_ = '{REPO}/configs/ac_cyclegan_thigh.py'\n"
-                                   "data_root = '/data/thigh_study'\n"
-                                   "image_size = 256\n"
-                                   "work_dir = './work_dirs/my_study'\n")
+def documented_config() -> str:
+    """The user config of docs/real_data.md ("# configs/my_study.py" block), its base made absolute."""
+    text = (REPO / "docs" / "real_data.md").read_text()
+    block = text.split("# configs/my_study.py\n", 1)[1].split("```", 1)[0]
+    assert block.count("\n") == 4, block  # the four lines the docs promise
+    return block.replace("'./ac_cyclegan_thigh.py'", f"'{REPO}/configs/ac_cyclegan_thigh.py'")
+
+
+def test_documented_user_config_points_every_loader_at_the_study(tmp_path):
+    config = user_config(tmp_path, documented_config())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         cfg = load_config(config)
     assert not [w for w in caught if "data_root" in str(w.message)]  # no loader disagrees with the top level
     assert [cfg[k].dataset.data_root for k in LOADERS] == ["/data/thigh_study"] * 3
-    assert cfg.work_dir == "./work_dirs/my_study"
+    assert cfg.work_dir == "./work_dirs/my_study" and cfg.train_cfg.max_iters == 16000
+    assert cfg.model.cycle_loss.type == "AsymmetricCycleLoss"
 
 
 @pytest.mark.parametrize("config", [CPU_CONFIG, REPO / "configs" / "ac_cyclegan_thigh.py",
@@ -53,3 +59,11 @@ def test_none_without_a_top_level_data_root(tmp_path):
     config = user_config(tmp_path, f"_base_ = '{REPO}/configs/ac_cyclegan_thigh.py'\ndata_root = None\n")
     with pytest.raises(ValueError, match="train_dataloader.dataset.data_root is None.*no top-level data_root"):
         load_config(config)
+
+
+def test_documented_mask_labels_reach_the_three_loaders(tmp_path):
+    text = (REPO / "docs" / "real_data.md").read_text()
+    block = "train_dataloader" + text.split("```python\ntrain_dataloader", 1)[1].split("```", 1)[0]
+    cfg = load_config(user_config(tmp_path, documented_config() + block))
+    assert [cfg[k].dataset.mask_labels for k in LOADERS] == [[1, 2, 3, 4, 5, 6, 7, 8]] * 3
+    assert cfg.test_dataloader.dataset.split == "val" and cfg.train_dataloader.dataset.split == "train"
