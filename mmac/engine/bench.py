@@ -307,7 +307,7 @@ def check_fast_equivalence(size: int = 64, base_channels: int = 16, num_down: in
                 exact_max_abs_diff=exact_diff, first_ok=first_ok, first_rel_diff=drift[0][0],
                 first_tolerance=first_tolerance, drift_ok=drift_ok, drift=[d for d, _ in drift], reference=ref,
                 bound=bound, worst=(worst, drift[worst][1]), perturbation=perturbation, iters=iters,
-                graphed=fast._graphed.captured)
+                graphed=fast.graphed_step.captured)
 
 
 def _pack_worker(index: int, kwargs: dict, barrier, queue) -> None:

@@ -14,19 +14,15 @@ keeps mmagic's constructor, data flow and logged loss names (``loss_gan_g_<domai
 mmagic's (discriminators first); with the latter, the default symmetric loss, stock weights and no image pool
 it takes stock ``CycleGAN``'s training steps exactly (tests/models/test_modular_cyclegan.py).
 
-With ``fast_step`` set, a training iteration bypasses the optimizer wrappers' Python machinery: it steps the
-wrapped torch optimizers directly, keeps the discriminators' image history on the device
-(:class:`~mmac.engine.image_pool.DeviceImagePool`) and, on a GPU, captures the whole iteration in one CUDA
-graph (:class:`~mmac.engine.graphed_step.GraphedStep`). The losses it computes are the same expressions.
+With ``fast_step`` set, ``train_step`` hands the iteration to :class:`~mmac.engine.fast_step.FastCycleGANStep`,
+which bypasses the optimizer wrappers' Python machinery, keeps the discriminators' image history on the device
+and, on a GPU, captures the whole iteration in one CUDA graph; it computes this model's loss expressions.
 """
 from __future__ import annotations
 
-import contextlib
-import warnings
 from typing import Dict, List, Optional
 
 import torch
-import torch.distributed as dist
 from mmengine import MessageHub
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 
@@ -35,10 +31,9 @@ from mmagic.models.utils import set_requires_grad
 from mmagic.registry import MODELS
 from mmagic.structures import DataSample
 
+from mmac.engine.fast_step import FastCycleGANStep, check_fast_step_cfg
 from mmac.engine.graphed_step import GraphedStep
 from mmac.engine.guards import average_gradients, check_finite
-from mmac.engine.image_pool import DeviceImagePool
-from mmac.engine.optim_wrappers import AutocastOptimWrapper
 
 Tensor = torch.Tensor
 
@@ -74,8 +69,10 @@ class ModularCycleGAN(CycleGAN):
             or ``'discriminators_first'`` (mmagic's stock ``CycleGAN``: the discriminators step first, then the
             generators against the updated discriminators). The generators' forwards run once either way.
         fast_step: None (default) trains through the optimizer wrappers as mmengine does. A dict switches
-            to the fast iteration, with keys ``cuda_graph`` (True, False or ``'auto'``: capture when the
-            model is on a GPU and not distributed; default ``'auto'``), ``channels_last`` (default False),
+            to the fast iteration (:mod:`mmac.engine.fast_step`), with keys ``cuda_graph`` (True, False or
+            ``'auto'``: capture when the model is on a GPU, not distributed, without host-syncing layers or
+            fp16 loss scaling, and go on eagerly if the capture fails; default ``'auto'``), ``channels_last``
+            (default False),
             ``warmup`` (eager iterations before the capture, default 3) and ``batch_forwards`` (run all inputs
             of a network in one batched call: 2 generator calls per iteration for L_AC, 3 for L_C, one per
             discriminator; ``'auto'``, the default, does so when no layer uses batch statistics, where the
@@ -122,8 +119,8 @@ class ModularCycleGAN(CycleGAN):
         if update_order not in UPDATE_ORDERS:
             raise ValueError(f"update_order must be one of {UPDATE_ORDERS}, got {update_order!r}")
         self.update_order = update_order
-        self.fast_step = self._check_fast_step(fast_step)
-        self._graphed: Optional[GraphedStep] = None
+        self.fast_step = check_fast_step_cfg(fast_step, self)
+        self._fast: Optional[FastCycleGANStep] = None
         unknown = [d for d in (self.cycle_loss.active_domains or ()) if d not in self._reachable_domains]
         if unknown:
             raise ValueError(f"cycle_loss {type(self.cycle_loss).__name__} is active on domain(s) {unknown}, "
@@ -270,8 +267,14 @@ class ModularCycleGAN(CycleGAN):
         """``log_vars`` with the total ``'loss'`` of :meth:`parse_losses` renamed to ``name``."""
         return {k if k != 'loss' else name: v for k, v in log_vars.items()}
 
+    @property
+    def graphed_step(self) -> Optional[GraphedStep]:
+        """The fast step's :class:`~mmac.engine.graphed_step.GraphedStep`, once the first fast iteration built it."""
+        return None if self._fast is None else self._fast.graphed
+
     def train_step(self, data: dict, optim_wrapper: OptimWrapperDict) -> Dict[str, Tensor]:
-        """One CycleGAN iteration, the two updates in ``update_order``.
+        """One CycleGAN iteration, the two updates in ``update_order``: the fast step when ``fast_step`` is set
+        (:class:`~mmac.engine.fast_step.FastCycleGANStep`), else the plain one through the optimizer wrappers.
 
         Args:
             data: A batch from the dataloader with ``inputs['img_<domain>']`` for both domains.
@@ -281,12 +284,19 @@ class ModularCycleGAN(CycleGAN):
             Detached scalar tensors to log, under stock ``CycleGAN``'s names (``loss_gan_g_<domain>``,
             ``cycle_loss``, ``id_loss``, ``loss_gan_d_<domain>``) plus the totals ``loss_g`` and ``loss_d``.
         """
-        if self.fast_step is not None:
-            return self._fast_train_step(data, optim_wrapper)
         iteration = MessageHub.get_current_instance().get_info('iter')
-        step = 0 if iteration is None else iteration
         data = self.data_preprocessor(data, True)
         real = {d: data['inputs'][f'img_{d}'] for d in self._reachable_domains}
+        if self.fast_step is None:
+            return self._plain_train_step(real, optim_wrapper, iteration)
+        if self._fast is None:
+            self._fast = FastCycleGANStep(self, optim_wrapper, self.fast_step, next(iter(real.values())).device)
+        return self._fast(real, iteration)
+
+    def _plain_train_step(self, real: Dict[str, Tensor], optim_wrapper: OptimWrapperDict,
+                          iteration: Optional[int]) -> Dict[str, Tensor]:
+        """The iteration through the optimizer wrappers, on preprocessed images per domain, each (N, C, H, W)."""
+        step = 0 if iteration is None else iteration
         gen_wrapper, disc_wrapper = optim_wrapper['generators'], optim_wrapper['discriminators']
         update_gen = ((step + 1) % (self.discriminator_steps * disc_wrapper._accumulative_counts) == 0
                       and step >= self.disc_init_steps)
@@ -356,200 +366,6 @@ class ModularCycleGAN(CycleGAN):
                 sample.set_tensor_data({f'fake_{self._other(src)}': fake, f'real_{src}': real})
             batch.append(sample)
         return batch
-
-    # ------------------------------------------------------------------ fast training
-    _FAST_DEFAULTS = dict(cuda_graph='auto', channels_last=False, warmup=3, batch_forwards='auto')
-
-    def _check_fast_step(self, fast_step: Optional[dict]) -> Optional[dict]:
-        if fast_step is None:
-            return None
-        unknown = sorted(set(fast_step) - set(self._FAST_DEFAULTS))
-        if unknown:
-            raise ValueError(f"fast_step has unknown key(s) {unknown}; allowed: {sorted(self._FAST_DEFAULTS)}")
-        cfg = dict(self._FAST_DEFAULTS, **fast_step)
-        if cfg['cuda_graph'] not in (True, False, 'auto'):
-            raise ValueError(f"fast_step.cuda_graph must be True, False or 'auto', got {cfg['cuda_graph']!r}")
-        if cfg['batch_forwards'] not in (True, False, 'auto'):
-            raise ValueError(f"fast_step.batch_forwards must be True, False or 'auto', got "
-                             f"{cfg['batch_forwards']!r}")
-        batch_norms = self._batch_statistics_modules()
-        if cfg['batch_forwards'] == 'auto':
-            cfg['batch_forwards'] = not batch_norms
-        elif cfg['batch_forwards'] and batch_norms:
-            raise ValueError(f"fast_step.batch_forwards=True would change the maths: {batch_norms[:3]} normalise "
-                             "with batch statistics; use instance norm (norm_cfg=dict(type='IN')) or "
-                             "batch_forwards=False")
-        if not isinstance(cfg['warmup'], int) or cfg['warmup'] < 1:
-            raise ValueError(f"fast_step.warmup must be an int >= 1, got {cfg['warmup']!r}")
-        if self.discriminator_steps != 1 or self.disc_init_steps != 0:
-            raise ValueError(f"fast_step needs discriminator_steps=1 and disc_init_steps=0, got "
-                             f"{self.discriminator_steps} and {self.disc_init_steps}")
-        return cfg
-
-    def _batch_statistics_modules(self) -> List[str]:
-        """Names of submodules whose results for one sample depend on the others in the batch.
-
-        Batch norms (every ``_BatchNorm``, ``SyncBatchNorm`` included) normalise with batch statistics; an
-        instance norm with ``track_running_stats=True`` normalises each sample alone but updates its running
-        statistics once per call with the batch mean, so one batched call and several separate ones leave
-        different running statistics (what evaluation then uses).
-        """
-        return [name for name, m in self.named_modules()
-                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-                or (isinstance(m, torch.nn.modules.instancenorm._InstanceNorm) and m.track_running_stats)]
-
-    def _host_sync_modules(self) -> List[str]:
-        """Names of submodules whose training forward reads a device value on the host (no graph capture).
-
-        A batch norm with ``momentum=None`` keeps a cumulative average: its factor is
-        ``1 / float(num_batches_tracked)``, a host synchronisation at every call.
-        """
-        return [name for name, m in self.named_modules()
-                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.momentum is None
-                and m.track_running_stats]
-
-    def _graph_enabled(self, device: torch.device, distributed: bool) -> bool:
-        """Whether the fast step captures a CUDA graph, from ``fast_step.cuda_graph``, the device and the modules.
-
-        Raises:
-            ValueError: ``cuda_graph=True`` off CUDA, in multi-process training, or with a module that
-                synchronises with the host.
-        """
-        graph = self.fast_step['cuda_graph']
-        blocking = self._host_sync_modules()
-        if graph == 'auto':
-            if device.type == 'cuda' and not distributed and blocking:
-                warnings.warn(f"fast_step.cuda_graph='auto': no CUDA graph, {blocking[:3]} are batch norms with "
-                              "momentum=None, whose cumulative average reads the batch count on the host; the "
-                              "fast step runs eagerly", RuntimeWarning, stacklevel=2)
-            return device.type == 'cuda' and not distributed and not blocking
-        if graph and device.type != 'cuda':
-            raise ValueError(f"fast_step.cuda_graph=True needs the model on a CUDA device, it is on {device}")
-        if graph and distributed:
-            raise ValueError("fast_step.cuda_graph=True is not supported in multi-process training; use "
-                             "cuda_graph='auto' (eager fast step there)")
-        if graph and blocking:
-            raise ValueError(f"fast_step.cuda_graph=True cannot capture {blocking[:3]}: batch norms with "
-                             "momentum=None read their batch count on the host at every call; give them a "
-                             "momentum (e.g. 0.1) or set fast_step.cuda_graph='auto' or False")
-        return bool(graph)
-
-    def _graph_with_loss_scaling(self, graph: bool, gen_wrapper: OptimWrapper, disc_wrapper: OptimWrapper) -> bool:
-        """``graph``, unless a wrapper scales fp16 losses: its ``GradScaler`` reads its inf check on the host.
-
-        Raises:
-            ValueError: ``fast_step.cuda_graph=True`` with a wrapper that scales its loss.
-        """
-        scaled = [name for name, wrapper in (('generators', gen_wrapper), ('discriminators', disc_wrapper))
-                  if getattr(wrapper, 'loss_scaler', None) is not None]
-        if not (graph and scaled):
-            return graph
-        if self.fast_step['cuda_graph'] is True:
-            raise ValueError(f"fast_step.cuda_graph=True cannot capture fp16 loss scaling: optim_wrapper.{scaled[0]} "
-                             "autocasts to float16 with a GradScaler, whose step reads its inf check on the host; "
-                             f"set optim_wrapper.{scaled[0]}.dtype='bfloat16' (or 'auto' on a GPU with bf16), or "
-                             "fast_step.cuda_graph='auto' or False to train eagerly")
-        warnings.warn(f"fast_step.cuda_graph='auto': no CUDA graph, optim_wrapper.{scaled[0]} scales fp16 losses, "
-                      "which needs a host sync per step; the fast step runs eagerly", RuntimeWarning, stacklevel=3)
-        return False
-
-    @staticmethod
-    def _fast_wrapper_check(name: str, wrapper: OptimWrapper) -> None:
-        if type(wrapper) not in (OptimWrapper, AutocastOptimWrapper):
-            raise ValueError(f"fast_step supports OptimWrapper and AutocastOptimWrapper (--amp), but "
-                             f"optim_wrapper.{name} is {type(wrapper).__name__}; remove fast_step from the model "
-                             "config to train through it")
-        if wrapper._accumulative_counts != 1 or wrapper.clip_grad_kwargs:
-            raise ValueError(f"fast_step does not accumulate or clip gradients; optim_wrapper.{name} has "
-                             f"accumulative_counts={wrapper._accumulative_counts}, "
-                             f"clip_grad={wrapper.clip_grad_kwargs or None}")
-
-    @staticmethod
-    def _autocast(wrapper: OptimWrapper, device: torch.device, graph: bool):
-        if isinstance(wrapper, AutocastOptimWrapper):
-            # Eager, the weight-cast cache is kept as in the plain path, whose gradient rounding it then
-            # matches bit for bit; under capture it is off, as PyTorch advises for graphs with autocast.
-            return torch.autocast(device_type=device.type, dtype=wrapper.cast_dtype, cache_enabled=not graph)
-        return contextlib.nullcontext()
-
-    def _build_fast_step(self, optim_wrapper: OptimWrapperDict, device: torch.device) -> GraphedStep:
-        gen_wrapper, disc_wrapper = optim_wrapper['generators'], optim_wrapper['discriminators']
-        self._fast_wrapper_check('generators', gen_wrapper)
-        self._fast_wrapper_check('discriminators', disc_wrapper)
-        distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-        graph = self._graph_enabled(device, distributed)
-        graph = self._graph_with_loss_scaling(graph, gen_wrapper, disc_wrapper)
-        if self.fast_step['channels_last']:
-            self.to(memory_format=torch.channels_last)
-        self.image_buffers = {d: DeviceImagePool(self.buffer_size) for d in self._reachable_domains}
-        gen_opt, disc_opt = gen_wrapper.optimizer, disc_wrapper.optimizer
-        gen_cast = self._autocast(gen_wrapper, device, graph)
-        disc_cast = self._autocast(disc_wrapper, device, graph)
-
-        batched = self.fast_step['batch_forwards']
-
-        def update(wrapper: OptimWrapper, losses: Dict[str, Tensor], module: torch.nn.Module) -> Dict[str, Tensor]:
-            """Back-propagate the total loss (scaled with fp16), average gradients over ranks, step; detached
-            log values."""
-            optimizer, scaler = wrapper.optimizer, getattr(wrapper, 'loss_scaler', None)
-            total, log_vars = self.parse_losses(losses)
-            (total if scaler is None else scaler.scale(total)).backward()
-            average_gradients(module.parameters())
-            if scaler is None:
-                optimizer.step()
-            else:  # eager only: the scaler's inf check is read on the host
-                scaler.step(optimizer)
-                scaler.update(wrapper._scale_update)
-            optimizer.zero_grad(set_to_none=True)
-            return {k: v.detach() for k, v in log_vars.items()}
-
-        gens_first = self.update_order == 'generators_first'
-
-        def body(real: Dict[str, Tensor]) -> Dict[str, Tensor]:
-            def generator_losses() -> Dict[str, Tensor]:
-                set_requires_grad(self.discriminators, False)
-                try:
-                    return self._generator_losses(real, fake, reconstructions, identities)
-                finally:
-                    set_requires_grad(self.discriminators, True)
-
-            with gen_cast:
-                if batched:
-                    fake, reconstructions, identities = self._batched_generator_outputs(real)
-                else:
-                    (fake, reconstructions), identities = self._translate(real), None
-                if gens_first:
-                    gen_losses = generator_losses()
-            if gens_first:
-                gen_log = update(gen_wrapper, gen_losses, self.generators)
-            with disc_cast:
-                disc_losses = self._discriminator_losses(real, fake, batched=batched)
-            disc_log = update(disc_wrapper, disc_losses, self.discriminators)
-            if not gens_first:
-                with gen_cast:
-                    gen_losses = generator_losses()
-                gen_log = update(gen_wrapper, gen_losses, self.generators)
-            return dict(self._name_total(gen_log, 'loss_g'), **self._name_total(disc_log, 'loss_d'))
-
-        return GraphedStep(body, [gen_opt, disc_opt], enabled=graph, warmup=self.fast_step['warmup'],
-                           fallback=self.fast_step['cuda_graph'] == 'auto')
-
-    def _fast_train_step(self, data: dict, optim_wrapper: OptimWrapperDict) -> Dict[str, Tensor]:
-        iteration = MessageHub.get_current_instance().get_info('iter')
-        data = self.data_preprocessor(data, True)
-        real = {d: data['inputs'][f'img_{d}'] for d in self._reachable_domains}
-        if self._graphed is None:
-            self._graphed = self._build_fast_step(optim_wrapper, next(iter(real.values())).device)
-        if self.fast_step['channels_last']:
-            real = {d: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
-                    for d, v in real.items()}
-        # Graph outputs are overwritten by the next replay: copy them out.
-        log_vars = {k: v.clone() for k, v in self._graphed(real).items()}
-        if self.check_finite:
-            # The whole iteration ran as one unit, so a non-finite loss is caught after its optimizer steps;
-            # stopping here still comes before any hook, so no checkpoint holds the poisoned weights.
-            check_finite({k: v for k, v in log_vars.items() if k not in ('loss_g', 'loss_d')}, iteration)
-        return log_vars
 
     def val_step(self, data: dict) -> List[DataSample]:
         """Translations of a validation batch; see :meth:`_predict`."""

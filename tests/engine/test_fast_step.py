@@ -1,4 +1,5 @@
-"""ModularCycleGAN's fast iteration (fast_step) against the plain wrapper path: same losses, same weights."""
+"""The fast iteration (mmac.engine.fast_step, ModularCycleGAN(fast_step=...)) against the plain wrapper path:
+same losses, same weights; its configuration checks."""
 import copy
 
 import pytest
@@ -8,6 +9,8 @@ pytest.importorskip("mmagic")
 from mmengine import MessageHub  # noqa: E402
 from mmengine.optim import AmpOptimWrapper, OptimWrapper, OptimWrapperDict  # noqa: E402
 
+from mmac.engine.fast_step import (batch_statistics_modules, check_wrapper, graph_enabled,  # noqa: E402
+                                   graph_with_loss_scaling, host_sync_modules)
 from mmac.engine.guards import NonFiniteLossError  # noqa: E402
 from mmac.engine.image_pool import DeviceImagePool  # noqa: E402
 from mmac.engine.optim_wrappers import AutocastOptimWrapper  # noqa: E402
@@ -56,7 +59,7 @@ def test_fast_step_equals_plain_step(cycle_loss, update_order):
     for (name, p), q in zip(plain.named_parameters(), fast.parameters()):
         assert torch.equal(p, q), name
     assert all(isinstance(b, DeviceImagePool) for b in fast.image_buffers.values())
-    assert not fast._graphed.enabled  # cuda_graph='auto' on CPU: eager
+    assert not fast.graphed_step.enabled  # cuda_graph='auto' on CPU: eager
 
 
 @pytest.mark.parametrize("update_order", ["generators_first", "discriminators_first"])
@@ -159,7 +162,7 @@ def test_fast_step_configuration_errors():
     # check looks at the type only); the same on machines with and without CUDA.
     amp = AmpOptimWrapper.__new__(AmpOptimWrapper)
     with pytest.raises(ValueError, match="AmpOptimWrapper"):
-        build_model(ASYMMETRIC, fast_step={})._fast_wrapper_check('generators', amp)
+        check_wrapper('generators', amp)
 
 
 def _to_cuda(batches):
@@ -176,7 +179,7 @@ def test_cuda_graph_step_tracks_plain_step_on_gpu(wrapper, tol):
     plain_optim, fast_optim = wrappers(plain, wrapper), wrappers(fast, wrapper)
     batches = _to_cuda([batch(n=1, seed=s) for s in range(8)])
     want, got = run(plain, plain_optim, batches), run(fast, fast_optim, batches)
-    assert fast._graphed.captured and fast._graphed.calls == 8
+    assert fast.graphed_step.captured and fast.graphed_step.calls == 8
     for i, (w, g) in enumerate(zip(want, got)):
         for k in w:
             torch.testing.assert_close(g[k], w[k], rtol=tol, atol=tol, msg=f"iteration {i}, {k}")
@@ -191,7 +194,7 @@ def test_instance_norm_with_running_stats_counts_as_batch_statistics():
     norm = dict(type='IN', track_running_stats=True)
     model = build_model(ASYMMETRIC, fast_step={}, discriminator=_disc(norm))
     assert model.fast_step['batch_forwards'] is False
-    assert model._batch_statistics_modules()  # the discriminators' instance norms
+    assert batch_statistics_modules(model)  # the discriminators' instance norms
     with pytest.raises(ValueError, match="batch_forwards=True would change the maths"):
         build_model(ASYMMETRIC, fast_step=dict(batch_forwards=True), discriminator=_disc(norm))
     assert build_model(ASYMMETRIC, fast_step={}).fast_step['batch_forwards'] is True  # plain IN: per sample
@@ -212,16 +215,16 @@ def test_batch_norm_with_cumulative_average_is_never_captured():
     norm = dict(type='BN', momentum=None)
     cuda = torch.device('cuda', 0)  # only compared, no CUDA call is made
     model = build_model(ASYMMETRIC, fast_step=dict(cuda_graph=True), discriminator=_disc(norm))
-    assert model._host_sync_modules()
+    assert host_sync_modules(model)
     with pytest.raises(ValueError, match=r"cuda_graph=True cannot capture .*momentum=None"):
-        model._graph_enabled(cuda, distributed=False)
+        graph_enabled(model.fast_step, model, cuda, distributed=False)
     model = build_model(ASYMMETRIC, fast_step={}, discriminator=_disc(norm))
     with pytest.warns(RuntimeWarning, match="momentum=None"):
-        assert model._graph_enabled(cuda, distributed=False) is False
-    assert model._graph_enabled(torch.device('cpu'), distributed=False) is False
+        assert graph_enabled(model.fast_step, model, cuda, distributed=False) is False
+    assert graph_enabled(model.fast_step, model, torch.device('cpu'), distributed=False) is False
     # With a momentum the same batch norm is capturable (it still uses batch statistics, so no batching).
     model = build_model(ASYMMETRIC, fast_step={}, discriminator=_disc(dict(type='BN')))
-    assert not model._host_sync_modules() and model._graph_enabled(cuda, distributed=False) is True
+    assert not host_sync_modules(model) and graph_enabled(model.fast_step, model, cuda, distributed=False) is True
 
 
 # ------------------------------------------------------------------ GPU (skipped without CUDA)
@@ -263,7 +266,7 @@ def test_cuda_graph_tracks_plain_step_with_lr_change_on_gpu(no_tf32, cycle_loss,
     batches = _to_cuda([batch(n=1, seed=s) for s in range(10)])
     want = run(plain, plain_optim, batches[:6]) + _with_lr(plain, plain_optim, batches[6:], 5e-4)
     got = run(fast, fast_optim, batches[:6]) + _with_lr(fast, fast_optim, batches[6:], 5e-4)
-    assert fast._graphed.captured and fast._graphed.calls == 10
+    assert fast.graphed_step.captured and fast.graphed_step.calls == 10
     for i, (w, g) in enumerate(zip(want, got)):
         assert w.keys() == g.keys()
         for k in w:
@@ -311,7 +314,7 @@ def test_image_pool_fills_and_keeps_swapping_under_cuda_graph(no_tf32):
         hub.update_info('iter', None)
     finally:
         torch.use_deterministic_algorithms(previous)
-    assert fast._graphed.captured
+    assert fast.graphed_step.captured
     assert all(int(fast.image_buffers[d].count) == 3 for d in ('healthy', 'pathological'))
     history = torch.stack(snapshots)  # (300, 2 domains, 3 slots, 8 values)
     changes = (history[1:] != history[:-1]).any(-1).sum(0)  # (2, 3): how often each slot was rewritten
@@ -327,7 +330,7 @@ def test_state_of_a_graphed_run_resumes_on_cpu_plain_and_fast():
     (plain, plain_optim), (fast, fast_optim) = pair(ASYMMETRIC, fast_step=dict(batch_forwards=False))
     straight = run(plain, plain_optim, BATCHES)
     run(fast, fast_optim, BATCHES[:2])
-    fast._graphed._make_capturable()  # what the first graphed call does on a GPU
+    fast.graphed_step._make_capturable()  # what the first graphed call does on a GPU
     assert all(g['capturable'] for name in ('generators', 'discriminators')
                for g in fast_optim[name].optimizer.param_groups)
     buffer = io.BytesIO()
@@ -377,8 +380,8 @@ def test_cuda_graph_refuses_fp16_loss_scaling():
     bf16 = AutocastOptimWrapper(torch.optim.Adam(net.parameters()), dtype='bfloat16')
     with pytest.raises(ValueError, match=r"cannot capture fp16 loss scaling: optim_wrapper.discriminators .*"
                                          r"optim_wrapper.discriminators.dtype='bfloat16'"):
-        model._graph_with_loss_scaling(True, bf16, fp16)
-    assert model._graph_with_loss_scaling(True, bf16, bf16) is True
+        graph_with_loss_scaling(model.fast_step, True, dict(generators=bf16, discriminators=fp16))
+    assert graph_with_loss_scaling(model.fast_step, True, dict(generators=bf16, discriminators=bf16)) is True
     model = build_model(ASYMMETRIC, fast_step={})  # cuda_graph='auto': eager, with a warning
     with pytest.warns(RuntimeWarning, match="optim_wrapper.generators scales fp16 losses"):
-        assert model._graph_with_loss_scaling(True, fp16, bf16) is False
+        assert graph_with_loss_scaling(model.fast_step, True, dict(generators=fp16, discriminators=bf16)) is False

@@ -61,11 +61,11 @@ def test_resume_continues_where_it_stopped(straight_run, tiny_cohort, tmp_path):
 def test_fast_iteration_retraces_plain_training(straight_run, tiny_cohort, tmp_path, resume):
     """tools/train.py --fast through the runner: same weights and Adam state as the plain run (CPU: eager)."""
     # Separate network calls: the plain path's expressions, so the weights must match to rounding (batched
-    # calls are compared in tests/models/test_fast_step.py).
+    # calls are compared in tests/engine/test_fast_step.py).
     runner = _train(tmp_path, tiny_cohort, max_iters=4, fast=True, extra={"model.fast_step.batch_forwards": False},
                     resume=str(straight_run / "iter_2.pth") if resume else None)
     assert runner.model.fast_step == dict(cuda_graph='auto', channels_last=False, warmup=3, batch_forwards=False)
-    assert runner.model._graphed is not None and not runner.model._graphed.enabled
+    assert runner.model.graphed_step is not None and not runner.model.graphed_step.enabled
     fast, plain = _load(tmp_path / "iter_4.pth"), _load(straight_run / "iter_4.pth")
     for key, value in plain["state_dict"].items():
         torch.testing.assert_close(fast["state_dict"][key], value, rtol=1e-5, atol=1e-6, msg=key)
