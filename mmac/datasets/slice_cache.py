@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Callable, Iterable
@@ -111,5 +112,9 @@ class SliceCache:
         if arrays is not None:
             return arrays, True
         arrays = compute()
-        self.save(key, arrays)
+        try:
+            self.save(key, arrays)
+        except OSError as exc:  # read-only or full disk: the arrays are right, only the cache is not kept
+            warnings.warn(f"slice cache {self.root}: cannot write an entry ({type(exc).__name__}: {exc}); "
+                          "going on without caching it (set MMAC_SLICE_CACHE to a writable folder, or off)")
         return arrays, False

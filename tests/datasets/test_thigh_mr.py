@@ -338,3 +338,13 @@ def test_slice_cache_env_turns_the_default_off(cohort, monkeypatch):
 def test_data_root_none_explains_where_it_comes_from(cohort):
     with pytest.raises(ValueError, match="top of the config"):
         build(cohort, data_root=None)
+
+
+def test_unwritable_cache_warns_and_loads(cohort, tmp_path):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x")  # the cache folder cannot be created under a file
+    with pytest.warns(UserWarning, match="cannot write an entry"):
+        ds = build(cohort, split="test", disk_cache=str(blocker / "cache"))
+    plain = build(cohort, split="test", disk_cache=False)
+    np.testing.assert_array_equal(ds[2]["img_pathological"], plain[2]["img_pathological"])
+    assert blocker.read_text() == "x"
