@@ -287,9 +287,9 @@ def muscle_mask(mask: np.ndarray, mask_labels=None, path: str | Path = "", where
     """
     labels = check_mask_labels(mask_labels)
     prefix = f"{where}: " if where else ""
-    values = np.unique(mask)
-    bad = values[(values < 0) | (np.abs(values - np.round(values)) > 1e-3)]
-    if bad.size:
+    off = (mask < 0) | (np.abs(mask - np.rint(mask)) > 1e-3)  # one pass; no sort of the whole volume
+    if off.any():
+        bad = np.unique(mask[off])
         shown = ", ".join(f"{v:g}" for v in bad[:6]) + (", ..." if len(bad) > 6 else "")
         raise ValueError(f"{prefix}mask {path} is neither binary nor a label map: values {shown} (expected 0/1, "
                          f"0/255 or integer labels >= 0, e.g. one per muscle)")
