@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mmac._validate import check_choice
+from mmac._validate import check_choice, check_int
 from mmac.datasets.manifest import slices_to_volume, volume_to_slices
 
 __all__ = ["Translator", "init_translator", "model_image_size"]
@@ -165,7 +165,7 @@ class Translator:
             (N, H, W) float32 translations in [0, 1].
 
         Raises:
-            TypeError: ``slices`` is not a real numeric array.
+            TypeError: ``slices`` is not a real numeric array, ``batch_size`` not an integer.
             ValueError: Not (N, H, W), empty, NaN/inf, values outside [0, 1], ``batch_size < 1``, or a size the
                 U-Net cannot take.
         """
@@ -174,8 +174,7 @@ class Translator:
             raise TypeError(f"slices must be a real numeric array, got dtype {slices.dtype}")
         if slices.ndim != 3 or 0 in slices.shape:
             raise ValueError(f"slices must have shape (N, H, W) with N, H, W > 0, got {slices.shape}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
         slices = slices.astype(np.float32, copy=False)
         if not np.isfinite(slices).all():
             raise ValueError(f"slices hold {int((~np.isfinite(slices)).sum())} NaN/inf value(s)")
