@@ -237,14 +237,28 @@ def no_tf32():
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
 
 
-def _assert_parameters_close(fast, plain, iters, lr, rtol):
-    """Weights (dim > 1) tightly; 1-dim parameters within Adam's per-step bound: a conv bias followed by an
-    instance norm has a zero gradient up to rounding, which Adam turns into steps of up to +-lr either way."""
-    for (name, p), q in zip(plain.named_parameters(), fast.parameters()):
-        if p.dim() > 1:
-            torch.testing.assert_close(q, p, rtol=rtol, atol=rtol * 1e-2, msg=name)
-        else:
-            torch.testing.assert_close(q, p, rtol=0, atol=2 * lr * iters, msg=name)
+def _assert_updates_close(fast, plain, before, lr):
+    """One step's updates of each network agree: relative difference of the update vectors <= 0.2, and at most
+    2 % of the elements differ by more than lr / 100.
+
+    Bounds from CPU runs of the same comparison (eager fast step, batched calls): relative difference 0.03-0.07
+    and 0.3-0.5 % of the elements, because Adam's first steps move every weight by about +-lr whatever the size
+    of its gradient, so the sign of a gradient that is zero up to rounding decides; unbatched 0 and 0. A learning
+    rate the step ignored gives 1.0 and 98 %.
+    """
+    for net in ('generators', 'discriminators'):
+        names = [n for n, _ in plain.named_parameters() if n.startswith(net)]
+        got = torch.cat([(dict(fast.named_parameters())[n].detach() - before[n]).flatten() for n in names])
+        want = torch.cat([(dict(plain.named_parameters())[n].detach() - before[n]).flatten() for n in names])
+        rel = float((got - want).norm() / want.norm())
+        off = float(((got - want).abs() > lr / 100).float().mean())
+        assert rel <= 0.2 and off <= 0.02, (net, rel, off)
+
+
+def _set_lr(optim, lr):
+    for name in ('generators', 'discriminators'):
+        for group in optim[name].optimizer.param_groups:
+            group['lr'] = lr
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
@@ -256,40 +270,41 @@ def _assert_parameters_close(fast, plain, iters, lr, rtol):
     (ASYMMETRIC, dict(update_order='discriminators_first'), {}, 1e-4),
     (ASYMMETRIC, {}, dict(batch_forwards=False), 1e-4),
 ], ids=["L_AC", "L_C", "L_AC-no-identity", "channels_last", "discriminators_first", "unbatched"])
-def test_cuda_graph_tracks_plain_step_with_lr_change_on_gpu(no_tf32, cycle_loss, model_kwargs, fast_kwargs, tol):
-    """Captured after 2 eager iterations, replayed 8 times, the learning rate changed at iteration 6:
-    losses, weights and what the networks compute stay with the plain path's."""
+def test_cuda_graph_replays_match_plain_steps_with_lr_change_on_gpu(no_tf32, cycle_loss, model_kwargs, fast_kwargs,
+                                                                    tol):
+    """Captured after 2 eager iterations and replayed, the learning rate halved before the 7th of 10 iterations.
+    Before each iteration a plain model takes the graphed model's weights and Adam state; one plain step from
+    there gives the replay's losses and weights. Comparing single steps keeps training from amplifying the
+    batched calls' rounding, so the bounds stay tight enough to catch a frozen learning rate."""
     (plain, _), (fast, _) = pair(cycle_loss, fast_step=dict(cuda_graph=True, warmup=2, **fast_kwargs),
                                  model_kwargs=model_kwargs)
     plain.cuda(), fast.cuda()
     plain_optim, fast_optim = wrappers(plain), wrappers(fast)
     batches = _to_cuda([batch(n=1, seed=s) for s in range(10)])
-    want = run(plain, plain_optim, batches[:6]) + _with_lr(plain, plain_optim, batches[6:], 5e-4)
-    got = run(fast, fast_optim, batches[:6]) + _with_lr(fast, fast_optim, batches[6:], 5e-4)
-    assert fast.graphed_step.captured and fast.graphed_step.calls == 10
-    for i, (w, g) in enumerate(zip(want, got)):
-        assert w.keys() == g.keys()
-        for k in w:
-            torch.testing.assert_close(g[k], w[k], rtol=tol * 10, atol=tol, msg=f"iteration {i}, {k}")
-    _assert_parameters_close(fast, plain, iters=10, lr=1e-3, rtol=tol * 10)
-    probe = (torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(5)) * 2 - 1).cuda()
-    with torch.no_grad():
-        for d in ('healthy', 'pathological'):
-            torch.testing.assert_close(fast.generators[d](probe), plain.generators[d](probe), rtol=tol * 10,
-                                       atol=tol)
-
-
-def _with_lr(model, optim, batches, lr):
-    for name in ('generators', 'discriminators'):
-        for group in optim[name].optimizer.param_groups:
-            group['lr'] = lr
     hub = MessageHub.get_current_instance()
-    logs = []
-    for i, data in enumerate(batches):
-        hub.update_info('iter', 6 + i)
-        logs.append(model.train_step(copy.deepcopy(data), optim))
-    hub.update_info('iter', None)
-    return logs
+    lr = 1e-3
+    try:
+        for i, data in enumerate(batches):
+            if i == 6:
+                lr = 5e-4
+                _set_lr(plain_optim, lr), _set_lr(fast_optim, lr)
+            if i > 0:  # the graphed model's state, written as a plain optimizer's (capturable=False); copied,
+                # since Adam's load_state_dict keeps the very tensors it is given when device and dtype match
+                plain.load_state_dict(fast.state_dict())
+                plain_optim.load_state_dict(copy.deepcopy(fast_optim.state_dict()))
+                assert not plain_optim['generators'].optimizer.param_groups[0].get('capturable')
+            before = {n: p.detach().clone() for n, p in fast.named_parameters()}
+            hub.update_info('iter', i)
+            want = plain.train_step(copy.deepcopy(data), plain_optim)
+            got = fast.train_step(copy.deepcopy(data), fast_optim)
+            assert want.keys() == got.keys()
+            for k in want:
+                torch.testing.assert_close(got[k], want[k], rtol=tol, atol=tol / 100, msg=f"iteration {i}, {k}")
+            _assert_updates_close(fast, plain, before, lr)
+    finally:
+        hub.update_info('iter', None)
+    assert fast.graphed_step.captured and fast.graphed_step.calls == 10
+    assert float(fast.graphed_step._lr_tensors[0][0]) == pytest.approx(5e-4)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
