@@ -28,6 +28,8 @@ def pool_update(storage: Tensor, count: Tensor, images: Tensor, uniform: Tensor,
     The chosen slot is read with ``index_select`` and written with a masked ``torch.where`` over the whole
     storage, not with ``index_copy_``/``index_put_``: under ``torch.use_deterministic_algorithms(True)`` CUDA
     runs those through a sorting path that reads ``index.max()`` on the host, which a CUDA graph cannot capture.
+    The masked write reads and writes the whole storage once per image (about 13 MB for 50 images of 256 x 256
+    in fp32, some microseconds on a current GPU), little next to the networks' passes.
 
     Args:
         storage: Stored images, (size, *image_shape); updated in place.

@@ -172,7 +172,7 @@ def _to_cuda(batches):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
 @pytest.mark.parametrize("wrapper,tol", [(OptimWrapper, 1e-3), (AutocastOptimWrapper, 2e-2)], ids=["fp32", "bf16"])
-def test_cuda_graph_step_tracks_plain_step_on_gpu(wrapper, tol):
+def test_cuda_graph_step_tracks_plain_step_on_gpu(no_tf32, wrapper, tol):
     """Graph capture after 2 eager iterations, then replays: losses stay within tol of the plain path."""
     (plain, _), (fast, _) = pair(ASYMMETRIC, fast_step=dict(cuda_graph=True, warmup=2))
     plain.cuda(), fast.cuda()
