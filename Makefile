@@ -16,4 +16,4 @@ test: install
 	$(PY) -m pytest -q tests
 
 clean-demo:
-	rm -rf work_dirs/demo data/phantom_demo
+	rm -rf work_dirs/demo work_dirs/demo_seed* data/demo_cohort

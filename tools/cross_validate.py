@@ -3,9 +3,16 @@
     python tools/cross_validate.py --out work_dirs/cv [--config configs/ac_cyclegan_thigh.py]
         [--losses L_C L_AC] [--weights 0.25 0.5 1] [--folds 0 1 2 3 4] [--repeats 8]
         [--iters N | --epochs E] [--jobs J] [--gpus 0 1] [--fast] [--cfg-options KEY=VALUE ...]
+    python tools/cross_validate.py --preset cpu|gpu|rehearsal [--out DIR] [any option above]
 
 Writes OUT/results.csv (one row per test slice and run); rerunning the same command skips finished runs and
 restarts interrupted ones. Then: python tools/report.py OUT
+
+A preset (mmac.protocol.presets) fixes the cohort (made if missing), config, grid and schedule of one size of the
+paper's protocol, trains with --fast, and writes the report at the end; options given beside it override it:
+  cpu        5 folds x {L_C, L_AC} x w_c=1 x 2 repetitions, 64 px, about 1.5 h on 2 CPU cores
+  gpu        5 folds x {L_C, L_AC} x w_c in {0.25, 0.5, 1}, 128 px, about 8 min on one H100-class GPU
+  rehearsal  the gpu preset's grid at a tiny size, to check the chain on a CPU
 """
 import argparse
 import sys
@@ -17,14 +24,18 @@ from mmac.protocol.runs import pending_runs, run_grid
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--out', required=True, help='output folder (results.csv, runs/)')
-    p.add_argument('--config', default='configs/ac_cyclegan_thigh.py',
-                   help='config to start from; its cycle loss is replaced per run')
+    p.add_argument('--preset', choices=['cpu', 'gpu', 'rehearsal'], default=None,
+                   help='one size of the protocol (see above); other options override it')
+    p.add_argument('--out', default=None, help='output folder (results.csv, runs/); required without --preset '
+                   '(default there: work_dirs/protocol_<preset>)')
+    p.add_argument('--config', default=None,
+                   help='config to start from; its cycle loss is replaced per run (default '
+                   'configs/ac_cyclegan_thigh.py)')
     p.add_argument('--losses', nargs='+', default=list(LOSSES), choices=list(LOSSES))
-    p.add_argument('--weights', nargs='+', type=float, default=[0.25, 0.5, 1.0], help='values of w_c')
+    p.add_argument('--weights', nargs='+', type=float, default=None, help='values of w_c (default 0.25 0.5 1)')
     p.add_argument('--folds', nargs='+', type=int, default=None,
                    help='test folds to run (default: all folds of the config, 0..num_folds-1)')
-    p.add_argument('--repeats', type=int, default=8, help='repetitions per setting and fold')
+    p.add_argument('--repeats', type=int, default=None, help='repetitions per setting and fold (default 8)')
     schedule = p.add_mutually_exclusive_group()
     schedule.add_argument('--iters', type=int, help='training iterations per run')
     schedule.add_argument('--epochs', type=float, help='training epochs per run (of the run\'s training set)')
@@ -42,16 +53,45 @@ def parse_args(argv=None):
             p.error(f"--{name} must be >= 1, got {value}")
     if args.epochs is not None and not args.epochs > 0:
         p.error(f"--epochs must be > 0, got {args.epochs}")
+    if args.out is None and args.preset is None:
+        p.error("--out is required without --preset")
     return args
+
+
+def apply_preset(args) -> dict:
+    """Fill the options left unset from ``args.preset`` (or the plain defaults); return the preset's overrides."""
+    if args.preset is None:
+        args.config = args.config or 'configs/ac_cyclegan_thigh.py'
+        args.weights = args.weights or [0.25, 0.5, 1.0]
+        args.repeats = args.repeats or 8
+        return {}
+    from mmac.protocol.presets import get_preset
+
+    preset = get_preset(args.preset)
+    args.out = args.out or f'work_dirs/protocol_{preset.name}'
+    args.config = args.config or preset.config_path
+    args.weights = args.weights or list(preset.weights)
+    args.repeats = args.repeats or preset.repeats
+    if args.iters is None and args.epochs is None:
+        args.iters = preset.iters
+    args.fast = True
+    return preset.options()
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    from mmac._cpu import available_cpus
     from mmac.engine.launch import cli_error, load_config
     from mmac.protocol.runs import visible_gpus
 
     try:
-        cfg_options = parse_cfg_options(args.cfg_options)
+        preset_options = apply_preset(args)
+        cfg_options = dict(preset_options, **parse_cfg_options(args.cfg_options))
+        if args.preset is not None:
+            from mmac.protocol.presets import ensure_cohort, get_preset
+
+            preset = get_preset(args.preset)
+            ensure_cohort(cfg_options['data_root'], preset.cohort, workers=min(2, available_cpus()))
         base = load_config(args.config, cfg_options=cfg_options)
         num_folds = base.train_dataloader.dataset.num_folds
         folds = range(num_folds) if args.folds is None else args.folds
@@ -65,11 +105,20 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         return cli_error(exc)
     gpus = visible_gpus() if args.gpus is None else args.gpus
-    jobs = args.jobs if args.jobs is not None else (2 * len(gpus) if gpus else 1)
+    jobs = args.jobs
+    if jobs is None:
+        jobs = (8 if args.preset else 2) * len(gpus) if gpus else (min(2, available_cpus()) if args.preset else 1)
     path = run_grid(args.config, specs, args.out, iters=args.iters, epochs=args.epochs,
                     cfg_options=cfg_options or None, jobs=jobs, gpus=gpus, progress=not args.no_progress,
                     fast=args.fast)
-    print(f'results: {path}\nreport:  python tools/report.py {args.out}')
+    print(f'results: {path}')
+    if args.preset is None:
+        print(f'report:  python tools/report.py {args.out}')
+        return 0
+    from mmac.report import make_report
+
+    result = make_report(args.out)
+    print(f"report:  {result['files']['report.md']}")
     return 0
 
 

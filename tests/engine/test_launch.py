@@ -42,7 +42,7 @@ def test_cfg_option_data_root_reaches_every_loader(config):
 
 
 def test_shipped_default_data_roots():
-    assert {load_config(str(CPU_CONFIG))[k].dataset.data_root for k in LOADERS} == {"data/phantom_demo"}
+    assert {load_config(str(CPU_CONFIG))[k].dataset.data_root for k in LOADERS} == {"data/demo_cohort"}
     cfg = load_config(str(REPO / "configs" / "ac_cyclegan_thigh.py"))
     assert {cfg[k].dataset.data_root for k in LOADERS} == {"data/phantom"}
 
