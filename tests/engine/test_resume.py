@@ -10,11 +10,13 @@ from mmac.engine.launch import build_runner, load_config  # noqa: E402
 from tests.conftest import CPU_CONFIG, tiny_options  # noqa: E402
 
 
-def _train(work_dir, data_root, max_iters, resume=None, extra=None, fast=False):
+def _train(work_dir, data_root, max_iters, resume=None, extra=None, fast=False, hooks=()):
     options = tiny_options(data_root, max_iters=max_iters, checkpoint_interval=2, deterministic=True)
     options.update(extra or {})
     cfg = load_config(str(CPU_CONFIG), work_dir=str(work_dir), cfg_options=options, resume=resume, fast=fast)
     runner = build_runner(cfg)
+    for hook in hooks:
+        runner.register_hook(hook)
     runner.train()
     return runner
 
@@ -71,6 +73,35 @@ def test_fast_iteration_retraces_plain_training(straight_run, tiny_cohort, tmp_p
         torch.testing.assert_close(fast["state_dict"][key], value, rtol=1e-5, atol=1e-6, msg=key)
     for name in ("generators", "discriminators"):
         assert {int(s["step"]) for s in fast["optimizer"][name]["state"].values()} == {4}
+
+
+class _CapturableHook(Hook):
+    """After the second iteration, makes the fast step's Adams capturable as a CUDA-graph capture does on a GPU,
+    so that the checkpoint written then (iter_2.pth) comes from capturable optimizers."""
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter == 1:
+            runner.model.graphed_step._make_capturable()
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["plain", "fast"])
+def test_checkpoint_of_capturable_optimizers_resumes_on_cpu(straight_run, tiny_cohort, tmp_path, fast):
+    """Saved through the runner from capturable Adams, the checkpoint resumes on a CPU on either path (plain Adam
+    asserts on capturable=True off CUDA) and retraces the straight plain run."""
+    unbatched = {"model.fast_step.batch_forwards": False}
+    graphed = _train(tmp_path / "graphed", tiny_cohort, max_iters=2, fast=True, extra=unbatched,
+                     hooks=[_CapturableHook()])
+    assert graphed.optim_wrapper["generators"].optimizer.param_groups[0]["capturable"] is True
+    saved = _load(tmp_path / "graphed" / "iter_2.pth")
+    for name in ("generators", "discriminators"):
+        assert all(g["capturable"] is False for g in saved["optimizer"][name]["param_groups"])
+    _train(tmp_path / "resumed", tiny_cohort, max_iters=4, fast=fast, extra=unbatched if fast else None,
+           resume=str(tmp_path / "graphed" / "iter_2.pth"))
+    resumed, plain = _load(tmp_path / "resumed" / "iter_4.pth"), _load(straight_run / "iter_4.pth")
+    for key, value in plain["state_dict"].items():
+        torch.testing.assert_close(resumed["state_dict"][key], value, rtol=1e-5, atol=1e-6, msg=key)
+    for name in ("generators", "discriminators"):
+        assert {int(s["step"]) for s in resumed["optimizer"][name]["state"].values()} == {4}
 
 
 def test_fast_flag_needs_modular_cyclegan(tiny_cohort, tmp_path):
