@@ -6,6 +6,7 @@
     python tools/benchmark.py train [--size 64] [--base-channels 16] [--num-down 6] [--batch-sizes 1 4]
                                     [--iters 10] [--warmup 5] [--device auto] [--amp] [--channels-last]
                                     [--variants ...] [--check-iters 8] [--tolerance T] [--drift-factor 10]
+                                    [--check-fp64]
     python tools/benchmark.py pack  [--jobs 1 2 4] [--iters 20] [model options as for train]
 
 ``train`` exits with 1 when its fast-vs-plain check fails: the fast step without batching must match the plain
@@ -90,6 +91,8 @@ def _add_train_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drift-factor", type=float, default=10.0,
                         help="later iterations may drift this many times as far as two plain runs whose weights "
                              "differ by one rounding (default 10)")
+    parser.add_argument("--check-fp64", action="store_true",
+                        help="run the check in float64, where rounding shrinks and a real difference would not")
 
 
 def _header(args: argparse.Namespace, device: str) -> str:
@@ -120,7 +123,7 @@ def _run_train(args: argparse.Namespace) -> int:
     check = check_fast_equivalence(size=args.size, base_channels=args.base_channels, num_down=args.num_down,
                                    iters=args.check_iters, device=args.device, amp=args.amp,
                                    channels_last=args.channels_last, first_tolerance=args.tolerance,
-                                   drift_factor=args.drift_factor)
+                                   drift_factor=args.drift_factor, fp64=args.check_fp64)
     print(_format_check(check))
     return 0 if check["ok"] else 1
 
@@ -132,7 +135,8 @@ def _format_check(check: dict) -> str:
 
     it, name = check["worst"]
     return "\n".join([
-        f"fast vs plain L_AC, {check['iters']} iterations (deterministic cuDNN, no TF32; benchmarked fast run: "
+        f"fast vs plain L_AC, {check['iters']} iterations{' in float64' if check['fp64'] else ''} (deterministic "
+        f"cuDNN, no TF32; benchmarked fast run: "
         f"{'CUDA graph' if check['graphed'] else 'eager'}):",
         f"  exact: fast with batch_forwards=False, eager, bit for bit: largest difference "
         f"{check['exact_max_abs_diff']:.1e}: {verdict(check['exact_ok'])}",

@@ -201,7 +201,7 @@ def format_rows(rows: List[Dict]) -> str:
 
 
 #: Relative size of one rounding of the compute dtype: the perturbation of the rounding reference run.
-_ROUNDING = {'fp32': 2.0 ** -23, 'bf16': 2.0 ** -8, 'fp16': 2.0 ** -10}
+_ROUNDING = {'fp64': 2.0 ** -52, 'fp32': 2.0 ** -23, 'bf16': 2.0 ** -8, 'fp16': 2.0 ** -10}
 
 
 @contextlib.contextmanager
@@ -228,7 +228,8 @@ def _rel_diffs(want: List[Dict[str, torch.Tensor]], got: List[Dict[str, torch.Te
 
 def check_fast_equivalence(size: int = 64, base_channels: int = 16, num_down: int = 6, batch_size: int = 1,
                            iters: int = 8, device: str = 'auto', amp: bool = False, channels_last: bool = False,
-                           first_tolerance: Optional[float] = None, drift_factor: float = 10.0) -> Dict:
+                           first_tolerance: Optional[float] = None, drift_factor: float = 10.0,
+                           fp64: bool = False) -> Dict:
     """Check the fast ModularCycleGAN (L_AC) against the plain one, from the same weights on the same batches.
 
     Batching the network calls changes only the order of float operations; GAN training with Adam then
@@ -244,7 +245,10 @@ def check_fast_equivalence(size: int = 64, base_channels: int = 16, num_down: in
        update can amplify a rounding: relative difference <= ``first_tolerance``.
     3. ``drift``: at every later iteration, relative difference <= ``first_tolerance + drift_factor *`` the
        largest drift so far of a rounding reference, a plain run whose starting weights are scaled by
-       ``1 + u`` (``u`` one rounding of the compute dtype: 2^-23 fp32, 2^-8 bf16).
+       ``1 + u`` (``u`` one rounding of the compute dtype: 2^-23 fp32, 2^-8 bf16, 2^-52 fp64).
+
+    ``fp64=True`` runs all of it in float64: a difference that is rounding then shrinks by about 2^29, a
+    different computation does not.
 
     The check runs with deterministic cuDNN and TF32 off (restored afterwards); ``iters * batch_size`` stays
     below the image pools' 50 images, so every pool still returns its input and all runs see the same
@@ -254,17 +258,19 @@ def check_fast_equivalence(size: int = 64, base_channels: int = 16, num_down: in
         size, base_channels, num_down, device, amp, channels_last: As :func:`benchmark_training`.
         batch_size: Images per domain and iteration.
         iters: Iterations compared.
-        first_tolerance: Bound of part 2, and the floor of part 3. Defaults to 1e-5 (fp32) or 2e-2 (``amp``).
+        first_tolerance: Bound of part 2, and the floor of part 3. Defaults to 1e-5 (fp32), 2e-2 (``amp``) or
+            1e-12 (``fp64``).
         drift_factor: Factor on the rounding reference in part 3. Defaults to 10.
+        fp64: Models and images in float64 (not with ``amp``). Defaults to False.
 
     Returns:
         ``ok`` (all three parts hold), ``exact_ok``, ``exact_max_abs_diff``, ``first_ok``, ``first_rel_diff``,
         ``first_tolerance``, ``drift_ok``, ``drift`` / ``reference`` / ``bound`` (per iteration; ``bound[0]`` is
         ``first_tolerance``), ``worst`` (iteration and loss name of the largest drift over its bound),
-        ``perturbation``, ``iters``, ``graphed`` (whether the benchmarked run replayed a CUDA graph).
+        ``perturbation``, ``iters``, ``graphed`` (whether the benchmarked run replayed a CUDA graph), ``fp64``.
 
     Raises:
-        ValueError: ``iters * batch_size`` >= 50, or ``iters`` < 2.
+        ValueError: ``iters * batch_size`` >= 50, ``iters`` < 2, or ``fp64`` with ``amp``.
     """
     if iters * batch_size >= 50:
         raise ValueError(f"check_fast_equivalence: iters x batch_size must stay below the image pool size "
@@ -272,15 +278,24 @@ def check_fast_equivalence(size: int = 64, base_channels: int = 16, num_down: in
     if iters < 2:
         raise ValueError(f"check_fast_equivalence: iters must be >= 2 (a first iteration and a later one), "
                          f"got {iters}")
+    if fp64 and amp:
+        raise ValueError("check_fast_equivalence: fp64 and amp exclude each other")
     dev = _device(device)
-    dtype_name = amp_dtype_name(dev) if amp else 'fp32'
+    dtype_name = 'fp64' if fp64 else amp_dtype_name(dev) if amp else 'fp32'
     if first_tolerance is None:
-        first_tolerance = 2e-2 if amp else 1e-5
+        first_tolerance = {'fp64': 1e-12, 'fp32': 1e-5}.get(dtype_name, 2e-2)
     perturbation = _ROUNDING[dtype_name]
     batches = make_batches(iters, batch_size, size, dev, seed=7)
+    if fp64:
+        for b in batches:
+            b['inputs'] = {k: v.double() for k, v in b['inputs'].items()}
+
+    def build(variant: dict, layout: bool):
+        model, optim = build_variant(variant, size, base_channels, num_down, dev, amp, layout)
+        return (model.double() if fp64 else model), optim
 
     def train(variant: dict, weights: dict, layout: bool, scale: float = 1.0):
-        model, optim = build_variant(variant, size, base_channels, num_down, dev, amp, layout)
+        model, optim = build(variant, layout)
         model.load_state_dict(weights)
         if scale != 1.0:
             with torch.no_grad():
@@ -289,7 +304,7 @@ def check_fast_equivalence(size: int = 64, base_channels: int = 16, num_down: in
         return model, _train(model, optim, batches)
 
     with _exact_kernels():
-        plain, plain_optim = build_variant(VARIANTS['Modular L_AC'], size, base_channels, num_down, dev, amp)
+        plain, plain_optim = build(VARIANTS['Modular L_AC'], False)
         weights = {k: v.clone() for k, v in plain.state_dict().items()}
         want = _train(plain, plain_optim, batches)
         exact_variant = dict(VARIANTS['fast L_AC'], fast_step=dict(cuda_graph=False, batch_forwards=False))
@@ -307,7 +322,7 @@ def check_fast_equivalence(size: int = 64, base_channels: int = 16, num_down: in
                 exact_max_abs_diff=exact_diff, first_ok=first_ok, first_rel_diff=drift[0][0],
                 first_tolerance=first_tolerance, drift_ok=drift_ok, drift=[d for d, _ in drift], reference=ref,
                 bound=bound, worst=(worst, drift[worst][1]), perturbation=perturbation, iters=iters,
-                graphed=fast.graphed_step.captured)
+                graphed=fast.graphed_step.captured, fp64=fp64)
 
 
 def _pack_worker(index: int, kwargs: dict, barrier, queue) -> None:

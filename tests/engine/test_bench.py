@@ -59,15 +59,25 @@ def test_fast_path_matches_plain_path_on_cpu():
         check_fast_equivalence(iters=1, **TINY)
 
 
+def test_check_in_float64_shrinks_rounding():
+    """In float64 the batched path stays within 1e-12 of the plain one: the float32 drift is rounding."""
+    check = check_fast_equivalence(iters=3, fp64=True, **TINY)
+    assert check['ok'] and check['fp64'] and check['perturbation'] == 2.0 ** -52
+    assert check['first_rel_diff'] <= 1e-12 and max(check['drift']) <= 1e-10
+    with pytest.raises(ValueError, match="fp64 and amp"):
+        check_fast_equivalence(iters=3, fp64=True, amp=True, **TINY)
+
+
 def test_check_catches_a_real_difference(monkeypatch):
     """A fast variant whose cycle weight differs by 10 % is no rounding: the first iteration and the drift fail."""
     import mmac.engine.bench as bench
 
     wrong = dict(bench.VARIANTS['fast L_AC'], cycle_loss=dict(type='AsymmetricCycleLoss', loss_weight=1.1))
     monkeypatch.setitem(bench.VARIANTS, 'fast L_AC', wrong)
-    check = check_fast_equivalence(iters=3, **TINY)
-    assert not check['ok'] and not check['exact_ok'] and not check['first_ok']
-    assert check['first_rel_diff'] > 1e-2
+    for fp64 in (False, True):
+        check = check_fast_equivalence(iters=3, fp64=fp64, **TINY)
+        assert not check['ok'] and not check['exact_ok'] and not check['first_ok']
+        assert check['first_rel_diff'] > 1e-2
 
 
 def test_protocol_hours_by_hand():
