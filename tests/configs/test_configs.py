@@ -56,7 +56,8 @@ def test_thigh_config_trains_one_step(path):
         assert cfg.train_dataloader.batch_size == 1
         assert cfg.optim_wrapper.generators.optimizer.lr == 1e-4
         assert cfg.optim_wrapper.discriminators.optimizer.lr == 1e-4
-        assert cfg.train_cfg.max_iters == 16 * cfg.iters_per_epoch
+        if not path.name.endswith('_gpu.py'):  # the GPU protocol preset trains 2,000 iterations per run
+            assert cfg.train_cfg.max_iters == 16 * cfg.iters_per_epoch
         assert [t['type'] for t in cfg.train_dataloader.dataset.pipeline[:2]] == ['RandomRot90', 'RandomFlip2D']
     _shrink(cfg)
     size = 2 ** cfg.model.generator.num_down
@@ -94,7 +95,9 @@ def test_amp_switches_every_wrapper_of_a_gan_config():
     optim = build_optim_wrapper(model, cfg.optim_wrapper)
     assert all(isinstance(optim[k], AutocastOptimWrapper) for k in ("generators", "discriminators"))
     dtypes = []
-    model.generators["healthy"].register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
+    # The U-Net's last layer: with residual=True the generator adds its fp32 input to it, so its own output is
+    # fp32 by type promotion even though the network ran in bf16.
+    model.generators["healthy"].ups[0].register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
     size = 2 ** cfg.model.generator.num_down
     data = dict(inputs={f"img_{d}": torch.rand(1, 1, size, size) * 255 for d in cfg.model.reachable_domains},
                 data_samples=[DataSample()])
