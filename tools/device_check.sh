@@ -4,6 +4,7 @@
 #
 #   tools/fetch_offline_wheels.sh .whl          # beforehand, where the package registry is reachable
 #   tools/device_check.sh [WHEELDIR] [--quick]  # on the GPU machine, from the repository root
+#   tools/device_check.sh [WHEELDIR] --protocol # a second call: install, then the paper's protocol at GPU size
 #
 # Steps, cheapest and most informative first, each with its own time limit (seconds); the limits add up to
 # TOTAL_S (default 520, under the 540 s of one 9-minute call), and no step runs past what is left of TOTAL_S:
@@ -18,14 +19,18 @@
 # Writes gpu.txt (device and versions) and one NAME.log per step to $OUT (default ./device_out); a failing
 # step does not stop the later ones; the exit status is the number of failed steps (install failing: 1, and
 # nothing else runs). --quick (64 px, small nets) checks the plumbing.
+# --protocol runs, after the install, only `tools/cross_validate.py --preset gpu` (5 folds x {L_C, L_AC} x
+# w_c in {0.25, 0.5, 1} at 128 px, --fast, 8 runs per GPU; sized for about 8 minutes) with the time left, and
+# writes its results and report to $OUT/protocol_gpu; with --quick it runs the tiny `--preset rehearsal`.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-wheels=".whl"; quick=0
+wheels=".whl"; quick=0; protocol=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -*) echo "device_check.sh: unknown option '$arg' (allowed: --quick)" >&2; exit 2 ;;
+    --protocol) protocol=1 ;;
+    -*) echo "device_check.sh: unknown option '$arg' (allowed: --quick, --protocol)" >&2; exit 2 ;;
     *) wheels="$arg" ;;
   esac
 done
@@ -76,6 +81,14 @@ if [ "$quick" = 1 ]; then
 else
   net=(--size 256 --base-channels 64 --num-down 8); iters=20
   model=(); size=256
+fi
+
+if [ "$protocol" = 1 ]; then
+  preset=gpu; [ "$quick" = 1 ] && preset=rehearsal
+  step protocol "$total" python3 tools/cross_validate.py --preset "$preset" --out "$out/protocol_$preset" \
+    --no-progress
+  echo "device_check: $failed step(s) failed after ${SECONDS}s; logs in $out"
+  exit "$failed"
 fi
 
 # The tests that need a GPU (the CPU ones run everywhere, in CI too).
