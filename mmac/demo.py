@@ -8,6 +8,8 @@ eager on a CPU) and go through the same code as the full protocol (:func:`mmac.p
 """
 from __future__ import annotations
 
+import glob
+import json
 import os.path as osp
 from typing import Sequence
 
@@ -53,6 +55,9 @@ def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/demo_cohort'
              losses: Sequence[str] = ('L_AC', 'L_C'), seed: int = 0, jobs: int | None = None, log=print) -> dict:
     """Run the main job; returns :func:`mmac.report.make_report`'s result (paths of the report files).
 
+    Seeds run into the same ``out_dir`` are pooled: ``results.csv`` and the report cover every seed whose runs
+    have finished there, so the spread of L_AC - L_C is then over 2 folds x the seeds.
+
     Args:
         out_dir: Runs, ``results.csv`` and ``report/``.
         data_dir: The demo cohort (made if missing).
@@ -61,7 +66,7 @@ def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/demo_cohort'
         seed: Training seed (repetition index). Defaults to 0.
         jobs: Runs at once. Defaults to one per core, at most 2.
     """
-    from mmac.protocol.runs import run_grid
+    from mmac.protocol.runs import collect_results, run_grid
     from mmac.report import make_report
 
     specs = demo_runs(losses, seed)
@@ -71,4 +76,18 @@ def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/demo_cohort'
     log(f'training and testing {len(specs)} runs ({jobs} at once): {", ".join(s.name for s in specs)}')
     run_grid(CONFIG, specs, out_dir, iters=iters, cfg_options=demo_options(data_dir), jobs=jobs, log=log,
              fast=True)
+    seeds = finished_seeds(out_dir, losses)
+    if seeds != [seed]:
+        log(f'the report pools the seeds finished in {out_dir}: {seeds}')
+    collect_results(out_dir, [spec for s in seeds for spec in demo_runs(losses, s)])
     return make_report(out_dir)
+
+
+def finished_seeds(out_dir: str, losses: Sequence[str] = ('L_AC', 'L_C')) -> list:
+    """Seeds whose demo runs (every loss, both folds) have finished in ``out_dir``."""
+    from mmac.protocol.runs import read_done
+
+    runs = glob.glob(osp.join(out_dir, 'runs', '*', 'DONE'))
+    candidates = {json.load(open(path)).get('repetition') for path in runs}
+    return sorted(s for s in candidates if isinstance(s, int)
+                  and all(read_done(out_dir, spec) for spec in demo_runs(losses, s)))

@@ -3,7 +3,8 @@ loss L_AC and the symmetric baseline L_C on both of its folds, test them, write 
 
     python tools/demo.py [--seed 0] [--out work_dirs/demo] [--data data/demo_cohort] [--iters N] [--jobs J]
 
-Each --seed is a separate training seed; without --out, seed s > 0 writes to work_dirs/demo_seed<s>.
+Each --seed is a separate training seed; without --out, seed s > 0 writes to work_dirs/demo_seed<s>. Seeds run
+into one --out folder are pooled in its report (e.g. --seed 1 --out work_dirs/demo after the default run).
 """
 import argparse
 import os.path as osp

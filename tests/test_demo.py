@@ -1,0 +1,43 @@
+"""The main job's plan: its runs, its seeds, which seeds a folder has finished, and tools/demo.py's checks."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmac.demo import COHORT, FOLDS, demo_runs, finished_seeds
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_demo_runs_pair_both_losses_on_both_folds():
+    runs = demo_runs(seed=3)
+    assert [(r.loss, r.fold, r.repetition, r.w_c) for r in runs] == [
+        ("L_AC", 0, 3, 1.0), ("L_C", 0, 3, 1.0), ("L_AC", 1, 3, 1.0), ("L_C", 1, 3, 1.0)]
+    assert {r.seed for r in runs if r.fold == 0} == {3000}  # both losses of a fold share the training seed
+    assert FOLDS == (0, 1)
+    assert COHORT["seed"] not in (0, 2)  # not the development cohort, not the protocol's
+    with pytest.raises(ValueError, match="seed must be an int >= 0"):
+        demo_runs(seed=-1)
+
+
+def _done(out: Path, spec) -> None:
+    folder = out / "runs" / spec.name
+    folder.mkdir(parents=True)
+    (folder / "DONE").write_text(json.dumps(dict(spec.to_dict(), run=spec.name)))
+
+
+def test_finished_seeds_needs_every_run_of_a_seed(tmp_path):
+    for spec in demo_runs(seed=0) + demo_runs(seed=2):
+        _done(tmp_path, spec)
+    for spec in demo_runs(seed=1)[:3]:  # seed 1 lacks its last run
+        _done(tmp_path, spec)
+    assert finished_seeds(str(tmp_path)) == [0, 2]
+    assert finished_seeds(str(tmp_path / "empty")) == []
+
+
+def test_demo_tool_rejects_a_negative_seed():
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "demo.py"), "--seed", "-1"], capture_output=True,
+                            text=True, cwd=REPO)
+    assert result.returncode == 2 and "--seed must be >= 0" in result.stderr
