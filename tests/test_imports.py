@@ -24,6 +24,7 @@ def _loaded_after(code: str) -> set:
 
 
 @pytest.mark.parametrize("module", ["mmac.phantom", "mmac.evaluation", "mmac.evaluation.threshold_dice",
+                                    "mmac.evaluation.faithfulness", "mmac.evaluation.fat_fraction",
                                     "mmac.evaluation.stats", "mmac.datasets.folds", "mmac._validate"])
 def test_pure_modules_load_no_torch_or_openmmlab(module):
     assert _loaded_after(f"import {module}") == set()

@@ -16,7 +16,7 @@ affine and header:
 
 and the row ``volume, mean_ff_estimate, muscle_voxels, thresholds`` of ``<out>/fat_fraction.csv`` (replaced
 when the volume is translated again): the mean over the muscle mask of
-:func:`mmac.evaluation.metrics.fat_fraction_estimate` of x and F(x).
+:func:`mmac.evaluation.fat_fraction.fat_fraction_estimate` of x and F(x).
 
 Muscle thresholds:
 
@@ -280,7 +280,7 @@ def translate_nifti(translator, image: str | Path, out_dir: str | Path, mask: st
         FileNotFoundError: The image or mask does not exist.
         ValueError: Bad image or mask (see the module docstring); raised before anything is written.
     """
-    from mmac.evaluation.metrics import fat_fraction_estimate
+    from mmac.evaluation.fat_fraction import fat_fraction_estimate
 
     image = Path(image)
     mask_path = Path(mask) if mask is not None else None

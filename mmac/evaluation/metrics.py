@@ -17,6 +17,7 @@ from mmengine.logging import MMLogger
 from mmagic.registry import METRICS
 
 from mmac.evaluation.faithfulness import faithfulness
+from mmac.evaluation.fat_fraction import fat_fraction_estimate  # noqa: F401  (re-exported)
 from mmac.evaluation.stats import group_summary, per_patient
 from mmac.evaluation.threshold_dice import optimal_threshold_dice_batch
 
@@ -35,24 +36,6 @@ def _squeeze_channel(array: np.ndarray, key: str) -> np.ndarray:
         return array
     raise ValueError(f"ThresholdDiceMetric: '{key}' must be one 2D slice of shape (1, H, W) or (H, W), got "
                      f"{array.shape}")
-
-
-def fat_fraction_estimate(original: np.ndarray, pseudo_healthy: np.ndarray, fat_level: float = 1.0) -> np.ndarray:
-    """Voxel fat fraction from a slice and its pseudo-healthy translation.
-
-    Infiltrated muscle has intensity ``x = (1 - ff) * m + ff * fat``; with ``m = F(x)`` (muscle without fat)
-    this gives ``ff = (x - F(x)) / (fat - F(x))``, clipped to [0, 1].
-
-    Args:
-        original: x, shape (H, W), intensities scaled so that fat is ``fat_level``.
-        pseudo_healthy: F(x), same shape and scale.
-        fat_level: Intensity of pure fat. Defaults to 1.0 (the dataset maps the 99.5th percentile, fat, to 1).
-
-    Returns:
-        Fat-fraction map, shape (H, W), in [0, 1].
-    """
-    denom = np.maximum(fat_level - pseudo_healthy, 1e-3)
-    return np.clip((original - pseudo_healthy) / denom, 0.0, 1.0)
 
 
 @METRICS.register_module()

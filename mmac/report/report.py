@@ -148,7 +148,7 @@ def _phantom_section(truth: pd.DataFrame) -> str:
             "changed the anatomy); see `mmac.evaluation.faithfulness`. PSNR (dB) and SSIM compare F(x) with the "
             "counterpart (0-255 "
             "scale); the fat-fraction MAE is |estimated - true| of the mean fat fraction over the muscle mask, "
-            "the estimate taken from x - F(x) (`mmac.evaluation.metrics.fat_fraction_estimate`). Mean and std "
+            "the estimate taken from x - F(x) (`mmac.evaluation.fat_fraction.fat_fraction_estimate`). Mean and std "
             "over patients (each patient averaged over its slices and the repetitions).\n\n"
             + markdown_table(truth) + "\n\n![Fat fraction](fat_fraction.png)\n\n"
             "Each point is one test slice of one run; points on the dashed line are estimated exactly.\n")

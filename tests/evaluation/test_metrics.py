@@ -6,7 +6,8 @@ import pytest
 import torch
 
 pytest.importorskip('mmagic')
-from mmac.evaluation.metrics import ThresholdDiceMetric, fat_fraction_estimate  # noqa: E402
+from mmac.evaluation.fat_fraction import fat_fraction_estimate  # noqa: E402
+from mmac.evaluation.metrics import ThresholdDiceMetric  # noqa: E402
 
 
 def brute_force_dice(image, mask):
