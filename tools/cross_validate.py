@@ -10,7 +10,7 @@ restarts interrupted ones. Then: python tools/report.py OUT
 
 A preset (mmac.protocol.presets) fixes the cohort (made if missing), config, grid and schedule of one size of the
 paper's protocol, trains with --fast, and writes the report at the end; options given beside it override it:
-  cpu        5 folds x {L_C, L_AC} x w_c=1 x 2 repetitions, 64 px, about 1.5 h on 2 CPU cores
+  cpu        5 folds x {L_C, L_AC} x w_c=1 x 2 repetitions, 64 px, about 35 min on 2 CPU cores
   gpu        5 folds x {L_C, L_AC} x w_c in {0.25, 0.5, 1}, 128 px, about 8 min on one H100-class GPU
   rehearsal  the gpu preset's grid at a tiny size, to check the chain on a CPU
 """
