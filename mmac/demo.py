@@ -11,7 +11,7 @@ from __future__ import annotations
 import glob
 import json
 import os.path as osp
-from typing import Sequence
+from collections.abc import Sequence
 
 from mmac._cpu import available_cpus
 

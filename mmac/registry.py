@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from mmac._compat import apply_numpy2_shim, check_stack
 from mmac._validate import check_choice

@@ -1,7 +1,7 @@
 """The licence and citation files agree with pyproject.toml."""
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]

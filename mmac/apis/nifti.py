@@ -41,11 +41,22 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 
+from mmac.datasets.manifest import (
+    PERCENTILES,
+    _check_finite,
+    _check_same_grid,
+    check_mask_labels,
+    load_nifti,
+    muscle_mask,
+    normalise,
+    robust_percentiles,
+    slices_to_volume,
+    volume_to_slices,
+)
 from mmac.fileio import write_csv_atomic
-from mmac.datasets.manifest import (PERCENTILES, _check_finite, _check_same_grid, check_mask_labels, load_nifti,
-                                    muscle_mask, normalise, robust_percentiles, slices_to_volume, volume_to_slices)
 
 __all__ = ["VolumeResult", "find_inputs", "muscle_mask_from_histogram", "translate_nifti", "translate_files",
            "FAT_FRACTION_CSV", "OUTPUT_SUFFIXES"]

@@ -5,7 +5,7 @@ Called by ``tools/benchmark.py dice``; :func:`make_benchmark_slices` also feeds 
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

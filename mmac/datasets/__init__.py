@@ -4,9 +4,20 @@ The transforms and the dataset are imported on first use (``mmac.datasets.ThighM
 ``import mmac.datasets`` loads no mmagic or mmcv.
 """
 from mmac.datasets.folds import patient_kfold
-from mmac.datasets.manifest import (GROUPS, PATHOLOGICAL_GROUPS, SubjectRecord, SubjectVolume,
-                                    annotated_slice_indices, load_nifti, load_subject, normalise, read_manifest,
-                                    robust_percentiles, slices_to_volume, volume_to_slices)
+from mmac.datasets.manifest import (
+    GROUPS,
+    PATHOLOGICAL_GROUPS,
+    SubjectRecord,
+    SubjectVolume,
+    annotated_slice_indices,
+    load_nifti,
+    load_subject,
+    normalise,
+    read_manifest,
+    robust_percentiles,
+    slices_to_volume,
+    volume_to_slices,
+)
 
 __all__ = ["GROUPS", "PATHOLOGICAL_GROUPS", "SubjectRecord", "SubjectVolume", "annotated_slice_indices",
            "load_nifti", "load_subject", "normalise", "patient_kfold", "read_manifest", "robust_percentiles",

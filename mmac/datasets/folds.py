@@ -6,7 +6,7 @@ and severe subjects similar in every fold.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -30,6 +30,7 @@ import gzip
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 
 GROUPS = ("healthy", "moderate", "severe")

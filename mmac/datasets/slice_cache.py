@@ -26,8 +26,8 @@ import json
 import os
 import warnings
 import zipfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 

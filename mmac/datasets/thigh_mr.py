@@ -27,9 +27,9 @@ import copy
 import os
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -43,8 +43,16 @@ from mmengine.registry import DefaultScope
 from mmac._cpu import available_cpus
 from mmac._validate import check_choice
 from mmac.datasets.folds import patient_kfold
-from mmac.datasets.manifest import (PERCENTILES, SubjectRecord, annotated_slice_indices, check_annotated_slices,
-                                    check_mask_labels, load_subject, read_manifest, volume_to_slices)
+from mmac.datasets.manifest import (
+    PERCENTILES,
+    SubjectRecord,
+    annotated_slice_indices,
+    check_annotated_slices,
+    check_mask_labels,
+    load_subject,
+    read_manifest,
+    volume_to_slices,
+)
 from mmac.datasets.slice_cache import SliceCache, cache_key, default_cache_dir
 from mmac.registry import register
 
@@ -155,7 +163,7 @@ def _resample(slices: np.ndarray, shape: tuple[int, int], nearest: bool) -> np.n
         down = shape[0] < slices.shape[1] or shape[1] < slices.shape[2]
         t = F.interpolate(t, size=shape, mode="bilinear", align_corners=False, antialias=down)
     out = t[:, 0].numpy()  # (Z, H', W')
-    return np.ascontiguousarray(out > 0.5 if dtype == bool else out.astype(dtype))
+    return np.ascontiguousarray(out > 0.5 if dtype.kind == "b" else out.astype(dtype))
 
 
 def _centre_pad_crop(slices: np.ndarray, size: int) -> np.ndarray:
@@ -207,7 +215,8 @@ class ThighMRDataset(BaseDataset):
                                             data_keys=['img_healthy', 'img_pathological']))
 
     ``PackDomainInputs`` (not stock ``PackInputs``) because stock ``PackInputs`` turns a single input key into
-    a bare tensor, and because ``mmagic.datasets.transforms`` (home of ``PackInputs``) needs albumentations. The model then receives ``inputs['img_<domain>']`` as (N, 1, H, W) in [-1, 1]; val/test data
+    a bare tensor, and because ``mmagic.datasets.transforms`` (home of ``PackInputs``) needs albumentations.
+    The model then receives ``inputs['img_<domain>']`` as (N, 1, H, W) in [-1, 1]; val/test data
     samples carry ``gt_mask`` (N, 1, H, W) bool, ``img_pathological``/``img_healthy_truth`` (N, 1, H, W) in
     [0, 255] (not normalised at test time), ``fat_fraction`` (N, 1, H, W) and metainfo lists ``subject``,
     ``group``, ``slice_index``.

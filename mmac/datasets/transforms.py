@@ -14,7 +14,7 @@ misaligned image/mask pair is a silent error, whereas a shared draw for unpaired
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

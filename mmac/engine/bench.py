@@ -17,7 +17,7 @@ import resource
 import signal
 import threading
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -106,7 +106,7 @@ def build_variant(variant: dict, size: int, base_channels: int, num_down: int, d
     return model, optim
 
 
-def make_batches(n: int, batch_size: int, size: int, device: torch.device, seed: int = 1) -> List[dict]:
+def make_batches(n: int, batch_size: int, size: int, device: torch.device, seed: int = 1) -> list[dict]:
     """``n`` random batches of both domains, (batch_size, 1, size, size) in [0, 255], on ``device``."""
     from mmagic.structures import DataSample
 
@@ -116,7 +116,7 @@ def make_batches(n: int, batch_size: int, size: int, device: torch.device, seed:
                  data_samples=[DataSample() for _ in range(batch_size)]) for _ in range(n)]
 
 
-def _train(model, optim, batches: Sequence[dict], start: int = 0) -> List[Dict[str, torch.Tensor]]:
+def _train(model, optim, batches: Sequence[dict], start: int = 0) -> list[dict[str, torch.Tensor]]:
     from mmengine import MessageHub
 
     hub = MessageHub.get_current_instance()
@@ -132,8 +132,8 @@ def _train(model, optim, batches: Sequence[dict], start: int = 0) -> List[Dict[s
 def benchmark_training(size: int = 64, base_channels: int = 16, num_down: int = 6,
                        batch_sizes: Sequence[int] = (1, 4), iters: int = 10, warmup: int = 5,
                        device: str = 'auto', amp: bool = False, channels_last: bool = False,
-                       variants: Optional[Sequence[str]] = None,
-                       on_row: Optional[Callable[[Dict], None]] = None) -> List[Dict]:
+                       variants: Sequence[str] | None = None,
+                       on_row: Callable[[dict], None] | None = None) -> list[dict]:
     """Time training iterations of every variant at every batch size.
 
     Args:
@@ -183,7 +183,7 @@ def benchmark_training(size: int = 64, base_channels: int = 16, num_down: int = 
     return rows
 
 
-def format_rows(rows: List[Dict]) -> str:
+def format_rows(rows: list[dict]) -> str:
     """A table with each variant's speed-up over the stock loop and L_AC's time over L_C's (same family)."""
     lines = [f"{'variant':<16} {'batch':>5} {'ms/iter':>9} {'it/s':>8} {'slices/s':>9} {'peak MB':>8} "
              f"{'vs stock':>9} {'L_AC/L_C':>9}"]
@@ -216,7 +216,7 @@ def _exact_kernels():
         cudnn.benchmark, cudnn.deterministic, cudnn.allow_tf32, matmul.allow_tf32 = saved
 
 
-def _rel_diffs(want: List[Dict[str, torch.Tensor]], got: List[Dict[str, torch.Tensor]]) -> List[tuple]:
+def _rel_diffs(want: list[dict[str, torch.Tensor]], got: list[dict[str, torch.Tensor]]) -> list[tuple]:
     """Per iteration, ``(largest |got - want| / max(|want|, 1e-3) over the logged losses, its loss name)``."""
     out = []
     for w, g in zip(want, got):
@@ -228,8 +228,8 @@ def _rel_diffs(want: List[Dict[str, torch.Tensor]], got: List[Dict[str, torch.Te
 
 def check_fast_equivalence(size: int = 64, base_channels: int = 16, num_down: int = 6, batch_size: int = 1,
                            iters: int = 8, device: str = 'auto', amp: bool = False, channels_last: bool = False,
-                           first_tolerance: Optional[float] = None, drift_factor: float = 10.0,
-                           fp64: bool = False) -> Dict:
+                           first_tolerance: float | None = None, drift_factor: float = 10.0,
+                           fp64: bool = False) -> dict:
     """Check the fast ModularCycleGAN (L_AC) against the plain one, from the same weights on the same batches.
 
     Batching the network calls changes only the order of float operations; GAN training with Adam then
@@ -368,7 +368,7 @@ def _terminate_on_sigterm():
 def benchmark_packing(jobs: Sequence[int] = (1, 2, 4), size: int = 64, base_channels: int = 16,
                       num_down: int = 6, iters: int = 20, warmup: int = 5, device: str = 'auto',
                       amp: bool = False, channels_last: bool = False,
-                      on_row: Optional[Callable[[Dict], None]] = None) -> List[Dict]:
+                      on_row: Callable[[dict], None] | None = None) -> list[dict]:
     """Aggregate throughput of K batch-size-1 fast L_AC trainings running at once, one process each.
 
     Every process builds its model and warms up (graph capture included), then all start together; the

@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from typing import Dict, List, Mapping, Optional
+from collections.abc import Mapping
 
 import torch
 import torch.distributed as dist
-from mmengine.optim import OptimWrapper
-
 from mmagic.models.utils import set_requires_grad
+from mmengine.optim import OptimWrapper
 
 from mmac.engine.graphed_step import GraphedStep
 from mmac.engine.guards import average_gradients, check_finite
@@ -43,7 +42,7 @@ Tensor = torch.Tensor
 FAST_STEP_DEFAULTS = dict(cuda_graph='auto', channels_last=False, warmup=3, batch_forwards='auto')
 
 
-def batch_statistics_modules(module: torch.nn.Module) -> List[str]:
+def batch_statistics_modules(module: torch.nn.Module) -> list[str]:
     """Names of submodules whose results for one sample depend on the others in the batch.
 
     Batch norms (every ``_BatchNorm``, ``SyncBatchNorm`` included) normalise with batch statistics; an
@@ -56,7 +55,7 @@ def batch_statistics_modules(module: torch.nn.Module) -> List[str]:
             or (isinstance(m, torch.nn.modules.instancenorm._InstanceNorm) and m.track_running_stats)]
 
 
-def host_sync_modules(module: torch.nn.Module) -> List[str]:
+def host_sync_modules(module: torch.nn.Module) -> list[str]:
     """Names of submodules whose training forward reads a device value on the host (no graph capture).
 
     A batch norm with ``momentum=None`` keeps a cumulative average: its factor is
@@ -66,7 +65,7 @@ def host_sync_modules(module: torch.nn.Module) -> List[str]:
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.momentum is None and m.track_running_stats]
 
 
-def check_fast_step_cfg(fast_step: Optional[dict], model) -> Optional[dict]:
+def check_fast_step_cfg(fast_step: dict | None, model) -> dict | None:
     """Validate a model's ``fast_step`` dict and fill in its defaults (``batch_forwards='auto'`` resolved).
 
     Args:
@@ -215,7 +214,7 @@ class FastCycleGANStep:
         self.graphed = GraphedStep(self._body, [w.optimizer for w in wrappers.values()], enabled=graph,
                                    warmup=cfg['warmup'], fallback=cfg['cuda_graph'] == 'auto')
 
-    def _update(self, wrapper: OptimWrapper, losses: Dict[str, Tensor], module: torch.nn.Module) -> Dict[str, Tensor]:
+    def _update(self, wrapper: OptimWrapper, losses: dict[str, Tensor], module: torch.nn.Module) -> dict[str, Tensor]:
         """Back-propagate the total loss (scaled with fp16), average gradients over ranks, step; detached
         log values."""
         optimizer, scaler = wrapper.optimizer, getattr(wrapper, 'loss_scaler', None)
@@ -230,13 +229,13 @@ class FastCycleGANStep:
         optimizer.zero_grad(set_to_none=True)
         return {k: v.detach() for k, v in log_vars.items()}
 
-    def _body(self, real: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    def _body(self, real: dict[str, Tensor]) -> dict[str, Tensor]:
         """The iteration on ``real`` (images per domain, each (N, C, H, W)); returns the logged losses, ``loss_g``
         and ``loss_d``."""
         model = self.model
         gens_first = model.update_order == 'generators_first'
 
-        def generator_losses() -> Dict[str, Tensor]:
+        def generator_losses() -> dict[str, Tensor]:
             set_requires_grad(model.discriminators, False)
             try:
                 return model._generator_losses(real, fake, reconstructions, identities)
@@ -261,7 +260,7 @@ class FastCycleGANStep:
             gen_log = self._update(self._gen_wrapper, gen_losses, model.generators)
         return dict(model._name_total(gen_log, 'loss_g'), **model._name_total(disc_log, 'loss_d'))
 
-    def __call__(self, real: Dict[str, Tensor], iteration: Optional[int]) -> Dict[str, Tensor]:
+    def __call__(self, real: dict[str, Tensor], iteration: int | None) -> dict[str, Tensor]:
         """Run one iteration on the preprocessed ``real`` images per domain, each (N, C, H, W).
 
         Returns:

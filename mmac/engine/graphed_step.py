@@ -26,7 +26,8 @@ same code, same results.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -40,7 +41,7 @@ CAPTURABLE_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW)
 _FOLLOWED_KEYS = frozenset({'params', 'lr', 'capturable', 'initial_lr', '_float_lr'})
 
 
-def portable_state_dict(optimizer: torch.optim.Optimizer, state_dict: Dict[str, Any]) -> Dict[str, Any]:
+def portable_state_dict(optimizer: torch.optim.Optimizer, state_dict: dict[str, Any]) -> dict[str, Any]:
     """Optimizer ``state_dict`` post hook: write a capturable optimizer's state as a plain one's.
 
     ``capturable=True`` in a checkpoint's param groups makes Adam assert, on resume, that every parameter is
@@ -65,7 +66,7 @@ def portable_state_dict(optimizer: torch.optim.Optimizer, state_dict: Dict[str, 
     return state_dict
 
 
-def _not_on_cuda(tensors: Dict[str, Tensor]) -> List[str]:
+def _not_on_cuda(tensors: dict[str, Tensor]) -> list[str]:
     """Sorted names of the tensors that are not on a CUDA device."""
     return sorted(k for k, v in tensors.items() if v.device.type != 'cuda')
 
@@ -98,7 +99,7 @@ class GraphedStep:
         device: The CUDA device of the inputs, once the first graphed call has seen them.
     """
 
-    def __init__(self, body: Callable[[Dict[str, Tensor]], Dict[str, Tensor]],
+    def __init__(self, body: Callable[[dict[str, Tensor]], dict[str, Tensor]],
                  optimizers: Sequence[torch.optim.Optimizer], enabled: bool = True, warmup: int = 3,
                  fallback: bool = False):
         if warmup < 1 and enabled:
@@ -109,14 +110,14 @@ class GraphedStep:
         self.warmup = warmup
         self.fallback = fallback
         self.calls = 0
-        self.device: Optional[torch.device] = None
-        self.graph: Optional[torch.cuda.CUDAGraph] = None
-        self.static_inputs: Optional[Dict[str, Tensor]] = None
-        self.static_outputs: Optional[Dict[str, Tensor]] = None
+        self.device: torch.device | None = None
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.static_inputs: dict[str, Tensor] | None = None
+        self.static_outputs: dict[str, Tensor] | None = None
         self._stream = None
-        self._lr_tensors: List[List[Tensor]] = []
-        self._lr_written: Dict[tuple, float] = {}
-        self._frozen: List[List[Dict[str, Any]]] = []
+        self._lr_tensors: list[list[Tensor]] = []
+        self._lr_written: dict[tuple, float] = {}
+        self._frozen: list[list[dict[str, Any]]] = []
         self._hooked: set = set()
         if enabled:
             bad = [type(o).__name__ for o in self.optimizers if not isinstance(o, CAPTURABLE_OPTIMIZERS)]
@@ -128,7 +129,7 @@ class GraphedStep:
     def captured(self) -> bool:
         return self.graph is not None
 
-    def _stage(self, inputs: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    def _stage(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
         """Copy ``inputs`` into the static tensors (allocated on the first call)."""
         if self.static_inputs is None:
             self.static_inputs = {k: v.detach().clone() for k, v in inputs.items()}
@@ -196,7 +197,7 @@ class GraphedStep:
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
 
-    def _eager(self, static: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    def _eager(self, static: dict[str, Tensor]) -> dict[str, Tensor]:
         """Run ``body`` on the side stream, ordered after and before the current stream's work."""
         self._stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(self._stream):
@@ -237,7 +238,7 @@ class GraphedStep:
                         for opt in self.optimizers]
         return True
 
-    def __call__(self, inputs: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    def __call__(self, inputs: dict[str, Tensor]) -> dict[str, Tensor]:
         """Run one iteration on ``inputs`` (dict of tensors with fixed shapes) and return ``body``'s outputs.
 
         While graphed, the returned tensors are the graph's static outputs: the next call overwrites them,

@@ -1,7 +1,7 @@
 """Training-side guards that need no mmagic: non-finite losses and gradient averaging across ranks."""
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 import torch.distributed as dist

@@ -14,15 +14,13 @@ The decisions are made per image of the batch, in order, as mmagic does. The dra
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
-
 import torch
 
 Tensor = torch.Tensor
 
 
 def pool_update(storage: Tensor, count: Tensor, images: Tensor, uniform: Tensor, slots: Tensor,
-                ratio: float = 0.5) -> Tuple[Tensor, Tensor]:
+                ratio: float = 0.5) -> tuple[Tensor, Tensor]:
     """Pass ``images`` through the pool ``(storage, count)`` with given random draws; no host sync.
 
     The chosen slot is read with ``index_select`` and written with a masked ``torch.where`` over the whole
@@ -68,7 +66,7 @@ class DeviceImagePool:
             (which is what a CUDA graph replays correctly).
     """
 
-    def __init__(self, size: int, ratio: float = 0.5, generator: Optional[torch.Generator] = None):
+    def __init__(self, size: int, ratio: float = 0.5, generator: torch.Generator | None = None):
         if size < 0:
             raise ValueError(f"image pool size must be >= 0, got {size}")
         if not 0.0 <= ratio <= 1.0:
@@ -76,8 +74,8 @@ class DeviceImagePool:
         self.size = size
         self.ratio = ratio
         self.generator = generator
-        self.storage: Optional[Tensor] = None
-        self.count: Optional[Tensor] = None
+        self.storage: Tensor | None = None
+        self.count: Tensor | None = None
 
     def reset(self) -> None:
         """Forget every stored image."""

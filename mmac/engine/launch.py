@@ -3,18 +3,18 @@ from __future__ import annotations
 
 import os
 import os.path as osp
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
 
 def load_config(config: str,
-                work_dir: Optional[str] = None,
-                cfg_options: Optional[dict] = None,
+                work_dir: str | None = None,
+                cfg_options: dict | None = None,
                 launcher: str = 'none',
                 amp: bool = False,
-                resume: Optional[str] = None,
-                load_from: Optional[str] = None,
+                resume: str | None = None,
+                load_from: str | None = None,
                 fast: bool = False,
                 vis_backends: Sequence[str] = (),
                 test_autocast: bool = False):
@@ -198,7 +198,7 @@ def build_runner(cfg):
     return Runner.from_cfg(cfg)
 
 
-def add_runner_args(parser, amp_help: Optional[str] = None) -> None:
+def add_runner_args(parser, amp_help: str | None = None) -> None:
     """The options tools/train.py and tools/test.py share: --work-dir, --amp, --cfg-options, --vis-backend,
     --launcher. ``amp_help`` replaces the help of ``--amp`` (the training one by default)."""
     import argparse
@@ -229,7 +229,7 @@ def init_cpu_process_group(launcher: str) -> None:
         dist.init_process_group(backend='gloo')  # env:// from torchrun: RANK, WORLD_SIZE, MASTER_ADDR/PORT
 
 
-def parse_cfg_options(pairs: Optional[Sequence[str]]) -> dict:
+def parse_cfg_options(pairs: Sequence[str] | None) -> dict:
     """Parse ``key=value`` pairs with mmengine's ``DictAction`` semantics.
 
     Raises:
@@ -237,8 +237,9 @@ def parse_cfg_options(pairs: Optional[Sequence[str]]) -> dict:
     """
     if not pairs:
         return {}
-    from mmengine.config import DictAction
     import argparse
+
+    from mmengine.config import DictAction
 
     for pair in pairs:
         if '=' not in pair or not pair.split('=', 1)[0]:
@@ -315,7 +316,7 @@ def cli_error(exc: BaseException) -> int:
     return 2
 
 
-def set_local_rank(local_rank: Optional[int]) -> None:
+def set_local_rank(local_rank: int | None) -> None:
     """torchrun passes LOCAL_RANK in the environment; older launchers pass ``--local-rank``."""
     if local_rank is not None and 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(local_rank)

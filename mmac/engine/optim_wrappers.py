@@ -10,20 +10,18 @@ where the device computes in it (no loss scaling needed, fp32's exponent range),
 from __future__ import annotations
 
 import contextlib
-from typing import Optional, Union
 
 import torch
 import torch.nn as nn
-from mmengine.optim import OptimWrapper
-
 from mmagic.registry import OPTIM_WRAPPERS
+from mmengine.optim import OptimWrapper
 
 _DTYPES = {'bfloat16': torch.bfloat16, 'float16': torch.float16}
 #: Allowed values of ``AutocastOptimWrapper(dtype=...)`` and ``enable_amp(dtype=...)``.
 AMP_DTYPES = ('auto', 'bfloat16', 'float16')
 
 
-def default_amp_dtype(device: Union[torch.device, str]) -> str:
+def default_amp_dtype(device: torch.device | str) -> str:
     """The autocast dtype ``'auto'`` picks on ``device``: ``'bfloat16'`` where supported, else ``'float16'``.
 
     CPUs compute in bf16; a CUDA device does when ``torch.cuda.is_bf16_supported()`` (compute capability 8.0
@@ -60,7 +58,7 @@ class AutocastOptimWrapper(OptimWrapper):
         TypeError: ``loss_scale`` of another type.
     """
 
-    def __init__(self, *args, dtype: str = 'bfloat16', loss_scale: Union[str, float, dict] = 'dynamic',
+    def __init__(self, *args, dtype: str = 'bfloat16', loss_scale: str | float | dict = 'dynamic',
                  **kwargs):
         super().__init__(*args, **kwargs)
         if dtype not in AMP_DTYPES:
@@ -69,8 +67,8 @@ class AutocastOptimWrapper(OptimWrapper):
         if dtype == 'auto':
             dtype = default_amp_dtype(device)
         self.cast_dtype = _DTYPES[dtype]
-        self._scale_update: Optional[float] = None
-        self.loss_scaler: Optional[torch.amp.GradScaler] = None
+        self._scale_update: float | None = None
+        self.loss_scaler: torch.amp.GradScaler | None = None
         if self.cast_dtype == torch.float16:
             if loss_scale == 'dynamic':
                 self.loss_scaler = torch.amp.GradScaler(device.type)

@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import os.path as osp
-from typing import Optional
 
 import torch
-from mmengine.hooks import Hook
-
 from mmagic.registry import HOOKS
+from mmengine.hooks import Hook
 
 
 @HOOKS.register_module()
@@ -33,7 +31,7 @@ class CycleVisualizationHook(Hook):
             raise ValueError(f"interval and num_samples must be >= 1, got {interval}, {num_samples}")
         self.interval = interval
         self.num_samples = num_samples
-        self._fixed: Optional[dict] = None
+        self._fixed: dict | None = None
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         if self._fixed is None and data_batch is not None:
@@ -44,9 +42,8 @@ class CycleVisualizationHook(Hook):
             return
         grid = self.make_grid(runner.model)
         path = osp.join(runner.work_dir, 'vis', f'iter_{runner.iter + 1}.png')
-        from torchvision.utils import save_image
-
         import mmengine
+        from torchvision.utils import save_image
         mmengine.mkdir_or_exist(osp.dirname(path))
         save_image(grid, path)
         image = (grid.permute(1, 2, 0) * 255).round().to(torch.uint8).numpy()  # (H, W, 3)

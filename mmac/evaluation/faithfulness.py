@@ -23,8 +23,6 @@ Everything here is plain numpy/scipy.
 """
 from __future__ import annotations
 
-from typing import Dict
-
 import numpy as np
 from scipy import ndimage
 
@@ -79,7 +77,7 @@ def infiltrated_region(original: np.ndarray, truth: np.ndarray, delta: float) ->
 
 
 def faithfulness(original: np.ndarray, translated: np.ndarray, truth: np.ndarray, data_range: float = 255.0,
-                 delta: float = 0.02, body_level: float = 0.1) -> Dict[str, float]:
+                 delta: float = 0.02, body_level: float = 0.1) -> dict[str, float]:
     """Removal and preservation scores of one translated slice (see the module docstring).
 
     Args:

@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import os.path as osp
-from typing import Dict, Optional
-
-from mmengine.dist import master_only
-from mmengine.hooks import Hook
 
 from mmagic.registry import HOOKS
+from mmengine.dist import master_only
+from mmengine.hooks import Hook
 
 from mmac.evaluation.metrics import ThresholdDiceMetric
 from mmac.evaluation.stats import group_summary, per_patient
@@ -31,12 +29,12 @@ class ThresholdDiceHook(Hook):
 
     def __init__(self, out_dir: str = 'dice'):
         self.out_dir = out_dir
-        self.written: Dict[str, str] = {}
+        self.written: dict[str, str] = {}
 
-    def after_val_epoch(self, runner, metrics: Optional[dict] = None) -> None:
+    def after_val_epoch(self, runner, metrics: dict | None = None) -> None:
         self._write(runner, runner.val_evaluator, f'val_iter{runner.iter}')
 
-    def after_test_epoch(self, runner, metrics: Optional[dict] = None) -> None:
+    def after_test_epoch(self, runner, metrics: dict | None = None) -> None:
         self._write(runner, runner.test_evaluator, 'test')
 
     @master_only

@@ -7,14 +7,14 @@ counterpart, and a fat-fraction estimate from x - F(x) against the true fat frac
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
+from mmagic.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
-
-from mmagic.registry import METRICS
 
 from mmac.evaluation.faithfulness import faithfulness
 from mmac.evaluation.fat_fraction import fat_fraction_estimate  # noqa: F401  (re-exported)
@@ -67,17 +67,17 @@ class ThresholdDiceMetric(BaseMetric):
                  translated_key: str = 'fake_healthy',
                  original_key: str = 'real_pathological',
                  mask_key: str = 'gt_mask',
-                 truth_key: Optional[str] = 'img_healthy_truth',
-                 fat_fraction_key: Optional[str] = 'fat_fraction',
+                 truth_key: str | None = 'img_healthy_truth',
+                 fat_fraction_key: str | None = 'fat_fraction',
                  collect_device: str = 'cpu',
-                 prefix: Optional[str] = None):
+                 prefix: str | None = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.translated_key = translated_key
         self.original_key = original_key
         self.mask_key = mask_key
         self.truth_key = truth_key
         self.fat_fraction_key = fat_fraction_key
-        self.last_rows: List[Dict[str, Any]] = []
+        self.last_rows: list[dict[str, Any]] = []
 
     def _field(self, sample: dict, key: str) -> np.ndarray:
         if key not in sample:
@@ -104,7 +104,7 @@ class ThresholdDiceMetric(BaseMetric):
             self.results.append(row)
 
     def _phantom_scores(self, sample: dict, original: np.ndarray, translated: np.ndarray,
-                        mask: np.ndarray) -> Dict[str, float]:
+                        mask: np.ndarray) -> dict[str, float]:
         scores = {}
         if self.truth_key and self.truth_key in sample:
             from skimage.metrics import peak_signal_noise_ratio, structural_similarity
@@ -122,7 +122,7 @@ class ThresholdDiceMetric(BaseMetric):
             scores['ff_est'] = float(ff_est[mask].mean())
         return scores
 
-    def compute_metrics(self, results: List[Dict[str, Any]]) -> Dict[str, float]:
+    def compute_metrics(self, results: list[dict[str, Any]]) -> dict[str, float]:
         """Per-group means over patients (the paper's figure) from the per-slice rows."""
         self.last_rows = list(results)
         if not results:

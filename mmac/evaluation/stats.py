@@ -14,8 +14,9 @@ Records come as a list of dicts, a dict of columns, or a pandas DataFrame, with 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

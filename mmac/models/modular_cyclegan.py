@@ -20,16 +20,13 @@ and, on a GPU, captures the whole iteration in one CUDA graph; it computes this 
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional
-
 import torch
-from mmengine import MessageHub
-from mmengine.optim import OptimWrapper, OptimWrapperDict
-
 from mmagic.models.editors.cyclegan import CycleGAN
 from mmagic.models.utils import set_requires_grad
 from mmagic.registry import MODELS
 from mmagic.structures import DataSample
+from mmengine import MessageHub
+from mmengine.optim import OptimWrapper, OptimWrapperDict
 
 from mmac.engine.fast_step import FastCycleGANStep, check_fast_step_cfg
 from mmac.engine.graphed_step import GraphedStep
@@ -85,14 +82,14 @@ class ModularCycleGAN(CycleGAN):
 
     def __init__(self,
                  *args,
-                 cycle_loss: Optional[dict] = None,
-                 gan_loss: Optional[dict] = None,
-                 id_loss_weight: Optional[float] = None,
-                 id_loss: Optional[dict] = None,
+                 cycle_loss: dict | None = None,
+                 gan_loss: dict | None = None,
+                 id_loss_weight: float | None = None,
+                 id_loss: dict | None = None,
                  test_in_train_mode: bool = False,
                  check_finite: bool = True,
                  update_order: str = 'generators_first',
-                 fast_step: Optional[dict] = None,
+                 fast_step: dict | None = None,
                  **kwargs):
         super().__init__(*args, **kwargs)
         if len(self._reachable_domains) != 2:
@@ -120,7 +117,7 @@ class ModularCycleGAN(CycleGAN):
             raise ValueError(f"update_order must be one of {UPDATE_ORDERS}, got {update_order!r}")
         self.update_order = update_order
         self.fast_step = check_fast_step_cfg(fast_step, self)
-        self._fast: Optional[FastCycleGANStep] = None
+        self._fast: FastCycleGANStep | None = None
         unknown = [d for d in (self.cycle_loss.active_domains or ()) if d not in self._reachable_domains]
         if unknown:
             raise ValueError(f"cycle_loss {type(self.cycle_loss).__name__} is active on domain(s) {unknown}, "
@@ -143,11 +140,11 @@ class ModularCycleGAN(CycleGAN):
     def _other(self, domain: str) -> str:
         return self._get_opposite_domain(domain)
 
-    def cycle_domains(self) -> List[str]:
+    def cycle_domains(self) -> list[str]:
         """Domains whose cycle (``domain -> other -> domain``) the cycle loss needs."""
         return [d for d in self._reachable_domains if self.cycle_loss.needs_cycle(d)]
 
-    def _translate(self, real: Dict[str, Tensor], cycles: bool = True):
+    def _translate(self, real: dict[str, Tensor], cycles: bool = True):
         """Translations and the cycles the cycle loss needs, in mmagic's ``CycleGAN`` call order.
 
         Args:
@@ -161,8 +158,8 @@ class ModularCycleGAN(CycleGAN):
         """
         gens = self.get_module(self.generators)
         needed = self.cycle_domains() if cycles else []
-        fake: Dict[str, Tensor] = {}
-        reconstructions: Dict[str, Tensor] = {}
+        fake: dict[str, Tensor] = {}
+        reconstructions: dict[str, Tensor] = {}
         for target in self._reachable_domains:
             source = self._other(target)
             # fake[d] = generators[d](real[other(d)]): F(x) under 'healthy', G(y) under 'pathological'.
@@ -171,9 +168,9 @@ class ModularCycleGAN(CycleGAN):
                 reconstructions[source] = gens[source](fake[target])
         return fake, {d: reconstructions[d] for d in needed}
 
-    def _generator_losses(self, real: Dict[str, Tensor], fake: Dict[str, Tensor],
-                          reconstructions: Dict[str, Tensor],
-                          identities: Optional[Dict[str, Tensor]] = None) -> Dict[str, Tensor]:
+    def _generator_losses(self, real: dict[str, Tensor], fake: dict[str, Tensor],
+                          reconstructions: dict[str, Tensor],
+                          identities: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         """Adversarial, cycle and identity losses of the generators, under stock ``CycleGAN``'s names.
 
         Args:
@@ -198,7 +195,7 @@ class ModularCycleGAN(CycleGAN):
             losses['id_loss'] = sum(self.id_loss(ids[d], real[d]) for d in self._reachable_domains)
         return losses
 
-    def _batched_generator_outputs(self, real: Dict[str, Tensor]):
+    def _batched_generator_outputs(self, real: dict[str, Tensor]):
         """Every generator output of an iteration in 2 calls (L_AC) or 3 (L_C) instead of 5 or 6.
 
         Inputs of one generator are concatenated along the batch and run as one forward: ``gens[first]``
@@ -213,11 +210,11 @@ class ModularCycleGAN(CycleGAN):
         cycles = self.cycle_domains()
         first = next((self._other(d) for d in self._reachable_domains if d in cycles), self._reachable_domains[0])
         second = self._other(first)
-        fake: Dict[str, Tensor] = {}
-        reconstructions: Dict[str, Tensor] = {}
-        identities: Dict[str, Tensor] = {}
+        fake: dict[str, Tensor] = {}
+        reconstructions: dict[str, Tensor] = {}
+        identities: dict[str, Tensor] = {}
 
-        def run(domain: str, parts: List[tuple]) -> None:
+        def run(domain: str, parts: list[tuple]) -> None:
             out = gens[domain](torch.cat([t for _, _, t in parts]))  # (sum of the parts' N, C, H, W)
             for (store, key, t), chunk in zip(parts, out.split([t.shape[0] for _, _, t in parts])):
                 store[key] = chunk
@@ -230,8 +227,8 @@ class ModularCycleGAN(CycleGAN):
             run(first, [(reconstructions, first, fake[second])])
         return fake, {d: reconstructions[d] for d in cycles}, identities
 
-    def _discriminator_losses(self, real: Dict[str, Tensor], fake: Dict[str, Tensor],
-                              batched: bool = False) -> Dict[str, Tensor]:
+    def _discriminator_losses(self, real: dict[str, Tensor], fake: dict[str, Tensor],
+                              batched: bool = False) -> dict[str, Tensor]:
         """Discriminator losses on buffered fakes, halved as in CycleGAN: ``loss_gan_d_<domain>``, each ().
 
         ``0.5 * (gan(D(fake), False) + gan(D(real), True))`` per domain, as stock ``CycleGAN`` logs it.
@@ -249,8 +246,8 @@ class ModularCycleGAN(CycleGAN):
             losses[f'loss_gan_d_{d}'] = 0.5 * (self.gan_loss(pred_fake, False) + self.gan_loss(pred_real, True))
         return losses
 
-    def _update(self, wrapper: OptimWrapper, losses: Dict[str, Tensor], module: torch.nn.Module,
-                iteration: Optional[int]) -> Dict[str, Tensor]:
+    def _update(self, wrapper: OptimWrapper, losses: dict[str, Tensor], module: torch.nn.Module,
+                iteration: int | None) -> dict[str, Tensor]:
         """Check, back-propagate, average gradients over ranks and step ``wrapper``."""
         if self.check_finite:
             check_finite(losses, iteration)
@@ -263,16 +260,16 @@ class ModularCycleGAN(CycleGAN):
         return {k: v.detach() for k, v in log_vars.items()}
 
     @staticmethod
-    def _name_total(log_vars: Dict[str, Tensor], name: str) -> Dict[str, Tensor]:
+    def _name_total(log_vars: dict[str, Tensor], name: str) -> dict[str, Tensor]:
         """``log_vars`` with the total ``'loss'`` of :meth:`parse_losses` renamed to ``name``."""
         return {k if k != 'loss' else name: v for k, v in log_vars.items()}
 
     @property
-    def graphed_step(self) -> Optional[GraphedStep]:
+    def graphed_step(self) -> GraphedStep | None:
         """The fast step's :class:`~mmac.engine.graphed_step.GraphedStep`, once the first fast iteration built it."""
         return None if self._fast is None else self._fast.graphed
 
-    def train_step(self, data: dict, optim_wrapper: OptimWrapperDict) -> Dict[str, Tensor]:
+    def train_step(self, data: dict, optim_wrapper: OptimWrapperDict) -> dict[str, Tensor]:
         """One CycleGAN iteration, the two updates in ``update_order``: the fast step when ``fast_step`` is set
         (:class:`~mmac.engine.fast_step.FastCycleGANStep`), else the plain one through the optimizer wrappers.
 
@@ -293,8 +290,8 @@ class ModularCycleGAN(CycleGAN):
             self._fast = FastCycleGANStep(self, optim_wrapper, self.fast_step, next(iter(real.values())).device)
         return self._fast(real, iteration)
 
-    def _plain_train_step(self, real: Dict[str, Tensor], optim_wrapper: OptimWrapperDict,
-                          iteration: Optional[int]) -> Dict[str, Tensor]:
+    def _plain_train_step(self, real: dict[str, Tensor], optim_wrapper: OptimWrapperDict,
+                          iteration: int | None) -> dict[str, Tensor]:
         """The iteration through the optimizer wrappers, on preprocessed images per domain, each (N, C, H, W)."""
         step = 0 if iteration is None else iteration
         gen_wrapper, disc_wrapper = optim_wrapper['generators'], optim_wrapper['discriminators']
@@ -302,7 +299,7 @@ class ModularCycleGAN(CycleGAN):
                       and step >= self.disc_init_steps)
         gens_first = self.update_order == 'generators_first'
 
-        def update_generators() -> Dict[str, Tensor]:
+        def update_generators() -> dict[str, Tensor]:
             set_requires_grad(self.discriminators, False)
             try:
                 losses = self._generator_losses(real, fake, reconstructions)
@@ -337,7 +334,7 @@ class ModularCycleGAN(CycleGAN):
             self.train(was_training)
         return dict(source=img, target=target)
 
-    def _predict(self, data: dict) -> List[DataSample]:
+    def _predict(self, data: dict) -> list[DataSample]:
         """Translate every domain present in ``data['inputs']``.
 
         Each output sample carries the input sample's fields plus ``fake_<target>`` (the translation) and
@@ -367,10 +364,10 @@ class ModularCycleGAN(CycleGAN):
             batch.append(sample)
         return batch
 
-    def val_step(self, data: dict) -> List[DataSample]:
+    def val_step(self, data: dict) -> list[DataSample]:
         """Translations of a validation batch; see :meth:`_predict`."""
         return self._predict(data)
 
-    def test_step(self, data: dict) -> List[DataSample]:
+    def test_step(self, data: dict) -> list[DataSample]:
         """Translations of a test batch; see :meth:`_predict`."""
         return self._predict(data)

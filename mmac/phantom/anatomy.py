@@ -117,7 +117,7 @@ class ThighAnatomy:
     length: float = 371.0                # thigh length mapped to t in [0, 1] (mm)
 
     @classmethod
-    def sample(cls, rng: np.random.Generator, length: float = 371.0) -> "ThighAnatomy":
+    def sample(cls, rng: np.random.Generator, length: float = 371.0) -> ThighAnatomy:
         """Draw a random subject anatomy.
 
         Args:

@@ -22,8 +22,23 @@ import numpy as np
 from scipy import ndimage
 
 from mmac._validate import check_choice, check_int, check_real
-from mmac.phantom.anatomy import (CORTEX, FASCIA, FAT_PAD, MARROW, MUSCLES, NERVE, SEPTUM, SKIN, SUBCUT_FAT, TISSUES,
-                                  VESSEL, ThighAnatomy, grid_coordinates, muscle_depth, render_slice)
+from mmac.phantom.anatomy import (
+    CORTEX,
+    FASCIA,
+    FAT_PAD,
+    MARROW,
+    MUSCLES,
+    NERVE,
+    SEPTUM,
+    SKIN,
+    SUBCUT_FAT,
+    TISSUES,
+    VESSEL,
+    ThighAnatomy,
+    grid_coordinates,
+    muscle_depth,
+    render_slice,
+)
 from mmac.phantom.artifacts import bias_field, rician, sample_bias, shift_fat
 from mmac.phantom.fields import SmoothField
 from mmac.phantom.infiltration import GROUPS, Involvement, infiltrate, sample_involvement

@@ -2,8 +2,8 @@
 
 A field is white Gaussian noise on a coarse 3-D grid, low-pass filtered with an anisotropic Gaussian
 (scipy.ndimage.gaussian_filter) and standardised to zero mean and unit standard deviation. Planes are
-linearly interpolated along z and bilinearly upsampled onto the render grid, so a field is continuous along z and costs one small
-interpolation per plane.
+linearly interpolated along z and bilinearly upsampled onto the render grid, so a field is continuous along z
+and costs one small interpolation per plane.
 """
 from __future__ import annotations
 

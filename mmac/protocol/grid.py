@@ -1,8 +1,8 @@
 """Run specifications of the paper's protocol: loss {L_C, L_AC} x w_c x folds x repetitions (no mmagic)."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Iterable, List, Sequence
 
 from mmac._validate import check_choice
 
@@ -55,7 +55,7 @@ class RunSpec:
 
 
 def make_grid(losses: Sequence[str] = ('L_C', 'L_AC'), weights: Sequence[float] = (0.25, 0.5, 1.0),
-              folds: Iterable[int] = range(5), repeats: int = 8) -> List[RunSpec]:
+              folds: Iterable[int] = range(5), repeats: int = 8) -> list[RunSpec]:
     """The runs of the grid, ordered so that each (fold, repetition) finishes all its settings together.
 
     Args:

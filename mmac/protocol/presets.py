@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import os.path as osp
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional, Tuple
 
 from mmac._validate import check_choice
 
@@ -44,29 +44,29 @@ class Preset:
     name: str
     config: str
     data_root: str
-    cohort: Dict[str, int]
-    weights: Tuple[float, ...]
+    cohort: dict[str, int]
+    weights: tuple[float, ...]
     repeats: int
     iters: int
-    jobs: Optional[int] = None
+    jobs: int | None = None
     num_folds: int = 5
-    cfg_options: Dict[str, object] = field(default_factory=dict)
+    cfg_options: dict[str, object] = field(default_factory=dict)
     budget: str = ''
 
     @property
     def config_path(self) -> str:
         return osp.join(REPO, self.config)
 
-    def options(self) -> Dict[str, object]:
+    def options(self) -> dict[str, object]:
         """``--cfg-options`` of the preset: its cohort as ``data_root``, its folds, its overrides."""
-        options: Dict[str, object] = {'data_root': osp.abspath(self.data_root)}
+        options: dict[str, object] = {'data_root': osp.abspath(self.data_root)}
         for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
             options[f'{loader}.dataset.num_folds'] = self.num_folds
         options.update(self.cfg_options)
         return options
 
 
-PRESETS: Dict[str, Preset] = {
+PRESETS: dict[str, Preset] = {
     'cpu': Preset(
         name='cpu', config='configs/ac_cyclegan_thigh_cpu.py', data_root='data/protocol_cpu',
         cohort=dict(DEFAULT_MAKEUP, size=64, slices=53, seed=2), weights=(1.0,), repeats=2, iters=900,
@@ -96,7 +96,7 @@ def get_preset(name: str) -> Preset:
     return PRESETS[check_choice(name, PRESETS, 'preset')]
 
 
-def ensure_cohort(data_dir: str, cohort: Dict[str, int], workers: int = 2, log: Callable = print) -> str:
+def ensure_cohort(data_dir: str, cohort: dict[str, int], workers: int = 2, log: Callable = print) -> str:
     """Generate the synthetic cohort ``cohort`` in ``data_dir`` unless it is there; return the manifest path.
 
     The generation settings are kept in ``cohort.json`` beside the manifest, so that a folder holding another

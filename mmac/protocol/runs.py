@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 from mmac._cpu import threads_per_job  # noqa: F401  (defined in mmac._cpu, which engine uses too; re-exported)
 from mmac.fileio import write_csv_atomic, write_json_atomic
@@ -35,14 +35,14 @@ def run_dir(out_dir: str, spec: RunSpec) -> str:
     return osp.join(out_dir, 'runs', spec.name)
 
 
-def _settings(config: str, iters: Optional[int], epochs: Optional[float], cfg_options: Optional[dict]) -> dict:
+def _settings(config: str, iters: int | None, epochs: float | None, cfg_options: dict | None) -> dict:
     """What makes two runs of the same spec the same experiment (stored in DONE, checked on reuse)."""
     settings = dict(config=osp.abspath(config), iters=iters, epochs=epochs, cfg_options=cfg_options or {})
     return json.loads(json.dumps(settings))  # the form it takes in DONE (tuples become lists)
 
 
-def run_config(config: str, spec: RunSpec, out_dir: str, iters: Optional[int] = None,
-               epochs: Optional[float] = None, cfg_options: Optional[dict] = None, fast: bool = False):
+def run_config(config: str, spec: RunSpec, out_dir: str, iters: int | None = None,
+               epochs: float | None = None, cfg_options: dict | None = None, fast: bool = False):
     """The config of one run: the base config with the spec's loss, w_c, fold, seed and schedule.
 
     Args:
@@ -87,8 +87,8 @@ def run_config(config: str, spec: RunSpec, out_dir: str, iters: Optional[int] = 
 
 
 def _train_length(cfg) -> int:
-    from mmengine.registry import init_default_scope
     from mmagic.registry import DATASETS
+    from mmengine.registry import init_default_scope
 
     init_default_scope('mmagic')
     dataset_cfg = dict(cfg.train_dataloader.dataset)
@@ -96,8 +96,8 @@ def _train_length(cfg) -> int:
     return len(DATASETS.build(dataset_cfg))
 
 
-def execute_run(config: str, spec: RunSpec, out_dir: str, iters: Optional[int] = None,
-                epochs: Optional[float] = None, cfg_options: Optional[dict] = None, fast: bool = False) -> str:
+def execute_run(config: str, spec: RunSpec, out_dir: str, iters: int | None = None,
+                epochs: float | None = None, cfg_options: dict | None = None, fast: bool = False) -> str:
     """Train and test one run in this process; write its results and then its DONE marker.
 
     Arguments as :func:`run_config`.
@@ -137,7 +137,7 @@ def execute_run(config: str, spec: RunSpec, out_dir: str, iters: Optional[int] =
     return results
 
 
-def read_done(out_dir: str, spec: RunSpec) -> Optional[dict]:
+def read_done(out_dir: str, spec: RunSpec) -> dict | None:
     path = osp.join(run_dir(out_dir, spec), 'DONE')
     if not osp.isfile(path):
         return None
@@ -156,15 +156,15 @@ def collect_results(out_dir: str, specs: Sequence[RunSpec]) -> str:
     return path
 
 
-def visible_gpus() -> List[int]:
+def visible_gpus() -> list[int]:
     """Indices of the CUDA devices this process may use ([] without CUDA)."""
     import torch
 
     return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
 
 
-def pending_runs(config: str, specs: Sequence[RunSpec], out_dir: str, iters: Optional[int] = None,
-                 epochs: Optional[float] = None, cfg_options: Optional[dict] = None) -> List[RunSpec]:
+def pending_runs(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int | None = None,
+                 epochs: float | None = None, cfg_options: dict | None = None) -> list[RunSpec]:
     """The specs of ``specs`` without a finished run in ``out_dir``, in order (nothing is changed on disk).
 
     Raises:
@@ -182,9 +182,9 @@ def pending_runs(config: str, specs: Sequence[RunSpec], out_dir: str, iters: Opt
     return todo
 
 
-def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: Optional[int] = None,
-             epochs: Optional[float] = None, cfg_options: Optional[dict] = None, jobs: int = 1,
-             gpus: Optional[Sequence[int]] = None, progress: bool = True, log=print, fast: bool = False) -> str:
+def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int | None = None,
+             epochs: float | None = None, cfg_options: dict | None = None, jobs: int = 1,
+             gpus: Sequence[int] | None = None, progress: bool = True, log=print, fast: bool = False) -> str:
     """Run every spec not yet finished, ``jobs`` at a time; return the path of ``results.csv``.
 
     Finished runs (``DONE`` present, same settings) are skipped; a run folder without ``DONE`` is deleted and
@@ -240,7 +240,7 @@ def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: Optiona
 def _run_parallel(config, todo, out_dir, settings, jobs, gpus, bar, specs, fast) -> None:
     """Subprocess pool: at most ``jobs`` runs at once, run k of a slot on GPU ``gpus[slot % len(gpus)]``."""
     queue = deque(todo)
-    running: Dict[int, tuple] = {}  # slot -> (process, spec, log file)
+    running: dict[int, tuple] = {}  # slot -> (process, spec, log file)
     failed = []
     while queue or running:
         for slot in range(jobs):

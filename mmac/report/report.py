@@ -8,16 +8,24 @@ Reads ``<results_dir>/results.csv`` (``tools/cross_validate.py``) and writes int
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from mmac.fileio import write_text_atomic
 from mmac.report import figures
-from mmac.report.tables import (format_table1, has_phantom_truth, loss_difference_spread, phantom_truth, pvalues,
-                                read_results, slice_share_table, table1)
+from mmac.report.tables import (
+    format_table1,
+    has_phantom_truth,
+    loss_difference_spread,
+    phantom_truth,
+    pvalues,
+    read_results,
+    slice_share_table,
+    table1,
+)
 
 __all__ = ["make_report", "markdown_table"]
 
@@ -37,7 +45,10 @@ def _cell(value, digits: int, column: str = "") -> str:
 
 
 def markdown_table(frame: pd.DataFrame, digits: int = 3, index: bool = False) -> str:
-    """A GitHub-flavoured Markdown table of ``frame``; floats with ``digits`` decimals (``w_c`` as ``%g``), NaN as '–'."""
+    """A GitHub-flavoured Markdown table of ``frame``.
+
+    Floats get ``digits`` decimals (``w_c`` as ``%g``), NaN becomes '–'.
+    """
     if index:
         frame = frame.reset_index()
     header = "| " + " | ".join(str(c) for c in frame.columns) + " |"

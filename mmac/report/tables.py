@@ -17,8 +17,8 @@ in every run for a given slice; it is averaged the same way over all runs.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -87,7 +87,7 @@ def has_phantom_truth(results: pd.DataFrame) -> bool:
 
 
 def _loss_order(losses) -> list[str]:
-    return [l for l in LOSS_ORDER if l in set(losses)] + sorted(set(losses) - set(LOSS_ORDER))
+    return [loss for loss in LOSS_ORDER if loss in set(losses)] + sorted(set(losses) - set(LOSS_ORDER))
 
 
 def _by_setting_and_group(frame: pd.DataFrame):

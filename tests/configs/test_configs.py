@@ -5,13 +5,13 @@ import pytest
 import torch
 
 pytest.importorskip("mmagic")
-import mmac  # noqa: E402,F401
+from mmagic.registry import MODELS  # noqa: E402
+from mmagic.structures import DataSample  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
-from mmagic.registry import MODELS  # noqa: E402
-from mmagic.structures import DataSample  # noqa: E402
 
+import mmac  # noqa: E402,F401
 from mmac.engine.optim_wrappers import AutocastOptimWrapper, enable_amp  # noqa: E402
 
 CONFIGS = sorted(p for p in (Path(__file__).resolve().parents[2] / "configs").rglob("*.py") if "_base_" not in p.parts)

@@ -5,8 +5,14 @@ import numpy as np
 import pytest
 from thigh_cohort import SHAPE, save, subject_arrays
 
-from mmac.datasets.manifest import (load_nifti, load_subject, normalise, read_manifest, slices_to_volume,
-                                    volume_to_slices)
+from mmac.datasets.manifest import (
+    load_nifti,
+    load_subject,
+    normalise,
+    read_manifest,
+    slices_to_volume,
+    volume_to_slices,
+)
 
 
 def rewrite(manifest, old, new):

@@ -5,8 +5,14 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("mmagic")
-from mmac.engine.bench import (PROTOCOL, benchmark_packing, benchmark_training,  # noqa: E402
-                               check_fast_equivalence, format_rows, protocol_hours)
+from mmac.engine.bench import (  # noqa: E402
+    PROTOCOL,
+    benchmark_packing,
+    benchmark_training,
+    check_fast_equivalence,
+    format_rows,
+    protocol_hours,
+)
 
 TINY = dict(size=32, base_channels=4, num_down=5, device='cpu')
 

@@ -9,8 +9,13 @@ pytest.importorskip("mmagic")
 from mmengine import MessageHub  # noqa: E402
 from mmengine.optim import AmpOptimWrapper, OptimWrapper, OptimWrapperDict  # noqa: E402
 
-from mmac.engine.fast_step import (batch_statistics_modules, check_wrapper, graph_enabled,  # noqa: E402
-                                   graph_with_loss_scaling, host_sync_modules)
+from mmac.engine.fast_step import (  # noqa: E402
+    batch_statistics_modules,
+    check_wrapper,
+    graph_enabled,
+    graph_with_loss_scaling,
+    host_sync_modules,
+)
 from mmac.engine.guards import NonFiniteLossError  # noqa: E402
 from mmac.engine.image_pool import DeviceImagePool  # noqa: E402
 from mmac.engine.optim_wrappers import AutocastOptimWrapper  # noqa: E402

@@ -3,7 +3,11 @@ import numpy as np
 import pytest
 
 from mmac.benchmarks.threshold_dice import make_benchmark_slices
-from mmac.evaluation.threshold_dice import optimal_threshold_dice, optimal_threshold_dice_batch, threshold_dice_reference
+from mmac.evaluation.threshold_dice import (
+    optimal_threshold_dice,
+    optimal_threshold_dice_batch,
+    threshold_dice_reference,
+)
 
 METHODS = ("auto", "sort", "binned")
 

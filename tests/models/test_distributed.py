@@ -36,11 +36,11 @@ def _worker(rank, world, init_file, model_types, out_dir):
 
 
 def _train(rank, model_type, out_dir):
+    from mmagic.registry import MODELS
+    from mmagic.structures import DataSample
     from mmengine import MessageHub
     from mmengine.model.wrappers import MMSeparateDistributedDataParallel
     from mmengine.optim import OptimWrapper, OptimWrapperDict
-    from mmagic.registry import MODELS
-    from mmagic.structures import DataSample
 
     torch.manual_seed(100 + rank)  # different initial weights: the wrapper must broadcast rank 0's
     cfg = dict(

@@ -6,13 +6,13 @@ import torch
 import torch.nn.functional as F
 
 pytest.importorskip("mmagic")
-from mmac import register_all_modules  # noqa: E402
 from mmagic.registry import MODELS  # noqa: E402
 from mmagic.structures import DataSample  # noqa: E402
 from mmengine.optim import OptimWrapper, OptimWrapperDict  # noqa: E402
-
-from mmac.engine.guards import NonFiniteLossError  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
+
+from mmac import register_all_modules  # noqa: E402
+from mmac.engine.guards import NonFiniteLossError  # noqa: E402
 
 register_all_modules()
 init_default_scope('mmagic')

@@ -13,10 +13,10 @@ from mmac.report import check_results, format_table1, make_report, pvalues, slic
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "report.py"
 
-# Per-patient means by construction: translated B[subject][loss], original O[subject].
+# Per-patient means by construction: translated B[subject][loss], original ORIGINAL[subject].
 B = {"m1": {"L_C": 0.60, "L_AC": 0.70}, "m2": {"L_C": 0.64, "L_AC": 0.80},
      "s1": {"L_C": 0.50, "L_AC": 0.62}, "s2": {"L_C": 0.40, "L_AC": 0.58}}
-O = {"m1": 0.55, "m2": 0.65, "s1": 0.45, "s2": 0.35}
+ORIGINAL = {"m1": 0.55, "m2": 0.65, "s1": 0.45, "s2": 0.35}
 GROUP = {"m1": "moderate", "m2": "moderate", "s1": "severe", "s2": "severe"}
 
 
@@ -31,7 +31,7 @@ def fabricated(phantom: bool = False) -> pd.DataFrame:
             for subject, group in GROUP.items():
                 for k, z in enumerate((0, 4)):
                     row = dict(run=f"{loss}_r{rep}", loss=loss, w_c=1.0, fold=rep, repetition=rep, subject=subject,
-                               group=group, slice=z, dice_original=O[subject] + (-0.025, 0.025)[k],
+                               group=group, slice=z, dice_original=ORIGINAL[subject] + (-0.025, 0.025)[k],
                                dice_translated=B[subject][loss] + (-0.02, 0.02)[k] + (-0.01, 0.01)[rep],
                                lo_original=0.0, hi_original=1.0, lo_translated=0.0, hi_translated=1.0)
                     if phantom:

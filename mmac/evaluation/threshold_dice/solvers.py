@@ -25,7 +25,7 @@ returns ``(p, q, lo, hi)``: the exact optimum ``p / q`` as int64 (N,) each, and 
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
