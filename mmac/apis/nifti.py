@@ -46,9 +46,9 @@ import numpy as np
 
 from mmac.datasets.manifest import (
     PERCENTILES,
-    _check_finite,
-    _check_same_grid,
+    check_finite,
     check_mask_labels,
+    check_same_grid,
     load_nifti,
     muscle_mask,
     normalise,
@@ -212,7 +212,7 @@ def _load_input(image_path: Path, mask_path: Path | None, percentiles: tuple[flo
 
     where = f"translate {image_path.name}"
     image, _, raw_affine = load_nifti(image_path, "image", where)
-    _check_finite(image, "image", image_path, where)
+    check_finite(image, "image", image_path, where)
     lo, hi = robust_percentiles(image, percentiles)
     if not hi > lo:
         raise ValueError(f"{where}: image {image_path} is constant (or nearly so): its {percentiles[0]}th and "
@@ -220,8 +220,8 @@ def _load_input(image_path: Path, mask_path: Path | None, percentiles: tuple[flo
     mask = None
     if mask_path is not None:
         mask_f, _, mask_raw = load_nifti(mask_path, "mask", where)
-        _check_same_grid(mask_f, mask_raw, image.shape, raw_affine, "mask", mask_path, image_path, where)
-        _check_finite(mask_f, "mask", mask_path, where)
+        check_same_grid(mask_f, mask_raw, image.shape, raw_affine, "mask", mask_path, image_path, where)
+        check_finite(mask_f, "mask", mask_path, where)
         mask = muscle_mask(mask_f, mask_labels, mask_path, where)  # 0/1, 0/255 or labels, as the dataset
     original = nib.load(str(image_path))
     return image, mask, original, (lo, hi)

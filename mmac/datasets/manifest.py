@@ -231,14 +231,20 @@ def normalise(volume: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.clip(out, 0.0, 1.0, out=out)
 
 
-def _check_finite(data: np.ndarray, what: str, path: Path, where: str) -> None:
+def check_finite(data: np.ndarray, what: str, path: Path, where: str) -> None:
+    """Raise ValueError naming ``where``, ``what`` and ``path`` when ``data`` holds NaN or inf values."""
     if not np.isfinite(data).all():
         bad = int((~np.isfinite(data)).sum())
         raise ValueError(f"{where}: {what} {path} has {bad} NaN/inf voxel(s)")
 
 
-def _check_same_grid(data: np.ndarray, affine: np.ndarray, ref_shape: tuple, ref_affine: np.ndarray,
-                     what: str, path: Path, ref_path: Path, where: str) -> None:
+def check_same_grid(data: np.ndarray, affine: np.ndarray, ref_shape: tuple, ref_affine: np.ndarray,
+                    what: str, path: Path, ref_path: Path, where: str) -> None:
+    """Raise ValueError unless ``data`` (with ``affine``) lies on the image's grid (``ref_shape``, ``ref_affine``).
+
+    Affines are compared with :data:`AFFINE_ATOL` mm / :data:`AFFINE_RTOL`; the message names ``where``, both
+    files and both shapes or affines.
+    """
     if tuple(data.shape) != tuple(ref_shape):
         raise ValueError(f"{where}: {what} {path} has shape {tuple(data.shape)} but the image {ref_path} has "
                          f"{tuple(ref_shape)} (after canonical reorientation)")
@@ -328,7 +334,7 @@ def load_subject(record: SubjectRecord, load_counterpart: bool = True, load_fat_
     """
     where = record.where
     image, affine, raw_affine = load_nifti(record.image, "image", where)
-    _check_finite(image, "image", record.image, where)
+    check_finite(image, "image", record.image, where)
     lo, hi = robust_percentiles(image, percentiles)
     if not hi > lo:
         raise ValueError(f"{where}: image {record.image} is constant (or nearly so): its {percentiles[0]}th and "
@@ -336,8 +342,8 @@ def load_subject(record: SubjectRecord, load_counterpart: bool = True, load_fat_
 
     def load_same_grid(path: Path, what: str) -> np.ndarray:
         data, _, raw = load_nifti(path, what, where)
-        _check_same_grid(data, raw, image.shape, raw_affine, what, path, record.image, where)
-        _check_finite(data, what, path, where)
+        check_same_grid(data, raw, image.shape, raw_affine, what, path, record.image, where)
+        check_finite(data, what, path, where)
         return data
 
     mask = None
