@@ -67,3 +67,9 @@ def test_documented_mask_labels_reach_the_three_loaders(tmp_path):
     cfg = load_config(user_config(tmp_path, documented_config() + block))
     assert [cfg[k].dataset.mask_labels for k in LOADERS] == [[1, 2, 3, 4, 5, 6, 7, 8]] * 3
     assert cfg.test_dataloader.dataset.split == "val" and cfg.train_dataloader.dataset.split == "train"
+
+
+def test_readme_shows_the_documented_user_config():
+    readme = (REPO / "README.md").read_text()
+    assert "# configs/my_study.py\n" + documented_config().replace(f"'{REPO}/configs/ac_cyclegan_thigh.py'",
+                                                                  "'./ac_cyclegan_thigh.py'") in readme
