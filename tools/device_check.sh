@@ -102,9 +102,10 @@ train_fast() {
   local cohort=/tmp/mmac-device-cohort work=/tmp/mmac-device-train
   python3 tools/make_phantom.py --out "$cohort" --healthy 3 --moderate 1 --severe 2 --size "$size" --slices 8 \
     --workers 6 --no-progress --overwrite || return 1
-  local opts=("${model[@]}" train_cfg.val_interval=40 default_hooks.checkpoint.interval=20 default_hooks.logger.interval=10)
+  local opts=("${model[@]}" "data_root=$cohort" train_cfg.val_interval=40 default_hooks.checkpoint.interval=20
+              default_hooks.logger.interval=10)
   for loader in train_dataloader val_dataloader test_dataloader; do
-    opts+=("$loader.dataset.data_root=$cohort" "$loader.dataset.num_folds=2" "$loader.dataset.size=$size")
+    opts+=("$loader.dataset.num_folds=2" "$loader.dataset.size=$size")
   done
   rm -rf "$work"
   python3 tools/train.py configs/ac_cyclegan_thigh.py --fast --amp --work-dir "$work" \
