@@ -67,6 +67,10 @@ def run_config(config: str, spec: RunSpec, out_dir: str, iters: int | None = Non
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].dataset.fold = spec.fold
     cfg.randomness = dict(seed=spec.seed, diff_rank_seed=True)
+    # mmengine names a runner's logger and visualizer '<config>_<timestamp>' (one-second resolution) and hands an
+    # existing instance of that name back: two runs started in one process within a second would share the
+    # first one's log and vis folders, deleted when that run is restarted. A name per run and start avoids it.
+    cfg.experiment_name = f'{spec.name}_{time.time_ns()}'
     if epochs is not None:
         if epochs <= 0:
             raise ValueError(f"--epochs must be > 0, got {epochs}")

@@ -89,3 +89,23 @@ def test_parallel_runs_in_subprocesses(grid_env, tmp_path):
     # --fast reached the worker processes (it is not a setting: the DONE settings stay as without it).
     for spec in specs:
         assert "fast_step=dict(cuda_graph='auto')" in (tmp_path / 'runs' / spec.name / 'run_config.py').read_text()
+
+
+def test_runs_started_within_one_second_do_not_share_a_logger_or_visualizer(grid_env, tmp_path, monkeypatch):
+    """mmengine names a runner's logger and visualizer after the second it started; a restarted run must not get
+    back the instance of a run whose folder is gone."""
+    import time
+
+    import mmengine.runner.runner as mmengine_runner
+
+    from mmac.protocol.runs import run_grid
+
+    config, options = grid_env
+    frozen = time.time()
+    monkeypatch.setattr(mmengine_runner.time, 'time', lambda: frozen)  # every runner starts in the same second
+    specs = make_grid(['L_AC'], [1.0], [0], 1)
+    out = tmp_path / 'cv'
+    run_grid(config, specs, str(out), iters=1, cfg_options=options, progress=False, log=lambda m: None)
+    (out / 'runs' / specs[0].name / 'DONE').unlink()  # killed: the folder is deleted and the run restarted
+    path = run_grid(config, specs, str(out), iters=1, cfg_options=options, progress=False, log=lambda m: None)
+    assert set(pd.read_csv(path)['run']) == {specs[0].name}
