@@ -87,7 +87,9 @@ def finished_seeds(out_dir: str, losses: Sequence[str] = ('L_AC', 'L_C')) -> lis
     """Seeds whose demo runs (every loss, both folds) have finished in ``out_dir``."""
     from mmac.protocol.runs import read_done
 
-    runs = glob.glob(osp.join(out_dir, 'runs', '*', 'DONE'))
-    candidates = {json.load(open(path)).get('repetition') for path in runs}
+    candidates = set()
+    for path in glob.glob(osp.join(out_dir, 'runs', '*', 'DONE')):
+        with open(path) as f:
+            candidates.add(json.load(f).get('repetition'))
     return sorted(s for s in candidates if isinstance(s, int)
                   and all(read_done(out_dir, spec) for spec in demo_runs(losses, s)))

@@ -85,13 +85,11 @@ def main(argv=None) -> int:
     from mmac.protocol.runs import visible_gpus
 
     try:
-        preset_options = apply_preset(args)
-        cfg_options = dict(preset_options, **parse_cfg_options(args.cfg_options))
+        cfg_options = dict(apply_preset(args), **parse_cfg_options(args.cfg_options))
         if args.preset is not None:
             from mmac.protocol.presets import ensure_cohort, get_preset
 
-            preset = get_preset(args.preset)
-            ensure_cohort(cfg_options['data_root'], preset.cohort, workers=min(2, available_cpus()))
+            ensure_cohort(cfg_options['data_root'], get_preset(args.preset).cohort, workers=min(2, available_cpus()))
         base = load_config(args.config, cfg_options=cfg_options)
         num_folds = base.train_dataloader.dataset.num_folds
         folds = range(num_folds) if args.folds is None else args.folds

@@ -235,6 +235,14 @@ def cache_files(folder):
     return sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
 
 
+def assert_same_test_items(dataset, plain):
+    """Every test item of ``dataset`` equals the one ``plain`` (built without the disk cache) serves."""
+    assert len(dataset) == len(plain)
+    for i in range(len(plain)):
+        for key in ("img_pathological", "gt_mask", "img_healthy_truth", "fat_fraction"):
+            np.testing.assert_array_equal(dataset[i][key], plain[i][key])
+
+
 def test_disk_cache_serves_the_decoded_arrays(cohort, tmp_path):
     folder = tmp_path / "cache"
     first = build(cohort, split="test", disk_cache=str(folder))
@@ -242,10 +250,7 @@ def test_disk_cache_serves_the_decoded_arrays(cohort, tmp_path):
     assert all(p.suffix == ".npz" for p in cache_files(folder))  # atomic writes leave no temporary file
     second = build(cohort, split="test", disk_cache=str(folder))
     assert second.cache_hits == 3
-    plain = build(cohort, split="test", disk_cache=False)
-    for i in range(len(plain)):
-        for key in ("img_pathological", "gt_mask", "img_healthy_truth", "fat_fraction"):
-            np.testing.assert_array_equal(second[i][key], plain[i][key])
+    assert_same_test_items(second, build(cohort, split="test", disk_cache=False))
     # the train split shares the pathological subjects' entries and adds the healthy ones: each subject once
     train = build(cohort, split="train", disk_cache=str(folder))
     assert train.cache_hits == 3 and len(cache_files(folder)) == 5
@@ -260,10 +265,7 @@ def test_train_split_fills_the_cache_for_the_test_split(cohort, tmp_path):
     build(cohort, split="train", disk_cache=str(folder))
     test = build(cohort, split="test", disk_cache=str(folder))
     assert test.cache_hits == 3
-    plain = build(cohort, split="test", disk_cache=False)
-    for i in range(len(plain)):
-        for key in ("img_pathological", "gt_mask", "img_healthy_truth", "fat_fraction"):
-            np.testing.assert_array_equal(test[i][key], plain[i][key])
+    assert_same_test_items(test, build(cohort, split="test", disk_cache=False))
 
 
 def test_empty_annotated_slice_is_found_also_from_the_cache(fresh_cohort, tmp_path):
