@@ -100,6 +100,23 @@ def _train_length(cfg) -> int:
     return len(DATASETS.build(dataset_cfg))
 
 
+def _release_stream(stream) -> None:
+    """Point the logging handlers that write to ``stream`` back at ``sys.stdout``, before ``stream`` closes.
+
+    mmengine's loggers outlive their runner (``MMLogger.get_current_instance()`` returns the last one made), and
+    their console handler holds the ``sys.stdout`` of the moment the runner was built: a run's ``console.log``.
+    Left there, every later message of this process would hit a closed file ("--- Logging error ---").
+    """
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    for logger in list(MMLogger._instance_dict.values()):
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and getattr(handler, 'stream', None) is stream:
+                handler.setStream(sys.stdout)
+
+
 def execute_run(config: str, spec: RunSpec, out_dir: str, iters: int | None = None,
                 epochs: float | None = None, cfg_options: dict | None = None, fast: bool = False) -> str:
     """Train and test one run in this process; write its results and then its DONE marker.
@@ -118,10 +135,14 @@ def execute_run(config: str, spec: RunSpec, out_dir: str, iters: int | None = No
     os.makedirs(work, exist_ok=True)
     # The runner's console output (config dump, per-iteration logs) goes to the run's folder, not the terminal
     # where the grid's progress bar is; mmengine binds its console handler to sys.stdout at logger creation.
-    with open(osp.join(work, 'console.log'), 'a') as console, contextlib.redirect_stdout(console):
-        runner = build_runner(cfg)
-        runner.train()
-        runner.test()
+    with open(osp.join(work, 'console.log'), 'a') as console:
+        try:
+            with contextlib.redirect_stdout(console):
+                runner = build_runner(cfg)
+                runner.train()
+                runner.test()
+        finally:
+            _release_stream(console)
     slices = osp.join(work, 'dice', 'test_per_slice.csv')
     if not osp.isfile(slices):
         raise RuntimeError(f"run {spec.name}: the test wrote no {slices}; does the config's test evaluator hold "

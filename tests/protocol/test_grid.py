@@ -55,6 +55,10 @@ def test_grid_resumes_and_restarts_interrupted_runs(grid_env, tmp_path):
     path = run_grid(config, specs, str(out), iters=2, cfg_options=options, progress=False, log=lambda m: None)
     results = pd.read_csv(path)
     assert set(results['run']) == {s.name for s in specs}
+    # The runs' loggers no longer write to their (closed) console.log: later messages of this process work.
+    from mmengine.logging import MMLogger
+    assert not [h for logger in MMLogger._instance_dict.values() for h in logger.handlers
+                if getattr(getattr(h, 'stream', None), 'closed', False)]
     # Only the test fold's pathological subjects, annotated slices, each run alike.
     assert set(results['group']) <= {'moderate', 'severe'}
     assert (results.groupby('run').size().nunique()) == 1
