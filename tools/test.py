@@ -25,9 +25,10 @@ def main(argv=None) -> int:
                           vis_backends=args.vis_backend)
     except (FileNotFoundError, ValueError) as exc:
         return cli_error(exc)
-    from mmac.engine.launch import build_runner
+    from mmac.engine.launch import build_runner, finish_process_group
 
     build_runner(cfg).test()
+    finish_process_group()
     return 0
 
 

@@ -229,6 +229,19 @@ def init_cpu_process_group(launcher: str) -> None:
         dist.init_process_group(backend='gloo')  # env:// from torchrun: RANK, WORLD_SIZE, MASTER_ADDR/PORT
 
 
+def finish_process_group() -> None:
+    """Wait for every rank, then close the process group (no-op without one).
+
+    A rank that leaves while gloo's threads still run can die with "terminate called without an active
+    exception" (SIGABRT) after its work is done; closing the group first lets every rank exit cleanly.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def parse_cfg_options(pairs: Sequence[str] | None) -> dict:
     """Parse ``key=value`` pairs with mmengine's ``DictAction`` semantics.
 

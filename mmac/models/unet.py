@@ -68,6 +68,12 @@ class UNetGenerator(nn.Module):
             slice; with short trainings it returns blurred slices. The output is then in (-2, 2) and not
             clipped (a clip would stop gradients); inference clips to the data range. Needs
             ``in_channels == out_channels``. Defaults to False (the paper's generator).
+        full_resolution: Give the network a full-resolution stage, as Ronneberger's U-Net has: the outermost
+            up level returns ``base_channels`` features (norm, ReLU) instead of the image, which are
+            concatenated with the input and mapped to the output by two 3x3 convolutions (norm and ReLU
+            between them). pix2pix's outermost level draws every output pixel from the half-resolution
+            features through one 4x4 transposed convolution, so it cannot change one pixel without its
+            neighbours (at 64 px the phantom's moth-eaten fat blobs are 1-2 px). Defaults to False.
 
     Raises:
         TypeError: ``num_down`` or a channel count not an integer (numpy integers are accepted, bools are
@@ -78,7 +84,7 @@ class UNetGenerator(nn.Module):
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, num_down: int = 8, base_channels: int = 64,
                  norm_cfg: Mapping | None = None, use_dropout: bool = False, dims: int = 2,
-                 init_cfg: Mapping | None = None, residual: bool = False) -> None:
+                 init_cfg: Mapping | None = None, residual: bool = False, full_resolution: bool = False) -> None:
         super().__init__()
         self.in_channels = check_int(in_channels, "in_channels", minimum=1)
         self.out_channels = check_int(out_channels, "out_channels", minimum=1)
@@ -105,12 +111,17 @@ class UNetGenerator(nn.Module):
             raise ValueError(f"residual=True adds the input to the output, so in_channels and out_channels must be "
                              f"equal, got {self.in_channels} and {self.out_channels}")
         self.residual = residual
+        if not isinstance(full_resolution, bool):
+            raise TypeError(f"full_resolution must be a bool, got {full_resolution!r}")
+        self.full_resolution = full_resolution
 
         # channels[i + 1] = C_i, the width of level i; channels[0] is the input.
         channels = [self.in_channels] + [self.base_channels * min(2 ** i, 8) for i in range(self.num_down)]
         self.downs = nn.ModuleList(self._down(i, channels[i], channels[i + 1]) for i in range(self.num_down))
-        self.ups = nn.ModuleList(self._up(i, channels[i + 1], self.out_channels if i == 0 else channels[i])
+        top = channels[1] if full_resolution else self.out_channels  # what the outermost up level returns
+        self.ups = nn.ModuleList(self._up(i, channels[i + 1], top if i == 0 else channels[i])
                                  for i in range(self.num_down))
+        self.head = self._head(channels[1]) if full_resolution else None
         self.init_weights()
 
     def _norm(self, channels: int) -> nn.Module:
@@ -131,12 +142,22 @@ class UNetGenerator(nn.Module):
         cin = cin if innermost else 2 * cin  # all but the innermost level take [skip, below]
         bias = level == 0 or self.norm_cfg["type"] == "IN"
         layers = [nn.ReLU(), _CONV_T[self.dims](cin, cout, kernel_size=4, stride=2, padding=1, bias=bias)]
-        if level == 0:
+        if level == 0 and not self.full_resolution:
             return nn.Sequential(*layers, nn.Tanh())
         layers.append(self._norm(cout))
+        if level == 0:
+            return nn.Sequential(*layers, nn.ReLU())
         if self.use_dropout and 4 <= level < self.num_down - 1:
             layers.append(nn.Dropout(0.5))
         return nn.Sequential(*layers)
+
+    def _head(self, width: int) -> nn.Sequential:
+        """The full-resolution stage: [input, features] (in + width channels) -> out_channels, tanh."""
+        conv = _CONV[self.dims]
+        bias = self.norm_cfg["type"] == "IN"
+        return nn.Sequential(conv(self.in_channels + width, width, kernel_size=3, padding=1, bias=bias),
+                             self._norm(width), nn.ReLU(),
+                             conv(width, self.out_channels, kernel_size=3, padding=1), nn.Tanh())
 
     def init_weights(self) -> None:
         """(Re)initialise all weights as ``init_cfg`` says (pix2pix's ``init_weights``)."""
@@ -181,9 +202,11 @@ class UNetGenerator(nn.Module):
             x = self.ups[i](x)  # (N, C_{i-1}, *S / 2**i)
             if i > 0:
                 x = torch.cat([skips[i], x], dim=1)  # (N, 2 * C_{i-1}, *S / 2**i)
+        if self.head is not None:
+            x = self.head(torch.cat([source, x], dim=1))  # (N, in + C_0, *S) -> (N, out_channels, *S)
         return source + x if self.residual else x
 
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, num_down={self.num_down}, "
                 f"base_channels={self.base_channels}, norm_cfg={self.norm_cfg}, use_dropout={self.use_dropout}, "
-                f"dims={self.dims}, residual={self.residual}")
+                f"dims={self.dims}, residual={self.residual}, full_resolution={self.full_resolution}")

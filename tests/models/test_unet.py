@@ -185,3 +185,47 @@ def test_residual_errors():
         UNetGenerator(in_channels=1, out_channels=3, residual=True, num_down=3, base_channels=4)
     with pytest.raises(TypeError, match="residual must be a bool"):
         UNetGenerator(residual=1, **SMALL)
+
+
+def test_full_resolution_parameter_count():
+    # IN, num_down=3, base 4, 1 -> 1: the outermost up conv returns 4 channels (with bias) instead of 1, then the
+    # head: 3x3 conv (1 + 4) -> 4 with bias, IN, ReLU, 3x3 conv 4 -> 1 with bias.
+    downs = [(1, 4), (4, 8), (8, 16)]
+    ups = [(16, 8), (16, 4), (8, 4)]
+    expected = sum(cin * cout * 16 + cout for cin, cout in downs + ups) + (5 * 4 * 9 + 4) + (4 * 1 * 9 + 1)
+    net = UNetGenerator(full_resolution=True, **SMALL)
+    assert _n_params(net) == expected
+    plain = sum(cin * cout * 16 + cout for cin, cout in downs + ups[:-1] + [(8, 1)])  # outermost: 8 -> 1
+    assert _n_params(UNetGenerator(**SMALL)) == plain
+
+
+def test_full_resolution_head_sees_the_input_at_full_resolution():
+    # Silence the U-Net (outermost up conv zero: its features are ReLU(IN(0)) = 0) and let the head pass the
+    # input channel through: the output must be tanh(ReLU(instance-normalised input)), pixel by pixel.
+    net = UNetGenerator(full_resolution=True, **SMALL)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+        net.head[0].weight[0, 0, 1, 1] = 1.0   # first feature = the input channel
+        net.head[3].weight[0, 0, 1, 1] = 1.0   # output = that feature
+    x = torch.rand(2, 1, 32, 32)
+    mean, var = x.mean((2, 3), keepdim=True), x.var((2, 3), unbiased=False, keepdim=True)
+    expected = torch.tanh(torch.relu((x - mean) / torch.sqrt(var + 1e-5)))
+    torch.testing.assert_close(net(x), expected)
+    assert "full_resolution=True" in repr(net)
+
+
+def test_full_resolution_residual_starts_as_the_identity_when_the_last_layer_is_zero():
+    net = UNetGenerator(residual=True, full_resolution=True, **SMALL)
+    nn.init.zeros_(net.head[3].weight)
+    nn.init.zeros_(net.head[3].bias)
+    x = torch.rand(1, 1, 32, 32) * 2 - 1
+    torch.testing.assert_close(net(x), x, rtol=0, atol=0)
+    assert net(torch.randn(1, 1, 32, 32)).shape == (1, 1, 32, 32)
+    assert UNetGenerator(dims=3, num_down=2, base_channels=2, full_resolution=True)(
+        torch.randn(1, 1, 8, 8, 8)).shape == (1, 1, 8, 8, 8)
+
+
+def test_full_resolution_errors():
+    with pytest.raises(TypeError, match="full_resolution must be a bool"):
+        UNetGenerator(full_resolution="yes", **SMALL)
