@@ -1,0 +1,91 @@
+"""G's synthetic pathology against the patients': hand-worked fractions, a known G on the tiny cohort, the tool."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmac.apis.coverage import pathology_coverage, synthetic_fat_fraction
+
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "pathology_coverage.py"
+
+
+def test_synthetic_fat_fraction_hand_worked():
+    y = np.full((1, 2, 3), 0.2, np.float32)
+    g = y.copy()
+    g[0, 0, 0] = 0.6                # (0.6 - 0.2) / (1 - 0.2) = 0.5
+    g[0, 0, 1] = 1.0                # pure fat: 1
+    g[0, 0, 2] = 0.1                # darker than y: clipped to 0
+    g[0, 1, :] = 0.9                # outside the mask: ignored
+    mask = np.zeros_like(y, bool)
+    mask[0, 0, :] = True
+    assert synthetic_fat_fraction(y, g, mask) == pytest.approx((0.5 + 1.0 + 0.0) / 3, abs=1e-6)
+    assert synthetic_fat_fraction(y, y, mask) == 0.0
+
+
+def test_synthetic_fat_fraction_errors():
+    y = np.zeros((1, 4, 4))
+    with pytest.raises(ValueError, match="same shape"):
+        synthetic_fat_fraction(y, np.zeros((1, 4, 5)), np.ones((1, 4, 4), bool))
+    with pytest.raises(ValueError, match="mask is empty"):
+        synthetic_fat_fraction(y, y, np.zeros((1, 4, 4), bool))
+
+
+def _independent_real_fraction(record, every):
+    ff = nib.as_closest_canonical(nib.load(str(record.fat_fraction))).get_fdata()
+    mask = nib.as_closest_canonical(nib.load(str(record.mask))).get_fdata() > 0
+    zs = [z for z in range(mask.shape[2]) if mask[:, :, z].any()][::every]
+    return float(np.concatenate([ff[:, :, z][mask[:, :, z]] for z in zs]).mean())
+
+
+def test_coverage_of_a_known_generator_on_the_tiny_cohort(tiny_cohort):
+    from mmac.datasets.manifest import read_manifest
+
+    records = read_manifest(tiny_cohort / "manifest.csv")
+    # G turns a quarter of every pixel into fat: (G(y) - y) / (1 - y) = 0.25 wherever y < 1.
+    rows = pathology_coverage(lambda y: y + 0.25 * (1 - y), records, every=2)
+    synthetic = [r for r in rows if r["source"] == "G(y)"]
+    real = {r["subject"]: r["fat_fraction"] for r in rows if r["source"] == "real"}
+    assert sorted(r["subject"] for r in synthetic) == sorted(r.subject for r in records if r.group == "healthy")
+    assert all(r["fat_fraction"] == pytest.approx(0.25, abs=1e-5) for r in synthetic)
+    patients = [r for r in records if r.pathological]
+    assert sorted(real) == sorted(r.subject for r in patients)
+    for record in patients:
+        assert real[record.subject] == pytest.approx(_independent_real_fraction(record, 2), abs=1e-5)
+    # The identity adds no fat.
+    assert all(r["fat_fraction"] == 0.0 for r in pathology_coverage(lambda y: y, records) if r["source"] == "G(y)")
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location("coverage_tool", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tool_on_a_trained_run(tiny_model, tmp_path, capsys):
+    tool = load_tool()
+    out = tmp_path / "coverage.csv"
+    assert tool.main([str(tiny_model.work_dir), "--out", str(out), "--every", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert str(tiny_model.work_dir) in printed and "G(y) muscle fat fraction" in printed and "severe" in printed
+    frame = pd.read_csv(out)
+    assert set(frame.source) == {"G(y)", "real"}
+    assert frame.fat_fraction.between(0, 1).all()
+
+
+def test_tool_refuses_bad_input(tmp_path, capsys):
+    tool = load_tool()
+    assert tool.main([str(tmp_path / "missing")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    grid = tmp_path / "grid"
+    (grid / "runs").mkdir(parents=True)
+    assert tool.main([str(grid)]) == 2
+    assert "without finished runs" in capsys.readouterr().err
+    assert tool.main([str(tmp_path), "--every", "0"]) == 2
+    assert "--every must be >= 1" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.csv"))

@@ -1,0 +1,88 @@
+#!/usr/bin/env python
+"""Does a run's G make pathology as strong as the patients'? See mmac.apis.coverage.
+
+For each training run (its work dir, or a cross-validation folder: all its finished runs), G translates the
+cohort's healthy subjects; the fat fraction it adds to their muscle is set beside the patients' own (from the
+cohort's fat-fraction maps, which the phantom writes). Under L_AC, F learns to remove G's pathology: where G's
+is milder than the patients', F has not been taught the severe slices.
+
+    python tools/pathology_coverage.py work_dirs/demo/runs/L_AC_wc1_f0_r0 [more runs] [--out coverage.csv]
+    python tools/pathology_coverage.py work_dirs/demo          # every finished run of a grid
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import os.path as osp
+import sys
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('runs', nargs='+', help="training runs' work dirs, or grid folders (OUT of cross_validate)")
+    parser.add_argument('--every', type=int, default=4, help='every n-th slice that holds muscle (default 4)')
+    parser.add_argument('--out', help='also write the per-subject rows to this CSV')
+    parser.add_argument('--device', default='cpu', help="torch device (default 'cpu')")
+    return parser.parse_args(argv)
+
+
+def expand(paths):
+    """Work dirs: a grid folder (with runs/) becomes its finished runs, in name order."""
+    runs = []
+    for path in paths:
+        if osp.isdir(osp.join(path, 'runs')):
+            found = sorted(osp.dirname(p) for p in glob.glob(osp.join(path, 'runs', '*', 'DONE')))
+            if not found:
+                raise FileNotFoundError(f"{path}: a grid folder without finished runs (no runs/*/DONE)")
+            runs.extend(found)
+        elif osp.isdir(path):
+            runs.append(path)
+        else:
+            raise FileNotFoundError(f"{path} is not a folder")
+    return runs
+
+
+def summarise(frame):
+    """One line per run: G's synthetic fat fraction (mean, range) beside the patients' by group."""
+    lines = []
+    for run, rows in frame.groupby('run', sort=False):
+        synthetic = rows[rows.source == 'G(y)'].fat_fraction
+        real = rows[rows.source == 'real'].groupby('group').fat_fraction.mean()
+        patients = ', '.join(f'{group} {value:.3f}' for group, value in real.items()) or 'no fat-fraction maps'
+        lines.append(f'{run}: G(y) muscle fat fraction {synthetic.mean():.3f} '
+                     f'(healthy subjects {synthetic.min():.3f}-{synthetic.max():.3f}, n={len(synthetic)}); '
+                     f'patients: {patients}')
+    return lines
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from mmac.engine.launch import cli_error
+
+    if args.every < 1:
+        return cli_error(ValueError(f"--every must be >= 1, got {args.every}"))
+    try:
+        runs = expand(args.runs)
+    except FileNotFoundError as exc:
+        return cli_error(exc)
+    import pandas as pd
+
+    from mmac.apis.coverage import run_coverage
+    from mmac.fileio import write_csv_atomic
+
+    try:
+        frame = pd.DataFrame([row for run in runs for row in run_coverage(run, every=args.every,
+                                                                             device=args.device)])
+    except (FileNotFoundError, ValueError) as exc:
+        return cli_error(exc)
+    if frame.empty or not (frame.source == 'G(y)').any():
+        return cli_error(ValueError("no healthy subject with a muscle mask in the runs' cohorts: nothing to "
+                                    "translate"))
+    print('\n'.join(summarise(frame)))
+    if args.out:
+        write_csv_atomic(frame, args.out)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
