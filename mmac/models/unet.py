@@ -31,7 +31,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from mmac._validate import check_int, check_type
+from mmac._validate import check_choice, check_int, check_type
 from mmac.registry import register
 
 _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
@@ -40,6 +40,7 @@ _NORM = {("IN", 2): nn.InstanceNorm2d, ("IN", 3): nn.InstanceNorm3d,
          ("BN", 2): nn.BatchNorm2d, ("BN", 3): nn.BatchNorm3d}
 _NORM_DEFAULTS = {"IN": dict(affine=False, track_running_stats=False), "BN": dict(affine=True)}
 _INITS = ("normal", "xavier", "kaiming", "orthogonal")
+_UPSAMPLING = ("transposed", "bilinear")
 
 
 @register("MODELS")
@@ -74,6 +75,10 @@ class UNetGenerator(nn.Module):
             between them). pix2pix's outermost level draws every output pixel from the half-resolution
             features through one 4x4 transposed convolution, so it cannot change one pixel without its
             neighbours (at 64 px the phantom's moth-eaten fat blobs are 1-2 px). Defaults to False.
+        upsampling: ``'transposed'`` (pix2pix: 4x4 transposed convolution of stride 2) or ``'bilinear'``
+            (bilinear (trilinear) upsampling by 2, then a 3x3 convolution), which cannot make the checkerboard
+            pattern of overlapping transposed-convolution kernels (Odena et al., Distill 2016). Defaults to
+            ``'transposed'``.
 
     Raises:
         TypeError: ``num_down`` or a channel count not an integer (numpy integers are accepted, bools are
@@ -84,7 +89,8 @@ class UNetGenerator(nn.Module):
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, num_down: int = 8, base_channels: int = 64,
                  norm_cfg: Mapping | None = None, use_dropout: bool = False, dims: int = 2,
-                 init_cfg: Mapping | None = None, residual: bool = False, full_resolution: bool = False) -> None:
+                 init_cfg: Mapping | None = None, residual: bool = False, full_resolution: bool = False,
+                 upsampling: str = "transposed") -> None:
         super().__init__()
         self.in_channels = check_int(in_channels, "in_channels", minimum=1)
         self.out_channels = check_int(out_channels, "out_channels", minimum=1)
@@ -114,6 +120,7 @@ class UNetGenerator(nn.Module):
         if not isinstance(full_resolution, bool):
             raise TypeError(f"full_resolution must be a bool, got {full_resolution!r}")
         self.full_resolution = full_resolution
+        self.upsampling = check_choice(upsampling, _UPSAMPLING, "upsampling")
 
         # channels[i + 1] = C_i, the width of level i; channels[0] is the input.
         channels = [self.in_channels] + [self.base_channels * min(2 ** i, 8) for i in range(self.num_down)]
@@ -141,7 +148,13 @@ class UNetGenerator(nn.Module):
         innermost = level == self.num_down - 1
         cin = cin if innermost else 2 * cin  # all but the innermost level take [skip, below]
         bias = level == 0 or self.norm_cfg["type"] == "IN"
-        layers = [nn.ReLU(), _CONV_T[self.dims](cin, cout, kernel_size=4, stride=2, padding=1, bias=bias)]
+        if self.upsampling == "transposed":
+            up = [_CONV_T[self.dims](cin, cout, kernel_size=4, stride=2, padding=1, bias=bias)]
+        else:
+            mode = "bilinear" if self.dims == 2 else "trilinear"
+            up = [nn.Upsample(scale_factor=2, mode=mode, align_corners=False),
+                  _CONV[self.dims](cin, cout, kernel_size=3, padding=1, bias=bias)]
+        layers = [nn.ReLU(), *up]
         if level == 0 and not self.full_resolution:
             return nn.Sequential(*layers, nn.Tanh())
         layers.append(self._norm(cout))
@@ -209,4 +222,5 @@ class UNetGenerator(nn.Module):
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, num_down={self.num_down}, "
                 f"base_channels={self.base_channels}, norm_cfg={self.norm_cfg}, use_dropout={self.use_dropout}, "
-                f"dims={self.dims}, residual={self.residual}, full_resolution={self.full_resolution}")
+                f"dims={self.dims}, residual={self.residual}, full_resolution={self.full_resolution}, "
+                f"upsampling={self.upsampling!r}")

@@ -229,3 +229,42 @@ def test_full_resolution_residual_starts_as_the_identity_when_the_last_layer_is_
 def test_full_resolution_errors():
     with pytest.raises(TypeError, match="full_resolution must be a bool"):
         UNetGenerator(full_resolution="yes", **SMALL)
+
+
+def test_bilinear_upsampling_has_no_transposed_convolutions_and_counts_its_parameters():
+    net = UNetGenerator(upsampling="bilinear", **SMALL)
+    assert not [m for m in net.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert len([m for m in net.modules() if isinstance(m, nn.Upsample)]) == SMALL["num_down"]
+    # down 4x4 convs as before; up: 3x3 convs (16 -> 8, 16 -> 4, 8 -> 1), all with bias (IN)
+    downs = [(1, 4), (4, 8), (8, 16)]
+    ups = [(16, 8), (16, 4), (8, 1)]
+    expected = sum(cin * cout * 16 + cout for cin, cout in downs) + sum(cin * cout * 9 + cout for cin, cout in ups)
+    assert _n_params(net) == expected
+    assert net(torch.randn(2, 1, 32, 48)).shape == (2, 1, 32, 48)
+    assert "upsampling='bilinear'" in repr(net)
+
+
+def test_bilinear_upsampling_of_a_constant_has_no_checkerboard():
+    # A constant input: the output's period-2 components (checkerboard, alternate rows, alternate columns) in the
+    # interior are what overlapping transposed-convolution kernels make; bilinear upsampling cannot.
+    x = torch.full((1, 1, 64, 64), 0.3)
+
+    def period_two(net):
+        with torch.no_grad():
+            out = net(x)[0, 0, 8:56, 8:56]
+        sign = (-1.0) ** torch.arange(48)
+        return max(float((out * k).mean().abs()) for k in (sign[:, None] * sign, sign[:, None].expand(48, 48),
+                                                          sign.expand(48, 48)))
+
+    norm = dict(type="BN")  # IN would zero constant features; BN in eval mode keeps them
+    torch.manual_seed(0)
+    smooth = UNetGenerator(upsampling="bilinear", norm_cfg=norm, init_cfg=dict(type="normal", gain=0.2), **SMALL)
+    torch.manual_seed(0)
+    blocky = UNetGenerator(upsampling="transposed", norm_cfg=norm, init_cfg=dict(type="normal", gain=0.2), **SMALL)
+    assert period_two(smooth.eval()) < 2e-3
+    assert period_two(blocky.eval()) > 1e-2
+
+
+def test_upsampling_error():
+    with pytest.raises(ValueError, match="upsampling"):
+        UNetGenerator(upsampling="nearest", **SMALL)
