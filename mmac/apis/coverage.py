@@ -19,7 +19,7 @@ import numpy as np
 
 from mmac.evaluation.fat_fraction import fat_fraction_estimate
 
-__all__ = ["synthetic_fat_fraction", "pathology_coverage", "run_coverage"]
+__all__ = ["synthetic_fat_fraction", "pathology_coverage", "model_coverage", "run_coverage"]
 
 
 def synthetic_fat_fraction(healthy: np.ndarray, synthetic: np.ndarray, mask: np.ndarray) -> float:
@@ -81,19 +81,20 @@ def pathology_coverage(translate: Callable[[np.ndarray], np.ndarray], records: S
     return rows
 
 
-def run_coverage(work_dir: str, every: int = 4, device: str = 'cpu') -> list[dict]:
-    """:func:`pathology_coverage` of a training run's G on its own cohort (the run config's ``data_root``).
+def model_coverage(config, checkpoint, every: int = 4, device: str = 'cpu') -> list[dict]:
+    """:func:`pathology_coverage` of a trained model's G on the cohort its config names (``data_root``).
 
     Args:
-        work_dir: A training run's work dir (see :func:`mmac.engine.launch.find_run`).
+        config: The model's config (path or ``Config``), e.g. a run's ``run_config.py``.
+        checkpoint: Its checkpoint.
         every: See :func:`pathology_coverage`.
         device: Torch device. Defaults to ``'cpu'``.
 
     Returns:
-        The rows of :func:`pathology_coverage`, each with ``run`` = ``work_dir``.
+        The rows of :func:`pathology_coverage`.
 
     Raises:
-        FileNotFoundError: No config or checkpoint in ``work_dir``, or the cohort's manifest is missing.
+        FileNotFoundError: The config, the checkpoint or the cohort's manifest is missing.
     """
     import os.path as osp
 
@@ -101,16 +102,26 @@ def run_coverage(work_dir: str, every: int = 4, device: str = 'cpu') -> list[dic
 
     from mmac.apis.inference import init_translator
     from mmac.datasets.manifest import read_manifest
-    from mmac.engine.launch import find_run
 
-    config, checkpoint = find_run(work_dir)
-    cfg = Config.fromfile(config)
+    cfg = config if isinstance(config, Config) else Config.fromfile(str(config))
     dataset = cfg.test_dataloader.dataset
     root = dataset.get('data_root') or cfg.get('data_root') or ''
     manifest = osp.join(root, dataset.get('manifest', 'manifest.csv'))
     if not osp.isfile(manifest):
-        raise FileNotFoundError(f"{config}: the run's cohort manifest {manifest} does not exist")
+        raise FileNotFoundError(f"{config}: the model's cohort manifest {manifest} does not exist")
     generator = init_translator(cfg, checkpoint, device=device, direction='pathological')
-    rows = pathology_coverage(generator.translate_slices, read_manifest(manifest), every=every,
+    return pathology_coverage(generator.translate_slices, read_manifest(manifest), every=every,
                               mask_labels=dataset.get('mask_labels'))
-    return [dict(run=work_dir, **row) for row in rows]
+
+
+def run_coverage(work_dir: str, every: int = 4, device: str = 'cpu') -> list[dict]:
+    """:func:`model_coverage` of a training run's work dir (config and last checkpoint found by
+    :func:`mmac.engine.launch.find_run`); each row gets ``run`` = ``work_dir``.
+
+    Raises:
+        FileNotFoundError: No config or checkpoint in ``work_dir``, or the cohort's manifest is missing.
+    """
+    from mmac.engine.launch import find_run
+
+    config, checkpoint = find_run(work_dir)
+    return [dict(run=work_dir, **row) for row in model_coverage(config, checkpoint, every=every, device=device)]

@@ -3,7 +3,8 @@
 Reads ``<results_dir>/results.csv`` (``tools/cross_validate.py``) and writes into ``out_dir``: ``table1.md`` /
 ``table1.csv`` (paper layout) and ``table1_long.csv`` (numbers), ``pvalues.csv``, ``slice_shares.csv``,
 ``boxplots.png``, ``fig3.png`` (when the runs' checkpoints are available), on phantom data
-``phantom_truth.csv`` and ``fat_fraction.png``, and ``report.md`` tying them together.
+``phantom_truth.csv`` and ``fat_fraction.png``, ``pathology_coverage.csv`` (G's synthetic pathology beside the
+patients', when the runs' checkpoints are available), and ``report.md`` tying them together.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pandas as pd
 from mmac.fileio import write_text_atomic
 from mmac.report import figures
 from mmac.report.tables import (
+    coverage_table,
     format_table1,
     has_phantom_truth,
     loss_difference_spread,
@@ -128,11 +130,22 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
         notes.append("no phantom truth columns (psnr, ssim, ff_true, ff_est): phantom table and fat-fraction "
                      "plot skipped")
 
+    coverage_text = ""
+    try:
+        coverage = coverage_table(_coverage_rows(results, results_dir, device))
+        files["pathology_coverage.csv"] = _write_csv(coverage, out / "pathology_coverage.csv")
+        coverage_text = _coverage_section(coverage)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        note = f"G's pathology coverage skipped: {exc}"
+        logger.warning(note)
+        notes.append(note)
+
     for name in [n for n in files if n.endswith(".png")]:
         for fmt in formats:
             if fmt != "png":
                 files[f"{name[:-4]}.{fmt}"] = files[name].with_suffix(f".{fmt}")
-    report = _report_text(results, results_dir, table_md, tests, shares, fig3_text, phantom_text, notes, spread)
+    report = _report_text(results, results_dir, table_md, tests, shares, fig3_text, phantom_text + coverage_text,
+                          notes, spread)
     files["report.md"] = write_text_atomic(out / "report.md", report)
     logger.info("report written to %s", out / "report.md")
     return {"files": files, "notes": notes}
@@ -163,6 +176,36 @@ def _phantom_section(truth: pd.DataFrame) -> str:
             "over patients (each patient averaged over its slices and the repetitions).\n\n"
             + markdown_table(truth) + "\n\n![Fat fraction](fat_fraction.png)\n\n"
             "Each point is one test slice of one run; points on the dashed line are estimated exactly.\n")
+
+
+def _coverage_rows(results: pd.DataFrame, results_dir: Path, device: str) -> pd.DataFrame:
+    """Per run and subject: G's synthetic fat fraction (healthy) or the patient's own (see mmac.apis.coverage).
+
+    Raises:
+        FileNotFoundError: A run has no DONE file or its checkpoint is gone.
+        ValueError: No healthy subject with a muscle mask in the runs' cohort.
+    """
+    from mmac.apis.coverage import model_coverage
+
+    rows = []
+    for run, loss, w_c in results[["run", "loss", "w_c"]].drop_duplicates("run").itertuples(index=False):
+        config, checkpoint = figures.load_done(results_dir, run)
+        rows += [dict(run=run, loss=loss, w_c=float(w_c), **row)
+                 for row in model_coverage(config, checkpoint, device=device)]
+    frame = pd.DataFrame(rows)
+    if frame.empty or not (frame["source"] == "G(y)").any():
+        raise ValueError("no healthy subject with a muscle mask in the runs' cohort")
+    return frame
+
+
+def _coverage_section(coverage: pd.DataFrame) -> str:
+    return ("\n## What L_AC's F learns from: G's pathology against the patients'\n\n"
+            "Under L_AC the only loss that shows F an infiltrated slice with its healthy answer is the healthy "
+            "cycle F(G(y)) = y, on the pathology G makes. Each run's G translated the cohort's healthy subjects "
+            "(every 4th slice with muscle); the fat fraction it added to their muscle is clip((G(y) - y) / "
+            "(1 - y), 0, 1) over the muscle mask, set beside the patients' own (their fat-fraction maps). Where "
+            "G's is well below the severe patients', F was not taught their slices by the cycle. "
+            "(`pathology_coverage.csv`, `tools/pathology_coverage.py`)\n\n" + markdown_table(coverage) + "\n")
 
 
 def _spread_section(spread: pd.DataFrame) -> list[str]:

@@ -27,7 +27,7 @@ from mmac.evaluation.stats import group_summary, paired_wilcoxon, per_patient, s
 
 __all__ = ["REQUIRED_COLUMNS", "PHANTOM_COLUMNS", "ROW_LABELS", "LOSS_ORDER", "read_results", "check_results",
            "patient_table", "table1", "format_table1", "pvalues", "slice_share_table", "phantom_truth",
-           "setting_label", "has_phantom_truth", "loss_difference_spread"]
+           "setting_label", "has_phantom_truth", "loss_difference_spread", "coverage_table"]
 
 REQUIRED_COLUMNS = ("run", "loss", "w_c", "fold", "repetition", "subject", "group", "slice", "dice_original",
                     "dice_translated")
@@ -321,3 +321,36 @@ def loss_difference_spread(results: pd.DataFrame) -> pd.DataFrame:
                              std=float(units.std(ddof=1)) if len(units) > 1 else np.nan, min=low, max=high,
                              verdict=verdict))
     return pd.DataFrame(rows, columns=columns)
+
+
+def coverage_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """G's synthetic pathology beside the patients' (:mod:`mmac.apis.coverage`), one row per setting and group.
+
+    Args:
+        rows: One row per run and subject: ``run``, ``loss``, ``w_c``, ``subject``, ``group``, ``source``
+            (``'G(y)'`` for a healthy subject translated by the run's G, ``'real'`` for a patient's own fat
+            fraction) and ``fat_fraction`` (mean over the muscle mask).
+
+    Returns:
+        Columns ``what``, ``fat_fraction_mean``, ``fat_fraction_std``, ``n`` and ``over``: for each (loss, w_c)
+        the mean over runs of G's mean over healthy subjects (std and n over runs), then for each patient group
+        the mean over patients (each counted once, std and n over patients).
+    """
+    columns = ["what", "fat_fraction_mean", "fat_fraction_std", "n", "over"]
+    out = []
+    synthetic = rows[rows["source"] == "G(y)"]
+    per_run = synthetic.groupby(["loss", "w_c", "run"])["fat_fraction"].mean().reset_index()
+    for loss in _loss_order(per_run["loss"].unique()):
+        for w_c in sorted(per_run.loc[per_run["loss"] == loss, "w_c"].unique()):
+            values = per_run.loc[(per_run["loss"] == loss) & (per_run["w_c"] == w_c), "fat_fraction"]
+            out.append(dict(what=f"G(y), {setting_label(loss, w_c)}", fat_fraction_mean=float(values.mean()),
+                            fat_fraction_std=float(values.std(ddof=1)) if len(values) > 1 else np.nan,
+                            n=len(values), over="runs"))
+    real = rows[rows["source"] == "real"].drop_duplicates("subject")
+    for group in ("moderate", "severe"):
+        values = real.loc[real["group"] == group, "fat_fraction"]
+        if len(values):
+            out.append(dict(what=f"patients, {group}", fat_fraction_mean=float(values.mean()),
+                            fat_fraction_std=float(values.std(ddof=1)) if len(values) > 1 else np.nan,
+                            n=len(values), over="patients"))
+    return pd.DataFrame(out, columns=columns)

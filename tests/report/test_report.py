@@ -134,8 +134,9 @@ def test_make_report_writes_everything_and_notes_the_skipped_figure(tmp_path, ca
     for name in ("table1.md", "table1.csv", "table1_long.csv", "pvalues.csv", "slice_shares.csv", "boxplots.png",
                  "phantom_truth.csv", "fat_fraction.png", "loss_difference.csv", "report.md"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
-    assert not (out / "fig3.png").exists()
+    assert not (out / "fig3.png").exists() and not (out / "pathology_coverage.csv").exists()
     assert any("Figure 3 skipped" in note for note in written["notes"])
+    assert any("G's pathology coverage skipped" in note and "no DONE file" in note for note in written["notes"])
     assert "Figure 3 skipped" in caplog.text
     report = (out / "report.md").read_text()
     assert "How sure: L_AC - L_C" in report and "L_AC ahead in all 2 units" in report
@@ -196,7 +197,16 @@ def test_fig3_from_done_files(tiny_model, tmp_path):
     np.testing.assert_allclose(chosen["dice_L_C_recomputed"], chosen["dice_L_AC_recomputed"])
     assert chosen["dice_original_recomputed"].between(0, 1).all()
     written = make_report(folder)
-    assert "fig3.png" in written["files"] and "![Fig. 3](fig3.png)" in (folder / "report" / "report.md").read_text()
+    report = (folder / "report" / "report.md").read_text()
+    assert "fig3.png" in written["files"] and "![Fig. 3](fig3.png)" in report
+    # G's pathology from the same checkpoints: both settings alike, beside the tiny cohort's patients.
+    coverage = pd.read_csv(folder / "report" / "pathology_coverage.csv")
+    assert list(coverage["what"]) == ["G(y), L_C (b), w_c=1", "G(y), L_AC (a), w_c=1", "patients, moderate",
+                                      "patients, severe"]
+    assert coverage["fat_fraction_mean"].iloc[0] == pytest.approx(coverage["fat_fraction_mean"].iloc[1])
+    assert list(coverage["n"]) == [1, 1, 1, 2]
+    assert coverage["fat_fraction_mean"].between(0, 1).all()
+    assert "What L_AC's F learns from" in report
 
 
 def _units_frame(differences):
@@ -230,3 +240,25 @@ def test_loss_difference_spread_by_hand():
     assert set(single["verdict"]) == {"one unit: no spread measured"} and single["std"].isna().all()
     only_one_loss = _units_frame([0.02])
     assert loss_difference_spread(only_one_loss[only_one_loss["loss"] == "L_AC"]).empty
+
+
+def test_coverage_table_by_hand():
+    from mmac.report.tables import coverage_table
+
+    rows = pd.DataFrame([
+        # two L_AC runs: G's mean over healthy subjects 0.2 and 0.4; one L_C run: 0.3
+        dict(run="a0", loss="L_AC", w_c=1.0, subject="H1", group="healthy", source="G(y)", fat_fraction=0.1),
+        dict(run="a0", loss="L_AC", w_c=1.0, subject="H2", group="healthy", source="G(y)", fat_fraction=0.3),
+        dict(run="a1", loss="L_AC", w_c=1.0, subject="H1", group="healthy", source="G(y)", fat_fraction=0.4),
+        dict(run="c0", loss="L_C", w_c=1.0, subject="H1", group="healthy", source="G(y)", fat_fraction=0.3),
+        # patients, listed once per run: counted once
+        *[dict(run=r, loss="L_AC", w_c=1.0, subject=s, group=g, source="real", fat_fraction=f)
+          for r in ("a0", "a1") for s, g, f in (("M1", "moderate", 0.2), ("S1", "severe", 0.4),
+                                                ("S2", "severe", 0.6))],
+    ])
+    table = coverage_table(rows)
+    assert list(table["what"]) == ["G(y), L_C (b), w_c=1", "G(y), L_AC (a), w_c=1", "patients, moderate",
+                                   "patients, severe"]
+    np.testing.assert_allclose(table["fat_fraction_mean"], [0.3, 0.3, 0.2, 0.5])
+    np.testing.assert_allclose(table["fat_fraction_std"], [np.nan, np.sqrt(0.02), np.nan, np.sqrt(0.02)])
+    assert list(table["n"]) == [1, 2, 1, 2] and list(table["over"]) == ["runs", "runs", "patients", "patients"]
