@@ -70,9 +70,10 @@ def main(argv=None) -> int:
     from mmac.apis.coverage import run_coverage
     from mmac.fileio import write_csv_atomic
 
+    cohorts = {}  # runs of one grid share their cohort: loaded once
     try:
-        frame = pd.DataFrame([row for run in runs for row in run_coverage(run, every=args.every,
-                                                                             device=args.device)])
+        frame = pd.DataFrame([row for run in runs
+                              for row in run_coverage(run, every=args.every, device=args.device, cohorts=cohorts)])
     except (FileNotFoundError, ValueError) as exc:
         return cli_error(exc)
     if frame.empty or not (frame.source == 'G(y)').any():

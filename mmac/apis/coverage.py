@@ -19,7 +19,7 @@ import numpy as np
 
 from mmac.evaluation.fat_fraction import fat_fraction_estimate
 
-__all__ = ["synthetic_fat_fraction", "pathology_coverage", "model_coverage", "run_coverage"]
+__all__ = ["synthetic_fat_fraction", "coverage_subjects", "pathology_coverage", "model_coverage", "run_coverage"]
 
 
 def synthetic_fat_fraction(healthy: np.ndarray, synthetic: np.ndarray, mask: np.ndarray) -> float:
@@ -45,24 +45,23 @@ def synthetic_fat_fraction(healthy: np.ndarray, synthetic: np.ndarray, mask: np.
     return float(fat_fraction_estimate(synthetic, healthy)[mask].mean())
 
 
-def pathology_coverage(translate: Callable[[np.ndarray], np.ndarray], records: Sequence, every: int = 4,
-                       mask_labels=None) -> list[dict]:
-    """Per subject: G's synthetic fat fraction (healthy subjects) or the real one (patients with a map).
+def coverage_subjects(records: Sequence, every: int = 4, mask_labels=None) -> list[dict]:
+    """What :func:`pathology_coverage` needs of a cohort, loaded once for any number of models.
 
     Args:
-        translate: G on normalised slices, (N, H, W) in [0, 1] -> same (e.g. ``Translator.translate_slices`` of
-            the ``'pathological'`` generator).
         records: Manifest rows (:func:`mmac.datasets.manifest.read_manifest`).
         every: Use every ``every``-th axial slice that holds muscle. Defaults to 4.
         mask_labels: Mask labels that are muscle (None: every non-zero label). Defaults to None.
 
     Returns:
-        Rows ``dict(subject, group, source, fat_fraction)``: ``source`` is ``'G(y)'`` for a healthy subject
-        with a muscle mask, ``'real'`` for a patient with a fat-fraction map; others are left out.
+        One dict per usable subject, with ``subject`` and ``group``: a healthy subject with a muscle mask has
+        ``slices`` (its normalised slices, (N, H, W) in [0, 1]) and ``mask`` (bool, same shape); a patient with a
+        fat-fraction map has ``fat_fraction``, the map's mean over the muscle mask on those slices. Others are
+        left out.
     """
     from mmac.datasets.manifest import load_subject, volume_to_slices
 
-    rows = []
+    subjects = []
     for record in records:
         healthy = not record.pathological
         if (healthy and record.mask is None) or (not healthy and record.fat_fraction is None):
@@ -71,24 +70,48 @@ def pathology_coverage(translate: Callable[[np.ndarray], np.ndarray], records: S
                               mask_labels=mask_labels)
         mask = volume_to_slices(volume.mask)
         keep = np.flatnonzero(mask.any(axis=(1, 2)))[::every]
+        entry = dict(subject=record.subject, group=record.group)
         if healthy:
-            y = volume_to_slices(volume.image)[keep]
-            value = synthetic_fat_fraction(y, np.asarray(translate(y)), mask[keep])
+            entry.update(slices=volume_to_slices(volume.image)[keep], mask=mask[keep])
         else:
-            value = float(volume_to_slices(volume.fat_fraction)[keep][mask[keep]].mean())
-        rows.append(dict(subject=record.subject, group=record.group, source='G(y)' if healthy else 'real',
+            entry.update(fat_fraction=float(volume_to_slices(volume.fat_fraction)[keep][mask[keep]].mean()))
+        subjects.append(entry)
+    return subjects
+
+
+def pathology_coverage(translate: Callable[[np.ndarray], np.ndarray], subjects: Sequence[dict]) -> list[dict]:
+    """Per subject: G's synthetic fat fraction (healthy subjects) or the real one (patients with a map).
+
+    Args:
+        translate: G on normalised slices, (N, H, W) in [0, 1] -> same (e.g. ``Translator.translate_slices`` of
+            the ``'pathological'`` generator).
+        subjects: :func:`coverage_subjects` of the cohort.
+
+    Returns:
+        Rows ``dict(subject, group, source, fat_fraction)``: ``source`` is ``'G(y)'`` for a healthy subject
+        (its slices translated by ``translate``), ``'real'`` for a patient.
+    """
+    rows = []
+    for entry in subjects:
+        healthy = 'slices' in entry
+        value = (synthetic_fat_fraction(entry['slices'], np.asarray(translate(entry['slices'])), entry['mask'])
+                 if healthy else entry['fat_fraction'])
+        rows.append(dict(subject=entry['subject'], group=entry['group'], source='G(y)' if healthy else 'real',
                          fat_fraction=value))
     return rows
 
 
-def model_coverage(config, checkpoint, every: int = 4, device: str = 'cpu') -> list[dict]:
+def model_coverage(config, checkpoint, every: int = 4, device: str = 'cpu',
+                   cohorts: dict | None = None) -> list[dict]:
     """:func:`pathology_coverage` of a trained model's G on the cohort its config names (``data_root``).
 
     Args:
         config: The model's config (path or ``Config``), e.g. a run's ``run_config.py``.
         checkpoint: Its checkpoint.
-        every: See :func:`pathology_coverage`.
+        every: See :func:`coverage_subjects`.
         device: Torch device. Defaults to ``'cpu'``.
+        cohorts: A dict shared by the calls for several models: each cohort is loaded once and kept there.
+            None loads it for this call only. Defaults to None.
 
     Returns:
         The rows of :func:`pathology_coverage`.
@@ -96,25 +119,25 @@ def model_coverage(config, checkpoint, every: int = 4, device: str = 'cpu') -> l
     Raises:
         FileNotFoundError: The config, the checkpoint or the cohort's manifest is missing.
     """
-    import os.path as osp
-
     from mmengine.config import Config
 
-    from mmac.apis.inference import init_translator
+    from mmac.apis.inference import init_translator, model_manifest
     from mmac.datasets.manifest import read_manifest
 
     cfg = config if isinstance(config, Config) else Config.fromfile(str(config))
-    dataset = cfg.test_dataloader.dataset
-    root = dataset.get('data_root') or cfg.get('data_root') or ''
-    manifest = osp.join(root, dataset.get('manifest', 'manifest.csv'))
-    if not osp.isfile(manifest):
+    manifest = model_manifest(cfg)
+    if not manifest.is_file():
         raise FileNotFoundError(f"{config}: the model's cohort manifest {manifest} does not exist")
+    mask_labels = cfg.test_dataloader.dataset.get('mask_labels')
+    key = (str(manifest.resolve()), every, None if mask_labels is None else tuple(mask_labels))
+    cohorts = {} if cohorts is None else cohorts
+    if key not in cohorts:
+        cohorts[key] = coverage_subjects(read_manifest(manifest), every=every, mask_labels=mask_labels)
     generator = init_translator(cfg, checkpoint, device=device, direction='pathological')
-    return pathology_coverage(generator.translate_slices, read_manifest(manifest), every=every,
-                              mask_labels=dataset.get('mask_labels'))
+    return pathology_coverage(generator.translate_slices, cohorts[key])
 
 
-def run_coverage(work_dir: str, every: int = 4, device: str = 'cpu') -> list[dict]:
+def run_coverage(work_dir: str, every: int = 4, device: str = 'cpu', cohorts: dict | None = None) -> list[dict]:
     """:func:`model_coverage` of a training run's work dir (config and last checkpoint found by
     :func:`mmac.engine.launch.find_run`); each row gets ``run`` = ``work_dir``.
 
@@ -124,4 +147,5 @@ def run_coverage(work_dir: str, every: int = 4, device: str = 'cpu') -> list[dic
     from mmac.engine.launch import find_run
 
     config, checkpoint = find_run(work_dir)
-    return [dict(run=work_dir, **row) for row in model_coverage(config, checkpoint, every=every, device=device)]
+    return [dict(run=work_dir, **row)
+            for row in model_coverage(config, checkpoint, every=every, device=device, cohorts=cohorts)]

@@ -37,6 +37,17 @@ def _scalar(value: Any, default: float, what: str) -> float:
     return float(array.ravel()[0])
 
 
+def model_manifest(cfg) -> Path:
+    """The cohort manifest a model's config names: its test dataset's ``manifest`` (default ``manifest.csv``)
+    under the dataset's ``data_root``, else under the config's top-level ``data_root``. Relative paths are
+    returned as they are (relative to where the config is used from)."""
+    dataset = cfg.test_dataloader.dataset
+    manifest = Path(dataset.get("manifest", "manifest.csv"))
+    if manifest.is_absolute():
+        return manifest
+    return Path(dataset.get("data_root") or cfg.get("data_root") or "") / manifest
+
+
 def model_image_size(cfg) -> tuple[int | None, str]:
     """The slice size and resize mode the model was trained and tested with, from its config.
 

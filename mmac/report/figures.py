@@ -215,14 +215,15 @@ def _subject_slice(config: Path, subject: str, index: int, size: int | None, mod
     """Normalised slice and mask of ``subject`` at axial index ``index``, brought to the model's size."""
     from mmengine.config import Config
 
+    from mmac.apis.inference import model_manifest
     from mmac.datasets.manifest import load_subject, read_manifest, volume_to_slices
     from mmac.datasets.thigh_mr import fit_slices
 
     cfg = Config.fromfile(str(config))
     dataset = cfg.test_dataloader.dataset
-    manifest = Path(dataset.get("manifest", "manifest.csv"))
+    manifest = model_manifest(cfg)
     if not manifest.is_absolute():
-        manifest = _resolve(str(Path(dataset.get("data_root", "")) / manifest), results_dir)
+        manifest = _resolve(str(manifest), results_dir)
     record = next((r for r in read_manifest(manifest) if r.subject == subject), None)
     if record is None:
         raise ValueError(f"subject {subject!r} is not in {manifest}")

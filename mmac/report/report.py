@@ -187,11 +187,11 @@ def _coverage_rows(results: pd.DataFrame, results_dir: Path, device: str) -> pd.
     """
     from mmac.apis.coverage import model_coverage
 
-    rows = []
+    rows, cohorts = [], {}  # the runs share their cohort: loaded once
     for run, loss, w_c in results[["run", "loss", "w_c"]].drop_duplicates("run").itertuples(index=False):
         config, checkpoint = figures.load_done(results_dir, run)
         rows += [dict(run=run, loss=loss, w_c=float(w_c), **row)
-                 for row in model_coverage(config, checkpoint, device=device)]
+                 for row in model_coverage(config, checkpoint, device=device, cohorts=cohorts)]
     frame = pd.DataFrame(rows)
     if frame.empty or not (frame["source"] == "G(y)").any():
         raise ValueError("no healthy subject with a muscle mask in the runs' cohort")

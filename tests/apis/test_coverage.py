@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmac.apis.coverage import pathology_coverage, synthetic_fat_fraction
+from mmac.apis.coverage import coverage_subjects, pathology_coverage, synthetic_fat_fraction
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "pathology_coverage.py"
 
@@ -47,7 +47,8 @@ def test_coverage_of_a_known_generator_on_the_tiny_cohort(tiny_cohort):
 
     records = read_manifest(tiny_cohort / "manifest.csv")
     # G turns a quarter of every pixel into fat: (G(y) - y) / (1 - y) = 0.25 wherever y < 1.
-    rows = pathology_coverage(lambda y: y + 0.25 * (1 - y), records, every=2)
+    subjects = coverage_subjects(records, every=2)
+    rows = pathology_coverage(lambda y: y + 0.25 * (1 - y), subjects)
     synthetic = [r for r in rows if r["source"] == "G(y)"]
     real = {r["subject"]: r["fat_fraction"] for r in rows if r["source"] == "real"}
     assert sorted(r["subject"] for r in synthetic) == sorted(r.subject for r in records if r.group == "healthy")
@@ -57,7 +58,7 @@ def test_coverage_of_a_known_generator_on_the_tiny_cohort(tiny_cohort):
     for record in patients:
         assert real[record.subject] == pytest.approx(_independent_real_fraction(record, 2), abs=1e-5)
     # The identity adds no fat.
-    assert all(r["fat_fraction"] == 0.0 for r in pathology_coverage(lambda y: y, records) if r["source"] == "G(y)")
+    assert all(r["fat_fraction"] == 0.0 for r in pathology_coverage(lambda y: y, subjects) if r["source"] == "G(y)")
 
 
 def load_tool():
@@ -89,3 +90,16 @@ def test_tool_refuses_bad_input(tmp_path, capsys):
     assert tool.main([str(tmp_path), "--every", "0"]) == 2
     assert "--every must be >= 1" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.csv"))
+
+
+def test_models_sharing_a_cohort_load_it_once(tiny_model, monkeypatch):
+    import mmac.apis.coverage as coverage
+
+    loads = []
+    real = coverage.coverage_subjects
+    monkeypatch.setattr(coverage, "coverage_subjects", lambda *a, **k: loads.append(1) or real(*a, **k))
+    cohorts = {}
+    first = coverage.model_coverage(tiny_model.config, tiny_model.checkpoint, cohorts=cohorts)
+    second = coverage.model_coverage(tiny_model.config, tiny_model.checkpoint, cohorts=cohorts)
+    assert len(loads) == 1 and len(cohorts) == 1
+    assert first == second and {r["source"] for r in first} == {"G(y)", "real"}
