@@ -337,20 +337,22 @@ def coverage_table(rows: pd.DataFrame) -> pd.DataFrame:
         the mean over patients (each counted once, std and n over patients).
     """
     columns = ["what", "fat_fraction_mean", "fat_fraction_std", "n", "over"]
+
+    def row(what: str, values: pd.Series, over: str) -> dict:
+        return dict(what=what, fat_fraction_mean=float(values.mean()),
+                    fat_fraction_std=float(values.std(ddof=1)) if len(values) > 1 else np.nan, n=len(values),
+                    over=over)
+
     out = []
     synthetic = rows[rows["source"] == "G(y)"]
     per_run = synthetic.groupby(["loss", "w_c", "run"])["fat_fraction"].mean().reset_index()
     for loss in _loss_order(per_run["loss"].unique()):
         for w_c in sorted(per_run.loc[per_run["loss"] == loss, "w_c"].unique()):
             values = per_run.loc[(per_run["loss"] == loss) & (per_run["w_c"] == w_c), "fat_fraction"]
-            out.append(dict(what=f"G(y), {setting_label(loss, w_c)}", fat_fraction_mean=float(values.mean()),
-                            fat_fraction_std=float(values.std(ddof=1)) if len(values) > 1 else np.nan,
-                            n=len(values), over="runs"))
+            out.append(row(f"G(y), {setting_label(loss, w_c)}", values, "runs"))
     real = rows[rows["source"] == "real"].drop_duplicates("subject")
     for group in ("moderate", "severe"):
         values = real.loc[real["group"] == group, "fat_fraction"]
         if len(values):
-            out.append(dict(what=f"patients, {group}", fat_fraction_mean=float(values.mean()),
-                            fat_fraction_std=float(values.std(ddof=1)) if len(values) > 1 else np.nan,
-                            n=len(values), over="patients"))
+            out.append(row(f"patients, {group}", values, "patients"))
     return pd.DataFrame(out, columns=columns)
