@@ -100,21 +100,41 @@ def _train_length(cfg) -> int:
     return len(DATASETS.build(dataset_cfg))
 
 
-def _release_stream(stream) -> None:
-    """Point the logging handlers that write to ``stream`` back at ``sys.stdout``, before ``stream`` closes.
+def _manager_classes() -> list[type]:
+    """Every class whose instances mmengine keeps in a process-wide registry (``ManagerMixin`` and subclasses)."""
+    from mmengine.utils import ManagerMixin
 
-    mmengine's loggers outlive their runner (``MMLogger.get_current_instance()`` returns the last one made), and
-    their console handler holds the ``sys.stdout`` of the moment the runner was built: a run's ``console.log``.
-    Left there, every later message of this process would hit a closed file ("--- Logging error ---").
+    classes, todo = [], [ManagerMixin]
+    while todo:
+        cls = todo.pop()
+        classes.append(cls)
+        todo.extend(cls.__subclasses__())
+    return classes
+
+
+@contextlib.contextmanager
+def _forget_run_instances():
+    """Drop the loggers, message hubs, visualizers and scopes a run creates once the run is over.
+
+    mmengine keeps every ``MMLogger``, ``MessageHub``, ``Visualizer`` and ``DefaultScope`` a runner makes in a
+    class-wide dict for the life of the process, and ``get_current_instance()`` returns the last one. In a grid run
+    in one process that leaks an open log file and a message history per run, and leaves later code with the
+    finished run's logger, whose console handler writes to the run's (then closed) ``console.log``. The instances
+    that existed before the run are kept; the new ones are removed, loggers with their handlers closed.
     """
     import logging
 
-    from mmengine.logging import MMLogger
-
-    for logger in list(MMLogger._instance_dict.values()):
-        for handler in logger.handlers:
-            if isinstance(handler, logging.StreamHandler) and getattr(handler, 'stream', None) is stream:
-                handler.setStream(sys.stdout)
+    before = {cls: set(cls._instance_dict) for cls in _manager_classes()}
+    try:
+        yield
+    finally:
+        for cls in _manager_classes():
+            for name in [n for n in cls._instance_dict if n not in before.get(cls, ())]:
+                instance = cls._instance_dict.pop(name)
+                if isinstance(instance, logging.Logger):
+                    for handler in list(instance.handlers):
+                        instance.removeHandler(handler)
+                        handler.close()
 
 
 def execute_run(config: str, spec: RunSpec, out_dir: str, iters: int | None = None,
@@ -135,14 +155,11 @@ def execute_run(config: str, spec: RunSpec, out_dir: str, iters: int | None = No
     os.makedirs(work, exist_ok=True)
     # The runner's console output (config dump, per-iteration logs) goes to the run's folder, not the terminal
     # where the grid's progress bar is; mmengine binds its console handler to sys.stdout at logger creation.
-    with open(osp.join(work, 'console.log'), 'a') as console:
-        try:
-            with contextlib.redirect_stdout(console):
-                runner = build_runner(cfg)
-                runner.train()
-                runner.test()
-        finally:
-            _release_stream(console)
+    with open(osp.join(work, 'console.log'), 'a') as console, _forget_run_instances():
+        with contextlib.redirect_stdout(console):
+            runner = build_runner(cfg)
+            runner.train()
+            runner.test()
     slices = osp.join(work, 'dice', 'test_per_slice.csv')
     if not osp.isfile(slices):
         raise RuntimeError(f"run {spec.name}: the test wrote no {slices}; does the config's test evaluator hold "

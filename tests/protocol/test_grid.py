@@ -52,11 +52,17 @@ def test_grid_resumes_and_restarts_interrupted_runs(grid_env, tmp_path):
     config, options = grid_env
     specs = make_grid(['L_C', 'L_AC'], [1.0], [0], 1)
     out = tmp_path / 'cv'
+    from mmengine.logging import MessageHub, MMLogger
+    from mmengine.registry import DefaultScope
+    from mmengine.visualization import Visualizer
+    MMLogger.get_current_instance()  # mmengine's default logger: made by the grid's first message if not before
+    before = {cls: list(cls._instance_dict) for cls in (MMLogger, MessageHub, Visualizer, DefaultScope)}
     path = run_grid(config, specs, str(out), iters=2, cfg_options=options, progress=False, log=lambda m: None)
     results = pd.read_csv(path)
     assert set(results['run']) == {s.name for s in specs}
-    # The runs' loggers no longer write to their (closed) console.log: later messages of this process work.
-    from mmengine.logging import MMLogger
+    # The runs' loggers, message hubs, visualizers and scopes are gone, their log files closed: later messages of
+    # this process do not hit a run's closed console.log, and a grid does not grow with its runs.
+    assert {cls: list(cls._instance_dict) for cls in before} == before
     assert not [h for logger in MMLogger._instance_dict.values() for h in logger.handlers
                 if getattr(getattr(h, 'stream', None), 'closed', False)]
     # Only the test fold's pathological subjects, annotated slices, each run alike.
