@@ -8,6 +8,12 @@ realisation, without the fat infiltration (and atrophy). Two scores guard the Di
   than ``delta`` (default 2 % of the intensity range); x and t share their noise, so they are equal elsewhere up
   to resampling round-off. Then ``removal = 1 - MAE_R(F(x), t) / MAE_R(x, t)``: 1 when F(x) equals the
   counterpart on R, 0 when F changed nothing (F = identity), negative when F made R worse.
+* **Heavy removal**, the same score on the heavily infiltrated part of R only, where x and t differ by more than
+  ``heavy`` (default 30 % of the range: about half the fat-muscle contrast, confluent or washed-out fat). These
+  are the pixels a fat-infiltrated slice puts above the upper threshold of the muscle, so the ones the Dice needs
+  removed. The lightly infiltrated rest of R differs from t by a few noise levels only, and there ``removal``
+  also counts how F's own denoising departs from t's noise realisation (every trained F scores below 0 on it),
+  which drags the overall score down for a reason that has nothing to do with the infiltration.
 * **Preservation error** (how much F changed what it should have left alone). On the thigh outside R
   (healthy muscle, fat, bone, vessels), ``preservation = MAE_{body without R}(F(x), t) / (sigma * sqrt(2 / pi))``,
   with sigma the noise level of t. ``sigma * sqrt(2/pi)`` is E|n| for Gaussian noise n of std sigma: the error
@@ -77,7 +83,7 @@ def infiltrated_region(original: np.ndarray, truth: np.ndarray, delta: float) ->
 
 
 def faithfulness(original: np.ndarray, translated: np.ndarray, truth: np.ndarray, data_range: float = 255.0,
-                 delta: float = 0.02, body_level: float = 0.1) -> dict[str, float]:
+                 delta: float = 0.02, body_level: float = 0.1, heavy: float = 0.3) -> dict[str, float]:
     """Removal and preservation scores of one translated slice (see the module docstring).
 
     Args:
@@ -89,9 +95,12 @@ def faithfulness(original: np.ndarray, translated: np.ndarray, truth: np.ndarray
             Defaults to 0.02.
         body_level: Level, as a fraction of ``data_range``, of the smoothed counterpart that bounds the body.
             Defaults to 0.1.
+        heavy: Difference between x and t, as a fraction of ``data_range``, above which an infiltrated pixel is
+            heavily infiltrated (``removal_heavy``). Defaults to 0.3.
 
     Returns:
-        ``removal``; ``preservation``; ``infiltrated_px`` (size of R); ``error_original`` and
+        ``removal``; ``removal_heavy`` and ``heavy_px`` (the same on the heavily infiltrated pixels, and their
+        number); ``preservation``; ``infiltrated_px`` (size of R); ``error_original`` and
         ``error_translated`` (MAE of x and F(x) to t on R); ``error_kept`` (MAE of F(x) to t on the body outside
         R) and ``noise_mae`` (sigma * sqrt(2 / pi)). A score whose region has fewer than
         :data:`MIN_REGION_PIXELS` pixels is NaN.
@@ -105,16 +114,22 @@ def faithfulness(original: np.ndarray, translated: np.ndarray, truth: np.ndarray
                          f"{fx.shape}, truth {t.shape}")
     if not data_range > 0:
         raise ValueError(f"data_range must be > 0, got {data_range}")
+    if not 0 < delta <= heavy:
+        raise ValueError(f"need 0 < delta <= heavy, got delta {delta}, heavy {heavy}")
     region = infiltrated_region(x, t, delta * data_range)
+    heavy_region = infiltrated_region(x, t, heavy * data_range)
     body = body_mask(t, body_level * data_range)
     kept = body & ~region
     background = background_mask(body)
-    out = dict(infiltrated_px=float(region.sum()), removal=np.nan, preservation=np.nan, error_original=np.nan,
-               error_translated=np.nan, error_kept=np.nan, noise_mae=np.nan)
+    out = dict(infiltrated_px=float(region.sum()), heavy_px=float(heavy_region.sum()), removal=np.nan,
+               removal_heavy=np.nan, preservation=np.nan, error_original=np.nan, error_translated=np.nan,
+               error_kept=np.nan, noise_mae=np.nan)
     if region.sum() >= MIN_REGION_PIXELS:
         out["error_original"] = float(np.abs(x - t)[region].mean())
         out["error_translated"] = float(np.abs(fx - t)[region].mean())
         out["removal"] = 1.0 - out["error_translated"] / out["error_original"]
+    if heavy_region.sum() >= MIN_REGION_PIXELS:
+        out["removal_heavy"] = 1.0 - float(np.abs(fx - t)[heavy_region].mean() / np.abs(x - t)[heavy_region].mean())
     if kept.sum() >= MIN_REGION_PIXELS and background.sum() >= MIN_REGION_PIXELS:
         out["noise_mae"] = noise_sigma(t, background) * np.sqrt(2.0 / np.pi)
         out["error_kept"] = float(np.abs(fx - t)[kept].mean())

@@ -44,7 +44,7 @@ class ThresholdDiceMetric(BaseMetric):
 
     Each processed slice gives one row: ``subject``, ``group``, ``slice``, ``dice_original``,
     ``lo_original``, ``hi_original``, ``dice_translated``, ``lo_translated``, ``hi_translated`` and, when the
-    samples carry the phantom's truth, ``psnr``, ``ssim``, ``removal`` and ``preservation``
+    samples carry the phantom's truth, ``psnr``, ``ssim``, ``removal``, ``removal_heavy`` and ``preservation``
     (:func:`mmac.evaluation.faithfulness.faithfulness`: share of the infiltration error removed, departure
     from the counterpart elsewhere in units of the noise), ``ff_true`` and ``ff_est`` (mean fat fraction over
     the muscle mask, true and estimated from x - F(x)). The rows of the last evaluation stay in
@@ -114,6 +114,7 @@ class ThresholdDiceMetric(BaseMetric):
             scores['ssim'] = float(structural_similarity(truth, translated, data_range=255.0))
             faithful = faithfulness(original, translated, truth, data_range=255.0)
             scores['removal'] = faithful['removal']
+            scores['removal_heavy'] = faithful['removal_heavy']
             scores['preservation'] = faithful['preservation']
         if self.fat_fraction_key and self.fat_fraction_key in sample:
             ff_true = self._field(sample, self.fat_fraction_key)
@@ -136,7 +137,7 @@ class ThresholdDiceMetric(BaseMetric):
         d_o = np.array([r['dice_original'] for r in results])
         d_t = np.array([r['dice_translated'] for r in results])
         metrics['improved_share'] = float((d_t > d_o).mean())
-        for key in ('psnr', 'ssim', 'removal', 'preservation'):
+        for key in ('psnr', 'ssim', 'removal', 'removal_heavy', 'preservation'):
             if all(key in r for r in results):
                 values = np.array([r[key] for r in results], dtype=float)
                 if np.isfinite(values).any():

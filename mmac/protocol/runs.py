@@ -28,7 +28,7 @@ from mmac.protocol.grid import RunSpec
 
 RESULT_COLUMNS = ['run', 'loss', 'w_c', 'fold', 'repetition', 'subject', 'group', 'slice', 'dice_original',
                   'dice_translated', 'lo_original', 'hi_original', 'lo_translated', 'hi_translated']
-OPTIONAL_COLUMNS = ['psnr', 'ssim', 'removal', 'preservation', 'ff_true', 'ff_est']
+OPTIONAL_COLUMNS = ['psnr', 'ssim', 'removal', 'removal_heavy', 'preservation', 'ff_true', 'ff_est']
 
 
 def run_dir(out_dir: str, spec: RunSpec) -> str:

@@ -62,6 +62,25 @@ def test_hand_worked_removal_and_preservation():
     assert scores["preservation"] == pytest.approx(3.0 / noise_mae)
 
 
+def test_hand_worked_heavy_removal():
+    truth = _thigh(seed=2)
+    original = truth.copy()
+    original[20:26, 20:26] += 100.0  # heavy: 100 > 0.3 * 255
+    original[30:36, 20:26] += 20.0   # light: 20 < 0.3 * 255
+    translated = truth.copy()
+    translated[20:26, 20:26] += 25.0  # a quarter of the heavy infiltration left ...
+    translated[30:36, 20:26] += 20.0  # ... and the light one untouched
+    scores = faithfulness(original, translated, truth)
+    assert scores["heavy_px"] == 36 and scores["infiltrated_px"] == 72
+    assert scores["removal_heavy"] == pytest.approx(0.75)
+    assert scores["removal"] == pytest.approx(1 - (25 + 20) / (100 + 20))
+    # Light infiltration only: no heavy pixels, no heavy score.
+    light = faithfulness(truth + np.where(original - truth == 100.0, 20.0, 0.0), truth, truth)
+    assert light["heavy_px"] == 0 and np.isnan(light["removal_heavy"]) and light["removal"] == 1.0
+    with pytest.raises(ValueError, match="delta <= heavy"):
+        faithfulness(original, translated, truth, delta=0.4, heavy=0.3)
+
+
 def test_identity_and_truth_are_the_two_ends():
     truth = _thigh(seed=3)
     original = truth.copy()

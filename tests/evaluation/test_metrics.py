@@ -44,7 +44,13 @@ def test_rows_match_brute_force_and_group_means():
         assert row['dice_translated'] == pytest.approx(brute_force_dice(s['fake_healthy'][0].numpy(), mask))
         assert row['ff_true'] == pytest.approx(0.25)
         assert 0 <= row['ssim'] <= 1
+        # Heavy removal, recomputed: pixels where x and its truth differ by more than 30 % of 255.
+        x, fx, t = (s[k][0].numpy().astype(float) for k in ('real_pathological', 'fake_healthy', 'img_healthy_truth'))
+        heavy = np.abs(x - t) > 0.3 * 255
+        assert heavy.sum() >= 10
+        assert row['removal_heavy'] == pytest.approx(1 - np.abs(fx - t)[heavy].mean() / np.abs(x - t)[heavy].mean())
     metrics = metric.compute_metrics(rows)
+    assert metrics['removal_heavy'] == pytest.approx(np.mean([r['removal_heavy'] for r in rows]))
     m01 = np.mean([rows[0]['dice_translated'], rows[1]['dice_translated']])
     assert metrics['moderate/translated'] == pytest.approx(m01)
     # pathological = mean over the two patients (not over the three slices)
