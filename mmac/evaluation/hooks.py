@@ -8,7 +8,7 @@ from mmengine.dist import master_only
 from mmengine.hooks import Hook
 
 from mmac.evaluation.metrics import ThresholdDiceMetric
-from mmac.evaluation.stats import group_summary, per_patient
+from mmac.evaluation.stats import SCORE_KEYS, group_summary, per_patient
 from mmac.fileio import write_csv_atomic
 
 
@@ -50,7 +50,7 @@ class ThresholdDiceHook(Hook):
                 continue
             tag = phase if len(dice_metrics) == 1 else f'{phase}_{k}'
             slices = pd.DataFrame(metric.last_rows)
-            patients = per_patient(slices, by=[])
+            patients = per_patient(slices, by=[], columns=[c for c in SCORE_KEYS if c in slices.columns])
             base = osp.join(runner.work_dir, self.out_dir, tag)
             write_csv_atomic(slices, f'{base}_per_slice.csv', float_format='%.6g')
             write_csv_atomic(patients, f'{base}_per_patient.csv', float_format='%.6g')

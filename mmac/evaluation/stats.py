@@ -25,6 +25,7 @@ from scipy import stats as _sps
 __all__ = [
     "REQUIRED_KEYS",
     "OPTIONAL_KEYS",
+    "SCORE_KEYS",
     "GROUPS",
     "to_frame",
     "per_patient",
@@ -37,6 +38,9 @@ __all__ = [
 REQUIRED_KEYS = ("subject", "group", "dice_original", "dice_translated")
 OPTIONAL_KEYS = ("run", "loss", "w_c", "fold", "repetition")
 VALUE_KEYS = ("dice_original", "dice_translated")
+# Per-slice scores the evaluation adds on the synthetic cohort (mmac.evaluation.metrics): against the true
+# healthy counterpart (PSNR, SSIM, mmac.evaluation.faithfulness) and the true and estimated fat fraction.
+SCORE_KEYS = ("psnr", "ssim", "removal", "removal_heavy", "preservation", "ff_true", "ff_est")
 # Summary groups: each maps to the per-patient groups it pools.
 GROUPS = {"moderate": ("moderate",), "severe": ("severe",), "pathological": ("moderate", "severe")}
 
@@ -78,7 +82,7 @@ def to_frame(records: pd.DataFrame | Mapping[str, Sequence[Any]] | Iterable[Mapp
 
 
 def per_patient(records: pd.DataFrame | Mapping[str, Sequence[Any]] | Iterable[Mapping[str, Any]],
-                by: Sequence[str] | None = None) -> pd.DataFrame:
+                by: Sequence[str] | None = None, columns: Sequence[str] = ()) -> pd.DataFrame:
     """Mean Dice per patient (and per run, when the records hold several).
 
     Args:
@@ -87,23 +91,28 @@ def per_patient(records: pd.DataFrame | Mapping[str, Sequence[Any]] | Iterable[M
             patient is averaged within each combination. ``None`` uses the keys of :data:`OPTIONAL_KEYS`
             present in the records except ``fold`` (a patient is tested in one fold per repetition).
             Defaults to None.
+        columns: Further per-slice values to average the same way (e.g. :data:`SCORE_KEYS`); NaN slices
+            (a score a slice has too few pixels for) are left out of a patient's mean. Defaults to ().
 
     Returns:
         One row per (``*by``, subject) with the columns ``*by``, ``subject``, ``group``,
-        ``dice_original``, ``dice_translated`` (means over the patient's slices) and ``n_slices``; sorted by
-        those keys.
+        ``dice_original``, ``dice_translated`` (means over the patient's slices), ``n_slices`` and then
+        ``columns``; sorted by those keys.
 
     Raises:
-        KeyError: If a key of ``by`` is missing.
+        KeyError: If a key of ``by`` or a column is missing.
         ValueError: If a subject appears with more than one group.
     """
     frame = to_frame(records)
     if by is None:
         by = [key for key in OPTIONAL_KEYS if key in frame.columns and key != "fold"]
-    by = list(by)
+    by, columns = list(by), list(columns)
     missing = [key for key in by if key not in frame.columns]
     if missing:
         raise KeyError(f"by names key(s) {missing} that the records lack; they have {list(frame.columns)}")
+    missing = [key for key in columns if key not in frame.columns]
+    if missing:
+        raise KeyError(f"columns names value(s) {missing} that the records lack; they have {list(frame.columns)}")
     groups_per_subject = frame.groupby("subject")["group"].nunique()
     if (groups_per_subject > 1).any():
         subject = groups_per_subject.index[groups_per_subject > 1][0]
@@ -114,6 +123,7 @@ def per_patient(records: pd.DataFrame | Mapping[str, Sequence[Any]] | Iterable[M
         dice_original=("dice_original", "mean"),
         dice_translated=("dice_translated", "mean"),
         n_slices=("dice_original", "size"),
+        **{column: (column, "mean") for column in columns},
     )
     return table.reset_index()
 

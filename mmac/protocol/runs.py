@@ -23,12 +23,13 @@ from collections import deque
 from collections.abc import Sequence
 
 from mmac._cpu import threads_per_job  # noqa: F401  (defined in mmac._cpu, which engine uses too; re-exported)
+from mmac.evaluation.stats import SCORE_KEYS
 from mmac.fileio import write_csv_atomic, write_json_atomic
 from mmac.protocol.grid import RunSpec
 
 RESULT_COLUMNS = ['run', 'loss', 'w_c', 'fold', 'repetition', 'subject', 'group', 'slice', 'dice_original',
                   'dice_translated', 'lo_original', 'hi_original', 'lo_translated', 'hi_translated']
-OPTIONAL_COLUMNS = ['psnr', 'ssim', 'removal', 'removal_heavy', 'preservation', 'ff_true', 'ff_est']
+OPTIONAL_COLUMNS = list(SCORE_KEYS)  # written when the metric has them (runs on the synthetic cohort)
 
 
 def run_dir(out_dir: str, spec: RunSpec) -> str:

@@ -115,11 +115,9 @@ def patient_table(results: pd.DataFrame, columns: Sequence[str] = ()) -> pd.Data
         One row per (loss, w_c, subject) with ``group``, ``dice_original``, ``dice_translated``,
         ``n_repetitions`` and the extra columns.
     """
-    patients = per_patient(results, by=["loss", "w_c", "repetition"])  # slice means within each run
+    # slice means within each run
+    patients = per_patient(results, by=["loss", "w_c", "repetition"], columns=columns)
     keys = ["loss", "w_c", "subject", "group"]
-    if columns:
-        extra = results.groupby(["loss", "w_c", "repetition", "subject"], sort=True)[list(columns)].mean()
-        patients = patients.merge(extra.reset_index(), on=["loss", "w_c", "repetition", "subject"], how="left")
     agg = {c: (c, "mean") for c in ("dice_original", "dice_translated", *columns)}
     agg["n_repetitions"] = ("repetition", "nunique")
     return patients.groupby(keys, sort=True).agg(**agg).reset_index()

@@ -35,6 +35,18 @@ def test_per_patient_accepts_columns_and_separates_runs():
     np.testing.assert_allclose(table.loc[table["loss"] == "c", "dice_translated"], 0.5)
 
 
+def test_per_patient_averages_score_columns_and_skips_nan_slices():
+    recs = records()
+    for r, removal in zip(recs, [0.2, 0.4, float("nan"), 0.1, float("nan"), 0.4]):
+        r["removal"] = removal
+    table = per_patient(recs, columns=["removal"])
+    # A: (0.2 + 0.4) / 2; B: its one slice has no score; C: (0.1 + 0.4) / 2, the NaN slice left out
+    np.testing.assert_allclose(table["removal"], [0.3, np.nan, 0.25])
+    assert list(table["n_slices"]) == [2, 1, 3]
+    with pytest.raises(KeyError, match="ssim"):
+        per_patient(recs, columns=["ssim"])
+
+
 def test_group_summary_hand_worked():
     summary = group_summary(per_patient(records())).set_index("group")
     # moderate: original {0.6, 0.4}: mean 0.5, sample std sqrt(((0.1)^2 + (0.1)^2) / 1) = 0.141421

@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -34,6 +35,12 @@ def test_train_then_resume_then_test(tiny_cohort, tmp_path):
                '--cfg-options', *opts])
     patients = pd.read_csv(tmp_path / 'test' / 'dice' / 'test_per_patient.csv')
     assert set(patients['group']) <= {'moderate', 'severe'} and len(patients) > 0
+    # The phantom's faithfulness scores reach the per-patient CSV as means of the slices' scores.
+    slices = pd.read_csv(tmp_path / 'test' / 'dice' / 'test_per_slice.csv')
+    for score in ('removal', 'removal_heavy', 'preservation', 'ssim'):
+        expected = slices.groupby('subject')[score].mean()
+        found = patients.set_index('subject')[score].loc[expected.index]
+        np.testing.assert_allclose(found, expected, rtol=1e-4, atol=1e-6)  # both CSVs keep 6 significant digits
 
 
 def test_missing_checkpoint_is_named(tmp_path, capsys):
