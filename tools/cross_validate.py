@@ -8,6 +8,9 @@
 Writes OUT/results.csv (one row per test slice and run); rerunning the same command skips finished runs and
 restarts interrupted ones. Then: python tools/report.py OUT
 
+The same command with --rescore trains nothing: it tests every finished run's checkpoint again with the current
+evaluation (for runs made before a score was added) and rewrites the results (and the report, with --preset).
+
 A preset (mmac.protocol.presets) fixes the cohort (made if missing), config, grid and schedule of one size of the
 paper's protocol, trains with --fast, and writes the report at the end; options given beside it override it:
   cpu        5 folds x {L_C, L_AC} x w_c=1 x 2 repetitions, 64 px, about 35 min on 2 CPU cores
@@ -19,7 +22,7 @@ import sys
 
 from mmac.engine.launch import parse_cfg_options
 from mmac.protocol.grid import LOSSES, make_grid
-from mmac.protocol.runs import pending_runs, run_grid
+from mmac.protocol.runs import pending_runs, rescore_grid, run_grid
 
 
 def parse_args(argv=None):
@@ -45,6 +48,9 @@ def parse_args(argv=None):
     p.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE', help='overrides for every run')
     p.add_argument('--fast', action='store_true',
                    help='fast training iteration in every run (CUDA graph on GPUs), as tools/train.py --fast')
+    p.add_argument('--rescore', action='store_true',
+                   help='train nothing: test the finished runs of OUT again with the current evaluation and '
+                        'rewrite results.csv (give the options the runs were made with)')
     p.add_argument('--no-progress', action='store_true')
     args = p.parse_args(argv)
     for name in ('repeats', 'jobs', 'iters'):
@@ -100,15 +106,19 @@ def main(argv=None) -> int:
         specs = make_grid(args.losses, args.weights, folds, args.repeats)
         pending_runs(args.config, specs, args.out, iters=args.iters, epochs=args.epochs,
                      cfg_options=cfg_options or None)
+        if args.rescore:
+            path = rescore_grid(args.out, specs, progress=not args.no_progress)
     except (FileNotFoundError, ValueError) as exc:
         return cli_error(exc)
-    gpus = visible_gpus() if args.gpus is None else args.gpus
-    jobs = args.jobs
-    if jobs is None:
-        jobs = (8 if args.preset else 2) * len(gpus) if gpus else (min(2, available_cpus()) if args.preset else 1)
-    path = run_grid(args.config, specs, args.out, iters=args.iters, epochs=args.epochs,
-                    cfg_options=cfg_options or None, jobs=jobs, gpus=gpus, progress=not args.no_progress,
-                    fast=args.fast)
+    if not args.rescore:
+        gpus = visible_gpus() if args.gpus is None else args.gpus
+        jobs = args.jobs
+        if jobs is None:
+            jobs = ((8 if args.preset else 2) * len(gpus) if gpus
+                    else (min(2, available_cpus()) if args.preset else 1))
+        path = run_grid(args.config, specs, args.out, iters=args.iters, epochs=args.epochs,
+                        cfg_options=cfg_options or None, jobs=jobs, gpus=gpus, progress=not args.no_progress,
+                        fast=args.fast)
     print(f'results: {path}')
     if args.preset is None:
         print(f'report:  python tools/report.py {args.out}')

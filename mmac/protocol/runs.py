@@ -147,8 +147,6 @@ def execute_run(config: str, spec: RunSpec, out_dir: str, iters: int | None = No
     Returns:
         Path of the run's per-slice ``results.csv``.
     """
-    import pandas as pd
-
     from mmac.engine.launch import build_runner
     start = time.time()
     cfg = run_config(config, spec, out_dir, iters=iters, epochs=epochs, cfg_options=cfg_options, fast=fast)
@@ -161,6 +159,20 @@ def execute_run(config: str, spec: RunSpec, out_dir: str, iters: int | None = No
             runner = build_runner(cfg)
             runner.train()
             runner.test()
+    results = _write_results(work, spec)
+    checkpoint = osp.join(work, f'iter_{cfg.train_cfg.max_iters}.pth')
+    done = dict(spec.to_dict(), run=spec.name, checkpoint=checkpoint, config=osp.join(work, 'run_config.py'),
+                iters=cfg.train_cfg.max_iters, seconds=round(time.time() - start, 1),
+                settings=_settings(config, iters, epochs, cfg_options))
+    cfg.dump(done['config'])
+    write_json_atomic(osp.join(work, 'DONE'), done)
+    return results
+
+
+def _write_results(work: str, spec: RunSpec) -> str:
+    """The run's test slices (``dice/test_per_slice.csv``) with the run's keys in front, as ``results.csv``."""
+    import pandas as pd
+
     slices = osp.join(work, 'dice', 'test_per_slice.csv')
     if not osp.isfile(slices):
         raise RuntimeError(f"run {spec.name}: the test wrote no {slices}; does the config's test evaluator hold "
@@ -171,13 +183,69 @@ def execute_run(config: str, spec: RunSpec, out_dir: str, iters: int | None = No
     columns = RESULT_COLUMNS + [c for c in OPTIONAL_COLUMNS if c in frame.columns]
     results = osp.join(work, 'results.csv')
     write_csv_atomic(frame[columns], results)
-    checkpoint = osp.join(work, f'iter_{cfg.train_cfg.max_iters}.pth')
-    done = dict(spec.to_dict(), run=spec.name, checkpoint=checkpoint, config=osp.join(work, 'run_config.py'),
-                iters=cfg.train_cfg.max_iters, seconds=round(time.time() - start, 1),
-                settings=_settings(config, iters, epochs, cfg_options))
-    cfg.dump(done['config'])
-    write_json_atomic(osp.join(work, 'DONE'), done)
     return results
+
+
+def rescore_run(out_dir: str, spec: RunSpec) -> str:
+    """Test a finished run's checkpoint again with the current evaluation and rewrite its ``results.csv``.
+
+    For runs made before the evaluation gained a score (``removal_heavy``, say): their checkpoint is tested with
+    the run's own config (``run_config.py``) and today's metric, nothing is trained. The Dice is the same as
+    before for the same checkpoint and data; ``DONE`` keeps its settings and gains ``rescored`` (a timestamp).
+
+    Returns:
+        Path of the run's per-slice ``results.csv``.
+
+    Raises:
+        FileNotFoundError: The run is not finished (no ``DONE``), or its config or checkpoint is gone.
+    """
+    from mmengine.config import Config
+
+    from mmac.engine.launch import build_runner
+    work = run_dir(out_dir, spec)
+    done = read_done(out_dir, spec)
+    if done is None:
+        raise FileNotFoundError(f"{work} holds no finished run (no DONE file) to rescore")
+    config = osp.join(work, 'run_config.py')
+    # DONE names the checkpoint as the training saw it, relative to the working directory of then; the file
+    # itself lies in the run's folder.
+    checkpoint = osp.join(work, osp.basename(str(done.get('checkpoint', ''))))
+    for what, path in (('config', config), ('checkpoint', checkpoint)):
+        if not osp.isfile(path):
+            raise FileNotFoundError(f"cannot rescore {spec.name}: its {what} {path} is gone")
+    cfg = Config.fromfile(config)
+    cfg.work_dir, cfg.load_from, cfg.resume = work, checkpoint, False
+    with open(osp.join(work, 'console.log'), 'a') as console, _forget_run_instances():
+        with contextlib.redirect_stdout(console):
+            build_runner(cfg).test()
+    results = _write_results(work, spec)
+    write_json_atomic(osp.join(work, 'DONE'), dict(done, rescored=time.strftime('%Y-%m-%d %H:%M:%S')))
+    return results
+
+
+def rescore_grid(out_dir: str, specs: Sequence[RunSpec], progress: bool = True, log=print) -> str:
+    """:func:`rescore_run` every finished run of ``specs`` in this process, then rebuild ``results.csv``.
+
+    Runs that are not finished are left alone and named in a message (train them with :func:`run_grid`).
+
+    Returns:
+        Path of ``out_dir/results.csv``.
+
+    Raises:
+        FileNotFoundError: None of ``specs`` is finished in ``out_dir``, or a finished run lost its files.
+    """
+    from tqdm import tqdm
+
+    finished = [s for s in specs if read_done(out_dir, s) is not None]
+    if not finished:
+        raise FileNotFoundError(f"{out_dir} holds none of the {len(specs)} runs finished: nothing to rescore")
+    missing = [s.name for s in specs if s not in finished]
+    if missing:
+        log(f"{len(missing)} of {len(specs)} runs are not finished and not rescored: {', '.join(missing)}")
+    for spec in tqdm(finished, unit='run', disable=not progress):
+        rescore_run(out_dir, spec)
+    log(f"rescored {len(finished)} run(s) with the current evaluation")
+    return collect_results(out_dir, specs)
 
 
 def read_done(out_dir: str, spec: RunSpec) -> dict | None:

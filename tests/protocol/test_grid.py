@@ -88,6 +88,34 @@ def test_grid_resumes_and_restarts_interrupted_runs(grid_env, tmp_path):
         run_grid(config, specs, str(out), iters=3, cfg_options=options, progress=False, log=lambda m: None)
 
 
+def test_rescore_tests_the_checkpoints_again_with_the_current_evaluation(grid_env, tmp_path, monkeypatch):
+    from mmac.protocol.runs import rescore_grid, rescore_run, run_grid
+
+    config, options = grid_env
+    specs = make_grid(['L_AC', 'L_C'], [1.0], [0], 1)
+    out = tmp_path / 'cv'
+    first = pd.read_csv(run_grid(config, specs, str(out), iters=1, cfg_options=options, progress=False,
+                                 log=lambda m: None))
+    # Results as an older evaluation wrote them: no heavy removal, and (to see them rewritten) no Dice either.
+    old = out / 'runs' / specs[0].name / 'results.csv'
+    pd.read_csv(old).drop(columns=['removal_heavy']).assign(dice_translated=-1.0).to_csv(old, index=False)
+    (out / 'runs' / specs[1].name / 'DONE').unlink()  # an unfinished run: named, left alone
+    monkeypatch.chdir(tmp_path)  # another working directory than the training's
+    messages = []
+    again = pd.read_csv(rescore_grid(str(out), specs, progress=False, log=messages.append))
+    assert any(specs[1].name in m and 'not rescored' in m for m in messages)
+    assert set(again['run']) == {specs[0].name}
+    mine = first[first['run'] == specs[0].name].reset_index(drop=True)
+    pd.testing.assert_frame_equal(again[mine.columns], mine)  # same checkpoint and data: the same scores
+    done = json.loads((out / 'runs' / specs[0].name / 'DONE').read_text())
+    assert 'rescored' in done and done['iters'] == 1
+    (out / 'runs' / specs[0].name / 'iter_1.pth').unlink()
+    with pytest.raises(FileNotFoundError, match='checkpoint'):
+        rescore_run(str(out), specs[0])
+    with pytest.raises(FileNotFoundError, match='no DONE'):
+        rescore_run(str(out), specs[1])
+
+
 def test_parallel_runs_in_subprocesses(grid_env, tmp_path):
     from mmac.protocol.runs import run_grid
 

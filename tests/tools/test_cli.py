@@ -102,6 +102,14 @@ def test_cross_validate_refuses_an_out_dir_of_other_settings(tmp_path, capsys):
     assert done.is_file()  # nothing deleted
 
 
+def test_cross_validate_rescore_without_finished_runs_is_one_error_line(tmp_path, capsys):
+    argv = ['--out', str(tmp_path / 'cv'), '--config', str(CPU_CONFIG), '--losses', 'L_AC', '--weights', '1',
+            '--folds', '0', '--repeats', '1', '--iters', '2', '--rescore']
+    assert load_tool('cross_validate').main(argv) == 2
+    one_error_line(capsys, 'none of the 1 runs finished', 'nothing to rescore')
+    assert not (tmp_path / 'cv' / 'results.csv').exists()
+
+
 def test_missing_visualizer_package_is_named(monkeypatch, capsys):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: None if name == 'wandb' else real(name, *a))
