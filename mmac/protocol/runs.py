@@ -192,6 +192,7 @@ def rescore_run(out_dir: str, spec: RunSpec) -> str:
     For runs made before the evaluation gained a score (``removal_heavy``, say): their checkpoint is tested with
     the run's own config (``run_config.py``) and today's metric, nothing is trained. The Dice is the same as
     before for the same checkpoint and data; ``DONE`` keeps its settings and gains ``rescored`` (a timestamp).
+    Relative paths in the run's config (``data_root``) are read from the current directory, as in training.
 
     Returns:
         Path of the run's per-slice ``results.csv``.
