@@ -21,6 +21,12 @@ realisation, without the fat infiltration (and atrophy). Two scores guard the Di
   departure, and values above 1 mean that F changed the anatomy by more than the noise it could have removed.
   sigma is estimated from the air around the thigh in t (:func:`noise_sigma`), so no phantom metadata is needed.
 
+The Dice of F(x) mixes the two: what F did on the infiltration and what it did to the rest of the thigh.
+:func:`infiltration_only` separates them: x with F(x) pasted on R only, the translation F would give if it left
+everything else alone. Its optimal two-threshold Dice (the metric's ``dice_infiltration_only``) against
+``dice_translated`` says how much of F's Dice the changes outside the infiltration cost (an oracle: R comes from
+the truth, which real data lacks).
+
 The body is ``fill_holes(gaussian(t, 1 px) > body_level)`` (default 10 % of the range): the thigh with its
 dark cortex and vessels, without the air around it, which any translation keeps dark and which would only
 dilute the error.
@@ -32,7 +38,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["noise_sigma", "body_mask", "background_mask", "infiltrated_region", "faithfulness", "MIN_REGION_PIXELS"]
+__all__ = ["noise_sigma", "body_mask", "background_mask", "infiltrated_region", "faithfulness", "infiltration_only",
+           "MIN_REGION_PIXELS"]
 
 MIN_REGION_PIXELS = 10  # a slice with fewer infiltrated (or body, or background) pixels gets NaN for that score
 BACKGROUND_MARGIN_PX = 3  # background = outside the body dilated by this many pixels
@@ -80,6 +87,30 @@ def background_mask(body: np.ndarray, margin: int = BACKGROUND_MARGIN_PX) -> np.
 def infiltrated_region(original: np.ndarray, truth: np.ndarray, delta: float) -> np.ndarray:
     """Pixels where the pathological slice and its healthy counterpart differ by more than ``delta``, bool."""
     return np.abs(np.asarray(original, np.float64) - np.asarray(truth, np.float64)) > delta
+
+
+def infiltration_only(original: np.ndarray, translated: np.ndarray, truth: np.ndarray, data_range: float = 255.0,
+                      delta: float = 0.02) -> np.ndarray:
+    """x with F(x) on the infiltrated region R only (where x and t differ by more than ``delta * data_range``).
+
+    Args:
+        original: x, shape (..., H, W).
+        translated: F(x), same shape and scale.
+        truth: The true healthy counterpart t of x, same shape and scale.
+        data_range: Intensity range of the scale. Defaults to 255.
+        delta: As in :func:`faithfulness`. Defaults to 0.02.
+
+    Returns:
+        ``where(R, F(x), x)``, float64, the shape of the inputs.
+
+    Raises:
+        ValueError: Shapes differ.
+    """
+    x, fx, t = (np.asarray(a, dtype=np.float64) for a in (original, translated, truth))
+    if not x.shape == fx.shape == t.shape:
+        raise ValueError(f"infiltration_only needs three arrays of one shape, got original {x.shape}, translated "
+                         f"{fx.shape}, truth {t.shape}")
+    return np.where(infiltrated_region(x, t, delta * data_range), fx, x)
 
 
 def faithfulness(original: np.ndarray, translated: np.ndarray, truth: np.ndarray, data_range: float = 255.0,

@@ -16,7 +16,7 @@ from mmagic.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
-from mmac.evaluation.faithfulness import faithfulness
+from mmac.evaluation.faithfulness import faithfulness, infiltration_only
 from mmac.evaluation.fat_fraction import fat_fraction_estimate  # noqa: F401  (re-exported)
 from mmac.evaluation.stats import group_summary, per_patient
 from mmac.evaluation.threshold_dice import optimal_threshold_dice_batch
@@ -46,9 +46,10 @@ class ThresholdDiceMetric(BaseMetric):
     ``lo_original``, ``hi_original``, ``dice_translated``, ``lo_translated``, ``hi_translated`` and, when the
     samples carry the phantom's truth, ``psnr``, ``ssim``, ``removal``, ``removal_heavy`` and ``preservation``
     (:func:`mmac.evaluation.faithfulness.faithfulness`: share of the infiltration error removed, departure
-    from the counterpart elsewhere in units of the noise), ``ff_true`` and ``ff_est`` (mean fat fraction over
-    the muscle mask, true and estimated from x - F(x)). The rows of the last evaluation stay in
-    :attr:`last_rows` for :class:`~mmac.evaluation.hooks.ThresholdDiceHook`.
+    from the counterpart elsewhere in units of the noise), ``dice_infiltration_only`` (the Dice of x with F(x)
+    on the infiltration only, :func:`~mmac.evaluation.faithfulness.infiltration_only`), ``ff_true`` and
+    ``ff_est`` (mean fat fraction over the muscle mask, true and estimated from x - F(x)). The rows of the last
+    evaluation stay in :attr:`last_rows` for :class:`~mmac.evaluation.hooks.ThresholdDiceHook`.
 
     Args:
         translated_key: Field of the translated slice F(x), (1, H, W) in [0, 255]. Defaults to
@@ -94,6 +95,10 @@ class ThresholdDiceMetric(BaseMetric):
         masks = np.stack([self._field(s, self.mask_key) for s in data_samples]).astype(bool)  # (N, H, W)
         d_t, lo_t, hi_t = optimal_threshold_dice_batch(translated, masks)
         d_o, lo_o, hi_o = optimal_threshold_dice_batch(original, masks)
+        d_r = None
+        if self.truth_key and all(self.truth_key in s for s in data_samples):
+            truth = np.stack([self._field(s, self.truth_key) for s in data_samples])
+            d_r = optimal_threshold_dice_batch(infiltration_only(original, translated, truth), masks)[0]
         for i, sample in enumerate(data_samples):
             meta = sample.get('metainfo', sample)
             row = dict(subject=str(meta.get('subject', '')), group=str(meta.get('group', '')),
@@ -101,6 +106,8 @@ class ThresholdDiceMetric(BaseMetric):
                        dice_original=float(d_o[i]), lo_original=float(lo_o[i]), hi_original=float(hi_o[i]),
                        dice_translated=float(d_t[i]), lo_translated=float(lo_t[i]), hi_translated=float(hi_t[i]))
             row.update(self._phantom_scores(sample, original[i], translated[i], masks[i]))
+            if d_r is not None:
+                row['dice_infiltration_only'] = float(d_r[i])
             self.results.append(row)
 
     def _phantom_scores(self, sample: dict, original: np.ndarray, translated: np.ndarray,
@@ -137,7 +144,7 @@ class ThresholdDiceMetric(BaseMetric):
         d_o = np.array([r['dice_original'] for r in results])
         d_t = np.array([r['dice_translated'] for r in results])
         metrics['improved_share'] = float((d_t > d_o).mean())
-        for key in ('psnr', 'ssim', 'removal', 'removal_heavy', 'preservation'):
+        for key in ('psnr', 'ssim', 'removal', 'removal_heavy', 'preservation', 'dice_infiltration_only'):
             if all(key in r for r in results):
                 values = np.array([r[key] for r in results], dtype=float)
                 if np.isfinite(values).any():

@@ -39,8 +39,10 @@ REQUIRED_KEYS = ("subject", "group", "dice_original", "dice_translated")
 OPTIONAL_KEYS = ("run", "loss", "w_c", "fold", "repetition")
 VALUE_KEYS = ("dice_original", "dice_translated")
 # Per-slice scores the evaluation adds on the synthetic cohort (mmac.evaluation.metrics): against the true
-# healthy counterpart (PSNR, SSIM, mmac.evaluation.faithfulness) and the true and estimated fat fraction.
-SCORE_KEYS = ("psnr", "ssim", "removal", "removal_heavy", "preservation", "ff_true", "ff_est")
+# healthy counterpart (PSNR, SSIM, mmac.evaluation.faithfulness, the Dice of F(x) on the infiltration only) and
+# the true and estimated fat fraction.
+SCORE_KEYS = ("psnr", "ssim", "removal", "removal_heavy", "preservation", "dice_infiltration_only", "ff_true",
+              "ff_est")
 # Summary groups: each maps to the per-patient groups it pools.
 GROUPS = {"moderate": ("moderate",), "severe": ("severe",), "pathological": ("moderate", "severe")}
 

@@ -2,7 +2,14 @@
 import numpy as np
 import pytest
 
-from mmac.evaluation.faithfulness import background_mask, body_mask, faithfulness, infiltrated_region, noise_sigma
+from mmac.evaluation.faithfulness import (
+    background_mask,
+    body_mask,
+    faithfulness,
+    infiltrated_region,
+    infiltration_only,
+    noise_sigma,
+)
 from mmac.phantom.cohort import make_subject
 
 
@@ -79,6 +86,19 @@ def test_hand_worked_heavy_removal():
     assert light["heavy_px"] == 0 and np.isnan(light["removal_heavy"]) and light["removal"] == 1.0
     with pytest.raises(ValueError, match="delta <= heavy"):
         faithfulness(original, translated, truth, delta=0.4, heavy=0.3)
+
+
+def test_infiltration_only_pastes_f_on_the_infiltration():
+    truth = np.zeros((4, 4))
+    original = truth.copy()
+    original[0, :2] = [10.0, 3.0]        # 10 > 0.02 * 255 = 5.1 is infiltrated, 3 is not
+    translated = np.full((4, 4), 7.0)     # F changed every pixel
+    out = infiltration_only(original, translated, truth)
+    expected = original.copy()
+    expected[0, 0] = 7.0                  # F(x) on the one infiltrated pixel, x everywhere else
+    np.testing.assert_array_equal(out, expected)
+    with pytest.raises(ValueError, match="one shape"):
+        infiltration_only(original, translated[:3], truth)
 
 
 def test_identity_and_truth_are_the_two_ends():

@@ -49,6 +49,10 @@ def test_rows_match_brute_force_and_group_means():
         heavy = np.abs(x - t) > 0.3 * 255
         assert heavy.sum() >= 10
         assert row['removal_heavy'] == pytest.approx(1 - np.abs(fx - t)[heavy].mean() / np.abs(x - t)[heavy].mean())
+    for row, s in zip(rows, samples):  # the Dice of x with F(x) on the infiltration only (|x - t| > 5.1)
+        x, fx, t = (s[k][0].numpy().astype(float) for k in ('real_pathological', 'fake_healthy', 'img_healthy_truth'))
+        composite = np.where(np.abs(x - t) > 0.02 * 255, fx, x)
+        assert row['dice_infiltration_only'] == pytest.approx(brute_force_dice(composite, s['gt_mask'][0].numpy()))
     metrics = metric.compute_metrics(rows)
     assert metrics['removal_heavy'] == pytest.approx(np.mean([r['removal_heavy'] for r in rows]))
     m01 = np.mean([rows[0]['dice_translated'], rows[1]['dice_translated']])
