@@ -52,7 +52,8 @@ def demo_runs(losses: Sequence[str] = ('L_AC', 'L_C'), seed: int = 0) -> list:
 
 
 def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/demo_cohort', iters: int | None = None,
-             losses: Sequence[str] = ('L_AC', 'L_C'), seed: int = 0, jobs: int | None = None, log=print) -> dict:
+             losses: Sequence[str] = ('L_AC', 'L_C'), seed: int = 0, jobs: int | None = None, log=print,
+             rescore: bool = False) -> dict:
     """Run the main job; returns :func:`mmac.report.make_report`'s result (paths of the report files).
 
     Seeds run into the same ``out_dir`` are pooled: ``results.csv`` and the report cover every seed whose runs
@@ -65,13 +66,26 @@ def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/demo_cohort'
         losses: Losses to train. Defaults to both.
         seed: Training seed (repetition index). Defaults to 0.
         jobs: Runs at once. Defaults to one per core, at most 2.
+        rescore: Train nothing: test every finished seed's runs in ``out_dir`` again with the current evaluation
+            (:func:`mmac.protocol.runs.rescore_grid`), then write the report. ``seed``, ``iters`` and ``jobs``
+            are then not used. Defaults to False.
+
+    Raises:
+        FileNotFoundError: ``rescore`` and no finished run in ``out_dir``.
     """
-    from mmac.protocol.runs import collect_results, run_grid
+    from mmac.protocol.runs import collect_results, rescore_grid, run_grid
     from mmac.report import make_report
 
-    specs = demo_runs(losses, seed)
     cpus = available_cpus()
+    if rescore:
+        specs = [spec for s in finished_seeds(out_dir, losses) for spec in demo_runs(losses, s)]
+        if not specs:
+            raise FileNotFoundError(f"{out_dir} holds no finished demo run to rescore")
+        ensure_cohort(data_dir, workers=min(2, cpus), log=log)
+        rescore_grid(out_dir, specs, progress=False, log=log)
+        return make_report(out_dir)
     ensure_cohort(data_dir, workers=min(2, cpus), log=log)
+    specs = demo_runs(losses, seed)
     jobs = min(2, cpus) if jobs is None else jobs
     log(f'training and testing {len(specs)} runs ({jobs} at once): {", ".join(s.name for s in specs)}')
     run_grid(CONFIG, specs, out_dir, iters=iters, cfg_options=demo_options(data_dir), jobs=jobs, log=log,

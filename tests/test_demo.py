@@ -41,3 +41,11 @@ def test_demo_tool_rejects_a_negative_seed():
     result = subprocess.run([sys.executable, str(REPO / "tools" / "demo.py"), "--seed", "-1"], capture_output=True,
                             text=True, cwd=REPO)
     assert result.returncode == 2 and "--seed must be >= 0" in result.stderr
+
+
+def test_demo_rescore_without_finished_runs_is_one_error_and_makes_nothing(tmp_path):
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "demo.py"), "--rescore", "--out",
+                             str(tmp_path / "out"), "--data", str(tmp_path / "cohort")], capture_output=True,
+                            text=True, cwd=REPO)
+    assert result.returncode == 2 and "holds no finished demo run to rescore" in result.stderr, result.stderr
+    assert not (tmp_path / "cohort").exists() and not (tmp_path / "out").exists()

@@ -2,6 +2,7 @@
 loss L_AC and the symmetric baseline L_C on both of its folds, test them, write the report.
 
     python tools/demo.py [--seed 0] [--out work_dirs/demo] [--data data/demo_cohort] [--iters N] [--jobs J]
+    python tools/demo.py --rescore [--out work_dirs/demo]   # no training: re-test the finished runs, new report
 
 Each --seed is a separate training seed; without --out, seed s > 0 writes to work_dirs/demo_seed<s>. Seeds run
 into one --out folder are pooled in its report (e.g. --seed 1 --out work_dirs/demo after the default run).
@@ -20,6 +21,8 @@ def main(argv=None):
                         "config's)")
     parser.add_argument('--jobs', type=int, default=None, help='runs at once (default: one per core, at most 2)')
     parser.add_argument('--losses', nargs='+', default=['L_AC', 'L_C'], choices=['L_AC', 'L_C'])
+    parser.add_argument('--rescore', action='store_true', help='train nothing: test the finished runs of --out '
+                        'again with the current evaluation and rewrite the report')
     args = parser.parse_args(argv)
     for name in ('seed', 'iters', 'jobs'):
         value = getattr(args, name)
@@ -29,8 +32,9 @@ def main(argv=None):
     from mmac.demo import run_demo
 
     try:
-        result = run_demo(out, args.data, iters=args.iters, losses=args.losses, seed=args.seed, jobs=args.jobs)
-    except ValueError as exc:
+        result = run_demo(out, args.data, iters=args.iters, losses=args.losses, seed=args.seed, jobs=args.jobs,
+                          rescore=args.rescore)
+    except (FileNotFoundError, ValueError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
     for name in ('table1.md', 'loss_difference.csv'):
