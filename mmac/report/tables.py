@@ -192,16 +192,19 @@ def pvalues(results: pd.DataFrame) -> pd.DataFrame:
     """Paired two-sided Wilcoxon signed-rank tests over patients, per w_c and group.
 
     Comparisons: ``'L_AC vs L_C'`` (translated Dice of the two losses at the same w_c), ``'L_AC vs original'``
-    and ``'L_C vs original'`` (translated against the original slices' Dice). Patients are paired by subject
-    (only patients present in both settings); values are the repetition-averaged per-patient means of
-    :func:`patient_table`. The test is :func:`mmac.evaluation.stats.paired_wilcoxon` (scipy's
+    and ``'L_C vs original'`` (translated against the original slices' Dice), and, when the results carry
+    ``dice_infiltration_only`` (phantom runs), ``'L_AC vs L_C, F on the infiltration only'`` on that Dice.
+    Patients are paired by subject (only patients present in both settings); values are the repetition-averaged
+    per-patient means of :func:`patient_table`. The test is :func:`mmac.evaluation.stats.paired_wilcoxon` (scipy's
     ``wilcoxon``, zero differences dropped; all differences zero gives p = 1 and a note).
 
     Returns:
         Columns ``comparison``, ``w_c``, ``group``, ``n_patients``, ``n_nonzero``, ``mean_difference``
         (first minus second), ``statistic``, ``pvalue``, ``note``.
     """
-    patients = patient_table(results)
+    oracle = "dice_infiltration_only"
+    has_oracle = oracle in results.columns and results[oracle].notna().any()
+    patients = patient_table(results, columns=[oracle] if has_oracle else [])
     rows: list = []
 
     def values(frame: pd.DataFrame, column: str, with_group: bool = False) -> pd.DataFrame:
@@ -214,6 +217,9 @@ def pvalues(results: pd.DataFrame) -> pd.DataFrame:
         if "L_AC" in by_loss and "L_C" in by_loss:
             _paired(values(by_loss["L_AC"], "dice_translated", True), values(by_loss["L_C"], "dice_translated"),
                     "L_AC vs L_C", float(w_c), rows)
+            if has_oracle:
+                _paired(values(by_loss["L_AC"], oracle, True), values(by_loss["L_C"], oracle),
+                        "L_AC vs L_C, F on the infiltration only", float(w_c), rows)
         for loss in _loss_order(by_loss)[::-1]:
             frame = by_loss[loss]
             _paired(values(frame, "dice_translated", True), values(frame, "dice_original"),

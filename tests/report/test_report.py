@@ -101,6 +101,25 @@ def test_pvalues_follow_the_exact_wilcoxon_test():
     assert set(tests["comparison"]) == {"L_AC vs L_C", "L_AC vs original", "L_C vs original"}
 
 
+def test_pvalues_of_the_infiltration_only_dice():
+    frame = fabricated()
+    # Per patient, L_AC - L_C on the composite = -0.01, -0.02, -0.03, +0.04 (slice offsets cancel in the means).
+    offset = {"m1": -0.01, "m2": -0.02, "s1": -0.03, "s2": 0.04}
+    frame["dice_infiltration_only"] = 0.8 + np.where(frame["loss"] == "L_AC", frame["subject"].map(offset), 0.0) \
+        + np.where(frame["slice"] == 0, -0.01, 0.01)
+    tests = pvalues(check_results(frame))
+    row = tests[(tests["comparison"] == "L_AC vs L_C, F on the infiltration only")
+                & (tests["group"] == "Pathological")].iloc[0]
+    assert row["mean_difference"] == pytest.approx(-0.005)
+    # Ranks of |d| 1, 2, 3, 4; the positive one has rank 4: W+ = 4, W- = 6. Of the 16 sign patterns, 7 give
+    # W+ <= 4 ({}, {1}, {2}, {3}, {4}, {1,2}, {1,3}) and, by symmetry, 7 give W+ >= 6: exact two-sided p = 14/16.
+    assert row["pvalue"] == pytest.approx(14 / 16)
+    assert row["statistic"] == 4
+    assert row["n_patients"] == 4
+    # Results without the column give no such comparison.
+    assert "L_AC vs L_C, F on the infiltration only" not in set(pvalues(check_results(fabricated()))["comparison"])
+
+
 def test_pvalue_is_one_with_a_note_when_nothing_changes():
     frame = fabricated()
     frame["dice_translated"] = frame["dice_original"]
