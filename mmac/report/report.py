@@ -107,6 +107,11 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
     files["slice_shares.csv"] = _write_csv(shares, out / "slice_shares.csv")
     spread = loss_difference_spread(results)
     files["loss_difference.csv"] = _write_csv(spread, out / "loss_difference.csv")
+    spread_oracle = None
+    if "dice_infiltration_only" in results.columns and results["dice_infiltration_only"].notna().any():
+        spread_oracle = loss_difference_spread(results, column="dice_infiltration_only")
+        files["loss_difference_infiltration_only.csv"] = _write_csv(
+            spread_oracle, out / "loss_difference_infiltration_only.csv")
     files["boxplots.png"] = figures.boxplots(results, out / "boxplots.png", formats)
 
     fig3_text = ""
@@ -145,7 +150,7 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
             if fmt != "png":
                 files[f"{name[:-4]}.{fmt}"] = files[name].with_suffix(f".{fmt}")
     report = _report_text(results, results_dir, table_md, tests, shares, fig3_text, phantom_text + coverage_text,
-                          notes, spread)
+                          notes, spread, spread_oracle)
     files["report.md"] = write_text_atomic(out / "report.md", report)
     logger.info("report written to %s", out / "report.md")
     return {"files": files, "notes": notes}
@@ -213,10 +218,10 @@ def _coverage_section(coverage: pd.DataFrame) -> str:
             "(`pathology_coverage.csv`, `tools/pathology_coverage.py`)\n\n" + markdown_table(coverage) + "\n")
 
 
-def _spread_section(spread: pd.DataFrame) -> list[str]:
+def _spread_section(spread: pd.DataFrame, oracle: pd.DataFrame | None = None) -> list[str]:
     if spread.empty:
         return []
-    return [
+    lines = [
         "## How sure: L_AC - L_C over folds and repetitions",
         "",
         "GAN training varies with the seed, so a difference is only a finding when it holds across the runs. "
@@ -228,11 +233,21 @@ def _spread_section(spread: pd.DataFrame) -> list[str]:
         markdown_table(spread, digits=4),
         "",
     ]
+    if oracle is not None and not oracle.empty:
+        lines += [
+            "The same on the Dice of x with F(x) on the infiltration only (`dice_infiltration_only`, see the "
+            "phantom section): how the two losses compare on what F does to the infiltration, without what it "
+            "does to the rest of the thigh. (`loss_difference_infiltration_only.csv`)",
+            "",
+            markdown_table(oracle, digits=4),
+            "",
+        ]
+    return lines
 
 
 def _report_text(results: pd.DataFrame, results_dir: Path, table_md: str, tests: pd.DataFrame,
                  shares: pd.DataFrame, fig3_text: str, phantom_text: str, notes: list[str],
-                 spread: pd.DataFrame | None = None) -> str:
+                 spread: pd.DataFrame | None = None, spread_oracle: pd.DataFrame | None = None) -> str:
     n_patients = results.groupby("group")["subject"].nunique()
     reps = results.groupby(["loss", "w_c"])["repetition"].nunique()
     settings = ", ".join(f"{loss} at w_c={w:g} ({n} repetition{'s' if n != 1 else ''})"
@@ -260,7 +275,7 @@ def _report_text(results: pd.DataFrame, results_dir: Path, table_md: str, tests:
         "",
         table_md,
         "",
-        *_spread_section(spread if spread is not None else pd.DataFrame()),
+        *_spread_section(spread if spread is not None else pd.DataFrame(), spread_oracle),
         "## Paired Wilcoxon signed-rank tests over patients",
         "",
         "Two-sided, paired by patient, on the per-patient Dice of Table 1 (scipy's `wilcoxon`, zero "

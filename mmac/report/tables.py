@@ -285,7 +285,7 @@ def phantom_truth(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def loss_difference_spread(results: pd.DataFrame) -> pd.DataFrame:
+def loss_difference_spread(results: pd.DataFrame, column: str = "dice_translated") -> pd.DataFrame:
     """How sure is L_AC - L_C? Its spread over the paired units (fold, repetition) that were run.
 
     A unit is one fold and repetition, trained once with each loss from the same seed. Within a unit the
@@ -294,18 +294,27 @@ def loss_difference_spread(results: pd.DataFrame) -> pd.DataFrame:
     holds in every unit, or the difference lies within the spread (the sign changes between units), or one
     unit only, which measures no spread.
 
+    Args:
+        results: Validated results (:func:`check_results`).
+        column: The per-slice score compared, ``'dice_translated'`` (the default) or another one, such as
+            ``'dice_infiltration_only'``.
+
     Returns:
         Columns ``w_c``, ``group``, ``n_units``, ``mean``, ``std``, ``min``, ``max``, ``verdict``; empty when
         the results lack one of the two losses.
+
+    Raises:
+        KeyError: The results lack ``column``.
     """
     from mmac.evaluation.stats import GROUPS
 
     columns = ["w_c", "group", "n_units", "mean", "std", "min", "max", "verdict"]
     if not {"L_AC", "L_C"} <= set(results["loss"]):
         return pd.DataFrame(columns=columns)
-    patients = per_patient(results, by=["loss", "w_c", "fold", "repetition"])
+    extra = [] if column in ("dice_original", "dice_translated") else [column]
+    patients = per_patient(results, by=["loss", "w_c", "fold", "repetition"], columns=extra)
     wide = patients.pivot_table(index=["w_c", "fold", "repetition", "subject", "group"], columns="loss",
-                                values="dice_translated").reset_index()
+                                values=column).reset_index()
     wide = wide.dropna(subset=["L_AC", "L_C"]).assign(difference=lambda f: f["L_AC"] - f["L_C"])
     rows = []
     for w_c in sorted(wide["w_c"].unique()):

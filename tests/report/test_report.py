@@ -259,6 +259,13 @@ def test_loss_difference_spread_by_hand():
     assert set(single["verdict"]) == {"one unit: no spread measured"} and single["std"].isna().all()
     only_one_loss = _units_frame([0.02])
     assert loss_difference_spread(only_one_loss[only_one_loss["loss"] == "L_AC"]).empty
+    # Another score: the spread of its L_AC - L_C, by the same units.
+    frame = _units_frame([0.10, -0.05]).assign(dice_infiltration_only=lambda f: 2 * f["dice_translated"])
+    doubled = loss_difference_spread(frame, column="dice_infiltration_only")
+    severe = doubled[doubled["group"] == "Severe"].iloc[0]
+    assert severe["mean"] == pytest.approx(0.05) and severe["max"] == pytest.approx(0.20)
+    with pytest.raises(KeyError, match="ssim"):
+        loss_difference_spread(frame, column="ssim")
 
 
 def test_coverage_table_by_hand():
