@@ -147,7 +147,9 @@ class UNetGenerator(nn.Module):
     def _up(self, level: int, cin: int, cout: int) -> nn.Sequential:
         innermost = level == self.num_down - 1
         cin = cin if innermost else 2 * cin  # all but the innermost level take [skip, below]
-        bias = level == 0 or self.norm_cfg["type"] == "IN"
+        # A norm follows every up convolution but the outermost one of the plain U-Net (tanh there); batch norm
+        # removes a bias (instance norm keeps pix2pix's bias, for the checkpoints' layout).
+        bias = (level == 0 and not self.full_resolution) or self.norm_cfg["type"] == "IN"
         if self.upsampling == "transposed":
             up = [_CONV_T[self.dims](cin, cout, kernel_size=4, stride=2, padding=1, bias=bias)]
         else:

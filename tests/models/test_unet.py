@@ -197,6 +197,10 @@ def test_full_resolution_parameter_count():
     assert _n_params(net) == expected
     plain = sum(cin * cout * 16 + cout for cin, cout in downs + ups[:-1] + [(8, 1)])  # outermost: 8 -> 1
     assert _n_params(UNetGenerator(**SMALL)) == plain
+    # BN: no conv before a norm has a bias, the outermost up conv now included; BN has 2 * C parameters.
+    # down 1*4*16 + 4*8*16 + 2*8 + 8*16*16 = 2640; up 16*8*16 + 2*8 + 16*4*16 + 2*4 + 8*4*16 + 2*4 = 3616;
+    # head 5*4*9 + 2*4 + 4*1*9 + 1 = 225
+    assert _n_params(UNetGenerator(full_resolution=True, norm_cfg=dict(type="BN"), **SMALL)) == 2640 + 3616 + 225
 
 
 def test_full_resolution_head_sees_the_input_at_full_resolution():
