@@ -31,6 +31,7 @@ import torch.distributed as dist
 from mmagic.models.utils import set_requires_grad
 from mmengine.optim import OptimWrapper
 
+from mmac._validate import check_choice
 from mmac.engine.graphed_step import GraphedStep
 from mmac.engine.guards import average_gradients, check_finite
 from mmac.engine.image_pool import DeviceImagePool
@@ -85,10 +86,8 @@ def check_fast_step_cfg(fast_step: dict | None, model) -> dict | None:
     if unknown:
         raise ValueError(f"fast_step has unknown key(s) {unknown}; allowed: {sorted(FAST_STEP_DEFAULTS)}")
     cfg = dict(FAST_STEP_DEFAULTS, **fast_step)
-    if cfg['cuda_graph'] not in (True, False, 'auto'):
-        raise ValueError(f"fast_step.cuda_graph must be True, False or 'auto', got {cfg['cuda_graph']!r}")
-    if cfg['batch_forwards'] not in (True, False, 'auto'):
-        raise ValueError(f"fast_step.batch_forwards must be True, False or 'auto', got {cfg['batch_forwards']!r}")
+    for key in ('cuda_graph', 'batch_forwards'):  # check_choice: 1 and 0 are not True and False here
+        check_choice(cfg[key], (True, False, 'auto'), f'fast_step.{key}')
     batch_norms = batch_statistics_modules(model)
     if cfg['batch_forwards'] == 'auto':
         cfg['batch_forwards'] = not batch_norms

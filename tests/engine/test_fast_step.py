@@ -149,10 +149,13 @@ def test_fast_step_stops_on_non_finite_loss():
 def test_fast_step_configuration_errors():
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['graph'\]"):
         build_model(ASYMMETRIC, fast_step=dict(graph=True))
-    with pytest.raises(ValueError, match="cuda_graph must be True, False or 'auto'"):
+    allowed = "allowed: True, False, 'auto'"
+    with pytest.raises(ValueError, match=f"unknown fast_step.cuda_graph 'yes'; {allowed}"):
         build_model(ASYMMETRIC, fast_step=dict(cuda_graph='yes'))
-    with pytest.raises(ValueError, match="batch_forwards must be True, False or 'auto'"):
+    with pytest.raises(ValueError, match=f"unknown fast_step.batch_forwards 1.5; {allowed}"):
         build_model(ASYMMETRIC, fast_step=dict(batch_forwards=1.5))
+    with pytest.raises(ValueError, match=f"unknown fast_step.cuda_graph 1; {allowed}"):  # 1 == True in Python
+        build_model(ASYMMETRIC, fast_step=dict(cuda_graph=1))
     with pytest.raises(ValueError, match="discriminator_steps=1"):
         build_model(ASYMMETRIC, fast_step={}, discriminator_steps=2)
     model = build_model(ASYMMETRIC, fast_step=dict(cuda_graph=True))
