@@ -21,6 +21,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Sequence
+from pathlib import Path
 
 from mmac._cpu import threads_per_job  # noqa: F401  (defined in mmac._cpu, which engine uses too; re-exported)
 from mmac.evaluation.stats import SCORE_KEYS
@@ -199,23 +200,16 @@ def rescore_run(out_dir: str, spec: RunSpec) -> str:
 
     Raises:
         FileNotFoundError: The run is not finished (no ``DONE``), or its config or checkpoint is gone.
+        ValueError: Its DONE is not JSON or lacks ``config`` / ``checkpoint``.
     """
     from mmengine.config import Config
 
     from mmac.engine.launch import build_runner
     work = run_dir(out_dir, spec)
+    config, checkpoint = run_files(out_dir, spec.name)
     done = read_done(out_dir, spec)
-    if done is None:
-        raise FileNotFoundError(f"{work} holds no finished run (no DONE file) to rescore")
-    config = osp.join(work, 'run_config.py')
-    # DONE names the checkpoint as the training saw it, relative to the working directory of then; the file
-    # itself lies in the run's folder.
-    checkpoint = osp.join(work, osp.basename(str(done.get('checkpoint', ''))))
-    for what, path in (('config', config), ('checkpoint', checkpoint)):
-        if not osp.isfile(path):
-            raise FileNotFoundError(f"cannot rescore {spec.name}: its {what} {path} is gone")
-    cfg = Config.fromfile(config)
-    cfg.work_dir, cfg.load_from, cfg.resume = work, checkpoint, False
+    cfg = Config.fromfile(str(config))
+    cfg.work_dir, cfg.load_from, cfg.resume = work, str(checkpoint), False
     with open(osp.join(work, 'console.log'), 'a') as console, _forget_run_instances():
         with contextlib.redirect_stdout(console):
             build_runner(cfg).test()
@@ -247,6 +241,49 @@ def rescore_grid(out_dir: str, specs: Sequence[RunSpec], progress: bool = True, 
         rescore_run(out_dir, spec)
     log(f"rescored {len(finished)} run(s) with the current evaluation")
     return collect_results(out_dir, specs)
+
+
+def resolve_path(value: str, *bases: Path) -> Path:
+    """``value`` as it is when absolute, else under the first of ``bases`` (then the working directory) where it
+    exists; unchanged when it exists nowhere."""
+    path = Path(value)
+    if path.is_absolute():
+        return path
+    for base in (*bases, Path.cwd()):
+        if (base / path).exists():
+            return base / path
+    return path
+
+
+def run_files(out_dir: str | Path, run: str) -> tuple[Path, Path]:
+    """``(config, checkpoint)`` of a finished run, as its ``<out_dir>/runs/<run>/DONE`` names them.
+
+    DONE holds the paths as the training saw them, relative to its working directory: each is looked for as it
+    is, under the run's folder and ``out_dir`` (:func:`resolve_path`), and last as the file of that name in the
+    run's folder, where training writes both.
+
+    Raises:
+        FileNotFoundError: No DONE file, or its config/checkpoint does not exist.
+        ValueError: DONE is not JSON or lacks ``config`` / ``checkpoint``.
+    """
+    folder = Path(out_dir) / "runs" / str(run)
+    done = folder / "DONE"
+    if not done.is_file():
+        raise FileNotFoundError(f"run {run!r} has no DONE file ({done}); is it finished?")
+    try:
+        info = json.loads(done.read_text())
+        names = info["config"], info["checkpoint"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{done}: expected JSON with 'config' and 'checkpoint', got an error {exc!r}") from exc
+    paths = []
+    for what, name in zip(("config", "checkpoint"), names):
+        path = resolve_path(name, folder, Path(out_dir))
+        if not path.is_file() and (folder / Path(name).name).is_file():
+            path = folder / Path(name).name
+        if not path.is_file():
+            raise FileNotFoundError(f"{done}: {what} {path} does not exist")
+        paths.append(path)
+    return paths[0], paths[1]
 
 
 def read_done(out_dir: str, spec: RunSpec) -> dict | None:

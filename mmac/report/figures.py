@@ -8,7 +8,6 @@ the runs' checkpoints: it needs ``<results_dir>/runs/<run>/DONE`` files naming e
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from mmac.fileio import atomic_path  # noqa: E402
+from mmac.protocol.runs import resolve_path, run_files  # noqa: E402
 from mmac.report.tables import LOSS_ORDER, _loss_order, patient_table, setting_label  # noqa: E402
 
 __all__ = ["boxplots", "fat_fraction_scatter", "select_fig3_slices", "load_done", "fig3", "save_figure",
@@ -177,37 +177,7 @@ def select_fig3_slices(results: pd.DataFrame, n: int = 3, w_c: float | None = No
                  "dice_L_AC", "dice_L_C"]].reset_index(drop=True)
 
 
-def _resolve(value: str, *bases: Path) -> Path:
-    path = Path(value)
-    if path.is_absolute():
-        return path
-    for base in (*bases, Path.cwd()):
-        if (base / path).exists():
-            return base / path
-    return path
-
-
-def load_done(results_dir: str | Path, run: str) -> tuple[Path, Path]:
-    """``(config, checkpoint)`` of a finished run from ``<results_dir>/runs/<run>/DONE``.
-
-    Raises:
-        FileNotFoundError: No DONE file, or its config/checkpoint does not exist.
-        ValueError: DONE is not JSON or lacks ``config`` / ``checkpoint``.
-    """
-    run_dir = Path(results_dir) / "runs" / str(run)
-    done = run_dir / "DONE"
-    if not done.is_file():
-        raise FileNotFoundError(f"run {run!r} has no DONE file ({done}); is it finished?")
-    try:
-        info = json.loads(done.read_text())
-        config, checkpoint = info["config"], info["checkpoint"]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{done}: expected JSON with 'config' and 'checkpoint', got an error {exc!r}") from exc
-    paths = _resolve(config, run_dir, Path(results_dir)), _resolve(checkpoint, run_dir, Path(results_dir))
-    for what, path in zip(("config", "checkpoint"), paths):
-        if not path.is_file():
-            raise FileNotFoundError(f"{done}: {what} {path} does not exist")
-    return paths
+load_done = run_files  # ``(config, checkpoint)`` of a finished run: mmac.protocol.runs.run_files
 
 
 def _subject_slice(config: Path, subject: str, index: int, size: int | None, mode: str,
@@ -223,7 +193,7 @@ def _subject_slice(config: Path, subject: str, index: int, size: int | None, mod
     dataset = cfg.test_dataloader.dataset
     manifest = model_manifest(cfg)
     if not manifest.is_absolute():
-        manifest = _resolve(str(manifest), results_dir)
+        manifest = resolve_path(str(manifest), results_dir)
     record = next((r for r in read_manifest(manifest) if r.subject == subject), None)
     if record is None:
         raise ValueError(f"subject {subject!r} is not in {manifest}")
