@@ -21,6 +21,7 @@ from mmac.report.tables import (
     coverage_table,
     format_table1,
     has_phantom_truth,
+    has_scores,
     loss_difference_spread,
     phantom_truth,
     pvalues,
@@ -108,7 +109,7 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
     spread = loss_difference_spread(results)
     files["loss_difference.csv"] = _write_csv(spread, out / "loss_difference.csv")
     spread_oracle = None
-    if "dice_infiltration_only" in results.columns and results["dice_infiltration_only"].notna().any():
+    if has_scores(results, "dice_infiltration_only"):
         spread_oracle = loss_difference_spread(results, column="dice_infiltration_only")
         files["loss_difference_infiltration_only.csv"] = _write_csv(
             spread_oracle, out / "loss_difference_infiltration_only.csv")

@@ -27,7 +27,7 @@ from mmac.evaluation.stats import group_summary, paired_wilcoxon, per_patient, s
 
 __all__ = ["REQUIRED_COLUMNS", "PHANTOM_COLUMNS", "ROW_LABELS", "LOSS_ORDER", "read_results", "check_results",
            "patient_table", "table1", "format_table1", "pvalues", "slice_share_table", "phantom_truth",
-           "setting_label", "has_phantom_truth", "loss_difference_spread", "coverage_table"]
+           "setting_label", "has_scores", "has_phantom_truth", "loss_difference_spread", "coverage_table"]
 
 REQUIRED_COLUMNS = ("run", "loss", "w_c", "fold", "repetition", "subject", "group", "slice", "dice_original",
                     "dice_translated")
@@ -82,9 +82,14 @@ def read_results(path: str | Path) -> pd.DataFrame:
     return check_results(pd.read_csv(path), str(path))
 
 
+def has_scores(results: pd.DataFrame, *columns: str) -> bool:
+    """Whether the results carry each of ``columns`` with at least one value (older runs lack newer scores)."""
+    return all(c in results.columns and results[c].notna().any() for c in columns)
+
+
 def has_phantom_truth(results: pd.DataFrame) -> bool:
     """Whether the results carry the phantom's PSNR/SSIM/fat-fraction columns with values."""
-    return all(c in results.columns for c in PHANTOM_COLUMNS) and results[list(PHANTOM_COLUMNS)].notna().any().all()
+    return has_scores(results, *PHANTOM_COLUMNS)
 
 
 def _loss_order(losses) -> list[str]:
@@ -203,7 +208,7 @@ def pvalues(results: pd.DataFrame) -> pd.DataFrame:
         (first minus second), ``statistic``, ``pvalue``, ``note``.
     """
     oracle = "dice_infiltration_only"
-    has_oracle = oracle in results.columns and results[oracle].notna().any()
+    has_oracle = has_scores(results, oracle)
     patients = patient_table(results, columns=[oracle] if has_oracle else [])
     rows: list = []
 
@@ -271,7 +276,7 @@ def phantom_truth(results: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"results lack the phantom column(s) {missing}; they come from runs on the synthetic "
                          "cohort only")
     frame = results.assign(ff_error=(results["ff_est"] - results["ff_true"]).abs())
-    faithful = [c for c in FAITHFULNESS_COLUMNS if c in frame.columns and frame[c].notna().any()]
+    faithful = [c for c in FAITHFULNESS_COLUMNS if has_scores(frame, c)]
     patients = patient_table(frame, columns=[*faithful, "psnr", "ssim", "ff_error"])
     rows = []
     for loss, w_c, group, sub in _by_setting_and_group(patients):
