@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmac.evaluation.stats import group_summary, paired_wilcoxon, per_patient, slice_shares
+from mmac.evaluation.stats import VALUE_KEYS, group_summary, paired_wilcoxon, per_patient, slice_shares
 
 __all__ = ["REQUIRED_COLUMNS", "PHANTOM_COLUMNS", "ROW_LABELS", "LOSS_ORDER", "read_results", "check_results",
            "patient_table", "table1", "format_table1", "pvalues", "slice_share_table", "phantom_truth",
@@ -316,7 +316,7 @@ def loss_difference_spread(results: pd.DataFrame, column: str = "dice_translated
     columns = ["w_c", "group", "n_units", "mean", "std", "min", "max", "verdict"]
     if not {"L_AC", "L_C"} <= set(results["loss"]):
         return pd.DataFrame(columns=columns)
-    extra = [] if column in ("dice_original", "dice_translated") else [column]
+    extra = [] if column in VALUE_KEYS else [column]  # per_patient averages the Dice columns anyway
     patients = per_patient(results, by=["loss", "w_c", "fold", "repetition"], columns=extra)
     wide = patients.pivot_table(index=["w_c", "fold", "repetition", "subject", "group"], columns="loss",
                                 values=column).reset_index()
