@@ -26,6 +26,7 @@ REGISTRIES = ("MODELS", "DATASETS", "TRANSFORMS", "METRICS", "HOOKS")
 COMPONENT_MODULES = (
     "mmac.losses.cycle",  # CycleConsistencyLoss, AsymmetricCycleLoss
     "mmac.losses.adversarial",  # LSGANLoss, LogLikelihoodGANLoss
+    "mmac.losses.fidelity",  # TranslationFidelityLoss
     "mmac.models.unet",  # UNetGenerator
     "mmac.models.modular_cyclegan",  # ModularCycleGAN
     "mmac.datasets.transforms",  # RandomRot90, RandomFlip2D

@@ -56,6 +56,11 @@ class ModularCycleGAN(CycleGAN):
         id_loss_weight: Weight of the identity loss ``|F(y) - y|_1 + |G(x) - x|_1``; 0 skips the identity
             forwards. Defaults to ``loss_config['id_loss_weight']`` or 0.5 (half the GAN weight, the paper).
         id_loss: Config of the identity loss. Defaults to mmagic's ``L1Loss`` with ``id_loss_weight``.
+        fidelity_loss: Config of an optional penalty on how far a translation departs from its source, logged
+            as ``fidelity_loss``, e.g. ``dict(type='TranslationFidelityLoss', loss_weight=1.0, domain='healthy',
+            penalty='bounded_l1', scale=0.2)`` for ``|F(x) - x|`` (see :mod:`mmac.losses.fidelity`). Its
+            ``forward`` takes ``(translations, sources)`` dicts keyed by the translation's target domain. Not
+            in the paper; defaults to None (no such term).
         test_in_train_mode: Run ``val_step``/``test_step`` in train mode as mmagic's ``forward_test`` does
             (dropout and batch statistics active). Defaults to False (eval mode).
         check_finite: Stop with :class:`~mmac.engine.guards.NonFiniteLossError` naming the iteration and the
@@ -86,6 +91,7 @@ class ModularCycleGAN(CycleGAN):
                  gan_loss: dict | None = None,
                  id_loss_weight: float | None = None,
                  id_loss: dict | None = None,
+                 fidelity_loss: dict | None = None,
                  test_in_train_mode: bool = False,
                  check_finite: bool = True,
                  update_order: str = 'generators_first',
@@ -111,6 +117,7 @@ class ModularCycleGAN(CycleGAN):
         self.gan_loss = MODELS.build(gan_loss)
         self.id_loss_weight = float(id_loss_weight)
         self.id_loss = MODELS.build(id_loss) if id_loss_weight > 0 else None
+        self.fidelity_loss = None if fidelity_loss is None else MODELS.build(fidelity_loss)
         self.test_in_train_mode = test_in_train_mode
         self.check_finite = check_finite
         if update_order not in UPDATE_ORDERS:
@@ -182,7 +189,8 @@ class ModularCycleGAN(CycleGAN):
                 without identity loss.
 
         Returns:
-            ``loss_gan_g_<domain>`` per domain, ``cycle_loss`` and (identity weight > 0) ``id_loss``, each ().
+            ``loss_gan_g_<domain>`` per domain, ``cycle_loss``, (identity weight > 0) ``id_loss`` and (with a
+            ``fidelity_loss``) ``fidelity_loss``, each ().
         """
         gens, discs = self.get_module(self.generators), self.get_module(self.discriminators)
         losses, ids = {}, {}
@@ -193,6 +201,9 @@ class ModularCycleGAN(CycleGAN):
         losses['cycle_loss'] = self.cycle_loss(reconstructions, real)
         if self.id_loss is not None:
             losses['id_loss'] = sum(self.id_loss(ids[d], real[d]) for d in self._reachable_domains)
+        if self.fidelity_loss is not None:
+            # fake[d] came from real[other(d)]: F(x) is held to x under 'healthy', G(y) to y under 'pathological'.
+            losses['fidelity_loss'] = self.fidelity_loss(fake, {d: real[self._other(d)] for d in fake})
         return losses
 
     def _batched_generator_outputs(self, real: dict[str, Tensor]):

@@ -408,3 +408,14 @@ def test_cuda_graph_refuses_fp16_loss_scaling():
     model = build_model(ASYMMETRIC, fast_step={})  # cuda_graph='auto': eager, with a warning
     with pytest.warns(RuntimeWarning, match="optim_wrapper.generators scales fp16 losses"):
         assert graph_with_loss_scaling(model.fast_step, True, dict(generators=fp16, discriminators=bf16)) is False
+
+
+def test_batched_forwards_with_fidelity_loss_match_plain_step():
+    """The fidelity term sees the batched call's split F(x) and x as the plain path does."""
+    fidelity = dict(type='TranslationFidelityLoss', loss_weight=1.0, domain='healthy', scale=0.2)
+    (plain, plain_optim), (fast, fast_optim) = pair(ASYMMETRIC, model_kwargs=dict(fidelity_loss=fidelity))
+    want, got = run(plain, plain_optim, BATCHES), run(fast, fast_optim, BATCHES)
+    for i, (w, g) in enumerate(zip(want, got)):
+        assert 'fidelity_loss' in w and w.keys() == g.keys(), i
+        for k in w:
+            torch.testing.assert_close(g[k], w[k], rtol=1e-5, atol=1e-6, msg=f"iteration {i}, {k}")

@@ -255,3 +255,20 @@ def test_update_order_rejects_unknown_value():
     with pytest.raises(ValueError, match=r"update_order must be one of \('generators_first', "
                                          r"'discriminators_first'\), got 'disc'"):
         build_model(ASYMMETRIC, update_order='disc')
+
+
+def test_fidelity_loss_holds_f_of_x_to_x():
+    """The optional fidelity term is rho(F(x) - x), computed here independently; absent, nothing is logged."""
+    fidelity = dict(type='TranslationFidelityLoss', loss_weight=0.7, domain='healthy', penalty='bounded_l1',
+                    scale=0.2)
+    model = build_model(ASYMMETRIC, fidelity_loss=fidelity)
+    reference = copy.deepcopy(model)
+    data = batch()
+    log = model.train_step(copy.deepcopy(data), optim(model))
+    x = (data['inputs']['img_pathological'] - 127.5) / 127.5
+    with torch.no_grad():
+        change = (reference.generators['healthy'](x) - x).abs()
+    expected = 0.7 * (0.2 * (1 - torch.exp(-change / 0.2))).mean()
+    assert float(log['fidelity_loss']) == pytest.approx(expected.item(), rel=1e-4)
+    plain = build_model(ASYMMETRIC)
+    assert 'fidelity_loss' not in plain.train_step(batch(), optim(plain))
