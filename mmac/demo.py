@@ -53,7 +53,7 @@ def demo_runs(losses: Sequence[str] = ('L_AC', 'L_C'), seed: int = 0) -> list:
 
 def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/demo_cohort', iters: int | None = None,
              losses: Sequence[str] = ('L_AC', 'L_C'), seed: int = 0, jobs: int | None = None, log=print,
-             rescore: bool = False) -> dict:
+             rescore: bool = False, config: str = CONFIG) -> dict:
     """Run the main job; returns :func:`mmac.report.make_report`'s result (paths of the report files).
 
     Seeds run into the same ``out_dir`` are pooled: ``results.csv`` and the report cover every seed whose runs
@@ -69,6 +69,9 @@ def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/demo_cohort'
         rescore: Train nothing: test every finished seed's runs in ``out_dir`` again with the current evaluation
             (:func:`mmac.protocol.runs.rescore_grid`), then write the report. ``seed``, ``iters`` and ``jobs``
             are then not used. Defaults to False.
+        config: The config every run trains with (the demo's cohort and folds are set over it). Defaults to
+            ``configs/ac_cyclegan_thigh_cpu.py``; e.g. ``configs/ac_cyclegan_thigh_cpu_fidelity.py`` adds the
+            fidelity term to both losses.
 
     Raises:
         FileNotFoundError: ``rescore`` and no finished run in ``out_dir``.
@@ -88,7 +91,7 @@ def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/demo_cohort'
     specs = demo_runs(losses, seed)
     jobs = min(2, cpus) if jobs is None else jobs
     log(f'training and testing {len(specs)} runs ({jobs} at once): {", ".join(s.name for s in specs)}')
-    run_grid(CONFIG, specs, out_dir, iters=iters, cfg_options=demo_options(data_dir), jobs=jobs, log=log,
+    run_grid(config, specs, out_dir, iters=iters, cfg_options=demo_options(data_dir), jobs=jobs, log=log,
              fast=True)
     seeds = finished_seeds(out_dir, losses)
     if seeds != [seed]:

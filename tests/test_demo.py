@@ -49,3 +49,11 @@ def test_demo_rescore_without_finished_runs_is_one_error_and_makes_nothing(tmp_p
                             text=True, cwd=REPO)
     assert result.returncode == 2 and "holds no finished demo run to rescore" in result.stderr, result.stderr
     assert not (tmp_path / "cohort").exists() and not (tmp_path / "out").exists()
+
+
+def test_demo_tool_names_a_missing_config_and_makes_nothing(tmp_path):
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "demo.py"), "--config", str(tmp_path / "no.py"),
+                             "--out", str(tmp_path / "out"), "--data", str(tmp_path / "cohort")],
+                            capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 2 and f"--config {tmp_path / 'no.py'}: no such file" in result.stderr
+    assert not (tmp_path / "cohort").exists() and not (tmp_path / "out").exists()

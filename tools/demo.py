@@ -21,6 +21,8 @@ def main(argv=None):
                         "config's)")
     parser.add_argument('--jobs', type=int, default=None, help='runs at once (default: one per core, at most 2)')
     parser.add_argument('--losses', nargs='+', default=['L_AC', 'L_C'], choices=['L_AC', 'L_C'])
+    parser.add_argument('--config', default=None, help='config every run trains with (default: '
+                        'configs/ac_cyclegan_thigh_cpu.py)')
     parser.add_argument('--rescore', action='store_true', help='train nothing: test the finished runs of --out '
                         'again with the current evaluation and rewrite the report')
     args = parser.parse_args(argv)
@@ -28,12 +30,14 @@ def main(argv=None):
         value = getattr(args, name)
         if value is not None and value < (0 if name == 'seed' else 1):
             parser.error(f"--{name} must be >= {0 if name == 'seed' else 1}, got {value}")
+    if args.config is not None and not osp.isfile(args.config):
+        parser.error(f"--config {args.config}: no such file")
     out = args.out or ('work_dirs/demo' if args.seed == 0 else f'work_dirs/demo_seed{args.seed}')
-    from mmac.demo import run_demo
+    from mmac.demo import CONFIG, run_demo
 
     try:
         result = run_demo(out, args.data, iters=args.iters, losses=args.losses, seed=args.seed, jobs=args.jobs,
-                          rescore=args.rescore)
+                          rescore=args.rescore, config=args.config or CONFIG)
     except (FileNotFoundError, ValueError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2

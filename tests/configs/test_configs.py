@@ -53,7 +53,7 @@ def test_thigh_config_trains_one_step(path):
     assert cfg.model.discriminator.type == "PatchDiscriminator" and cfg.model.discriminator.in_channels == 1
     assert cfg.model.id_loss_weight == 0.5  # half the GAN weight
     # The paper's training; the CPU demo and the GPU protocol preset's short runs document their deviations.
-    if not path.name.endswith(('_cpu.py', '_gpu.py')):
+    if not {'cpu', 'gpu'} & set(path.stem.split('_')):
         assert cfg.train_dataloader.batch_size == 1
         assert cfg.optim_wrapper.generators.optimizer.lr == 1e-4
         assert cfg.optim_wrapper.discriminators.optimizer.lr == 1e-4
@@ -65,6 +65,7 @@ def test_thigh_config_trains_one_step(path):
     expected = "AsymmetricCycleLoss" if path.name.startswith("ac_") else "CycleConsistencyLoss"
     assert type(model.cycle_loss).__name__ == expected
     assert model.cycle_loss.loss_weight == pytest.approx(float(cfg.model.cycle_loss.loss_weight))
+    assert ('fidelity_loss' in log) == path.stem.endswith('_fidelity')
 
 
 def test_grid_weights_match_their_names():
