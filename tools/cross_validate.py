@@ -13,7 +13,7 @@ evaluation (for runs made before a score was added) and rewrites the results (an
 
 A preset (mmac.protocol.presets) fixes the cohort (made if missing), config, grid and schedule of one size of the
 paper's protocol, trains with --fast, and writes the report at the end; options given beside it override it:
-  cpu        5 folds x {L_C, L_AC} x w_c=1 x 2 repetitions, 64 px, about 35 min on 2 CPU cores
+  cpu        5 folds x {L_C, L_AC} x w_c=1 x 2 repetitions, 64 px, with the fidelity term, 21-33 min on 2 CPU cores
   gpu        5 folds x {L_C, L_AC} x w_c in {0.25, 0.5, 1}, 128 px, about 8 min on one H100-class GPU
   rehearsal  the gpu preset's grid at a tiny size, to check the chain on a CPU
 """

@@ -22,7 +22,8 @@ def main(argv=None):
     parser.add_argument('--jobs', type=int, default=None, help='runs at once (default: one per core, at most 2)')
     parser.add_argument('--losses', nargs='+', default=['L_AC', 'L_C'], choices=['L_AC', 'L_C'])
     parser.add_argument('--config', default=None, help='config every run trains with (default: '
-                        'configs/ac_cyclegan_thigh_cpu.py)')
+                        'configs/ac_cyclegan_thigh_cpu_fidelity.py; configs/ac_cyclegan_thigh_cpu.py trains '
+                        'without the fidelity term)')
     parser.add_argument('--rescore', action='store_true', help='train nothing: test the finished runs of --out '
                         'again with the current evaluation and rewrite the report')
     args = parser.parse_args(argv)

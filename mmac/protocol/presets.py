@@ -1,8 +1,10 @@
 """Named sizes of the paper's protocol: cohort, config, grid and schedule in one word (no mmagic).
 
 ``tools/cross_validate.py --preset cpu`` runs the paper's protocol at a size a 2-core CPU finishes in about half
-an hour (33 min measured): 5 patient-level folds x {L_C, L_AC} x w_c = 1 x 2 repetitions on a 64 px synthetic
-cohort of the default cohort's make-up (21 healthy, 7 moderate, 13 severe subjects), then the report.
+an hour (21 min measured): 5 patient-level folds x {L_C, L_AC} x w_c = 1 x 2 repetitions on a 64 px synthetic
+cohort of the default cohort's make-up (21 healthy, 7 moderate, 13 severe subjects), then the report. It trains
+with ``configs/ac_cyclegan_thigh_cpu_fidelity.py``, the CPU config plus a fidelity term on F shared by both losses
+(``mmac.losses.fidelity``; why in docs/science.md); ``--config configs/ac_cyclegan_thigh_cpu.py`` drops it.
 ``--preset gpu`` runs the whole Table 1 grid (w_c in {0.25, 0.5, 1}) at 128 px, sized for one H100-class GPU in
 about 8 minutes with runs packed onto it (not yet run on a GPU). ``--preset rehearsal`` is the GPU preset's grid at
 a tiny size, to check the whole chain on a CPU in a few minutes.
@@ -68,9 +70,9 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     'cpu': Preset(
-        name='cpu', config='configs/ac_cyclegan_thigh_cpu.py', data_root='data/protocol_cpu',
+        name='cpu', config='configs/ac_cyclegan_thigh_cpu_fidelity.py', data_root='data/protocol_cpu',
         cohort=dict(DEFAULT_MAKEUP, size=64, slices=53, seed=2), weights=(1.0,), repeats=2, iters=900,
-        budget='20 runs, 33 min measured on 2 CPU cores'),
+        budget='20 runs, 21 min measured on 2 idle CPU cores (33 min with other jobs)'),
     'gpu': Preset(
         name='gpu', config='configs/ac_cyclegan_thigh_gpu.py', data_root='data/protocol_gpu',
         cohort=dict(DEFAULT_MAKEUP, size=128, slices=53, seed=2), weights=(0.25, 0.5, 1.0), repeats=1, iters=2000,
