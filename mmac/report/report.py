@@ -146,15 +146,52 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
         logger.warning(note)
         notes.append(note)
 
+    try:
+        training_text = training_terms(results, results_dir)
+    except (FileNotFoundError, ValueError, KeyError, SyntaxError) as exc:
+        training_text = f"Training terms not read from the runs' configs: {exc}"
+        notes.append(training_text)
+
     for name in [n for n in files if n.endswith(".png")]:
         for fmt in formats:
             if fmt != "png":
                 files[f"{name[:-4]}.{fmt}"] = files[name].with_suffix(f".{fmt}")
     report = _report_text(results, results_dir, table_md, tests, shares, fig3_text, phantom_text + coverage_text,
-                          notes, spread, spread_oracle)
+                          notes, spread, spread_oracle, training_text)
     files["report.md"] = write_text_atomic(out / "report.md", report)
     logger.info("report written to %s", out / "report.md")
     return {"files": files, "notes": notes}
+
+
+def training_terms(results: pd.DataFrame, results_dir: Path) -> str:
+    """One sentence on the generator loss terms beyond the paper's that the runs trained with, read from each
+    run's config (``runs/<run>/DONE``): today the optional fidelity term (``model.fidelity_loss``).
+
+    Raises:
+        FileNotFoundError: A run has no DONE file or its config is gone (see :func:`figures.load_done`).
+        ValueError: A DONE file is not valid.
+    """
+    from mmengine.config import Config
+
+    terms: dict[str, list[str]] = {}
+    for run in results["run"].drop_duplicates():
+        config, _ = figures.load_done(results_dir, run)
+        model = Config.fromfile(str(config), import_custom_modules=False).get("model", {})
+        fidelity = model.get("fidelity_loss")
+        if fidelity is None:
+            key = ""
+        else:
+            fields = ", ".join(f"{k}={v!r}" for k, v in sorted(dict(fidelity).items()) if k != "type")
+            key = f"`{fidelity.get('type')}({fields})`"
+        terms.setdefault(key, []).append(str(run))
+    if list(terms) == [""]:
+        return "Training: the paper's losses only (adversarial, cycle, identity); no run adds a fidelity term."
+    parts = []
+    for key, runs in terms.items():
+        who = "every run" if len(terms) == 1 else f"{len(runs)} run(s) ({', '.join(runs)})"
+        parts.append(f"{who} without a fidelity term" if key == "" else
+                     f"{who} adds a fidelity term on F that is not in the paper, {key} (`mmac.losses.fidelity`)")
+    return "Training: " + "; ".join(parts) + "."
 
 
 def _fig3_section(chosen: pd.DataFrame) -> str:
@@ -248,7 +285,8 @@ def _spread_section(spread: pd.DataFrame, oracle: pd.DataFrame | None = None) ->
 
 def _report_text(results: pd.DataFrame, results_dir: Path, table_md: str, tests: pd.DataFrame,
                  shares: pd.DataFrame, fig3_text: str, phantom_text: str, notes: list[str],
-                 spread: pd.DataFrame | None = None, spread_oracle: pd.DataFrame | None = None) -> str:
+                 spread: pd.DataFrame | None = None, spread_oracle: pd.DataFrame | None = None,
+                 training_text: str = "") -> str:
     n_patients = results.groupby("group")["subject"].nunique()
     reps = results.groupby(["loss", "w_c"])["repetition"].nunique()
     settings = ", ".join(f"{loss} at w_c={w:g} ({n} repetition{'s' if n != 1 else ''})"
@@ -260,6 +298,7 @@ def _report_text(results: pd.DataFrame, results_dir: Path, table_md: str, tests:
         f"{results['run'].nunique()} runs; test patients: "
         + ", ".join(f"{n_patients.get(g, 0)} {g}" for g in ("moderate", "severe")) + f". Settings: {settings}.",
         "",
+        *([training_text, ""] if training_text else []),
         "Every number scores how well the muscle can be segmented by two intensity thresholds: for each test "
         "slice, the Dice of the best pair of thresholds against the reference muscle mask (optimal two-threshold "
         "Dice), on the original slice x and on its translation F(x) to a pseudo-healthy slice (Gadermayr et "

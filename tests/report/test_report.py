@@ -226,6 +226,7 @@ def test_fig3_from_done_files(tiny_model, tmp_path):
     assert list(coverage["n"]) == [1, 1, 1, 2]
     assert coverage["fat_fraction_mean"].between(0, 1).all()
     assert "What L_AC's F learns from" in report
+    assert "Training: the paper's losses only (adversarial, cycle, identity); no run adds a fidelity term." in report
 
 
 def _units_frame(differences):
@@ -288,3 +289,29 @@ def test_coverage_table_by_hand():
     np.testing.assert_allclose(table["fat_fraction_mean"], [0.3, 0.3, 0.2, 0.5])
     np.testing.assert_allclose(table["fat_fraction_std"], [np.nan, np.sqrt(0.02), np.nan, np.sqrt(0.02)])
     assert list(table["n"]) == [1, 2, 1, 2] and list(table["over"]) == ["runs", "runs", "patients", "patients"]
+
+
+def test_training_terms_name_each_runs_fidelity_term(tmp_path):
+    """The report's training line comes from each run's own config: with, without, and a run it cannot read."""
+    from mmac.report.report import training_terms
+
+    folder = tmp_path / "cv"
+    configs = {"L_AC_a": "model = dict(type='M', fidelity_loss=dict(type='TranslationFidelityLoss', "
+                         "loss_weight=4.0, scale=0.1))\n",
+               "L_C_a": "model = dict(type='M')\n"}
+    for run, text in configs.items():
+        run_dir = folder / "runs" / run
+        run_dir.mkdir(parents=True)
+        (run_dir / "run_config.py").write_text(text)
+        (run_dir / "iter_1.pth").write_bytes(b"")
+        (run_dir / "DONE").write_text(json.dumps(dict(config=str(run_dir / "run_config.py"),
+                                                      checkpoint=str(run_dir / "iter_1.pth"))))
+    results = pd.DataFrame(dict(run=["L_AC_a", "L_AC_a", "L_C_a"]))
+    assert training_terms(results, folder) == (
+        "Training: 1 run(s) (L_AC_a) adds a fidelity term on F that is not in the paper, "
+        "`TranslationFidelityLoss(loss_weight=4.0, scale=0.1)` (`mmac.losses.fidelity`); "
+        "1 run(s) (L_C_a) without a fidelity term.")
+    assert training_terms(results[results["run"] == "L_AC_a"], folder).startswith(
+        "Training: every run adds a fidelity term on F")
+    with pytest.raises(FileNotFoundError, match="no DONE file"):
+        training_terms(pd.DataFrame(dict(run=["missing"])), folder)
