@@ -50,14 +50,18 @@ def _check_domain_weights(domain_weights: object) -> dict[str, float]:
     return checked
 
 
-def _l1(reconstruction: Tensor, original: Tensor, reduction: str) -> Tensor:
-    """L1 of one cycle: a scalar for 'mean' and 'sum', shape (N,) for 'none'."""
-    error = (reconstruction - original).abs()
+def reduce_error(error: Tensor, reduction: str) -> Tensor:
+    """Reduce a per-element error: a scalar for 'mean' and 'sum', the mean per sample, shape (N,), for 'none'."""
     if reduction == "mean":
         return error.mean()
     if reduction == "sum":
         return error.sum()
     return error.flatten(1).mean(dim=1)  # (N, ...) -> (N, prod(...)) -> (N,)
+
+
+def _l1(reconstruction: Tensor, original: Tensor, reduction: str) -> Tensor:
+    """L1 of one cycle: a scalar for 'mean' and 'sum', shape (N,) for 'none'."""
+    return reduce_error((reconstruction - original).abs(), reduction)
 
 
 def cycle_l1(reconstructions: Mapping[str, Tensor], originals: Mapping[str, Tensor],

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from mmac._validate import check_choice, check_real, check_type
+from mmac.losses.cycle import reduce_error
 from mmac.registry import register
 
 #: Allowed values of ``penalty``.
@@ -72,11 +73,9 @@ def fidelity_penalty(translation: Tensor, source: Tensor, penalty: str = "bounde
     change = (translation - source).abs()
     if penalty == "bounded_l1":
         change = scale * -torch.expm1(-change / scale)  # s (1 - exp(-|d| / s)), exact for small |d|
-    if reduction == "mean":
-        return change.mean()
-    if change.ndim < 1:
+    if reduction == "none" and change.ndim < 1:
         raise ValueError("reduction='none' needs a batch dimension, the inputs are 0-d")
-    return change.flatten(1).mean(dim=1)  # (N, ...) -> (N, prod(...)) -> (N,)
+    return reduce_error(change, reduction)
 
 
 @register("MODELS")
