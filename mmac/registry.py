@@ -28,6 +28,7 @@ COMPONENT_MODULES = (
     "mmac.losses.adversarial",  # LSGANLoss, LogLikelihoodGANLoss
     "mmac.losses.fidelity",  # TranslationFidelityLoss
     "mmac.models.unet",  # UNetGenerator
+    "mmac.models.discriminator",  # HistogramPatchDiscriminator
     "mmac.models.modular_cyclegan",  # ModularCycleGAN
     "mmac.datasets.transforms",  # RandomRot90, RandomFlip2D
     "mmac.datasets.thigh_mr",  # ThighMRDataset, PackDomainInputs

@@ -1,7 +1,8 @@
-"""Generators and the loss-injectable CycleGAN; ``ModularCycleGAN`` (mmagic) is imported on first use."""
+"""Generators, discriminators and the loss-injectable CycleGAN (``ModularCycleGAN``, imported on first use)."""
+from mmac.models.discriminator import HistogramPatchDiscriminator
 from mmac.models.unet import UNetGenerator
 
-__all__ = ["UNetGenerator"]
+__all__ = ["HistogramPatchDiscriminator", "UNetGenerator"]
 
 
 def __getattr__(name: str):

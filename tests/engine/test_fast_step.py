@@ -419,3 +419,16 @@ def test_batched_forwards_with_fidelity_loss_match_plain_step():
         assert 'fidelity_loss' in w and w.keys() == g.keys(), i
         for k in w:
             torch.testing.assert_close(g[k], w[k], rtol=1e-5, atol=1e-6, msg=f"iteration {i}, {k}")
+
+
+def test_batched_forwards_with_histogram_discriminator_match_plain_step():
+    """The histogram head scores each image alone, so one call on [fakes, reals] equals two calls."""
+    disc = dict(type='HistogramPatchDiscriminator', in_channels=1, base_channels=4, num_conv=3,
+                norm_cfg=dict(type='IN'), histogram_bins=16)
+    (plain, plain_optim), (fast, fast_optim) = pair(ASYMMETRIC, model_kwargs=dict(discriminator=disc))
+    assert batch_statistics_modules(fast) == []
+    want, got = run(plain, plain_optim, BATCHES), run(fast, fast_optim, BATCHES)
+    for i, (w, g) in enumerate(zip(want, got)):
+        assert w.keys() == g.keys(), i
+        for k in w:
+            torch.testing.assert_close(g[k], w[k], rtol=1e-5, atol=1e-6, msg=f"iteration {i}, {k}")
