@@ -21,6 +21,13 @@ realisation, without the fat infiltration (and atrophy). Two scores guard the Di
   departure, and values above 1 mean that F changed the anatomy by more than the noise it could have removed.
   sigma is estimated from the air around the thigh in t (:func:`noise_sigma`), so no phantom metadata is needed.
 
+* **Bias outside the infiltration** (which way F moved what it should have left alone). The preservation error
+  is unsigned: it cannot tell noise from a shift of a whole tissue. ``bias_bright`` is the mean of F(x) - t
+  over the thigh outside R where t is bright (above ``bright``, default 60 % of the range: normal fat, marrow),
+  ``bias_dark`` the same where t is darker (healthy muscle, vessels, fascia), both in the image's units (grey
+  levels on the dataset's 0-255 scale). A perfect denoiser has both near 0; a translation that darkens normal
+  fat and muscle along with the infiltration has both negative (measured on the phantom: docs/science.md).
+
 The Dice of F(x) mixes the two: what F did on the infiltration and what it did to the rest of the thigh.
 :func:`infiltration_only` separates them: x with F(x) pasted on R only, the translation F would give if it left
 everything else alone. Its optimal two-threshold Dice (the metric's ``dice_infiltration_only``) against
@@ -114,7 +121,8 @@ def infiltration_only(original: np.ndarray, translated: np.ndarray, truth: np.nd
 
 
 def faithfulness(original: np.ndarray, translated: np.ndarray, truth: np.ndarray, data_range: float = 255.0,
-                 delta: float = 0.02, body_level: float = 0.1, heavy: float = 0.3) -> dict[str, float]:
+                 delta: float = 0.02, body_level: float = 0.1, heavy: float = 0.3,
+                 bright: float = 0.6) -> dict[str, float]:
     """Removal and preservation scores of one translated slice (see the module docstring).
 
     Args:
@@ -128,12 +136,17 @@ def faithfulness(original: np.ndarray, translated: np.ndarray, truth: np.ndarray
             Defaults to 0.1.
         heavy: Difference between x and t, as a fraction of ``data_range``, above which an infiltrated pixel is
             heavily infiltrated (``removal_heavy``). Defaults to 0.3.
+        bright: Level of the counterpart, as a fraction of ``data_range``, above which a pixel outside the
+            infiltration counts as bright tissue (``bias_bright``) rather than dark (``bias_dark``). Defaults to
+            0.6 (on the phantom: fat and marrow above, muscle below).
 
     Returns:
         ``removal``; ``removal_heavy`` and ``heavy_px`` (the same on the heavily infiltrated pixels, and their
         number); ``preservation``; ``infiltrated_px`` (size of R); ``error_original`` and
         ``error_translated`` (MAE of x and F(x) to t on R); ``error_kept`` (MAE of F(x) to t on the body outside
-        R) and ``noise_mae`` (sigma * sqrt(2 / pi)). A score whose region has fewer than
+        R) and ``noise_mae`` (sigma * sqrt(2 / pi)); ``bias_bright`` and ``bias_dark`` (mean F(x) - t on the
+        body outside R where t is above and at or below ``bright``, in the units of the slices). A score whose
+        region has fewer than
         :data:`MIN_REGION_PIXELS` pixels is NaN.
 
     Raises:
@@ -147,6 +160,8 @@ def faithfulness(original: np.ndarray, translated: np.ndarray, truth: np.ndarray
         raise ValueError(f"data_range must be > 0, got {data_range}")
     if not 0 < delta <= heavy:
         raise ValueError(f"need 0 < delta <= heavy, got delta {delta}, heavy {heavy}")
+    if not 0 < bright < 1:
+        raise ValueError(f"bright must be a fraction of data_range in (0, 1), got {bright}")
     region = infiltrated_region(x, t, delta * data_range)
     heavy_region = infiltrated_region(x, t, heavy * data_range)
     body = body_mask(t, body_level * data_range)
@@ -154,7 +169,7 @@ def faithfulness(original: np.ndarray, translated: np.ndarray, truth: np.ndarray
     background = background_mask(body)
     out = dict(infiltrated_px=float(region.sum()), heavy_px=float(heavy_region.sum()), removal=np.nan,
                removal_heavy=np.nan, preservation=np.nan, error_original=np.nan, error_translated=np.nan,
-               error_kept=np.nan, noise_mae=np.nan)
+               error_kept=np.nan, noise_mae=np.nan, bias_bright=np.nan, bias_dark=np.nan)
     if region.sum() >= MIN_REGION_PIXELS:
         out["error_original"] = float(np.abs(x - t)[region].mean())
         out["error_translated"] = float(np.abs(fx - t)[region].mean())
@@ -166,4 +181,8 @@ def faithfulness(original: np.ndarray, translated: np.ndarray, truth: np.ndarray
         out["error_kept"] = float(np.abs(fx - t)[kept].mean())
         if out["noise_mae"] > 0:
             out["preservation"] = out["error_kept"] / out["noise_mae"]
+    is_bright = t > bright * data_range
+    for key, tissue in (("bias_bright", kept & is_bright), ("bias_dark", kept & ~is_bright)):
+        if tissue.sum() >= MIN_REGION_PIXELS:
+            out[key] = float((fx - t)[tissue].mean())
     return out

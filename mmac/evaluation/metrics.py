@@ -123,6 +123,8 @@ class ThresholdDiceMetric(BaseMetric):
             scores['removal'] = faithful['removal']
             scores['removal_heavy'] = faithful['removal_heavy']
             scores['preservation'] = faithful['preservation']
+            scores['bias_bright'] = faithful['bias_bright']
+            scores['bias_dark'] = faithful['bias_dark']
         if self.fat_fraction_key and self.fat_fraction_key in sample:
             ff_true = self._field(sample, self.fat_fraction_key)
             ff_est = fat_fraction_estimate(original / 255.0, translated / 255.0)
@@ -144,7 +146,8 @@ class ThresholdDiceMetric(BaseMetric):
         d_o = np.array([r['dice_original'] for r in results])
         d_t = np.array([r['dice_translated'] for r in results])
         metrics['improved_share'] = float((d_t > d_o).mean())
-        for key in ('psnr', 'ssim', 'removal', 'removal_heavy', 'preservation', 'dice_infiltration_only'):
+        for key in ('psnr', 'ssim', 'removal', 'removal_heavy', 'preservation', 'bias_bright', 'bias_dark',
+                    'dice_infiltration_only'):
             if all(key in r for r in results):
                 values = np.array([r[key] for r in results], dtype=float)
                 if np.isfinite(values).any():

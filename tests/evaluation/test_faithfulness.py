@@ -69,6 +69,24 @@ def test_hand_worked_removal_and_preservation():
     assert scores["preservation"] == pytest.approx(3.0 / noise_mae)
 
 
+def test_hand_worked_tissue_bias_outside_the_infiltration():
+    truth = _thigh(seed=5)                                   # a disc at 100 (dark: below 0.6 * 255 = 153) ...
+    yy, xx = np.mgrid[:48, :48]
+    truth[((yy - 24) ** 2 + (xx - 24) ** 2 > 12 ** 2) & (truth > 50)] += 100.0   # ... in a ring at 200 (bright)
+    original = truth.copy()
+    original[20:26, 20:26] += 60.0                           # infiltrated: left out of both biases
+    translated = truth + np.where(truth > 153, -10.0, 3.0)   # F darkens the bright tissue by 10, the rest +3 ...
+    translated[20:26, 20:26] = truth[20:26, 20:26] - 50.0    # ... whatever it does on the infiltration
+    scores = faithfulness(original, translated, truth)
+    assert scores["bias_bright"] == pytest.approx(-10.0) and scores["bias_dark"] == pytest.approx(3.0)
+    # at a level of 30 % of the range the dark disc counts as bright: a mix of -10 and +3
+    assert -10.0 < faithfulness(original, translated, truth, bright=0.3)["bias_bright"] < 0.0
+    identity = faithfulness(original, original, truth)
+    assert identity["bias_bright"] == 0.0 and identity["bias_dark"] == 0.0
+    with pytest.raises(ValueError, match="bright must be"):
+        faithfulness(original, translated, truth, bright=1.0)
+
+
 def test_hand_worked_heavy_removal():
     truth = _thigh(seed=2)
     original = truth.copy()

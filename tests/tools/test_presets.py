@@ -69,7 +69,7 @@ def test_rehearsal_preset_runs_the_chain_and_writes_the_report(tmp_path, monkeyp
     assert rc == 0
     results = pd.read_csv(tmp_path / "out" / "results.csv")
     assert set(results["loss"]) == {"L_C", "L_AC"} and set(results["fold"]) == {0}
-    assert {"removal", "removal_heavy", "preservation"} <= set(results.columns)
+    assert {"removal", "removal_heavy", "preservation", "bias_bright", "bias_dark"} <= set(results.columns)
     assert (tmp_path / "data" / "protocol_rehearsal" / "cohort.json").is_file()
     report = (tmp_path / "out" / "report" / "report.md").read_text()
     assert "How sure: L_AC - L_C" in report

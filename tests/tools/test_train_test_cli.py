@@ -37,7 +37,7 @@ def test_train_then_resume_then_test(tiny_cohort, tmp_path):
     assert set(patients['group']) <= {'moderate', 'severe'} and len(patients) > 0
     # The phantom's faithfulness scores reach the per-patient CSV as means of the slices' scores.
     slices = pd.read_csv(tmp_path / 'test' / 'dice' / 'test_per_slice.csv')
-    for score in ('removal', 'removal_heavy', 'preservation', 'ssim'):
+    for score in ('removal', 'removal_heavy', 'preservation', 'bias_bright', 'bias_dark', 'ssim'):
         expected = slices.groupby('subject')[score].mean()
         found = patients.set_index('subject')[score].loc[expected.index]
         np.testing.assert_allclose(found, expected, rtol=1e-4, atol=1e-6)  # both CSVs keep 6 significant digits
