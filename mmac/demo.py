@@ -43,22 +43,27 @@ def demo_options(data_dir: str) -> dict:
     return options
 
 
-def demo_runs(losses: Sequence[str] = ('L_AC', 'L_C'), seed: int = 0) -> list:
-    """The demo's runs: each loss at w_c = 1 on both folds, with training seeds from ``seed``.
+def demo_runs(losses: Sequence[str] = ('L_AC', 'L_C'), seed: int = 0, weight: float = 1.0) -> list:
+    """The demo's runs: each loss at w_c = ``weight`` (default 1) on both folds, with training seeds from ``seed``.
 
     ``seed`` is the repetition index of :class:`~mmac.protocol.grid.RunSpec` (training seed
     ``1000 * seed + fold``); both losses of a fold share it, so each fold is a paired unit.
+
+    Raises:
+        ValueError: ``seed`` not an int >= 0, or ``weight`` not a positive number.
     """
     from mmac.protocol.grid import RunSpec
 
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-    return [RunSpec(loss, 1.0, fold, seed) for fold in FOLDS for loss in losses]
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
+        raise ValueError(f"weight (w_c) must be a number > 0, got {weight!r}")
+    return [RunSpec(loss, float(weight), fold, seed) for fold in FOLDS for loss in losses]
 
 
 def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/demo_cohort', iters: int | None = None,
              losses: Sequence[str] = ('L_AC', 'L_C'), seed: int = 0, jobs: int | None = None, log=print,
-             rescore: bool = False, config: str = CONFIG) -> dict:
+             rescore: bool = False, config: str = CONFIG, weight: float = 1.0) -> dict:
     """Run the main job; returns :func:`mmac.report.make_report`'s result (paths of the report files).
 
     Seeds run into the same ``out_dir`` are pooled: ``results.csv`` and the report cover every seed whose runs
@@ -77,36 +82,39 @@ def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/demo_cohort'
         config: The config every run trains with (the demo's cohort and folds are set over it). Defaults to
             ``configs/ac_cyclegan_thigh_cpu_fidelity.py``; ``configs/ac_cyclegan_thigh_cpu.py`` trains without
             the fidelity term.
+        weight: The cycle weight w_c of both losses. Defaults to 1 (the paper's grid is 0.25, 0.5, 1; a
+            weight of 4 is measured in docs/science.md).
 
     Raises:
         FileNotFoundError: ``rescore`` and no finished run in ``out_dir``.
+        ValueError: A bad ``seed`` or ``weight``.
     """
     from mmac.protocol.runs import collect_results, rescore_grid, run_grid
     from mmac.report import make_report
 
     cpus = available_cpus()
     if rescore:
-        specs = [spec for s in finished_seeds(out_dir, losses) for spec in demo_runs(losses, s)]
+        specs = [spec for s in finished_seeds(out_dir, losses, weight) for spec in demo_runs(losses, s, weight)]
         if not specs:
             raise FileNotFoundError(f"{out_dir} holds no finished demo run to rescore")
         ensure_cohort(data_dir, workers=min(2, cpus), log=log)
         rescore_grid(out_dir, specs, progress=False, log=log)
         return make_report(out_dir)
     ensure_cohort(data_dir, workers=min(2, cpus), log=log)
-    specs = demo_runs(losses, seed)
+    specs = demo_runs(losses, seed, weight)
     jobs = min(2, cpus) if jobs is None else jobs
     log(f'training and testing {len(specs)} runs ({jobs} at once): {", ".join(s.name for s in specs)}')
     run_grid(config, specs, out_dir, iters=iters, cfg_options=demo_options(data_dir), jobs=jobs, log=log,
              fast=True)
-    seeds = finished_seeds(out_dir, losses)
+    seeds = finished_seeds(out_dir, losses, weight)
     if seeds != [seed]:
         log(f'the report pools the seeds finished in {out_dir}: {seeds}')
-    collect_results(out_dir, [spec for s in seeds for spec in demo_runs(losses, s)])
+    collect_results(out_dir, [spec for s in seeds for spec in demo_runs(losses, s, weight)])
     return make_report(out_dir)
 
 
-def finished_seeds(out_dir: str, losses: Sequence[str] = ('L_AC', 'L_C')) -> list:
-    """Seeds whose demo runs (every loss, both folds) have finished in ``out_dir``."""
+def finished_seeds(out_dir: str, losses: Sequence[str] = ('L_AC', 'L_C'), weight: float = 1.0) -> list:
+    """Seeds whose demo runs (every loss, both folds, at w_c = ``weight``) have finished in ``out_dir``."""
     from mmac.protocol.runs import read_done
 
     candidates = set()
@@ -114,4 +122,4 @@ def finished_seeds(out_dir: str, losses: Sequence[str] = ('L_AC', 'L_C')) -> lis
         with open(path) as f:
             candidates.add(json.load(f).get('repetition'))
     return sorted(s for s in candidates if isinstance(s, int)
-                  and all(read_done(out_dir, spec) for spec in demo_runs(losses, s)))
+                  and all(read_done(out_dir, spec) for spec in demo_runs(losses, s, weight)))

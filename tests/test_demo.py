@@ -22,6 +22,14 @@ def test_demo_runs_pair_both_losses_on_both_folds():
         demo_runs(seed=-1)
 
 
+def test_demo_runs_at_another_cycle_weight():
+    runs = demo_runs(seed=0, weight=4)
+    assert {r.w_c for r in runs} == {4.0} and [r.name for r in runs][0] == "L_AC_wc4_f0_r0"
+    for bad in (0, -1.0, True, "4"):
+        with pytest.raises(ValueError, match=r"weight \(w_c\) must be a number > 0"):
+            demo_runs(weight=bad)
+
+
 def _done(out: Path, spec) -> None:
     folder = out / "runs" / spec.name
     folder.mkdir(parents=True)
@@ -35,12 +43,24 @@ def test_finished_seeds_needs_every_run_of_a_seed(tmp_path):
         _done(tmp_path, spec)
     assert finished_seeds(str(tmp_path)) == [0, 2]
     assert finished_seeds(str(tmp_path / "empty")) == []
+    assert finished_seeds(str(tmp_path), weight=4.0) == []  # the runs are at w_c = 1
+    for spec in demo_runs(seed=5, weight=4.0):
+        _done(tmp_path, spec)
+    assert finished_seeds(str(tmp_path), weight=4.0) == [5]
 
 
 def test_demo_tool_rejects_a_negative_seed():
     result = subprocess.run([sys.executable, str(REPO / "tools" / "demo.py"), "--seed", "-1"], capture_output=True,
                             text=True, cwd=REPO)
     assert result.returncode == 2 and "--seed must be >= 0" in result.stderr
+
+
+def test_demo_tool_rejects_a_non_positive_weight(tmp_path):
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "demo.py"), "--weight", "0", "--out",
+                             str(tmp_path / "out"), "--data", str(tmp_path / "cohort")], capture_output=True,
+                            text=True, cwd=REPO)
+    assert result.returncode == 2 and "--weight must be > 0, got 0.0" in result.stderr
+    assert not (tmp_path / "cohort").exists() and not (tmp_path / "out").exists()
 
 
 def test_demo_rescore_without_finished_runs_is_one_error_and_makes_nothing(tmp_path):

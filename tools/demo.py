@@ -2,6 +2,7 @@
 loss L_AC and the symmetric baseline L_C on both of its folds, test them, write the report.
 
     python tools/demo.py [--seed 0] [--out work_dirs/demo] [--data data/demo_cohort] [--iters N] [--jobs J]
+                         [--config CONFIG] [--weight W_C]
     python tools/demo.py --rescore [--out work_dirs/demo]   # no training: re-test the finished runs, new report
 
 Each --seed is a separate training seed; without --out, seed s > 0 writes to work_dirs/demo_seed<s>. Seeds run
@@ -24,6 +25,7 @@ def main(argv=None):
     parser.add_argument('--config', default=None, help='config every run trains with (default: '
                         'configs/ac_cyclegan_thigh_cpu_fidelity.py; configs/ac_cyclegan_thigh_cpu.py trains '
                         'without the fidelity term)')
+    parser.add_argument('--weight', type=float, default=1.0, help='cycle weight w_c of both losses (default 1)')
     parser.add_argument('--rescore', action='store_true', help='train nothing: test the finished runs of --out '
                         'again with the current evaluation and rewrite the report')
     args = parser.parse_args(argv)
@@ -31,6 +33,8 @@ def main(argv=None):
         value = getattr(args, name)
         if value is not None and value < (0 if name == 'seed' else 1):
             parser.error(f"--{name} must be >= {0 if name == 'seed' else 1}, got {value}")
+    if not args.weight > 0:
+        parser.error(f"--weight must be > 0, got {args.weight}")
     if args.config is not None and not osp.isfile(args.config):
         parser.error(f"--config {args.config}: no such file")
     out = args.out or ('work_dirs/demo' if args.seed == 0 else f'work_dirs/demo_seed{args.seed}')
@@ -38,7 +42,7 @@ def main(argv=None):
 
     try:
         result = run_demo(out, args.data, iters=args.iters, losses=args.losses, seed=args.seed, jobs=args.jobs,
-                          rescore=args.rescore, config=args.config or CONFIG)
+                          rescore=args.rescore, config=args.config or CONFIG, weight=args.weight)
     except (FileNotFoundError, ValueError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
