@@ -29,6 +29,14 @@ def wrappers(model, wrapper=OptimWrapper, **kwargs):
                                **kwargs))
 
 
+def assert_logs_close(want, got, rtol=1e-5, atol=1e-6):
+    """Each iteration's logged losses: the same keys, values within rounding."""
+    for i, (w, g) in enumerate(zip(want, got)):
+        assert w.keys() == g.keys(), i
+        for k in w:
+            torch.testing.assert_close(g[k], w[k], rtol=rtol, atol=atol, msg=f"iteration {i}, {k}")
+
+
 def run(model, optim, batches):
     hub = MessageHub.get_current_instance()
     logs = []
@@ -74,10 +82,7 @@ def test_batched_forwards_match_plain_step_up_to_rounding(cycle_loss, update_ord
     (plain, plain_optim), (fast, fast_optim) = pair(cycle_loss, model_kwargs=dict(update_order=update_order))
     assert fast.fast_step['batch_forwards'] is True  # 'auto': no batch-statistics layer
     want, got = run(plain, plain_optim, BATCHES), run(fast, fast_optim, BATCHES)
-    for i, (w, g) in enumerate(zip(want, got)):
-        assert w.keys() == g.keys(), i
-        for k in w:
-            torch.testing.assert_close(g[k], w[k], rtol=1e-5, atol=1e-6, msg=f"iteration {i}, {k}")
+    assert_logs_close(want, got)
     # Compare what the trained networks compute, not their parameters: the bias of a conv followed by
     # instance norm has a zero gradient up to rounding, which Adam scales up to +-lr steps either way.
     probe = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(5)) * 2 - 1
@@ -415,10 +420,8 @@ def test_batched_forwards_with_fidelity_loss_match_plain_step():
     fidelity = dict(type='TranslationFidelityLoss', loss_weight=1.0, domain='healthy', scale=0.2)
     (plain, plain_optim), (fast, fast_optim) = pair(ASYMMETRIC, model_kwargs=dict(fidelity_loss=fidelity))
     want, got = run(plain, plain_optim, BATCHES), run(fast, fast_optim, BATCHES)
-    for i, (w, g) in enumerate(zip(want, got)):
-        assert 'fidelity_loss' in w and w.keys() == g.keys(), i
-        for k in w:
-            torch.testing.assert_close(g[k], w[k], rtol=1e-5, atol=1e-6, msg=f"iteration {i}, {k}")
+    assert all('fidelity_loss' in w for w in want)
+    assert_logs_close(want, got)
 
 
 def test_batched_forwards_with_histogram_discriminator_match_plain_step():
@@ -428,7 +431,4 @@ def test_batched_forwards_with_histogram_discriminator_match_plain_step():
     (plain, plain_optim), (fast, fast_optim) = pair(ASYMMETRIC, model_kwargs=dict(discriminator=disc))
     assert batch_statistics_modules(fast) == []
     want, got = run(plain, plain_optim, BATCHES), run(fast, fast_optim, BATCHES)
-    for i, (w, g) in enumerate(zip(want, got)):
-        assert w.keys() == g.keys(), i
-        for k in w:
-            torch.testing.assert_close(g[k], w[k], rtol=1e-5, atol=1e-6, msg=f"iteration {i}, {k}")
+    assert_logs_close(want, got)
