@@ -19,6 +19,7 @@ import os.path as osp
 from collections.abc import Sequence
 
 from mmac._cpu import available_cpus
+from mmac._validate import check_int, check_real
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(REPO, 'configs', 'ac_cyclegan_thigh_cpu_fidelity.py')
@@ -50,15 +51,14 @@ def demo_runs(losses: Sequence[str] = ('L_AC', 'L_C'), seed: int = 0, weight: fl
     ``1000 * seed + fold``); both losses of a fold share it, so each fold is a paired unit.
 
     Raises:
-        ValueError: ``seed`` not an int >= 0, or ``weight`` not a positive number.
+        TypeError: ``seed`` not an integer, or ``weight`` not a real number (bools are neither).
+        ValueError: ``seed`` < 0, or ``weight`` not a finite number > 0.
     """
     from mmac.protocol.grid import RunSpec
 
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
-        raise ValueError(f"weight (w_c) must be a number > 0, got {weight!r}")
-    return [RunSpec(loss, float(weight), fold, seed) for fold in FOLDS for loss in losses]
+    seed = check_int(seed, "seed", minimum=0)
+    weight = check_real(weight, "weight (w_c)", minimum=0.0, exclusive_minimum=True)
+    return [RunSpec(loss, weight, fold, seed) for fold in FOLDS for loss in losses]
 
 
 def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/demo_cohort', iters: int | None = None,
@@ -87,12 +87,14 @@ def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/demo_cohort'
 
     Raises:
         FileNotFoundError: ``rescore`` and no finished run in ``out_dir``.
-        ValueError: A bad ``seed`` or ``weight``.
+        TypeError, ValueError: A bad ``seed`` or ``weight`` (see :func:`demo_runs`), raised before the cohort is
+            made or anything is written.
     """
     from mmac.protocol.runs import collect_results, rescore_grid, run_grid
     from mmac.report import make_report
 
     cpus = available_cpus()
+    specs = demo_runs(losses, seed, weight)  # validates seed and weight before anything is made
     if rescore:
         specs = [spec for s in finished_seeds(out_dir, losses, weight) for spec in demo_runs(losses, s, weight)]
         if not specs:
@@ -101,7 +103,6 @@ def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/demo_cohort'
         rescore_grid(out_dir, specs, progress=False, log=log)
         return make_report(out_dir)
     ensure_cohort(data_dir, workers=min(2, cpus), log=log)
-    specs = demo_runs(losses, seed, weight)
     jobs = min(2, cpus) if jobs is None else jobs
     log(f'training and testing {len(specs)} runs ({jobs} at once): {", ".join(s.name for s in specs)}')
     run_grid(config, specs, out_dir, iters=iters, cfg_options=demo_options(data_dir), jobs=jobs, log=log,

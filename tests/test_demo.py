@@ -4,9 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from mmac.demo import COHORT, FOLDS, demo_runs, finished_seeds
+from mmac.demo import COHORT, FOLDS, demo_runs, finished_seeds, run_demo
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -18,16 +19,35 @@ def test_demo_runs_pair_both_losses_on_both_folds():
     assert {r.seed for r in runs if r.fold == 0} == {3000}  # both losses of a fold share the training seed
     assert FOLDS == (0, 1)
     assert COHORT["seed"] not in (0, 2)  # not the development cohort, not the protocol's
-    with pytest.raises(ValueError, match="seed must be an int >= 0"):
+    with pytest.raises(ValueError, match="seed must be >= 0"):
         demo_runs(seed=-1)
+    for bad in (True, 1.0, "1"):
+        with pytest.raises(TypeError, match="seed must be an integer"):
+            demo_runs(seed=bad)
 
 
 def test_demo_runs_at_another_cycle_weight():
     runs = demo_runs(seed=0, weight=4)
     assert {r.w_c for r in runs} == {4.0} and [r.name for r in runs][0] == "L_AC_wc4_f0_r0"
-    for bad in (0, -1.0, True, "4"):
-        with pytest.raises(ValueError, match=r"weight \(w_c\) must be a number > 0"):
+    assert demo_runs(weight=np.float32(0.5))[0].w_c == 0.5
+    for bad in (0, -1.0):
+        with pytest.raises(ValueError, match=r"weight \(w_c\) must be > 0"):
             demo_runs(weight=bad)
+    with pytest.raises(ValueError, match=r"weight \(w_c\) must be finite"):
+        demo_runs(weight=float("inf"))
+    for bad in (True, "4", None):
+        with pytest.raises(TypeError, match=r"weight \(w_c\) must be a real number"):
+            demo_runs(weight=bad)
+
+
+@pytest.mark.parametrize("rescore", [False, True])
+def test_run_demo_rejects_bad_input_before_making_the_cohort(tmp_path, rescore):
+    data, out = tmp_path / "cohort", tmp_path / "out"
+    with pytest.raises(ValueError, match=r"weight \(w_c\) must be > 0"):
+        run_demo(out_dir=str(out), data_dir=str(data), weight=0, rescore=rescore, log=lambda *_: None)
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        run_demo(out_dir=str(out), data_dir=str(data), seed=-2, rescore=rescore, log=lambda *_: None)
+    assert not data.exists() and not out.exists()
 
 
 def _done(out: Path, spec) -> None:

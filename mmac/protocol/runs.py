@@ -37,10 +37,57 @@ def run_dir(out_dir: str, spec: RunSpec) -> str:
     return osp.join(out_dir, 'runs', spec.name)
 
 
+def config_digest(config: str) -> str:
+    """SHA-256 of a config as mmengine resolves it: its ``_base_`` chain merged, comments, formatting and the
+    file's location left out. Two copies of one config (a moved or copied repository) share it.
+
+    Raises:
+        FileNotFoundError: ``config`` does not exist.
+    """
+    import hashlib
+
+    from mmengine.config import Config
+
+    if not osp.isfile(config):
+        raise FileNotFoundError(f"config {config} does not exist")
+    text = json.dumps(Config.fromfile(config).to_dict(), sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _settings(config: str, iters: int | None, epochs: float | None, cfg_options: dict | None) -> dict:
     """What makes two runs of the same spec the same experiment (stored in DONE, checked on reuse)."""
-    settings = dict(config=osp.abspath(config), iters=iters, epochs=epochs, cfg_options=cfg_options or {})
+    settings = dict(config=osp.abspath(config), config_digest=config_digest(config), iters=iters, epochs=epochs,
+                    cfg_options=cfg_options or {})
     return json.loads(json.dumps(settings))  # the form it takes in DONE (tuples become lists)
+
+
+def settings_differences(done: dict | None, now: dict) -> list[str]:
+    """How a finished run's recorded settings differ from ``now`` (:func:`_settings`); [] when they agree.
+
+    The config counts as the same when its path is, or when both resolve to the same content
+    (:func:`config_digest`): a run trained from a copy of the repository is found again from another. A run
+    recorded before digests were kept is compared with the content of its recorded config where that file
+    still exists, by path otherwise.
+
+    Returns:
+        One ``'<key>: <then> then, <now> now'`` line per differing setting.
+    """
+    done = dict(done or {})
+    then_path, then_digest = done.pop('config', None), done.pop('config_digest', None)
+    now = dict(now)
+    now_path, now_digest = now.pop('config', None), now.pop('config_digest', None)
+    if then_digest is None and then_path != now_path and then_path and osp.isfile(then_path):
+        then_digest = config_digest(then_path)
+    differences = []
+    if then_path != now_path and (then_digest is None or then_digest != now_digest):
+        what = 'another content' if then_digest is not None else 'another path'
+        differences.append(f"config: {then_path!r} then, {now_path!r} now ({what})")
+    elif then_path == now_path and None not in (then_digest, now_digest) and then_digest != now_digest:
+        differences.append(f"config: {then_path!r} has changed since the run")
+    for key in sorted(set(done) | set(now)):
+        if done.get(key) != now.get(key):
+            differences.append(f"{key}: {done.get(key)!r} then, {now.get(key)!r} now")
+    return differences
 
 
 def run_config(config: str, spec: RunSpec, out_dir: str, iters: int | None = None,
@@ -326,8 +373,11 @@ def pending_runs(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int
         if done is None:
             todo.append(spec)
         elif done.get('settings') != settings:
-            raise ValueError(f"{run_dir(out_dir, spec)} was finished with other settings "
-                             f"({done.get('settings')}) than now ({settings}); use another --out folder")
+            differences = settings_differences(done.get('settings'), settings)
+            if differences:
+                raise ValueError(f"{run_dir(out_dir, spec)} was finished with other settings than now: "
+                                 f"{'; '.join(differences)}. Give the run's settings again, or use another "
+                                 "--out folder")
     return todo
 
 

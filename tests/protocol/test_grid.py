@@ -1,5 +1,7 @@
 """Grid specs (pure) and the resumable grid runner on a tiny cohort."""
 import json
+import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -84,8 +86,55 @@ def test_grid_resumes_and_restarts_interrupted_runs(grid_env, tmp_path):
     assert json.loads((killed / 'DONE').read_text())['iters'] == 2
     assert len(pd.read_csv(out / 'results.csv')) == len(results)
 
-    with pytest.raises(ValueError, match='other settings'):
+    with pytest.raises(ValueError, match=r"other settings than now: iters: 2 then, 3 now\. Give the run's settings"):
         run_grid(config, specs, str(out), iters=3, cfg_options=options, progress=False, log=lambda m: None)
+    # The same config from a copy of the repository (another path, same content) finds the runs finished.
+    copy = tmp_path / 'copy'
+    shutil.copytree(Path(config).parent, copy / 'configs')
+    messages = []
+    run_grid(str(copy / 'configs' / Path(config).name), specs, str(out), iters=2, cfg_options=options,
+             progress=False, log=messages.append)
+    assert '2 of 2 runs already finished; 0 to run' in messages
+    assert (out / 'runs' / specs[0].name / 'DONE').stat().st_mtime_ns == done_before[specs[0].name]
+
+
+def _configs_copy(tmp_path: Path, name: str) -> Path:
+    from tests.conftest import CPU_CONFIG
+
+    shutil.copytree(CPU_CONFIG.parent, tmp_path / name)
+    return tmp_path / name / CPU_CONFIG.name
+
+
+def test_settings_differences_compare_the_config_by_content(tmp_path):
+    pytest.importorskip('mmagic')
+    from mmac.protocol.runs import _settings, config_digest, settings_differences
+
+    first, second = _configs_copy(tmp_path, 'a'), _configs_copy(tmp_path, 'b')
+    assert config_digest(str(first)) == config_digest(str(second))
+    then = _settings(str(first), 900, None, {'data_root': '/d'})
+    assert settings_differences(then, then) == []
+    assert settings_differences(then, _settings(str(second), 900, None, {'data_root': '/d'})) == []
+    # A DONE written before digests were kept: the recorded config's content is read while the file exists.
+    old = {k: v for k, v in then.items() if k != 'config_digest'}
+    assert settings_differences(old, _settings(str(second), 900, None, {'data_root': '/d'})) == []
+    # Every other setting is compared as it is, and named with both values.
+    assert settings_differences(then, _settings(str(second), 1800, None, {'data_root': '/e'})) == [
+        "cfg_options: {'data_root': '/d'} then, {'data_root': '/e'} now", "iters: 900 then, 1800 now"]
+    # Another content: a changed base config changes the digest of the config that inherits it.
+    base = second.parent / '_base_' / 'thigh_cyclegan.py'
+    base.write_text(base.read_text() + "\nextra_setting = 1\n")
+    changed = _settings(str(second), 900, None, {'data_root': '/d'})
+    assert changed['config_digest'] != then['config_digest']
+    [line] = settings_differences(then, changed)
+    assert line.startswith(f"config: {str(first)!r} then, {str(second)!r} now (another content)")
+    # The same path whose content changed since the run.
+    assert settings_differences(changed, dict(changed, config_digest=then['config_digest'])) == [
+        f"config: {str(second)!r} has changed since the run"]
+    # The recorded config is gone and there is no digest: only its path is left to compare.
+    shutil.rmtree(first.parent)
+    assert settings_differences(old, changed) == [f"config: {str(first)!r} then, {str(second)!r} now (another path)"]
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        config_digest(str(first))
 
 
 def test_rescore_tests_the_checkpoints_again_with_the_current_evaluation(grid_env, tmp_path, monkeypatch):
