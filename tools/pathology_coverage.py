@@ -1,10 +1,17 @@
 #!/usr/bin/env python
-"""Does a run's G make pathology as strong as the patients'? See mmac.apis.coverage.
+"""What a run's generators do to healthy thighs: G's pathology against the patients', and F's change. See
+mmac.apis.coverage.
 
 For each training run (its work dir, or a cross-validation folder: all its finished runs), G translates the
 cohort's healthy subjects; the fat fraction it adds to their muscle is set beside the patients' own (from the
 cohort's fat-fraction maps, which the phantom writes). Under L_AC, F learns to remove G's pathology: where G's
 is milder than the patients', F has not been taught the severe slices.
+
+F translates the same healthy subjects, which need no change: how far F(y) departs from y, in units of the
+noise's mean absolute value (0: the identity; about 1: a perfect denoiser), and the signed shift of bright
+tissue (fat, marrow) and darker tissue (muscle) in grey levels of the 0-255 scale. Held-out subjects (the test
+part of the run's fold) are reported apart from the training ones. It needs no ground truth: it works on real
+cohorts with healthy subjects.
 
     python tools/pathology_coverage.py work_dirs/demo/runs/L_AC_wc1_f0_r0 [more runs] [--out coverage.csv]
     python tools/pathology_coverage.py work_dirs/demo          # every finished run of a grid
@@ -43,7 +50,8 @@ def expand(paths):
 
 
 def summarise(frame):
-    """One line per run: G's synthetic fat fraction (mean, range) beside the patients' by group."""
+    """Per run: G's synthetic fat fraction (mean, range) beside the patients' by group; F's change of healthy
+    subjects, held-out and training ones apart."""
     lines = []
     for run, rows in frame.groupby('run', sort=False):
         synthetic = rows[rows.source == 'G(y)'].fat_fraction
@@ -52,6 +60,13 @@ def summarise(frame):
         lines.append(f'{run}: G(y) muscle fat fraction {synthetic.mean():.3f} '
                      f'(healthy subjects {synthetic.min():.3f}-{synthetic.max():.3f}, n={len(synthetic)}); '
                      f'patients: {patients}')
+        healthy = rows[rows.source == 'G(y)']
+        for held_out, label in ((True, 'held-out'), (False, 'training')):
+            part = healthy[healthy.held_out == held_out] if 'held_out' in healthy else healthy.iloc[:0]
+            if len(part) and 'change' in part:
+                lines.append(f'  F(y) on {label} healthy subjects (n={len(part)}): change {part.change.mean():.2f} '
+                             f'x noise ({part.change.min():.2f}-{part.change.max():.2f}); shift of bright tissue '
+                             f'{part.bias_bright.mean():+.1f}, dark tissue {part.bias_dark.mean():+.1f} grey levels')
     return lines
 
 

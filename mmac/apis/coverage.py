@@ -10,6 +10,15 @@ The synthetic fat fraction of a healthy slice y is the fat-fraction estimate of
 pseudo-healthy version, ``clip((G(y) - y) / (1 - y), 0, 1)``, averaged over y's muscle mask. The real fat
 fraction of a patient is the mean of its fat-fraction map over its muscle mask (the phantom writes one; real
 scans have none, and their rows are left out).
+
+The same healthy subjects also say what F does to a thigh that needs no change (:func:`healthy_change`). F maps
+many pathological slices onto one healthy one, and a healthy slice is its own pseudo-healthy version: F(y)
+should be y up to its noise. Each slice is scored with :func:`mmac.evaluation.faithfulness.faithfulness` taking
+y as its own counterpart, so that nothing counts as infiltrated: ``change`` is the preservation score on the
+whole thigh (MAE of F(y) to y over the noise's mean absolute value: 0 for the identity, about 1 for a perfect
+denoiser) and ``bias_bright`` / ``bias_dark`` the signed mean shift of bright (fat, marrow) and darker tissue in
+grey levels of the 0-255 scale. Unlike the phantom's preservation score it needs no truth, so it works on real
+scans; healthy subjects of the run's test fold are held out from its training (``held_out``).
 """
 from __future__ import annotations
 
@@ -19,7 +28,10 @@ import numpy as np
 
 from mmac.evaluation.fat_fraction import fat_fraction_estimate
 
-__all__ = ["synthetic_fat_fraction", "coverage_subjects", "pathology_coverage", "model_coverage", "run_coverage"]
+__all__ = ["synthetic_fat_fraction", "healthy_change", "coverage_subjects", "pathology_coverage", "model_coverage",
+           "run_coverage", "CHANGE_KEYS"]
+
+CHANGE_KEYS = ("change", "bias_bright", "bias_dark")  # healthy_change's scores, in the rows of healthy subjects
 
 
 def synthetic_fat_fraction(healthy: np.ndarray, synthetic: np.ndarray, mask: np.ndarray) -> float:
@@ -43,6 +55,38 @@ def synthetic_fat_fraction(healthy: np.ndarray, synthetic: np.ndarray, mask: np.
     if not mask.any():
         raise ValueError("the muscle mask is empty")
     return float(fat_fraction_estimate(synthetic, healthy)[mask].mean())
+
+
+def healthy_change(healthy: np.ndarray, translated: np.ndarray) -> dict[str, float]:
+    """How much F changed healthy slices, which it should leave as they are (see the module docstring).
+
+    Args:
+        healthy: y, (N, H, W) in [0, 1].
+        translated: F(y), same shape and scale.
+
+    Returns:
+        ``change`` (mean over slices of MAE(F(y), y) on the thigh / the noise's mean absolute value),
+        ``bias_bright`` and ``bias_dark`` (mean over slices of the mean F(y) - y on tissue above / at or below 60 %
+        of the range, in grey levels of the 0-255 scale). Slices where a score is undefined (too little thigh or
+        air, :data:`~mmac.evaluation.faithfulness.MIN_REGION_PIXELS`) are left out of its mean; NaN when no slice
+        has it.
+
+    Raises:
+        ValueError: Shapes differ or are not (N, H, W).
+    """
+    from mmac.evaluation.faithfulness import faithfulness
+
+    healthy, translated = np.asarray(healthy, np.float64), np.asarray(translated, np.float64)
+    if healthy.shape != translated.shape or healthy.ndim != 3:
+        raise ValueError(f"healthy {healthy.shape} and translated {translated.shape} must be the same (N, H, W)")
+    scores = [faithfulness(y, fy, y, data_range=1.0) for y, fy in zip(healthy, translated)]
+    out = {}
+    for key, source, scale in (("change", "preservation", 1.0), ("bias_bright", "bias_bright", 255.0),
+                               ("bias_dark", "bias_dark", 255.0)):
+        values = np.array([s[source] for s in scores], np.float64)
+        values = values[np.isfinite(values)]
+        out[key] = float(values.mean() * scale) if values.size else float("nan")
+    return out
 
 
 def coverage_subjects(records: Sequence, every: int = 4, mask_labels=None) -> list[dict]:
@@ -79,25 +123,31 @@ def coverage_subjects(records: Sequence, every: int = 4, mask_labels=None) -> li
     return subjects
 
 
-def pathology_coverage(translate: Callable[[np.ndarray], np.ndarray], subjects: Sequence[dict]) -> list[dict]:
+def pathology_coverage(translate: Callable[[np.ndarray], np.ndarray], subjects: Sequence[dict],
+                       translate_healthy: Callable[[np.ndarray], np.ndarray] | None = None) -> list[dict]:
     """Per subject: G's synthetic fat fraction (healthy subjects) or the real one (patients with a map).
 
     Args:
         translate: G on normalised slices, (N, H, W) in [0, 1] -> same (e.g. ``Translator.translate_slices`` of
             the ``'pathological'`` generator).
         subjects: :func:`coverage_subjects` of the cohort.
+        translate_healthy: F, the same way (the ``'healthy'`` generator), or None. Defaults to None.
 
     Returns:
         Rows ``dict(subject, group, source, fat_fraction)``: ``source`` is ``'G(y)'`` for a healthy subject
-        (its slices translated by ``translate``), ``'real'`` for a patient.
+        (its slices translated by ``translate``), ``'real'`` for a patient. With ``translate_healthy``, the
+        rows of healthy subjects also carry :func:`healthy_change` of F on their slices (:data:`CHANGE_KEYS`).
     """
     rows = []
     for entry in subjects:
         healthy = 'slices' in entry
         value = (synthetic_fat_fraction(entry['slices'], np.asarray(translate(entry['slices'])), entry['mask'])
                  if healthy else entry['fat_fraction'])
-        rows.append(dict(subject=entry['subject'], group=entry['group'], source='G(y)' if healthy else 'real',
-                         fat_fraction=value))
+        row = dict(subject=entry['subject'], group=entry['group'], source='G(y)' if healthy else 'real',
+                   fat_fraction=value)
+        if healthy and translate_healthy is not None:
+            row.update(healthy_change(entry['slices'], np.asarray(translate_healthy(entry['slices']))))
+        rows.append(row)
     return rows
 
 
@@ -114,7 +164,9 @@ def model_coverage(config, checkpoint, every: int = 4, device: str = 'cpu',
             None loads it for this call only. Defaults to None.
 
     Returns:
-        The rows of :func:`pathology_coverage`.
+        The rows of :func:`pathology_coverage` with F's :func:`healthy_change` on healthy subjects, each of
+        which also has ``held_out``: True when the subject is in the test part of the config's fold (never
+        seen in training), False otherwise (every subject is a training one when the config sets no fold).
 
     Raises:
         FileNotFoundError: The config, the checkpoint or the cohort's manifest is missing.
@@ -131,10 +183,28 @@ def model_coverage(config, checkpoint, every: int = 4, device: str = 'cpu',
     mask_labels = cfg.test_dataloader.dataset.get('mask_labels')
     key = (str(manifest.resolve()), every, None if mask_labels is None else tuple(mask_labels))
     cohorts = {} if cohorts is None else cohorts
+    records = read_manifest(manifest)
     if key not in cohorts:
-        cohorts[key] = coverage_subjects(read_manifest(manifest), every=every, mask_labels=mask_labels)
-    generator = init_translator(cfg, checkpoint, device=device, direction='pathological')
-    return pathology_coverage(generator.translate_slices, cohorts[key])
+        cohorts[key] = coverage_subjects(records, every=every, mask_labels=mask_labels)
+    g = init_translator(cfg, checkpoint, device=device, direction='pathological')
+    f = init_translator(cfg, checkpoint, device=device, direction='healthy')
+    rows = pathology_coverage(g.translate_slices, cohorts[key], translate_healthy=f.translate_slices)
+    held_out = _test_subjects(cfg.test_dataloader.dataset, records)
+    for row in rows:
+        if row['source'] == 'G(y)':
+            row['held_out'] = row['subject'] in held_out
+    return rows
+
+
+def _test_subjects(dataset_cfg, records) -> set:
+    """Subjects of the test part of a dataset config's fold (none when it sets no fold or lists subjects)."""
+    from mmac.datasets.folds import patient_kfold
+
+    if dataset_cfg.get('subjects') is not None or dataset_cfg.get('fold') is None:
+        return set(dataset_cfg.get('subjects') or ())
+    _, test = patient_kfold([r.subject for r in records], [r.group for r in records],
+                            dataset_cfg.get('num_folds', 5), dataset_cfg.get('fold_seed', 0))[dataset_cfg.fold]
+    return set(test)
 
 
 def run_coverage(work_dir: str, every: int = 4, device: str = 'cpu', cohorts: dict | None = None) -> list[dict]:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmac.apis.coverage import coverage_subjects, pathology_coverage, synthetic_fat_fraction
+from mmac.apis.coverage import CHANGE_KEYS, coverage_subjects, healthy_change, pathology_coverage, synthetic_fat_fraction
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "pathology_coverage.py"
 
@@ -33,6 +33,40 @@ def test_synthetic_fat_fraction_errors():
         synthetic_fat_fraction(y, np.zeros((1, 4, 5)), np.ones((1, 4, 4), bool))
     with pytest.raises(ValueError, match="mask is empty"):
         synthetic_fat_fraction(y, y, np.zeros((1, 4, 4), bool))
+
+
+def _disc_slices(n=3, size=48, sigma=0.02, seed=0):
+    """A bright ring (fat, 0.9) around a dark disc (muscle, 0.35) in air, with Rician noise of sigma as in a
+    magnitude MR image: Rayleigh in the air (where the noise level is estimated), about Gaussian in the thigh."""
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    r = np.hypot(yy, xx)
+    clean = np.where(r < 12, 0.35, np.where(r < 17, 0.9, 0.0))
+    rng = np.random.default_rng(seed)
+    real, imaginary = clean + rng.normal(0, sigma, (n, size, size)), rng.normal(0, sigma, (n, size, size))
+    return np.hypot(real, imaginary), clean
+
+
+def test_healthy_change_hand_worked():
+    noisy, clean = _disc_slices()
+    bright = clean > 0.6
+    identity = healthy_change(noisy, noisy)
+    assert identity == {"change": 0.0, "bias_bright": 0.0, "bias_dark": 0.0}
+    # F darkens fat by 10 grey levels and brightens everything else (muscle, air) by 3.
+    shifted = noisy + np.where(bright, -10 / 255, 3 / 255)
+    scores = healthy_change(noisy, shifted)
+    assert scores["bias_bright"] == pytest.approx(-10, abs=1e-6)
+    assert scores["bias_dark"] == pytest.approx(3, abs=1e-6)
+    # change = MAE on the thigh / (sigma * sqrt(2 / pi)); the thigh is the ring and the disc, sigma about 0.02.
+    thigh = clean > 0
+    expected = np.abs(shifted - noisy)[:, thigh].mean() / (0.02 * np.sqrt(2 / np.pi))
+    assert scores["change"] == pytest.approx(expected, rel=0.1)
+    # A perfect denoiser departs from y by the noise's mean absolute value: change about 1.
+    denoised = np.broadcast_to(clean, noisy.shape)
+    assert healthy_change(noisy, denoised)["change"] == pytest.approx(1.0, abs=0.12)
+    with pytest.raises(ValueError, match="same \\(N, H, W\\)"):
+        healthy_change(noisy, noisy[0])
+    # No thigh: every score undefined.
+    assert all(np.isnan(v) for v in healthy_change(np.zeros((2, 16, 16)), np.zeros((2, 16, 16))).values())
 
 
 def _independent_real_fraction(record, every):
@@ -59,6 +93,13 @@ def test_coverage_of_a_known_generator_on_the_tiny_cohort(tiny_cohort):
         assert real[record.subject] == pytest.approx(_independent_real_fraction(record, 2), abs=1e-5)
     # The identity adds no fat.
     assert all(r["fat_fraction"] == 0.0 for r in pathology_coverage(lambda y: y, subjects) if r["source"] == "G(y)")
+    assert not any(key in r for r in rows for key in CHANGE_KEYS)  # F's change only when F is given
+    # F darkening everything by 5 grey levels: both shifts -5 on every healthy subject, none on patients' rows.
+    rows = pathology_coverage(lambda y: y, subjects, translate_healthy=lambda y: y - 5 / 255)
+    healthy = [r for r in rows if r["source"] == "G(y)"]
+    assert all(r["bias_bright"] == pytest.approx(-5, abs=1e-3) and r["bias_dark"] == pytest.approx(-5, abs=1e-3)
+               and r["change"] > 0 for r in healthy)
+    assert not any("change" in r for r in rows if r["source"] == "real")
 
 
 def load_tool():
@@ -77,6 +118,20 @@ def test_tool_on_a_trained_run(tiny_model, tmp_path, capsys):
     frame = pd.read_csv(out)
     assert set(frame.source) == {"G(y)", "real"}
     assert frame.fat_fraction.between(0, 1).all()
+    healthy = frame[frame.source == "G(y)"]
+    assert healthy[list(CHANGE_KEYS)].notna().all().all() and (healthy.change > 0).all()
+    # held_out: the healthy subjects of the run's test fold, from the same split as the dataset's.
+    from mmac.datasets.folds import patient_kfold
+    from mmac.datasets.manifest import read_manifest
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(tiny_model.config)).test_dataloader.dataset
+    records = read_manifest(Path(cfg.data_root) / cfg.manifest)
+    test = patient_kfold([r.subject for r in records], [r.group for r in records], cfg.num_folds,
+                         cfg.fold_seed)[cfg.fold][1]
+    assert set(healthy[healthy.held_out].subject) == {s for s in test if s in set(healthy.subject)}
+    assert healthy.held_out.any() and not healthy.held_out.all()
+    assert "F(y) on held-out healthy subjects" in printed and "F(y) on training healthy subjects" in printed
 
 
 def test_tool_refuses_bad_input(tmp_path, capsys):
