@@ -4,7 +4,8 @@ Reads ``<results_dir>/results.csv`` (``tools/cross_validate.py``) and writes int
 ``table1.csv`` (paper layout) and ``table1_long.csv`` (numbers), ``pvalues.csv``, ``slice_shares.csv``,
 ``boxplots.png``, ``fig3.png`` (when the runs' checkpoints are available), on phantom data
 ``phantom_truth.csv`` and ``fat_fraction.png``, ``pathology_coverage.csv`` (G's synthetic pathology beside the
-patients', when the runs' checkpoints are available), and ``report.md`` tying them together.
+patients', when the runs' checkpoints are available), ``healthy_change.csv`` (what F does to held-out healthy
+subjects, which need no change; from the same translations) and ``report.md`` tying them together.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from mmac.report.tables import (
     format_table1,
     has_phantom_truth,
     has_scores,
+    healthy_change_table,
     loss_difference_spread,
     phantom_truth,
     pvalues,
@@ -138,9 +140,17 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
 
     coverage_text = ""
     try:
-        coverage = coverage_table(_coverage_rows(results, results_dir, device))
+        coverage_rows = _coverage_rows(results, results_dir, device)
+        coverage = coverage_table(coverage_rows)
         files["pathology_coverage.csv"] = _write_csv(coverage, out / "pathology_coverage.csv")
         coverage_text = _coverage_section(coverage)
+        change = healthy_change_table(coverage_rows)
+        if change.empty:
+            notes.append("no held-out healthy subject in the runs' test folds: F's change of healthy thighs "
+                         "skipped")
+        else:
+            files["healthy_change.csv"] = _write_csv(change, out / "healthy_change.csv")
+            coverage_text += _healthy_change_section(change)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         note = f"G's pathology coverage skipped: {exc}"
         logger.warning(note)
@@ -257,6 +267,23 @@ def _coverage_section(coverage: pd.DataFrame) -> str:
             "(1 - y), 0, 1) over the muscle mask, set beside the patients' own (their fat-fraction maps). Where "
             "G's is well below the severe patients', F was not taught their slices by the cycle. "
             "(`pathology_coverage.csv`, `tools/pathology_coverage.py`)\n\n" + markdown_table(coverage) + "\n")
+
+
+def _healthy_change_section(change: pd.DataFrame) -> str:
+    worst = change.loc[change["change_mean"].idxmax()]
+    return ("\n## What F does to healthy thighs\n\n"
+            "A healthy slice y is its own pseudo-healthy version, so F(y) should be y up to its noise. Each run's "
+            "F translated the healthy subjects of its test fold (never seen in training; every 4th slice with "
+            "muscle). change = MAE(F(y), y) over the thigh divided by the noise's mean absolute value (estimated "
+            "from the air around the thigh): 0 is the identity, about 1 a perfect denoiser, above 1 F altered "
+            "the healthy anatomy. bias_bright and bias_dark = mean F(y) - y on bright tissue (fat, marrow; above "
+            "60 % of the range) and on darker tissue (muscle), in grey levels of the 0-255 scale. Each run's "
+            "mean over its held-out healthy subjects, then mean and std over runs. This score needs no ground "
+            "truth: on real data it is the one check of what F changes that should stay. "
+            "(`healthy_change.csv`, `tools/pathology_coverage.py`)\n\n" + markdown_table(change, digits=2)
+            + f"\n\nLargest: {worst['setting']} changes held-out healthy thighs by {worst['change_mean']:.1f} times "
+            f"the noise, fat and marrow shifted by {worst['bias_bright_mean']:+.1f} and muscle by "
+            f"{worst['bias_dark_mean']:+.1f} grey levels.\n")
 
 
 def _spread_section(spread: pd.DataFrame, oracle: pd.DataFrame | None = None) -> list[str]:

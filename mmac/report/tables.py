@@ -27,7 +27,8 @@ from mmac.evaluation.stats import VALUE_KEYS, group_summary, paired_wilcoxon, pe
 
 __all__ = ["REQUIRED_COLUMNS", "PHANTOM_COLUMNS", "ROW_LABELS", "LOSS_ORDER", "read_results", "check_results",
            "patient_table", "table1", "format_table1", "pvalues", "slice_share_table", "phantom_truth",
-           "setting_label", "has_scores", "has_phantom_truth", "loss_difference_spread", "coverage_table"]
+           "setting_label", "has_scores", "has_phantom_truth", "loss_difference_spread", "coverage_table",
+           "healthy_change_table"]
 
 REQUIRED_COLUMNS = ("run", "loss", "w_c", "fold", "repetition", "subject", "group", "slice", "dice_original",
                     "dice_translated")
@@ -378,4 +379,37 @@ def coverage_table(rows: pd.DataFrame) -> pd.DataFrame:
         values = real.loc[real["group"] == group, "fat_fraction"]
         if len(values):
             out.append(row(f"patients, {group}", values, "patients"))
+    return pd.DataFrame(out, columns=columns)
+
+
+def healthy_change_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """F's change of held-out healthy subjects (:func:`mmac.apis.coverage.healthy_change`), one row per setting.
+
+    Args:
+        rows: The rows of :func:`coverage_table` with, on healthy subjects (``source == 'G(y)'``), ``held_out``
+            and the scores ``change``, ``bias_bright``, ``bias_dark``.
+
+    Returns:
+        Columns ``setting``, then ``<score>_mean`` and ``<score>_std`` for each score, ``n_runs`` and
+        ``n_subjects``: each run's mean over its held-out healthy subjects, then mean and std (ddof=1) over the
+        runs of the setting; ``n_subjects`` counts the distinct held-out subjects. Empty when no run has a
+        held-out healthy subject.
+    """
+    keys = ("change", "bias_bright", "bias_dark")
+    columns = ["setting"] + [f"{k}_{s}" for k in keys for s in ("mean", "std")] + ["n_runs", "n_subjects"]
+    if "held_out" not in rows or not all(k in rows for k in keys):
+        return pd.DataFrame(columns=columns)
+    held = rows[(rows["source"] == "G(y)") & (rows["held_out"].astype(bool))]
+    per_run = held.groupby(["loss", "w_c", "run"])[list(keys)].mean().reset_index()
+    out = []
+    for loss in _loss_order(per_run["loss"].unique()):
+        for w_c in sorted(per_run.loc[per_run["loss"] == loss, "w_c"].unique()):
+            chosen = (per_run["loss"] == loss) & (per_run["w_c"] == w_c)
+            runs = per_run[chosen]
+            row = dict(setting=setting_label(loss, w_c))
+            for key in keys:
+                row[f"{key}_mean"] = float(runs[key].mean())
+                row[f"{key}_std"] = float(runs[key].std(ddof=1)) if len(runs) > 1 else np.nan
+            subjects = held.loc[(held["loss"] == loss) & (held["w_c"] == w_c), "subject"].nunique()
+            out.append(dict(row, n_runs=len(runs), n_subjects=subjects))
     return pd.DataFrame(out, columns=columns)

@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmac.apis.coverage import CHANGE_KEYS, coverage_subjects, healthy_change, pathology_coverage, synthetic_fat_fraction
+from mmac.apis.coverage import (
+    CHANGE_KEYS,
+    coverage_subjects,
+    healthy_change,
+    pathology_coverage,
+    synthetic_fat_fraction,
+)
 
 TOOL = Path(__file__).resolve().parents[2] / "tools" / "pathology_coverage.py"
 
@@ -121,9 +127,10 @@ def test_tool_on_a_trained_run(tiny_model, tmp_path, capsys):
     healthy = frame[frame.source == "G(y)"]
     assert healthy[list(CHANGE_KEYS)].notna().all().all() and (healthy.change > 0).all()
     # held_out: the healthy subjects of the run's test fold, from the same split as the dataset's.
+    from mmengine.config import Config
+
     from mmac.datasets.folds import patient_kfold
     from mmac.datasets.manifest import read_manifest
-    from mmengine.config import Config
 
     cfg = Config.fromfile(str(tiny_model.config)).test_dataloader.dataset
     records = read_manifest(Path(cfg.data_root) / cfg.manifest)

@@ -226,6 +226,13 @@ def test_fig3_from_done_files(tiny_model, tmp_path):
     assert list(coverage["n"]) == [1, 1, 1, 2]
     assert coverage["fat_fraction_mean"].between(0, 1).all()
     assert "What L_AC's F learns from" in report
+    # F's change of the held-out healthy subjects, from the same checkpoints: both settings alike.
+    change = pd.read_csv(folder / "report" / "healthy_change.csv")
+    assert list(change["setting"]) == ["L_C (b), w_c=1", "L_AC (a), w_c=1"]
+    assert change["change_mean"].iloc[0] == pytest.approx(change["change_mean"].iloc[1])
+    assert (change["change_mean"] > 0).all() and list(change["n_runs"]) == [1, 1]
+    assert (change["n_subjects"] >= 1).all()
+    assert "## What F does to healthy thighs" in report and "healthy_change.csv" in report
     assert "Training: the paper's losses only (adversarial, cycle, identity); no run adds a fidelity term." in report
 
 
@@ -289,6 +296,34 @@ def test_coverage_table_by_hand():
     np.testing.assert_allclose(table["fat_fraction_mean"], [0.3, 0.3, 0.2, 0.5])
     np.testing.assert_allclose(table["fat_fraction_std"], [np.nan, np.sqrt(0.02), np.nan, np.sqrt(0.02)])
     assert list(table["n"]) == [1, 2, 1, 2] and list(table["over"]) == ["runs", "runs", "patients", "patients"]
+
+
+def test_healthy_change_table_by_hand():
+    from mmac.report.tables import healthy_change_table
+
+    def healthy(run, loss, subject, held_out, change, bright, dark):
+        return dict(run=run, loss=loss, w_c=1.0, subject=subject, group="healthy", source="G(y)", fat_fraction=0.2,
+                    held_out=held_out, change=change, bias_bright=bright, bias_dark=dark)
+
+    rows = pd.DataFrame([
+        # L_AC run a0: held-out H1, H2 (means 2.0 / -10 / -4); H3 is a training subject and left out
+        healthy("a0", "L_AC", "H1", True, 1.0, -8.0, -3.0), healthy("a0", "L_AC", "H2", True, 3.0, -12.0, -5.0),
+        healthy("a0", "L_AC", "H3", False, 9.0, -90.0, -90.0),
+        # L_AC run a1 (another fold): held-out H3 (4.0 / -20 / -6)
+        healthy("a1", "L_AC", "H3", True, 4.0, -20.0, -6.0), healthy("a1", "L_AC", "H1", False, 9.0, 0.0, 0.0),
+        healthy("c0", "L_C", "H1", True, 1.5, -2.0, 1.0),
+        dict(run="a0", loss="L_AC", w_c=1.0, subject="S1", group="severe", source="real", fat_fraction=0.5),
+    ])
+    table = healthy_change_table(rows)
+    assert list(table["setting"]) == ["L_C (b), w_c=1", "L_AC (a), w_c=1"]
+    np.testing.assert_allclose(table["change_mean"], [1.5, 3.0])
+    np.testing.assert_allclose(table["change_std"], [np.nan, np.sqrt(2.0)])
+    np.testing.assert_allclose(table["bias_bright_mean"], [-2.0, -15.0])
+    np.testing.assert_allclose(table["bias_dark_mean"], [1.0, -5.0])
+    assert list(table["n_runs"]) == [1, 2] and list(table["n_subjects"]) == [1, 3]
+    # No held-out healthy subject, or rows from before the scores existed: an empty table.
+    assert healthy_change_table(rows.assign(held_out=False)).empty
+    assert healthy_change_table(rows.drop(columns=["change"])).empty
 
 
 def test_training_terms_name_each_runs_fidelity_term(tmp_path):
