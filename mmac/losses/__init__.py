@@ -1,17 +1,20 @@
 """Loss functions and their registered modules: cycle consistency (symmetric, asymmetric), adversarial and
-translation fidelity."""
+translation fidelity, multi-scale L1."""
 from mmac.losses.adversarial import LogLikelihoodGANLoss, LSGANLoss, log_likelihood_gan_loss, lsgan_loss
 from mmac.losses.cycle import AsymmetricCycleLoss, CycleConsistencyLoss, cycle_l1
 from mmac.losses.fidelity import TranslationFidelityLoss, fidelity_penalty
+from mmac.losses.multiscale import MultiScaleL1Loss, multiscale_l1
 
 __all__ = [
     "AsymmetricCycleLoss",
     "CycleConsistencyLoss",
     "LSGANLoss",
     "LogLikelihoodGANLoss",
+    "MultiScaleL1Loss",
     "TranslationFidelityLoss",
     "cycle_l1",
     "fidelity_penalty",
     "log_likelihood_gan_loss",
     "lsgan_loss",
+    "multiscale_l1",
 ]

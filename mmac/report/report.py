@@ -23,6 +23,7 @@ from mmac.report.tables import (
     format_table1,
     has_phantom_truth,
     has_scores,
+    healthy_change_difference,
     healthy_change_table,
     loss_difference_spread,
     phantom_truth,
@@ -150,7 +151,9 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
                          "skipped")
         else:
             files["healthy_change.csv"] = _write_csv(change, out / "healthy_change.csv")
-            coverage_text += _healthy_change_section(change)
+            difference = healthy_change_difference(coverage_rows)
+            files["healthy_change_difference.csv"] = _write_csv(difference, out / "healthy_change_difference.csv")
+            coverage_text += _healthy_change_section(change, difference)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         note = f"G's pathology coverage skipped: {exc}"
         logger.warning(note)
@@ -249,9 +252,10 @@ def _coverage_rows(results: pd.DataFrame, results_dir: Path, device: str) -> pd.
     from mmac.apis.coverage import model_coverage
 
     rows, cohorts = [], {}  # the runs share their cohort: loaded once
-    for run, loss, w_c in results[["run", "loss", "w_c"]].drop_duplicates("run").itertuples(index=False):
+    runs = results[["run", "loss", "w_c", "fold", "repetition"]].drop_duplicates("run")
+    for run, loss, w_c, fold, repetition in runs.itertuples(index=False):
         config, checkpoint = figures.load_done(results_dir, run)
-        rows += [dict(run=run, loss=loss, w_c=float(w_c), **row)
+        rows += [dict(run=run, loss=loss, w_c=float(w_c), fold=fold, repetition=repetition, **row)
                  for row in model_coverage(config, checkpoint, device=device, cohorts=cohorts)]
     frame = pd.DataFrame(rows)
     if frame.empty or not (frame["source"] == "G(y)").any():
@@ -269,8 +273,13 @@ def _coverage_section(coverage: pd.DataFrame) -> str:
             "(`pathology_coverage.csv`, `tools/pathology_coverage.py`)\n\n" + markdown_table(coverage) + "\n")
 
 
-def _healthy_change_section(change: pd.DataFrame) -> str:
+def _healthy_change_section(change: pd.DataFrame, difference: pd.DataFrame) -> str:
     worst = change.loc[change["change_mean"].idxmax()]
+    paired = ""
+    if not difference.empty:
+        paired = ("\n\nL_AC - L_C of change over the paired units (fold, repetition), negative where L_AC's F "
+                  "changes the healthy thighs less (`healthy_change_difference.csv`):\n\n"
+                  + markdown_table(difference, digits=2))
     return ("\n## What F does to healthy thighs\n\n"
             "A healthy slice y is its own pseudo-healthy version, so F(y) should be y up to its noise. Each run's "
             "F translated the healthy subjects of its test fold (never seen in training; every 4th slice with "
@@ -283,7 +292,7 @@ def _healthy_change_section(change: pd.DataFrame) -> str:
             "(`healthy_change.csv`, `tools/pathology_coverage.py`)\n\n" + markdown_table(change, digits=2)
             + f"\n\nLargest: {worst['setting']} changes held-out healthy thighs by {worst['change_mean']:.1f} times "
             f"the noise, fat and marrow shifted by {worst['bias_bright_mean']:+.1f} and muscle by "
-            f"{worst['bias_dark_mean']:+.1f} grey levels.\n")
+            f"{worst['bias_dark_mean']:+.1f} grey levels." + paired + "\n")
 
 
 def _spread_section(spread: pd.DataFrame, oracle: pd.DataFrame | None = None) -> list[str]:

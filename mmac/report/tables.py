@@ -28,7 +28,7 @@ from mmac.evaluation.stats import VALUE_KEYS, group_summary, paired_wilcoxon, pe
 __all__ = ["REQUIRED_COLUMNS", "PHANTOM_COLUMNS", "ROW_LABELS", "LOSS_ORDER", "read_results", "check_results",
            "patient_table", "table1", "format_table1", "pvalues", "slice_share_table", "phantom_truth",
            "setting_label", "has_scores", "has_phantom_truth", "loss_difference_spread", "coverage_table",
-           "healthy_change_table"]
+           "healthy_change_table", "healthy_change_difference"]
 
 REQUIRED_COLUMNS = ("run", "loss", "w_c", "fold", "repetition", "subject", "group", "slice", "dice_original",
                     "dice_translated")
@@ -332,19 +332,26 @@ def loss_difference_spread(results: pd.DataFrame, column: str = "dice_translated
             if part.empty:
                 continue
             units = part.groupby(["fold", "repetition"])["difference"].mean().to_numpy(float)
-            low, high = float(units.min()), float(units.max())
-            if len(units) == 1:
-                verdict = "one unit: no spread measured"
-            elif low > 0:
-                verdict = f"L_AC ahead in all {len(units)} units"
-            elif high < 0:
-                verdict = f"L_C ahead in all {len(units)} units"
-            else:
-                verdict = "within the spread: the sign changes between units"
-            rows.append(dict(w_c=float(w_c), group=ROW_LABELS[name], n_units=len(units), mean=float(units.mean()),
-                             std=float(units.std(ddof=1)) if len(units) > 1 else np.nan, min=low, max=high,
-                             verdict=verdict))
+            rows.append(dict(w_c=float(w_c), group=ROW_LABELS[name],
+                             **_unit_spread(units, "L_AC ahead", "L_C ahead")))
     return pd.DataFrame(rows, columns=columns)
+
+
+def _unit_spread(units: np.ndarray, positive: str, negative: str) -> dict:
+    """``n_units``, ``mean``, ``std`` (ddof=1), ``min``, ``max`` of per-unit differences and the verdict: the sign
+    holds in every unit (``'<positive> in all N units'`` or ``'<negative> ...'``), or it changes between units
+    (within the spread), or one unit measures no spread."""
+    low, high = float(units.min()), float(units.max())
+    if len(units) == 1:
+        verdict = "one unit: no spread measured"
+    elif low > 0:
+        verdict = f"{positive} in all {len(units)} units"
+    elif high < 0:
+        verdict = f"{negative} in all {len(units)} units"
+    else:
+        verdict = "within the spread: the sign changes between units"
+    return dict(n_units=len(units), mean=float(units.mean()),
+                std=float(units.std(ddof=1)) if len(units) > 1 else np.nan, min=low, max=high, verdict=verdict)
 
 
 def coverage_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -412,4 +419,28 @@ def healthy_change_table(rows: pd.DataFrame) -> pd.DataFrame:
                 row[f"{key}_std"] = float(runs[key].std(ddof=1)) if len(runs) > 1 else np.nan
             subjects = held.loc[(held["loss"] == loss) & (held["w_c"] == w_c), "subject"].nunique()
             out.append(dict(row, n_runs=len(runs), n_subjects=subjects))
+    return pd.DataFrame(out, columns=columns)
+
+
+def healthy_change_difference(rows: pd.DataFrame) -> pd.DataFrame:
+    """L_AC - L_C of F's ``change`` of held-out healthy subjects, over the paired units (fold, repetition).
+
+    Args:
+        rows: As for :func:`healthy_change_table`, with ``fold`` and ``repetition`` of each run.
+
+    Returns:
+        Columns ``w_c``, ``n_units``, ``mean``, ``std``, ``min``, ``max`` and ``verdict`` (negative: L_AC's F
+        changes the healthy thighs less), one row per w_c run with both losses; empty without such units.
+    """
+    columns = ["w_c", "n_units", "mean", "std", "min", "max", "verdict"]
+    needed = {"held_out", "change", "fold", "repetition"}
+    if not needed <= set(rows.columns) or not {"L_AC", "L_C"} <= set(rows["loss"]):
+        return pd.DataFrame(columns=columns)
+    held = rows[(rows["source"] == "G(y)") & (rows["held_out"].astype(bool))]
+    per_run = held.pivot_table(index=["w_c", "fold", "repetition"], columns="loss", values="change", aggfunc="mean")
+    if not {"L_AC", "L_C"} <= set(per_run.columns):
+        return pd.DataFrame(columns=columns)
+    units = (per_run["L_AC"] - per_run["L_C"]).dropna()
+    out = [dict(w_c=float(w_c), **_unit_spread(part.to_numpy(float), "L_AC changes more", "L_AC changes less"))
+           for w_c, part in units.groupby(level="w_c")]
     return pd.DataFrame(out, columns=columns)

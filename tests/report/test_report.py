@@ -233,6 +233,8 @@ def test_fig3_from_done_files(tiny_model, tmp_path):
     assert (change["change_mean"] > 0).all() and list(change["n_runs"]) == [1, 1]
     assert (change["n_subjects"] >= 1).all()
     assert "## What F does to healthy thighs" in report and "healthy_change.csv" in report
+    difference = pd.read_csv(folder / "report" / "healthy_change_difference.csv")
+    assert list(difference["n_units"]) == [1] and difference["mean"].iloc[0] == pytest.approx(0.0, abs=1e-9)
     assert "Training: the paper's losses only (adversarial, cycle, identity); no run adds a fidelity term." in report
 
 
@@ -324,6 +326,35 @@ def test_healthy_change_table_by_hand():
     # No held-out healthy subject, or rows from before the scores existed: an empty table.
     assert healthy_change_table(rows.assign(held_out=False)).empty
     assert healthy_change_table(rows.drop(columns=["change"])).empty
+
+
+def test_healthy_change_difference_by_hand():
+    from mmac.report.tables import healthy_change_difference
+
+    def healthy(loss, fold, subject, change, held_out=True, w_c=1.0):
+        return dict(run=f"{loss}_{fold}_{w_c}", loss=loss, w_c=w_c, fold=fold, repetition=0, subject=subject,
+                    group="healthy", source="G(y)", held_out=held_out, change=change)
+
+    rows = pd.DataFrame([
+        # fold 0: L_AC 2.0 (mean of 1 and 3), L_C 3.0 -> -1.0; fold 1: L_AC 2.0, L_C 4.5 -> -2.5
+        healthy("L_AC", 0, "H1", 1.0), healthy("L_AC", 0, "H2", 3.0), healthy("L_C", 0, "H1", 2.0),
+        healthy("L_C", 0, "H2", 4.0), healthy("L_AC", 0, "H9", 50.0, held_out=False),
+        healthy("L_AC", 1, "H3", 2.0), healthy("L_C", 1, "H3", 4.5),
+        # w_c = 4: one unit, L_AC changes more; a fold with L_AC only is not a unit
+        healthy("L_AC", 0, "H1", 5.0, w_c=4.0), healthy("L_C", 0, "H1", 4.0, w_c=4.0),
+        healthy("L_AC", 1, "H3", 9.0, w_c=4.0),
+    ])
+    table = healthy_change_difference(rows)
+    assert list(table["w_c"]) == [1.0, 4.0] and list(table["n_units"]) == [2, 1]
+    np.testing.assert_allclose(table["mean"], [-1.75, 1.0])
+    np.testing.assert_allclose(table["std"], [np.sqrt(2 * 0.75 ** 2), np.nan])
+    np.testing.assert_allclose(table[["min", "max"]].to_numpy(), [[-2.5, -1.0], [1.0, 1.0]])
+    assert list(table["verdict"]) == ["L_AC changes less in all 2 units", "one unit: no spread measured"]
+    mixed = rows.copy()
+    mixed.loc[(mixed["loss"] == "L_C") & (mixed["fold"] == 1), "change"] = 1.0  # fold 1: +1.0
+    assert healthy_change_difference(mixed)["verdict"].iloc[0] == "within the spread: the sign changes between units"
+    assert healthy_change_difference(rows[rows["loss"] == "L_AC"]).empty
+    assert healthy_change_difference(rows.drop(columns=["fold"])).empty
 
 
 def test_training_terms_name_each_runs_fidelity_term(tmp_path):
