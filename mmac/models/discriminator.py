@@ -10,6 +10,11 @@ score. The tissues of a calibrated MR slice sit at fixed intensities whatever th
 moves a peak of the histogram, which the head sees and the generator is then pushed to put back. The output
 keeps the PatchGAN's shape, so any GAN loss and model that take a PatchGAN take it unchanged.
 
+``norm_cfg=None, spectral_norm=True`` gives the other way to let the patches see intensity: a PatchGAN without
+instance norms whose layers are held to spectral norm 1 (Miyato et al., ICLR 2018), which keeps a norm-free
+discriminator learning at a steady pace (without it, pix2pix's N(0, 0.02) weights leave it too weak to move the
+generators; docs/science.md, row AO).
+
 Pure torch: importable and usable without mmagic; registered into mmagic's ``MODELS`` by
 :func:`mmac.register_all_modules`.
 """
@@ -86,9 +91,12 @@ class HistogramPatchDiscriminator(nn.Module):
         histogram_bins: Bins of the intensity histogram; 0 turns the histogram head off. Defaults to 32.
         histogram_hidden: Width of the head's hidden layer. Defaults to 64.
         value_range: Intensity range of the images. Defaults to (-1, 1).
+        spectral_norm: Hold every conv and linear layer to spectral norm 1 (torch's ``spectral_norm``
+            parametrisation, one power iteration per forward in training). Defaults to False.
 
     Raises:
-        TypeError: A channel or bin count that is not an integer, ``norm_cfg`` not a dict.
+        TypeError: A channel or bin count that is not an integer, ``norm_cfg`` not a dict, ``spectral_norm`` not
+            a bool.
         ValueError: Non-positive channels or ``num_conv``, ``histogram_bins`` of 1 or negative, an unknown norm
             or init type.
     """
@@ -96,7 +104,7 @@ class HistogramPatchDiscriminator(nn.Module):
     def __init__(self, in_channels: int, base_channels: int = 64, num_conv: int = 3,
                  norm_cfg: Mapping | None = dict(type="IN"), init_cfg: Mapping | None = None,
                  histogram_bins: int = 32, histogram_hidden: int = 64,
-                 value_range: Sequence[float] = (-1.0, 1.0)) -> None:
+                 value_range: Sequence[float] = (-1.0, 1.0), spectral_norm: bool = False) -> None:
         super().__init__()
         self.in_channels = check_int(in_channels, "in_channels", minimum=1)
         base_channels = check_int(base_channels, "base_channels", minimum=1)
@@ -136,13 +144,23 @@ class HistogramPatchDiscriminator(nn.Module):
             self.histogram_head = nn.Sequential(
                 nn.Linear(self.histogram_bins * self.in_channels, histogram_hidden), nn.LeakyReLU(0.2),
                 nn.Linear(histogram_hidden, 1))
+        check_type(spectral_norm, bool, "spectral_norm", expected="a bool")
+        self.spectral_norm = spectral_norm
         self.init_weights()
+        if spectral_norm:
+            for module in list(self.modules()):
+                if isinstance(module, (nn.Conv2d, nn.Linear)):
+                    nn.utils.parametrizations.spectral_norm(module)
 
     def init_weights(self) -> None:
-        """(Re)initialise: conv and linear weights N(0, gain), batch-norm weights N(1, gain), biases zero."""
+        """(Re)initialise: conv and linear weights N(0, gain), batch-norm weights N(1, gain), biases zero.
+
+        Under ``spectral_norm`` the unnormalised weight is drawn; the layer divides it by its spectral norm."""
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)):
-                nn.init.normal_(module.weight, 0.0, self.init_gain)
+                parametrized = nn.utils.parametrize.is_parametrized(module, "weight")
+                weight = module.parametrizations.weight.original if parametrized else module.weight
+                nn.init.normal_(weight, 0.0, self.init_gain)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
             elif isinstance(module, nn.BatchNorm2d):
@@ -176,4 +194,5 @@ class HistogramPatchDiscriminator(nn.Module):
         return scores + self.histogram_score(x)[:, :, None, None]
 
     def extra_repr(self) -> str:
-        return f"norm={self.norm_type}, histogram_bins={self.histogram_bins}, value_range={self.value_range}"
+        return (f"norm={self.norm_type}, histogram_bins={self.histogram_bins}, value_range={self.value_range}, "
+                f"spectral_norm={self.spectral_norm}")

@@ -163,6 +163,44 @@ def test_norm_choices(norm_cfg, norm_layer):
     assert d(torch.zeros(2, 1, 32, 32)).shape == (2, 1, 6, 6)
 
 
+def _largest_singular_value(weight: torch.Tensor) -> float:
+    return float(torch.linalg.matrix_norm(weight.detach().reshape(weight.shape[0], -1), ord=2))
+
+
+def test_spectral_norm_holds_every_layer_to_norm_one():
+    torch.manual_seed(0)
+    d = HistogramPatchDiscriminator(1, base_channels=4, num_conv=2, norm_cfg=None, spectral_norm=True,
+                                    histogram_bins=8)
+    layers = [m for m in d.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert len(layers) == 6 and all(torch.nn.utils.parametrize.is_parametrized(m, "weight") for m in layers)
+    x = torch.randn(2, 1, 32, 32)
+    for _ in range(30):  # the power iteration converges over training forwards
+        d(x)
+    for m in layers:
+        raw = m.parametrizations.weight.original
+        assert _largest_singular_value(raw) < 0.5  # N(0, 0.02) weights: far from 1 before the division
+        assert _largest_singular_value(m.weight) == pytest.approx(1.0, rel=0.05)
+    # Scaling the raw weights does not change the layer: only their direction counts.
+    d.eval()
+    before = d(x)
+    with torch.no_grad():
+        for m in layers:
+            m.parametrizations.weight.original.mul_(7.0)
+    torch.testing.assert_close(d(x), before, rtol=1e-4, atol=1e-5)
+    # init_weights redraws the raw weights (N(0, gain)) and keeps the parametrisation.
+    d.init_weights()
+    assert all(torch.nn.utils.parametrize.is_parametrized(m, "weight") for m in layers)
+    assert all(abs(float(m.parametrizations.weight.original.std()) - 0.02) < 0.01 for m in layers)
+    # A state dict round trip gives the same layer.
+    copy = HistogramPatchDiscriminator(1, base_channels=4, num_conv=2, norm_cfg=None, spectral_norm=True,
+                                       histogram_bins=8)
+    copy.load_state_dict(d.state_dict())
+    copy.eval()
+    torch.testing.assert_close(copy(x), d(x))
+    with pytest.raises(TypeError, match="spectral_norm must be a bool"):
+        HistogramPatchDiscriminator(1, spectral_norm=1)
+
+
 def test_a_stock_patchgan_config_builds_it_by_changing_the_type():
     """The drop-in promise: mmagic's PatchDiscriminator keys, another type, through mmagic's registry."""
     pytest.importorskip("mmagic")
@@ -174,3 +212,6 @@ def test_a_stock_patchgan_config_builds_it_by_changing_the_type():
     d = MODELS.build(dict(type='HistogramPatchDiscriminator', in_channels=1, base_channels=4, num_conv=3,
                           norm_cfg=dict(type='IN'), init_cfg=dict(type='normal', gain=0.02)))
     assert isinstance(d, HistogramPatchDiscriminator) and d.histogram_bins == 32
+    sn = MODELS.build(dict(type='HistogramPatchDiscriminator', in_channels=1, base_channels=4, num_conv=1,
+                           norm_cfg=None, histogram_bins=0, spectral_norm=True))
+    assert sn.spectral_norm and "spectral_norm=True" in repr(sn)
