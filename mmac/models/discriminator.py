@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from mmac._validate import check_int, check_type
+from mmac.models.init import pix2pix_init
 from mmac.registry import register
 
 _NORMS = ("IN", "BN")
@@ -153,19 +154,10 @@ class HistogramPatchDiscriminator(nn.Module):
                     nn.utils.parametrizations.spectral_norm(module)
 
     def init_weights(self) -> None:
-        """(Re)initialise: conv and linear weights N(0, gain), batch-norm weights N(1, gain), biases zero.
-
-        Under ``spectral_norm`` the unnormalised weight is drawn; the layer divides it by its spectral norm."""
-        for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                parametrized = nn.utils.parametrize.is_parametrized(module, "weight")
-                weight = module.parametrizations.weight.original if parametrized else module.weight
-                nn.init.normal_(weight, 0.0, self.init_gain)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.normal_(module.weight, 1.0, self.init_gain)
-                nn.init.zeros_(module.bias)
+        """(Re)initialise: conv and linear weights N(0, gain), batch-norm weights N(1, gain), biases zero
+        (:func:`~mmac.models.init.pix2pix_init`). Under ``spectral_norm`` the unnormalised weight is drawn; the
+        layer divides it by its spectral norm."""
+        pix2pix_init(self, "normal", self.init_gain)
 
     def histogram_score(self, x: Tensor) -> Tensor:
         """The head's score of each image's intensity histogram, shape (N, 1); needs ``histogram_bins`` > 0."""

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from mmac._validate import check_choice, check_int, check_type
+from mmac.models.init import INIT_TYPES, pix2pix_init
 from mmac.registry import register
 
 _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
@@ -39,7 +40,6 @@ _CONV_T = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
 _NORM = {("IN", 2): nn.InstanceNorm2d, ("IN", 3): nn.InstanceNorm3d,
          ("BN", 2): nn.BatchNorm2d, ("BN", 3): nn.BatchNorm3d}
 _NORM_DEFAULTS = {"IN": dict(affine=False, track_running_stats=False), "BN": dict(affine=True)}
-_INITS = ("normal", "xavier", "kaiming", "orthogonal")
 _UPSAMPLING = ("transposed", "bilinear")
 
 
@@ -108,8 +108,8 @@ class UNetGenerator(nn.Module):
         extra = {key: value for key, value in self.norm_cfg.items() if key != "type"}
         self._norm_kwargs = {**_NORM_DEFAULTS[norm_type], **extra}
         self.use_dropout = bool(use_dropout)
-        if init_cfg is not None and (not isinstance(init_cfg, Mapping) or init_cfg.get("type") not in _INITS):
-            raise ValueError(f"init_cfg type must be one of {_INITS}, got init_cfg={init_cfg!r}")
+        if init_cfg is not None and (not isinstance(init_cfg, Mapping) or init_cfg.get("type") not in INIT_TYPES):
+            raise ValueError(f"init_cfg type must be one of {INIT_TYPES}, got init_cfg={init_cfg!r}")
         self.init_cfg = dict(type="normal", gain=0.02) if init_cfg is None else dict(init_cfg)
         if not isinstance(residual, bool):
             raise TypeError(f"residual must be a bool, got {residual!r}")
@@ -175,23 +175,8 @@ class UNetGenerator(nn.Module):
                              conv(width, self.out_channels, kernel_size=3, padding=1), nn.Tanh())
 
     def init_weights(self) -> None:
-        """(Re)initialise all weights as ``init_cfg`` says (pix2pix's ``init_weights``)."""
-        kind, gain = self.init_cfg["type"], float(self.init_cfg.get("gain", 0.02))
-        for module in self.modules():
-            if isinstance(module, nn.modules.conv._ConvNd):
-                if kind == "normal":
-                    nn.init.normal_(module.weight, 0.0, gain)
-                elif kind == "xavier":
-                    nn.init.xavier_normal_(module.weight, gain=gain)
-                elif kind == "kaiming":
-                    nn.init.kaiming_normal_(module.weight, a=0, mode="fan_in")
-                else:
-                    nn.init.orthogonal_(module.weight, gain=gain)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.modules.batchnorm._NormBase) and module.weight is not None:
-                nn.init.normal_(module.weight, 1.0, gain)
-                nn.init.zeros_(module.bias)
+        """(Re)initialise all weights as ``init_cfg`` says (pix2pix's ``init_weights``, :func:`pix2pix_init`)."""
+        pix2pix_init(self, self.init_cfg["type"], float(self.init_cfg.get("gain", 0.02)))
 
     def _check_input(self, x: Tensor) -> None:
         if x.ndim != self.dims + 2 or x.shape[1] != self.in_channels:
