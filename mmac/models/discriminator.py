@@ -11,9 +11,8 @@ moves a peak of the histogram, which the head sees and the generator is then pus
 keeps the PatchGAN's shape, so any GAN loss and model that take a PatchGAN take it unchanged.
 
 ``norm_cfg=None, spectral_norm=True`` gives the other way to let the patches see intensity: a PatchGAN without
-instance norms whose layers are held to spectral norm 1 (Miyato et al., ICLR 2018), which keeps a norm-free
-discriminator learning at a steady pace (without it, pix2pix's N(0, 0.02) weights leave it too weak to move the
-generators; docs/science.md, row AO).
+instance norms whose layers are held to spectral norm 1 (Miyato et al., ICLR 2018). On the thigh phantom neither
+way removed F's darkening (docs/science.md, rows AN, AO and AZ); no shipped config uses them.
 
 Pure torch: importable and usable without mmagic; registered into mmagic's ``MODELS`` by
 :func:`mmac.register_all_modules`.
