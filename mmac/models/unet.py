@@ -43,6 +43,14 @@ _NORM_DEFAULTS = {"IN": dict(affine=False, track_running_stats=False), "BN": dic
 _UPSAMPLING = ("transposed", "bilinear")
 
 
+class _GatedChange(nn.Module):
+    """(N, 2C, *S) -> (N, C, *S): ``tanh(r) * sigmoid(m)`` with r the first C channels and m the last C."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        change, gate = x.chunk(2, dim=1)
+        return torch.tanh(change) * torch.sigmoid(gate)
+
+
 @register("MODELS")
 class UNetGenerator(nn.Module):
     """pix2pix-style U-Net with ``num_down`` stride-2 levels, tanh output.
@@ -79,18 +87,22 @@ class UNetGenerator(nn.Module):
             (bilinear (trilinear) upsampling by 2, then a 3x3 convolution), which cannot make the checkerboard
             pattern of overlapping transposed-convolution kernels (Odena et al., Distill 2016). Defaults to
             ``'transposed'``.
+        gated: With ``residual``, return ``x + sigmoid(m) * tanh(r)``: the last layer gives twice the output
+            channels, a change r and a gate m per pixel (attention-guided translation, Mejjati et al., NeurIPS
+            2018). A closed gate (m far below 0) leaves a pixel exactly as it was, a state the network can
+            reach and stay in, where an ungated change must be driven to 0 itself. Defaults to False.
 
     Raises:
         TypeError: ``num_down`` or a channel count not an integer (numpy integers are accepted, bools are
-            not), ``norm_cfg`` not a dict, ``residual`` not a bool.
+            not), ``norm_cfg`` not a dict, ``residual``, ``full_resolution`` or ``gated`` not a bool.
         ValueError: ``num_down`` < 2, non-positive channels, unknown norm type, ``dims`` not 2 or 3, unknown
-            init type, ``residual`` with different input and output channels.
+            init type, ``residual`` with different input and output channels, ``gated`` without ``residual``.
     """
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, num_down: int = 8, base_channels: int = 64,
                  norm_cfg: Mapping | None = None, use_dropout: bool = False, dims: int = 2,
                  init_cfg: Mapping | None = None, residual: bool = False, full_resolution: bool = False,
-                 upsampling: str = "transposed") -> None:
+                 upsampling: str = "transposed", gated: bool = False) -> None:
         super().__init__()
         self.in_channels = check_int(in_channels, "in_channels", minimum=1)
         self.out_channels = check_int(out_channels, "out_channels", minimum=1)
@@ -121,11 +133,16 @@ class UNetGenerator(nn.Module):
             raise TypeError(f"full_resolution must be a bool, got {full_resolution!r}")
         self.full_resolution = full_resolution
         self.upsampling = check_choice(upsampling, _UPSAMPLING, "upsampling")
+        check_type(gated, bool, "gated", expected="a bool")
+        if gated and not residual:
+            raise ValueError("gated=True gates the change to the input, so it needs residual=True")
+        self.gated = gated
 
         # channels[i + 1] = C_i, the width of level i; channels[0] is the input.
         channels = [self.in_channels] + [self.base_channels * min(2 ** i, 8) for i in range(self.num_down)]
         self.downs = nn.ModuleList(self._down(i, channels[i], channels[i + 1]) for i in range(self.num_down))
-        top = channels[1] if full_resolution else self.out_channels  # what the outermost up level returns
+        output = self.out_channels * (2 if gated else 1)  # the image (or its change and gate)
+        top = channels[1] if full_resolution else output  # what the outermost up level returns
         self.ups = nn.ModuleList(self._up(i, channels[i + 1], top if i == 0 else channels[i])
                                  for i in range(self.num_down))
         self.head = self._head(channels[1]) if full_resolution else None
@@ -158,7 +175,7 @@ class UNetGenerator(nn.Module):
                   _CONV[self.dims](cin, cout, kernel_size=3, padding=1, bias=bias)]
         layers = [nn.ReLU(), *up]
         if level == 0 and not self.full_resolution:
-            return nn.Sequential(*layers, nn.Tanh())
+            return nn.Sequential(*layers, self._activation())
         layers.append(self._norm(cout))
         if level == 0:
             return nn.Sequential(*layers, nn.ReLU())
@@ -166,13 +183,17 @@ class UNetGenerator(nn.Module):
             layers.append(nn.Dropout(0.5))
         return nn.Sequential(*layers)
 
+    def _activation(self) -> nn.Module:
+        return _GatedChange() if self.gated else nn.Tanh()
+
     def _head(self, width: int) -> nn.Sequential:
         """The full-resolution stage: [input, features] (in + width channels) -> out_channels, tanh."""
         conv = _CONV[self.dims]
         bias = self.norm_cfg["type"] == "IN"
+        output = self.out_channels * (2 if self.gated else 1)
         return nn.Sequential(conv(self.in_channels + width, width, kernel_size=3, padding=1, bias=bias),
                              self._norm(width), nn.ReLU(),
-                             conv(width, self.out_channels, kernel_size=3, padding=1), nn.Tanh())
+                             conv(width, output, kernel_size=3, padding=1), self._activation())
 
     def init_weights(self) -> None:
         """(Re)initialise all weights as ``init_cfg`` says (pix2pix's ``init_weights``, :func:`pix2pix_init`)."""
@@ -209,5 +230,6 @@ class UNetGenerator(nn.Module):
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, num_down={self.num_down}, "
                 f"base_channels={self.base_channels}, norm_cfg={self.norm_cfg}, use_dropout={self.use_dropout}, "
-                f"dims={self.dims}, residual={self.residual}, full_resolution={self.full_resolution}, "
+                f"dims={self.dims}, residual={self.residual}, gated={self.gated}, "
+                f"full_resolution={self.full_resolution}, "
                 f"upsampling={self.upsampling!r}")

@@ -187,6 +187,52 @@ def test_residual_errors():
         UNetGenerator(residual=1, **SMALL)
 
 
+def test_gated_output_is_the_input_plus_gate_times_change():
+    torch.manual_seed(0)
+    net = UNetGenerator(residual=True, gated=True, **SMALL)
+    last = net.ups[0][1]  # the outermost transposed conv: 2 output channels (change, gate)
+    assert last.out_channels == 2
+    x = torch.rand(2, 1, 32, 32) * 2 - 1
+    captured = {}
+    last.register_forward_hook(lambda module, inputs, output: captured.update(raw=output))
+    out = net(x)
+    change, gate = captured["raw"][:, :1], captured["raw"][:, 1:]
+    torch.testing.assert_close(out, x + torch.tanh(change) / (1 + torch.exp(-gate)))
+    assert ((out - x).abs() < 1).all() and "gated=True" in repr(net)
+    # Parameters: only the outermost conv grows, by one output channel (8 * 16 weights + 1 bias).
+    assert _n_params(net) == _n_params(UNetGenerator(residual=True, **SMALL)) + 8 * 16 + 1
+
+
+def test_gated_closed_gate_is_the_identity_and_open_gate_the_ungated_change():
+    net = UNetGenerator(residual=True, gated=True, **SMALL)
+    x = torch.rand(1, 1, 32, 32) * 2 - 1
+    with torch.no_grad():
+        net.ups[0][1].bias[1] = -1e4  # gate channel: sigmoid = 0 everywhere
+    torch.testing.assert_close(net(x), x, rtol=0, atol=0)
+    plain = UNetGenerator(residual=True, **SMALL)
+    with torch.no_grad():
+        net.ups[0][1].bias[1] = 1e4  # gate open: x + tanh(change), the ungated residual's output
+        for p, q in zip(plain.parameters(), net.parameters()):
+            if p.shape == q.shape:
+                p.copy_(q)
+            else:  # the outermost transposed conv: weight (in, out, k, k), bias (out,); keep the change channel
+                p.copy_(q[:, :1] if q.ndim == 4 else q[:1])
+    torch.testing.assert_close(net(x), plain(x))
+    # The full-resolution head gates the same way.
+    head = UNetGenerator(residual=True, gated=True, full_resolution=True, **SMALL)
+    assert head.head[3].out_channels == 2 and head(x).shape == x.shape
+    with torch.no_grad():
+        head.head[3].bias[1] = -1e4
+    torch.testing.assert_close(head(x), x, rtol=0, atol=0)
+
+
+def test_gated_errors():
+    with pytest.raises(ValueError, match="gated=True .* needs residual=True"):
+        UNetGenerator(gated=True, **SMALL)
+    with pytest.raises(TypeError, match="gated must be a bool"):
+        UNetGenerator(residual=True, gated=1, **SMALL)
+
+
 def test_full_resolution_parameter_count():
     # IN, num_down=3, base 4, 1 -> 1: the outermost up conv returns 4 channels (with bias) instead of 1, then the
     # head: 3x3 conv (1 + 4) -> 4 with bias, IN, ReLU, 3x3 conv 4 -> 1 with bias.
