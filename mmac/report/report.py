@@ -29,6 +29,7 @@ from mmac.report.tables import (
     phantom_truth,
     pvalues,
     read_results,
+    run_table,
     slice_share_table,
     table1,
 )
@@ -116,6 +117,8 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
         spread_oracle = loss_difference_spread(results, column="dice_infiltration_only")
         files["loss_difference_infiltration_only.csv"] = _write_csv(
             spread_oracle, out / "loss_difference_infiltration_only.csv")
+    runs = run_table(results)
+    files["runs.csv"] = _write_csv(runs, out / "runs.csv")
     files["boxplots.png"] = figures.boxplots(results, out / "boxplots.png", formats)
 
     fig3_text = ""
@@ -170,7 +173,7 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
             if fmt != "png":
                 files[f"{name[:-4]}.{fmt}"] = files[name].with_suffix(f".{fmt}")
     report = _report_text(results, results_dir, table_md, tests, shares, fig3_text, phantom_text + coverage_text,
-                          notes, spread, spread_oracle, training_text)
+                          notes, spread, spread_oracle, training_text, runs)
     files["report.md"] = write_text_atomic(out / "report.md", report)
     logger.info("report written to %s", out / "report.md")
     return {"files": files, "notes": notes}
@@ -295,6 +298,25 @@ def _healthy_change_section(change: pd.DataFrame, difference: pd.DataFrame) -> s
             f"{worst['bias_dark_mean']:+.1f} grey levels." + paired + "\n")
 
 
+def _runs_section(runs: pd.DataFrame | None) -> list[str]:
+    if runs is None or runs.empty:
+        return []
+    lowered = runs[runs["gain"] < 0]
+    if lowered.empty:
+        first = runs.iloc[0]
+        verdict = (f"No run's F lowered the mean Dice of its pathological test patients; the smallest gain is "
+                   f"{first['gain']:+.3f} ({first['run']}).")
+    else:
+        verdict = (f"**{len(lowered)} of {len(runs)} runs lowered the mean Dice of their pathological test "
+                   f"patients**: " + ", ".join(f"{r.run} ({r.gain:+.3f})" for r in lowered.itertuples())
+                   + ". A translation that lowers the Dice failed to remove the infiltration or damaged the "
+                   "muscle; look at the run's `vis/` grids before pooling it.")
+    return ["## Runs", "",
+            "Per run, the mean over its pathological test patients of the Dice gain (translated − original), "
+            "lowest first (`runs.csv`, with the severe patients' gain and the number of patients each run "
+            "lowered).", "", verdict, "", markdown_table(runs.head(5)), ""]
+
+
 def _spread_section(spread: pd.DataFrame, oracle: pd.DataFrame | None = None) -> list[str]:
     if spread.empty:
         return []
@@ -325,7 +347,7 @@ def _spread_section(spread: pd.DataFrame, oracle: pd.DataFrame | None = None) ->
 def _report_text(results: pd.DataFrame, results_dir: Path, table_md: str, tests: pd.DataFrame,
                  shares: pd.DataFrame, fig3_text: str, phantom_text: str, notes: list[str],
                  spread: pd.DataFrame | None = None, spread_oracle: pd.DataFrame | None = None,
-                 training_text: str = "") -> str:
+                 training_text: str = "", runs: pd.DataFrame | None = None) -> str:
     n_patients = results.groupby("group")["subject"].nunique()
     reps = results.groupby(["loss", "w_c"])["repetition"].nunique()
     settings = ", ".join(f"{loss} at w_c={w:g} ({n} repetition{'s' if n != 1 else ''})"
@@ -372,6 +394,7 @@ def _report_text(results: pd.DataFrame, results_dir: Path, table_md: str, tests:
         "",
         markdown_table(shares),
         "",
+        *_runs_section(runs),
         "## Per-patient Dice",
         "",
         "![Box plots](boxplots.png)",

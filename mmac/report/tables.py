@@ -28,7 +28,7 @@ from mmac.evaluation.stats import VALUE_KEYS, group_summary, paired_wilcoxon, pe
 __all__ = ["REQUIRED_COLUMNS", "PHANTOM_COLUMNS", "ROW_LABELS", "LOSS_ORDER", "read_results", "check_results",
            "patient_table", "table1", "format_table1", "pvalues", "slice_share_table", "phantom_truth",
            "setting_label", "has_scores", "has_phantom_truth", "loss_difference_spread", "coverage_table",
-           "healthy_change_table", "healthy_change_difference"]
+           "healthy_change_table", "healthy_change_difference", "run_table"]
 
 REQUIRED_COLUMNS = ("run", "loss", "w_c", "fold", "repetition", "subject", "group", "slice", "dice_original",
                     "dice_translated")
@@ -444,3 +444,32 @@ def healthy_change_difference(rows: pd.DataFrame) -> pd.DataFrame:
     out = [dict(w_c=float(w_c), **_unit_spread(part.to_numpy(float), "L_AC changes more", "L_AC changes less"))
            for w_c, part in units.groupby(level="w_c")]
     return pd.DataFrame(out, columns=columns)
+
+
+def run_table(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: what its F did to its own test patients, to find a training that failed.
+
+    GAN trainings fail now and then (a run that darkens or blurs every slice); pooled tables hide one such run
+    among many. Per run: the mean over its pathological test patients (each the mean over its slices) of the
+    original and translated Dice and their difference ``gain``, the same for the severe patients alone, and the
+    number of patients whose Dice F lowered.
+
+    Args:
+        results: Validated results (:func:`check_results`).
+
+    Returns:
+        Columns ``run``, ``loss``, ``w_c``, ``fold``, ``repetition``, ``n_patients``, ``dice_original``,
+        ``dice_translated``, ``gain``, ``severe_gain`` (NaN without severe test patients) and ``n_lowered``;
+        sorted by ``gain``, lowest first.
+    """
+    keys = ["run", "loss", "w_c", "fold", "repetition"]
+    patients = per_patient(results, by=keys).assign(gain=lambda f: f["dice_translated"] - f["dice_original"])
+    rows = []
+    for values, part in patients.groupby(keys, sort=False):
+        severe = part.loc[part["group"] == "severe", "gain"]
+        rows.append(dict(zip(keys, values), n_patients=len(part), dice_original=float(part["dice_original"].mean()),
+                         dice_translated=float(part["dice_translated"].mean()), gain=float(part["gain"].mean()),
+                         severe_gain=float(severe.mean()) if len(severe) else np.nan,
+                         n_lowered=int((part["gain"] < 0).sum())))
+    columns = keys + ["n_patients", "dice_original", "dice_translated", "gain", "severe_gain", "n_lowered"]
+    return pd.DataFrame(rows, columns=columns).sort_values(["gain", "run"], ignore_index=True)

@@ -233,6 +233,9 @@ def test_fig3_from_done_files(tiny_model, tmp_path):
     assert (change["change_mean"] > 0).all() and list(change["n_runs"]) == [1, 1]
     assert (change["n_subjects"] >= 1).all()
     assert "## What F does to healthy thighs" in report and "healthy_change.csv" in report
+    runs = pd.read_csv(folder / "report" / "runs.csv")
+    assert set(runs["run"]) == {"L_C_w1_f0_r0", "L_AC_w1_f0_r0"} and list(runs["n_lowered"]) == [0, 0]
+    assert "## Runs" in report and "No run's F lowered the mean Dice" in report
     difference = pd.read_csv(folder / "report" / "healthy_change_difference.csv")
     assert list(difference["n_units"]) == [1] and difference["mean"].iloc[0] == pytest.approx(0.0, abs=1e-9)
     assert "Training: the paper's losses only (adversarial, cycle, identity); no run adds a fidelity term." in report
@@ -298,6 +301,29 @@ def test_coverage_table_by_hand():
     np.testing.assert_allclose(table["fat_fraction_mean"], [0.3, 0.3, 0.2, 0.5])
     np.testing.assert_allclose(table["fat_fraction_std"], [np.nan, np.sqrt(0.02), np.nan, np.sqrt(0.02)])
     assert list(table["n"]) == [1, 2, 1, 2] and list(table["over"]) == ["runs", "runs", "patients", "patients"]
+
+
+def test_run_table_by_hand():
+    from mmac.report.tables import run_table
+
+    rows = []
+    # run a (L_AC): M1 0.5 -> 0.6, S1 0.4 -> 0.3 (two slices, mean gain -0.1); run b (L_C): M1 0.5 -> 0.55 only
+    for run, loss, subject, group, pairs in (
+            ("a", "L_AC", "M1", "moderate", [(0.5, 0.6)]), ("a", "L_AC", "S1", "severe", [(0.4, 0.2), (0.4, 0.4)]),
+            ("b", "L_C", "M1", "moderate", [(0.5, 0.55)])):
+        for z, (orig, trans) in enumerate(pairs):
+            rows.append(dict(run=run, loss=loss, w_c=1.0, fold=0, repetition=0, subject=subject, group=group,
+                             slice=z, dice_original=orig, dice_translated=trans))
+    table = run_table(check_results(pd.DataFrame(rows)))
+    assert list(table["run"]) == ["a", "b"]  # lowest gain first: a's (0.1 - 0.1) / 2 = 0.0 < b's 0.05
+    np.testing.assert_allclose(table["gain"], [0.0, 0.05], atol=1e-12)
+    np.testing.assert_allclose(table["dice_original"], [0.45, 0.5])
+    np.testing.assert_allclose(table["severe_gain"], [-0.1, np.nan])
+    assert list(table["n_lowered"]) == [1, 0] and list(table["n_patients"]) == [2, 1]
+    from mmac.report.report import _runs_section
+
+    lowered = "\n".join(_runs_section(table.assign(gain=[-0.02, 0.05])))
+    assert "**1 of 2 runs lowered the mean Dice of their pathological test patients**: a (-0.020)" in lowered
 
 
 def test_healthy_change_table_by_hand():
