@@ -54,10 +54,23 @@ def config_digest(config: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def data_digest(data_root: str | None) -> str | None:
+    """SHA-256 of the cohort's ``manifest.csv`` in ``data_root`` (None when there is none): the cohort's identity
+    wherever its folder lies (the manifest lists every subject's files, relative to the folder)."""
+    import hashlib
+
+    path = osp.join(str(data_root), 'manifest.csv') if data_root else None
+    if path is None or not osp.isfile(path):
+        return None
+    with open(path, 'rb') as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
 def _settings(config: str, iters: int | None, epochs: float | None, cfg_options: dict | None) -> dict:
     """What makes two runs of the same spec the same experiment (stored in DONE, checked on reuse)."""
+    cfg_options = cfg_options or {}
     settings = dict(config=osp.abspath(config), config_digest=config_digest(config), iters=iters, epochs=epochs,
-                    cfg_options=cfg_options or {})
+                    cfg_options=cfg_options, data_digest=data_digest(cfg_options.get('data_root')))
     return json.loads(json.dumps(settings))  # the form it takes in DONE (tuples become lists)
 
 
@@ -67,7 +80,8 @@ def settings_differences(done: dict | None, now: dict) -> list[str]:
     The config counts as the same when its path is, or when both resolve to the same content
     (:func:`config_digest`): a run trained from a copy of the repository is found again from another. A run
     recorded before digests were kept is compared with the content of its recorded config where that file
-    still exists, by path otherwise.
+    still exists, by path otherwise. Likewise a ``data_root`` given in ``cfg_options`` counts as the same when
+    both folders hold the same ``manifest.csv`` (:func:`data_digest`), so a moved cohort is found again.
 
     Returns:
         One ``'<key>: <then> then, <now> now'`` line per differing setting.
@@ -84,6 +98,10 @@ def settings_differences(done: dict | None, now: dict) -> list[str]:
         differences.append(f"config: {then_path!r} then, {now_path!r} now ({what})")
     elif then_path == now_path and None not in (then_digest, now_digest) and then_digest != now_digest:
         differences.append(f"config: {then_path!r} has changed since the run")
+    then_data, now_data = done.pop('data_digest', None), now.pop('data_digest', None)
+    if then_data is not None and then_data == now_data:  # the same cohort, wherever it lies
+        done['cfg_options'] = {k: v for k, v in (done.get('cfg_options') or {}).items() if k != 'data_root'}
+        now['cfg_options'] = {k: v for k, v in (now.get('cfg_options') or {}).items() if k != 'data_root'}
     for key in sorted(set(done) | set(now)):
         if done.get(key) != now.get(key):
             differences.append(f"{key}: {done.get(key)!r} then, {now.get(key)!r} now")

@@ -137,6 +137,32 @@ def test_settings_differences_compare_the_config_by_content(tmp_path):
         config_digest(str(first))
 
 
+def test_settings_differences_find_a_moved_cohort_by_its_manifest(tmp_path):
+    pytest.importorskip('mmagic')
+    from mmac.protocol.runs import _settings, data_digest, settings_differences
+    from tests.conftest import CPU_CONFIG
+
+    old, new, other = tmp_path / 'old', tmp_path / 'new', tmp_path / 'other'
+    for folder, text in ((old, 'subject,group\nH1,healthy\n'), (new, 'subject,group\nH1,healthy\n'),
+                         (other, 'subject,group\nH2,healthy\n')):
+        folder.mkdir()
+        (folder / 'manifest.csv').write_text(text)
+    assert data_digest(str(old)) == data_digest(str(new)) != data_digest(str(other))
+    assert data_digest(str(tmp_path)) is None and data_digest(None) is None
+    then = _settings(str(CPU_CONFIG), 900, None, {'data_root': str(old), 'x': 1})
+    assert settings_differences(then, _settings(str(CPU_CONFIG), 900, None, {'data_root': str(new), 'x': 1})) == []
+    [line] = settings_differences(then, _settings(str(CPU_CONFIG), 900, None, {'data_root': str(other), 'x': 1}))
+    assert line.startswith("cfg_options: ") and str(other) in line
+    # The same cohort does not hide another difference of the options.
+    [line] = settings_differences(then, _settings(str(CPU_CONFIG), 900, None, {'data_root': str(new), 'x': 2}))
+    assert line == "cfg_options: {'x': 1} then, {'x': 2} now"
+    # A run recorded before the digest was kept: its data_root is compared as a path.
+    old_style = {k: v for k, v in then.items() if k != 'data_digest'}
+    assert settings_differences(old_style, _settings(str(CPU_CONFIG), 900, None, {'data_root': str(old), 'x': 1})) == []
+    assert len(settings_differences(old_style, _settings(str(CPU_CONFIG), 900, None,
+                                                         {'data_root': str(new), 'x': 1}))) == 1
+
+
 def test_rescore_tests_the_checkpoints_again_with_the_current_evaluation(grid_env, tmp_path, monkeypatch):
     from mmac.protocol.runs import rescore_grid, rescore_run, run_grid
 
