@@ -454,6 +454,13 @@ def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int | N
     return collect_results(out_dir, specs)
 
 
+# The worker process runs the mmac this process runs: `python -m mmac.protocol.worker` would import the first
+# `mmac` on its path, where the current directory (another checkout, a copy of the code) comes first.
+_PACKAGE_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+_WORKER_ENTRY = (f"import sys; sys.path.insert(0, {_PACKAGE_ROOT!r}); "
+                 "from mmac.protocol.worker import main; main()")
+
+
 def _run_parallel(config, todo, out_dir, settings, jobs, gpus, bar, specs, fast) -> None:
     """Subprocess pool: at most ``jobs`` runs at once, run k of a slot on GPU ``gpus[slot % len(gpus)]``."""
     queue = deque(todo)
@@ -471,7 +478,7 @@ def _run_parallel(config, todo, out_dir, settings, jobs, gpus, bar, specs, fast)
                 env['OMP_NUM_THREADS'] = str(threads_per_job(jobs))
             os.makedirs(run_dir(out_dir, spec), exist_ok=True)
             log_file = open(osp.join(run_dir(out_dir, spec), 'worker.log'), 'w')  # errors; logs: console.log
-            cmd = [sys.executable, '-m', 'mmac.protocol.worker', '--config', settings['config'], '--out', out_dir,
+            cmd = [sys.executable, '-c', _WORKER_ENTRY, '--config', settings['config'], '--out', out_dir,
                    '--spec', json.dumps(spec.to_dict()), '--settings', json.dumps(settings)]
             if fast:
                 cmd.append('--fast')

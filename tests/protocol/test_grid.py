@@ -191,11 +191,16 @@ def test_rescore_tests_the_checkpoints_again_with_the_current_evaluation(grid_en
         rescore_run(str(out), specs[1])
 
 
-def test_parallel_runs_in_subprocesses(grid_env, tmp_path):
+def test_parallel_runs_in_subprocesses(grid_env, tmp_path, monkeypatch):
     from mmac.protocol.runs import run_grid
 
     config, options = grid_env
     specs = make_grid(['L_AC'], [0.5, 1.0], [1], 1)
+    # The workers import this process's mmac, not another one in the current directory.
+    elsewhere = tmp_path / 'elsewhere'
+    (elsewhere / 'mmac').mkdir(parents=True)
+    (elsewhere / 'mmac' / '__init__.py').write_text('raise ImportError("the mmac of the current directory")\n')
+    monkeypatch.chdir(elsewhere)
     path = run_grid(config, specs, str(tmp_path), iters=1, cfg_options=options, jobs=2, gpus=[],
                     progress=False, log=lambda m: None, fast=True)
     assert set(pd.read_csv(path)['run']) == {s.name for s in specs}
