@@ -65,7 +65,8 @@ def test_thigh_config_trains_one_step(path):
     expected = "AsymmetricCycleLoss" if path.name.startswith("ac_") else "CycleConsistencyLoss"
     assert type(model.cycle_loss).__name__ == expected
     assert model.cycle_loss.loss_weight == pytest.approx(float(cfg.model.cycle_loss.loss_weight))
-    assert ('fidelity_loss' in log) == path.stem.endswith('_fidelity')
+    assert ('fidelity_loss' in log) == ('fidelity' in path.stem.split('_'))
+    assert model.generators['healthy'].gated == path.stem.endswith('_gated')
 
 
 def test_grid_weights_match_their_names():
