@@ -198,13 +198,12 @@ def model_coverage(config, checkpoint, every: int = 4, device: str = 'cpu',
 
 def _test_subjects(dataset_cfg, records) -> set:
     """Subjects of the test part of a dataset config's fold (none when it sets no fold or lists subjects)."""
-    from mmac.datasets.folds import patient_kfold
+    from mmac.datasets.folds import fold_subjects
 
     if dataset_cfg.get('subjects') is not None or dataset_cfg.get('fold') is None:
         return set(dataset_cfg.get('subjects') or ())
-    _, test = patient_kfold([r.subject for r in records], [r.group for r in records],
-                            dataset_cfg.get('num_folds', 5), dataset_cfg.get('fold_seed', 0))[dataset_cfg.fold]
-    return set(test)
+    return set(fold_subjects([r.subject for r in records], [r.group for r in records], dataset_cfg.fold,
+                             dataset_cfg.get('num_folds', 5), dataset_cfg.get('fold_seed', 0)))
 
 
 def run_coverage(work_dir: str, every: int = 4, device: str = 'cpu', cohorts: dict | None = None) -> list[dict]:

@@ -3,7 +3,7 @@
 The transforms and the dataset are imported on first use (``mmac.datasets.ThighMRDataset``), so that
 ``import mmac.datasets`` loads no mmagic or mmcv.
 """
-from mmac.datasets.folds import patient_kfold
+from mmac.datasets.folds import fold_subjects, patient_kfold
 from mmac.datasets.manifest import (
     GROUPS,
     PATHOLOGICAL_GROUPS,
@@ -20,8 +20,8 @@ from mmac.datasets.manifest import (
 )
 
 __all__ = ["GROUPS", "PATHOLOGICAL_GROUPS", "SubjectRecord", "SubjectVolume", "annotated_slice_indices",
-           "load_nifti", "load_subject", "normalise", "patient_kfold", "read_manifest", "robust_percentiles",
-           "slices_to_volume", "volume_to_slices"]
+           "fold_subjects", "load_nifti", "load_subject", "normalise", "patient_kfold", "read_manifest",
+           "robust_percentiles", "slices_to_volume", "volume_to_slices"]
 _LAZY = {"PackDomainInputs": "thigh_mr", "ThighMRDataset": "thigh_mr", "fit_slices": "thigh_mr",
          "thigh_pipeline": "thigh_mr", "RandomFlip2D": "transforms", "RandomRot90": "transforms"}
 

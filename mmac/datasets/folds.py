@@ -56,3 +56,18 @@ def patient_kfold(subjects: Sequence[str], groups: Sequence[str], n_splits: int 
             slot += 1
     return [([s for s in subjects if fold_of[s] != k], [s for s in subjects if fold_of[s] == k])
             for k in range(n_splits)]
+
+
+def fold_subjects(subjects: Sequence[str], groups: Sequence[str], fold: int, n_splits: int = 5, seed: int = 0,
+                  part: str = "test") -> list[str]:
+    """The ``part`` (``'train'`` or ``'test'``) of fold ``fold`` of :func:`patient_kfold`, in ``subjects``' order.
+
+    Raises:
+        ValueError: ``part`` is neither, or ``fold`` is outside ``[0, n_splits)``; see :func:`patient_kfold`.
+    """
+    if part not in ("train", "test"):
+        raise ValueError(f"part must be 'train' or 'test', got {part!r}")
+    n_splits = check_int(n_splits, "n_splits", minimum=2)
+    fold = check_int(fold, "fold", minimum=0, maximum=n_splits - 1)
+    train, test = patient_kfold(subjects, groups, n_splits, seed)[fold]
+    return train if part == "train" else test

@@ -42,7 +42,7 @@ from mmengine.registry import DefaultScope
 
 from mmac._cpu import available_cpus
 from mmac._validate import check_choice
-from mmac.datasets.folds import patient_kfold
+from mmac.datasets.folds import fold_subjects
 from mmac.datasets.manifest import (
     PERCENTILES,
     SubjectRecord,
@@ -344,9 +344,8 @@ class ThighMRDataset(BaseDataset):
             wanted = set(self.subjects)
             return [r for r in records if r.subject in wanted]
         if self.fold is not None:
-            train, test = patient_kfold([r.subject for r in records], [r.group for r in records],
-                                        self.num_folds, self.fold_seed)[self.fold]
-            wanted = set(train if self._train else test)
+            wanted = set(fold_subjects([r.subject for r in records], [r.group for r in records], self.fold,
+                                       self.num_folds, self.fold_seed, "train" if self._train else "test"))
             return [r for r in records if r.subject in wanted]
         return records
 

@@ -61,3 +61,18 @@ def test_n_splits_numpy_integer_accepted_bool_and_float_rejected():
     for bad in (True, 3.0):
         with pytest.raises(TypeError, match="n_splits must be an integer"):
             patient_kfold(SUBJECTS, GROUPS, n_splits=bad)
+
+
+def test_fold_subjects_is_one_part_of_one_fold():
+    from mmac.datasets.folds import fold_subjects
+
+    subjects = [f"s{i}" for i in range(12)]
+    groups = ["healthy"] * 6 + ["severe"] * 6
+    folds = patient_kfold(subjects, groups, n_splits=3, seed=4)
+    for k, (train, test) in enumerate(folds):
+        assert fold_subjects(subjects, groups, k, n_splits=3, seed=4) == test
+        assert fold_subjects(subjects, groups, k, n_splits=3, seed=4, part="train") == train
+    with pytest.raises(ValueError, match="part must be 'train' or 'test'"):
+        fold_subjects(subjects, groups, 0, n_splits=3, part="val")
+    with pytest.raises(ValueError, match="fold must be <= 2"):
+        fold_subjects(subjects, groups, 3, n_splits=3)
