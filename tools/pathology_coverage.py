@@ -54,12 +54,16 @@ def summarise(frame):
     subjects, held-out and training ones apart."""
     lines = []
     for run, rows in frame.groupby('run', sort=False):
-        synthetic = rows[rows.source == 'G(y)'].fat_fraction
+        synthetic = rows[rows.source == 'G(y)'].fat_fraction.dropna()  # NaN: a healthy subject without a mask
         real = rows[rows.source == 'real'].groupby('group').fat_fraction.mean()
         patients = ', '.join(f'{group} {value:.3f}' for group, value in real.items()) or 'no fat-fraction maps'
-        lines.append(f'{run}: G(y) muscle fat fraction {synthetic.mean():.3f} '
-                     f'(healthy subjects {synthetic.min():.3f}-{synthetic.max():.3f}, n={len(synthetic)}); '
-                     f'patients: {patients}')
+        if len(synthetic):
+            lines.append(f'{run}: G(y) muscle fat fraction {synthetic.mean():.3f} '
+                         f'(healthy subjects {synthetic.min():.3f}-{synthetic.max():.3f}, n={len(synthetic)}); '
+                         f'patients: {patients}')
+        else:
+            lines.append(f'{run}: G(y) muscle fat fraction not measured (no healthy subject has a muscle mask); '
+                         f'patients: {patients}')
         healthy = rows[rows.source == 'G(y)']
         for held_out, label in ((True, 'held-out'), (False, 'training')):
             part = healthy[healthy.held_out == held_out] if 'held_out' in healthy else healthy.iloc[:0]
@@ -92,8 +96,7 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         return cli_error(exc)
     if frame.empty or not (frame.source == 'G(y)').any():
-        return cli_error(ValueError("no healthy subject with a muscle mask in the runs' cohorts: nothing to "
-                                    "translate"))
+        return cli_error(ValueError("no healthy subject in the runs' cohorts: nothing to translate"))
     print('\n'.join(summarise(frame)))
     if args.out:
         write_csv_atomic(frame, args.out)

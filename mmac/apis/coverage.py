@@ -98,23 +98,30 @@ def coverage_subjects(records: Sequence, every: int = 4, mask_labels=None) -> li
         mask_labels: Mask labels that are muscle (None: every non-zero label). Defaults to None.
 
     Returns:
-        One dict per usable subject, with ``subject`` and ``group``: a healthy subject with a muscle mask has
-        ``slices`` (its normalised slices, (N, H, W) in [0, 1]) and ``mask`` (bool, same shape); a patient with a
-        fat-fraction map has ``fat_fraction``, the map's mean over the muscle mask on those slices. Others are
-        left out.
+        One dict per usable subject, with ``subject`` and ``group``: a healthy subject has ``slices`` (its
+        normalised slices, (N, H, W) in [0, 1]) and ``mask`` (bool, same shape; None when the manifest gives it
+        no mask, as real cohorts may: its slices are then every ``every``-th one that holds the thigh, more than
+        1 % of its pixels above 10 % of the range); a patient with a fat-fraction map has ``fat_fraction``, the
+        map's mean over the muscle mask on those slices. Other patients are left out.
     """
     from mmac.datasets.manifest import load_subject, volume_to_slices
 
     subjects = []
     for record in records:
         healthy = not record.pathological
-        if (healthy and record.mask is None) or (not healthy and record.fat_fraction is None):
+        if not healthy and record.fat_fraction is None:
             continue
         volume = load_subject(record, load_counterpart=False, load_fat_fraction=not healthy,
                               mask_labels=mask_labels)
+        entry = dict(subject=record.subject, group=record.group)
+        if volume.mask is None:  # a healthy subject without a mask (a patient always has one)
+            slices = volume_to_slices(volume.image)
+            keep = np.flatnonzero((slices > 0.1).mean(axis=(1, 2)) > 0.01)[::every]
+            entry.update(slices=slices[keep], mask=None)
+            subjects.append(entry)
+            continue
         mask = volume_to_slices(volume.mask)
         keep = np.flatnonzero(mask.any(axis=(1, 2)))[::every]
-        entry = dict(subject=record.subject, group=record.group)
         if healthy:
             entry.update(slices=volume_to_slices(volume.image)[keep], mask=mask[keep])
         else:
@@ -135,14 +142,19 @@ def pathology_coverage(translate: Callable[[np.ndarray], np.ndarray], subjects: 
 
     Returns:
         Rows ``dict(subject, group, source, fat_fraction)``: ``source`` is ``'G(y)'`` for a healthy subject
-        (its slices translated by ``translate``), ``'real'`` for a patient. With ``translate_healthy``, the
-        rows of healthy subjects also carry :func:`healthy_change` of F on their slices (:data:`CHANGE_KEYS`).
+        (its slices translated by ``translate``; ``fat_fraction`` NaN without a muscle mask), ``'real'`` for a
+        patient. With ``translate_healthy``, the rows of healthy subjects also carry :func:`healthy_change` of F
+        on their slices (:data:`CHANGE_KEYS`), with or without a mask.
     """
     rows = []
     for entry in subjects:
         healthy = 'slices' in entry
-        value = (synthetic_fat_fraction(entry['slices'], np.asarray(translate(entry['slices'])), entry['mask'])
-                 if healthy else entry['fat_fraction'])
+        if healthy and entry['mask'] is None:
+            value = float('nan')  # G's fat fraction is measured on the muscle, which has no mask here
+        elif healthy:
+            value = synthetic_fat_fraction(entry['slices'], np.asarray(translate(entry['slices'])), entry['mask'])
+        else:
+            value = entry['fat_fraction']
         row = dict(subject=entry['subject'], group=entry['group'], source='G(y)' if healthy else 'real',
                    fat_fraction=value)
         if healthy and translate_healthy is not None:

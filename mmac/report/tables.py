@@ -375,7 +375,7 @@ def coverage_table(rows: pd.DataFrame) -> pd.DataFrame:
                     over=over)
 
     out = []
-    synthetic = rows[rows["source"] == "G(y)"]
+    synthetic = rows[(rows["source"] == "G(y)") & rows["fat_fraction"].notna()]  # NaN: no muscle mask
     per_run = synthetic.groupby(["loss", "w_c", "run"])["fat_fraction"].mean().reset_index()
     for loss in _loss_order(per_run["loss"].unique()):
         for w_c in sorted(per_run.loc[per_run["loss"] == loss, "w_c"].unique()):

@@ -108,6 +108,31 @@ def test_coverage_of_a_known_generator_on_the_tiny_cohort(tiny_cohort):
     assert not any("change" in r for r in rows if r["source"] == "real")
 
 
+def test_healthy_subjects_without_a_mask_get_fs_change_only(tiny_cohort):
+    """Real cohorts may give healthy subjects no mask: F's change needs none, G's fat fraction does."""
+    import dataclasses
+
+    from mmac.datasets.manifest import read_manifest
+
+    records = [dataclasses.replace(r, mask=None) if r.group == "healthy" else r
+               for r in read_manifest(tiny_cohort / "manifest.csv")]
+    subjects = coverage_subjects(records, every=2)
+    healthy = [s for s in subjects if s["group"] == "healthy"]
+    assert len(healthy) == 3 and all(s["mask"] is None for s in healthy)
+    for entry in healthy:  # every 2nd slice that holds the thigh (here all 8 do)
+        assert len(entry["slices"]) == 4
+    rows = pathology_coverage(lambda y: y + 0.25 * (1 - y), subjects, translate_healthy=lambda y: y - 5 / 255)
+    synthetic = [r for r in rows if r["source"] == "G(y)"]
+    assert all(np.isnan(r["fat_fraction"]) for r in synthetic)
+    assert all(r["bias_bright"] == pytest.approx(-5, abs=1e-3) for r in synthetic)
+    with_masks = pathology_coverage(lambda y: y, coverage_subjects(read_manifest(tiny_cohort / "manifest.csv"),
+                                                                    every=2), translate_healthy=lambda y: y - 5 / 255)
+    # Without the mask the slices are chosen by the thigh, not by the muscle: here the same slices, same scores.
+    for a, b in zip(sorted(synthetic, key=lambda r: r["subject"]),
+                    sorted((r for r in with_masks if r["source"] == "G(y)"), key=lambda r: r["subject"])):
+        assert a["change"] == pytest.approx(b["change"])
+
+
 def load_tool():
     spec = importlib.util.spec_from_file_location("coverage_tool", TOOL)
     module = importlib.util.module_from_spec(spec)

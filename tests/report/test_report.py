@@ -301,6 +301,12 @@ def test_coverage_table_by_hand():
     np.testing.assert_allclose(table["fat_fraction_mean"], [0.3, 0.3, 0.2, 0.5])
     np.testing.assert_allclose(table["fat_fraction_std"], [np.nan, np.sqrt(0.02), np.nan, np.sqrt(0.02)])
     assert list(table["n"]) == [1, 2, 1, 2] and list(table["over"]) == ["runs", "runs", "patients", "patients"]
+    # A healthy subject without a muscle mask (NaN) is left out; with none measured, only the patients remain.
+    extra = pd.DataFrame([dict(run="c0", loss="L_C", w_c=1.0, subject="H9", group="healthy", source="G(y)",
+                               fat_fraction=np.nan)])
+    pd.testing.assert_frame_equal(coverage_table(pd.concat([rows, extra], ignore_index=True)), table)
+    no_masks = rows.assign(fat_fraction=lambda f: f["fat_fraction"].where(f["source"] == "real"))
+    assert list(coverage_table(no_masks)["what"]) == ["patients, moderate", "patients, severe"]
 
 
 def test_run_table_by_hand():
