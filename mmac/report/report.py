@@ -290,7 +290,7 @@ def _healthy_change_section(change: pd.DataFrame, difference: pd.DataFrame) -> s
     return ("\n## What F does to healthy thighs\n\n"
             "A healthy slice y is its own pseudo-healthy version, so F(y) should be y up to its noise. Each run's "
             "F translated the healthy subjects of its test fold (never seen in training; every 4th slice with "
-            "muscle). change = MAE(F(y), y) over the thigh divided by the noise's mean absolute value (estimated "
+            "muscle, or with the thigh where a subject has no mask). change = MAE(F(y), y) over the thigh divided by the noise's mean absolute value (estimated "
             "from the air around the thigh): 0 is the identity, about 1 a perfect denoiser, above 1 F altered "
             "the healthy anatomy. bias_bright and bias_dark = mean F(y) - y on bright tissue (fat, marrow; above "
             "60 % of the range) and on darker tissue (muscle), in grey levels of the 0-255 scale. Each run's "
