@@ -307,6 +307,11 @@ def _runs_section(runs: pd.DataFrame | None) -> list[str]:
     if runs is None or runs.empty:
         return []
     lowered = runs[runs["gain"] < 0]
+    outliers = runs[runs["outlier"]] if "outlier" in runs else runs.iloc[:0]
+    far = ""
+    if len(outliers):
+        far = (f" **{len(outliers)} run(s) lie far below the other runs of their setting** (modified z-score "
+               "below -3.5): " + ", ".join(f"{r.run} ({r.gain:+.3f})" for r in outliers.itertuples()) + ".")
     if lowered.empty:
         first = runs.iloc[0]
         verdict = (f"No run's F lowered the mean Dice of its pathological test patients; the smallest gain is "
@@ -319,7 +324,7 @@ def _runs_section(runs: pd.DataFrame | None) -> list[str]:
     return ["## Runs", "",
             "Per run, the mean over its pathological test patients of the Dice gain (translated − original), "
             "lowest first (`runs.csv`, with the severe patients' gain and the number of patients each run "
-            "lowered).", "", verdict, "", markdown_table(runs.head(5)), ""]
+            "lowered).", "", verdict + far, "", markdown_table(runs.head(5)), ""]
 
 
 def _spread_section(spread: pd.DataFrame, oracle: pd.DataFrame | None = None) -> list[str]:

@@ -459,8 +459,10 @@ def run_table(results: pd.DataFrame) -> pd.DataFrame:
 
     Returns:
         Columns ``run``, ``loss``, ``w_c``, ``fold``, ``repetition``, ``n_patients``, ``dice_original``,
-        ``dice_translated``, ``gain``, ``severe_gain`` (NaN without severe test patients) and ``n_lowered``;
-        sorted by ``gain``, lowest first.
+        ``dice_translated``, ``gain``, ``severe_gain`` (NaN without severe test patients), ``n_lowered`` and
+        ``outlier``; sorted by ``gain``, lowest first. ``outlier`` marks a run whose gain lies far below the
+        other runs of its setting (loss, w_c): a modified z-score ``0.6745 (gain - median) / MAD`` below -3.5
+        (Iglewicz and Hoaglin's rule), judged only where the setting has at least 5 runs and a non-zero MAD.
     """
     keys = ["run", "loss", "w_c", "fold", "repetition"]
     patients = per_patient(results, by=keys).assign(gain=lambda f: f["dice_translated"] - f["dice_original"])
@@ -471,5 +473,13 @@ def run_table(results: pd.DataFrame) -> pd.DataFrame:
                          dice_translated=float(part["dice_translated"].mean()), gain=float(part["gain"].mean()),
                          severe_gain=float(severe.mean()) if len(severe) else np.nan,
                          n_lowered=int((part["gain"] < 0).sum())))
-    columns = keys + ["n_patients", "dice_original", "dice_translated", "gain", "severe_gain", "n_lowered"]
-    return pd.DataFrame(rows, columns=columns).sort_values(["gain", "run"], ignore_index=True)
+    columns = keys + ["n_patients", "dice_original", "dice_translated", "gain", "severe_gain", "n_lowered",
+                      "outlier"]
+    table = pd.DataFrame(rows, columns=columns[:-1])
+    table["outlier"] = False
+    for _, part in table.groupby(["loss", "w_c"]):
+        median = part["gain"].median()
+        mad = (part["gain"] - median).abs().median()
+        if len(part) >= 5 and mad > 0:
+            table.loc[part.index, "outlier"] = 0.6745 * (part["gain"] - median) / mad < -3.5
+    return table[columns].sort_values(["gain", "run"], ignore_index=True)

@@ -326,10 +326,33 @@ def test_run_table_by_hand():
     np.testing.assert_allclose(table["dice_original"], [0.45, 0.5])
     np.testing.assert_allclose(table["severe_gain"], [-0.1, np.nan])
     assert list(table["n_lowered"]) == [1, 0] and list(table["n_patients"]) == [2, 1]
+    assert not table["outlier"].any()  # fewer than 5 runs per setting: not judged
     from mmac.report.report import _runs_section
 
     lowered = "\n".join(_runs_section(table.assign(gain=[-0.02, 0.05])))
     assert "**1 of 2 runs lowered the mean Dice of their pathological test patients**: a (-0.020)" in lowered
+
+
+def test_run_table_marks_a_run_far_below_its_setting():
+    from mmac.report.tables import run_table
+
+    # Six L_AC runs with gains 0.05, 0.06, 0.07, 0.08, 0.09 and -0.10: median 0.065, MAD 0.015;
+    # modified z of -0.10 = 0.6745 * (-0.165) / 0.015 = -7.4 < -3.5; of 0.05: -0.67. Five L_C runs alike, no outlier.
+    rows = []
+    for loss, gains in (("L_AC", [0.05, 0.06, 0.07, 0.08, 0.09, -0.10]), ("L_C", [0.05, 0.06, 0.07, 0.08, 0.09])):
+        for k, gain in enumerate(gains):
+            rows.append(dict(run=f"{loss}_{k}", loss=loss, w_c=1.0, fold=k, repetition=0, subject="S1",
+                             group="severe", slice=0, dice_original=0.5, dice_translated=0.5 + gain))
+    table = run_table(check_results(pd.DataFrame(rows)))
+    assert list(table.loc[table["outlier"], "run"]) == ["L_AC_5"]
+    from mmac.report.report import _runs_section
+
+    text = "\n".join(_runs_section(table))
+    assert "**1 of 11 runs lowered" in text and "1 run(s) lie far below the other runs of their setting" in text
+    assert "L_AC_5 (-0.100)." in text
+    # A run only a little below its setting's others is not marked: 0.04 among 0.05-0.09 has z = -1.12.
+    rows[5]["dice_translated"] = 0.54
+    assert not run_table(check_results(pd.DataFrame(rows)))["outlier"].any()
 
 
 def test_healthy_change_table_by_hand():
