@@ -195,12 +195,13 @@ def model_coverage(config, checkpoint, every: int = 4, device: str = 'cpu',
     mask_labels = cfg.test_dataloader.dataset.get('mask_labels')
     key = (str(manifest.resolve()), every, None if mask_labels is None else tuple(mask_labels))
     cohorts = {} if cohorts is None else cohorts
-    records = read_manifest(manifest)
     if key not in cohorts:
-        cohorts[key] = coverage_subjects(records, every=every, mask_labels=mask_labels)
+        records = read_manifest(manifest)
+        cohorts[key] = (records, coverage_subjects(records, every=every, mask_labels=mask_labels))
+    records, subjects = cohorts[key]
     g = init_translator(cfg, checkpoint, device=device, direction='pathological')
     f = init_translator(cfg, checkpoint, device=device, direction='healthy')
-    rows = pathology_coverage(g.translate_slices, cohorts[key], translate_healthy=f.translate_slices)
+    rows = pathology_coverage(g.translate_slices, subjects, translate_healthy=f.translate_slices)
     held_out = _test_subjects(cfg.test_dataloader.dataset, records)
     for row in rows:
         if row['source'] == 'G(y)':

@@ -141,8 +141,8 @@ class UNetGenerator(nn.Module):
         # channels[i + 1] = C_i, the width of level i; channels[0] is the input.
         channels = [self.in_channels] + [self.base_channels * min(2 ** i, 8) for i in range(self.num_down)]
         self.downs = nn.ModuleList(self._down(i, channels[i], channels[i + 1]) for i in range(self.num_down))
-        output = self.out_channels * (2 if gated else 1)  # the image (or its change and gate)
-        top = channels[1] if full_resolution else output  # what the outermost up level returns
+        self._last_channels = self.out_channels * (2 if gated else 1)  # the last conv: image, or change and gate
+        top = channels[1] if full_resolution else self._last_channels  # what the outermost up level returns
         self.ups = nn.ModuleList(self._up(i, channels[i + 1], top if i == 0 else channels[i])
                                  for i in range(self.num_down))
         self.head = self._head(channels[1]) if full_resolution else None
@@ -190,10 +190,9 @@ class UNetGenerator(nn.Module):
         """The full-resolution stage: [input, features] (in + width channels) -> out_channels, tanh."""
         conv = _CONV[self.dims]
         bias = self.norm_cfg["type"] == "IN"
-        output = self.out_channels * (2 if self.gated else 1)
         return nn.Sequential(conv(self.in_channels + width, width, kernel_size=3, padding=1, bias=bias),
                              self._norm(width), nn.ReLU(),
-                             conv(width, output, kernel_size=3, padding=1), self._activation())
+                             conv(width, self._last_channels, kernel_size=3, padding=1), self._activation())
 
     def init_weights(self) -> None:
         """(Re)initialise all weights as ``init_cfg`` says (pix2pix's ``init_weights``, :func:`pix2pix_init`)."""

@@ -389,6 +389,11 @@ def coverage_table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=columns)
 
 
+def _held_out_healthy(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of healthy subjects in their run's test fold."""
+    return rows[(rows["source"] == "G(y)") & rows["held_out"].astype(bool)]
+
+
 def healthy_change_table(rows: pd.DataFrame) -> pd.DataFrame:
     """F's change of held-out healthy subjects (:func:`mmac.apis.coverage.healthy_change`), one row per setting.
 
@@ -402,11 +407,12 @@ def healthy_change_table(rows: pd.DataFrame) -> pd.DataFrame:
         runs of the setting; ``n_subjects`` counts the distinct held-out subjects. Empty when no run has a
         held-out healthy subject.
     """
-    keys = ("change", "bias_bright", "bias_dark")
+    from mmac.apis.coverage import CHANGE_KEYS as keys  # the package's __init__ loads the translator: not at import
+
     columns = ["setting"] + [f"{k}_{s}" for k in keys for s in ("mean", "std")] + ["n_runs", "n_subjects"]
     if "held_out" not in rows or not all(k in rows for k in keys):
         return pd.DataFrame(columns=columns)
-    held = rows[(rows["source"] == "G(y)") & (rows["held_out"].astype(bool))]
+    held = _held_out_healthy(rows)
     per_run = held.groupby(["loss", "w_c", "run"])[list(keys)].mean().reset_index()
     out = []
     for loss in _loss_order(per_run["loss"].unique()):
@@ -433,11 +439,10 @@ def healthy_change_difference(rows: pd.DataFrame) -> pd.DataFrame:
         changes the healthy thighs less), one row per w_c run with both losses; empty without such units.
     """
     columns = ["w_c", "n_units", "mean", "std", "min", "max", "verdict"]
-    needed = {"held_out", "change", "fold", "repetition"}
-    if not needed <= set(rows.columns) or not {"L_AC", "L_C"} <= set(rows["loss"]):
+    if not {"held_out", "change", "fold", "repetition"} <= set(rows.columns):
         return pd.DataFrame(columns=columns)
-    held = rows[(rows["source"] == "G(y)") & (rows["held_out"].astype(bool))]
-    per_run = held.pivot_table(index=["w_c", "fold", "repetition"], columns="loss", values="change", aggfunc="mean")
+    per_run = _held_out_healthy(rows).pivot_table(index=["w_c", "fold", "repetition"], columns="loss",
+                                                  values="change", aggfunc="mean")
     if not {"L_AC", "L_C"} <= set(per_run.columns):
         return pd.DataFrame(columns=columns)
     units = (per_run["L_AC"] - per_run["L_C"]).dropna()
