@@ -37,6 +37,7 @@ COMPONENT_MODULES = (
     "mmac.evaluation.hooks",  # ThresholdDiceHook
     "mmac.engine.optim_wrappers",  # AutocastOptimWrapper
     "mmac.engine.visualization",  # CycleVisualizationHook
+    "mmac.engine.loss_schedule",  # LossWeightScheduleHook
 )
 
 _pending: list[tuple[str, type, bool]] = []  # (registry, class, force) marked but not yet registered
