@@ -281,7 +281,16 @@ def _coverage_section(coverage: pd.DataFrame) -> str:
 
 
 def _healthy_change_section(change: pd.DataFrame, difference: pd.DataFrame) -> str:
-    worst = change.loc[change["change_mean"].idxmax()]
+    scored = change.dropna(subset=["change_mean"])
+    if scored.empty:  # no slice had air to measure the noise in (a zeroed or tightly cropped background)
+        largest = ("change is undefined in every run: no slice had enough air around the thigh to estimate the "
+                   "noise (a background set to 0 or cropped away). The shifts of bright and dark tissue need no "
+                   "noise estimate and are given.")
+    else:
+        worst = scored.loc[scored["change_mean"].idxmax()]
+        largest = (f"Largest: {worst['setting']} changes held-out healthy thighs by {worst['change_mean']:.1f} "
+                   f"times the noise, fat and marrow shifted by {worst['bias_bright_mean']:+.1f} and muscle by "
+                   f"{worst['bias_dark_mean']:+.1f} grey levels.")
     paired = ""
     if not difference.empty:
         paired = ("\n\nL_AC - L_C of change over the paired units (fold, repetition), negative where L_AC's F "
@@ -298,9 +307,7 @@ def _healthy_change_section(change: pd.DataFrame, difference: pd.DataFrame) -> s
             "std over runs. This score needs no ground truth: on real data it is the one check of what F changes "
             "that should stay. "
             "(`healthy_change.csv`, `tools/pathology_coverage.py`)\n\n" + markdown_table(change, digits=2)
-            + f"\n\nLargest: {worst['setting']} changes held-out healthy thighs by {worst['change_mean']:.1f} times "
-            f"the noise, fat and marrow shifted by {worst['bias_bright_mean']:+.1f} and muscle by "
-            f"{worst['bias_dark_mean']:+.1f} grey levels." + paired + "\n")
+            + "\n\n" + largest + paired + "\n")
 
 
 def _runs_section(runs: pd.DataFrame | None) -> list[str]:

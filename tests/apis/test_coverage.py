@@ -75,6 +75,18 @@ def test_healthy_change_hand_worked():
     assert all(np.isnan(v) for v in healthy_change(np.zeros((2, 16, 16)), np.zeros((2, 16, 16))).values())
 
 
+def test_healthy_change_with_the_air_set_to_zero():
+    """Real scans often have their background zeroed: no noise to measure, so change is undefined (NaN), while
+    the tissue shifts, which need no noise level, are still scored."""
+    noisy, clean = _disc_slices()
+    zeroed = np.where(clean > 0, noisy, 0.0)
+    bright = clean > 0.6
+    scores = healthy_change(zeroed, zeroed + np.where(bright, -10 / 255, 3 / 255))
+    assert np.isnan(scores["change"])
+    assert scores["bias_bright"] == pytest.approx(-10, abs=1e-6)
+    assert scores["bias_dark"] == pytest.approx(3, abs=1e-6)
+
+
 def _independent_real_fraction(record, every):
     ff = nib.as_closest_canonical(nib.load(str(record.fat_fraction))).get_fdata()
     mask = nib.as_closest_canonical(nib.load(str(record.mask))).get_fdata() > 0

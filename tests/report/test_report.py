@@ -383,6 +383,21 @@ def test_healthy_change_table_by_hand():
     assert healthy_change_table(rows.drop(columns=["change"])).empty
 
 
+def test_healthy_change_section_without_a_noise_level():
+    """Scans with a zeroed background give no change (NaN): the section says why instead of failing."""
+    from mmac.report.report import _healthy_change_section
+
+    change = pd.DataFrame([dict(setting="L_AC (a), w_c=1", change_mean=np.nan, change_std=np.nan,
+                                bias_bright_mean=-3.0, bias_bright_std=1.0, bias_dark_mean=-1.0,
+                                bias_dark_std=0.5, n_runs=2, n_subjects=3)])
+    text = _healthy_change_section(change, pd.DataFrame())
+    assert "change is undefined in every run" in text and "Largest" not in text
+    # One setting scored: the largest is named among the scored ones only.
+    both = pd.concat([change, change.assign(setting="L_C (b), w_c=1", change_mean=2.5)], ignore_index=True)
+    assert "Largest: L_C (b), w_c=1 changes held-out healthy thighs by 2.5 times" in _healthy_change_section(
+        both, pd.DataFrame())
+
+
 def test_healthy_change_difference_by_hand():
     from mmac.report.tables import healthy_change_difference
 
