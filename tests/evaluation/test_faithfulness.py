@@ -36,6 +36,23 @@ def test_noise_sigma_recovers_rayleigh_background(sigma):
     assert noise_sigma(image, background) == pytest.approx(sigma, rel=0.03)
 
 
+def test_noise_sigma_of_a_zeroed_background_is_undefined():
+    """A masked scan's air is 0 but for a ring of noise the mask kept: no noise level (NaN), not a low one. The
+    dataset's normalisation clips about 1 % of real air to 0, which must still be measured."""
+    rng = np.random.default_rng(1)
+    image = _rayleigh((128, 128), 4.0, rng)
+    background = np.ones((128, 128), bool)
+    background[35:95, 35:95] = False
+    clipped = np.clip(image - np.quantile(image[background], 0.01), 0, None)  # 1 % of the air at exactly 0
+    assert noise_sigma(clipped, background) == pytest.approx(4.0, rel=0.15)  # about 11 % low, as documented
+    masked = image.copy()
+    masked[:25] = masked[105:] = masked[:, :25] = masked[:, 105:] = 0.0  # kept: a 10-pixel ring of air
+    assert (masked[background] == 0).mean() > 0.5
+    assert np.isnan(noise_sigma(masked, background))
+    # Half zeros or fewer: measured.
+    assert np.isfinite(noise_sigma(np.where(np.arange(128) % 2 == 0, image, 0.0), background))
+
+
 def test_background_excludes_the_body_and_a_margin():
     body = np.zeros((20, 20), bool)
     body[8:12, 8:12] = True
