@@ -2,7 +2,7 @@
 
 F learns x -> t and G learns t -> x (L1, paired) on the training part of one fold; the checkpoint starts an
 unpaired training with ``load_from``, so that one can see whether L_C or L_AC keeps an F that already removes
-the infiltration (docs/science.md, rows BF-BI0). Needs the phantom's healthy counterparts; see
+the infiltration (docs/science.md, rows BF-BJ). Needs the phantom's healthy counterparts; see
 mmac.apis.oracle.
 
     python tools/oracle_start.py configs/ac_cyclegan_thigh_cpu.py --data-root data/phantom_dev --fold 0 \\
