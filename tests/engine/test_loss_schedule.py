@@ -92,3 +92,13 @@ def test_in_a_training_run(tiny_cohort, tmp_path):
     assert all(v > 0 for v in history[:2])
     assert list(history[2:]) == [0.0, 0.0]
     assert runner.model.fidelity_loss.loss_weight == 0.0
+
+
+def test_a_resumed_run_continues_on_the_schedule():
+    """A fresh hook (as after a resume) whose first iteration is 6 sets the weight of iteration 6, not of 0."""
+    model = build_model(fidelity_loss=FIDELITY)
+    hook = LossWeightScheduleHook('fidelity_loss', start_weight=4.0, end_weight=0.0, end=8)
+    runner = runner_for(model, iteration=6)
+    hook.before_train(runner)
+    hook.before_train_iter(runner, 0)
+    assert model.fidelity_loss.loss_weight == pytest.approx(1.0)
