@@ -11,27 +11,18 @@ The weight is a function of the runner's iteration alone, so a resumed run conti
 """
 from __future__ import annotations
 
-import torch
 from mmagic.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from torch import nn
 
 from mmac._validate import check_int, check_type
-from mmac.losses.schedule import check_schedule, scheduled_weight
+from mmac.losses.schedule import check_schedule, weight_at
 
 
 def loss_modules(model: nn.Module) -> list[str]:
     """Names of the model's direct children that carry a ``loss_weight`` (e.g. ``cycle_loss``, ``gan_loss``)."""
     return sorted(name for name, child in model.named_children() if hasattr(child, 'loss_weight'))
-
-
-def graph_possible(model: nn.Module) -> bool:
-    """Whether ``model``'s fast step may capture a CUDA graph, which would freeze a Python loss weight."""
-    fast = getattr(model, 'fast_step', None)
-    if not fast or fast.get('cuda_graph') is False:
-        return False
-    return any(p.is_cuda for p in model.parameters()) and torch.cuda.is_available()
 
 
 @HOOKS.register_module()
@@ -53,7 +44,9 @@ class LossWeightScheduleHook(Hook):
     Raises:
         TypeError, ValueError: bad schedule settings (:func:`mmac.losses.schedule.check_schedule`), ``loss`` not
             a string; at the start of training, a model without that loss module (the message lists the ones
-            it has) or a fast step that may capture a CUDA graph (a captured graph keeps the weight it saw).
+            it has); before the second iteration, a fast step that will capture a CUDA graph (a captured graph
+            keeps the weight it saw). The fast step decides that in its first iteration, which runs eagerly, so
+            the check reads its decision (``model.graphed_step.enabled``) before any capture.
     """
 
     priority = 'NORMAL'
@@ -76,13 +69,15 @@ class LossWeightScheduleHook(Hook):
         if not hasattr(getattr(model, self.loss, None), 'loss_weight'):
             raise ValueError(f"LossWeightScheduleHook: the model has no loss module {self.loss!r} with a "
                              f"loss_weight; it has {loss_modules(model)}")
-        if graph_possible(model):
-            raise ValueError(f"LossWeightScheduleHook changes {self.loss}.loss_weight during training, which a "
-                             "captured CUDA graph would not see; set model.fast_step.cuda_graph=False")
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
-        weight = scheduled_weight(runner.iter, self.start_weight, self.end_weight, self.begin, self.end, self.mode)
-        getattr(self._model(runner), self.loss).loss_weight = weight
+        model = self._model(runner)
+        graphed = getattr(model, 'graphed_step', None)  # None before the fast step's first iteration
+        if graphed is not None and graphed.enabled:
+            raise ValueError(f"LossWeightScheduleHook changes {self.loss}.loss_weight during training, which a "
+                             "captured CUDA graph would not see; set model.fast_step.cuda_graph=False")
+        weight = weight_at(runner.iter, self.start_weight, self.end_weight, self.begin, self.end, self.mode)
+        getattr(model, self.loss).loss_weight = weight
         if weight != self._last and (self._last is None or self.mode == 'step' or
                                      runner.iter % self.log_interval == 0):
             runner.logger.info(f'LossWeightScheduleHook: {self.loss}.loss_weight = {weight:g} at iteration '

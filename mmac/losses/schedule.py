@@ -56,7 +56,12 @@ def scheduled_weight(iteration: int, start_weight: float, end_weight: float, beg
         TypeError, ValueError: as :func:`check_schedule`, and for a negative or non-integer ``iteration``.
     """
     start_weight, end_weight, begin, end = check_schedule(start_weight, end_weight, begin, end, mode)
-    iteration = check_int(iteration, "iteration", minimum=0)
+    return weight_at(check_int(iteration, "iteration", minimum=0), start_weight, end_weight, begin, end, mode)
+
+
+def weight_at(iteration: int, start_weight: float, end_weight: float, begin: int, end: int, mode: str) -> float:
+    """:func:`scheduled_weight` without its checks, for settings :func:`check_schedule` has passed (a hook
+    calls it every iteration)."""
     if mode == "step":
         return start_weight if iteration < end else end_weight
     t = min(max((iteration - begin) / (end - begin), 0.0), 1.0)

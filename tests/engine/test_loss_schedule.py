@@ -5,8 +5,8 @@ from unittest import mock
 import pytest
 
 pytest.importorskip('mmagic')
-from mmac.engine.loss_schedule import LossWeightScheduleHook, graph_possible, loss_modules  # noqa: E402
-from tests.models.test_modular_cyclegan import build_model  # noqa: E402
+from mmac.engine.loss_schedule import LossWeightScheduleHook, loss_modules  # noqa: E402
+from tests.models.test_modular_cyclegan import batch, build_model, optim  # noqa: E402
 
 FIDELITY = dict(type='TranslationFidelityLoss', loss_weight=4.0)
 
@@ -60,18 +60,29 @@ def test_bad_arguments():
         LossWeightScheduleHook('cycle_loss', start_weight=1.0, end_weight=0.0, end=2, log_interval=0)
 
 
-def test_no_graph_on_cpu_or_without_fast_step():
-    assert not graph_possible(build_model())
-    assert not graph_possible(build_model(fast_step=dict(cuda_graph='auto')))  # parameters on the CPU
-    assert not graph_possible(build_model(fast_step=dict(cuda_graph=False)))
+def test_an_eager_fast_step_is_accepted():
+    """On a CPU the fast step runs eagerly: after its first iteration the hook goes on setting the weight."""
+    model = build_model(fidelity_loss=FIDELITY, fast_step=dict(cuda_graph='auto'))
+    hook = LossWeightScheduleHook('fidelity_loss', start_weight=4.0, end_weight=0.0, end=2)
+    runner = runner_for(model)
+    hook.before_train(runner)
+    hook.before_train_iter(runner, 0)
+    model.train_step(batch(), optim(model))
+    assert model.graphed_step is not None and not model.graphed_step.enabled
+    runner.iter = 1
+    hook.before_train_iter(runner, 1)
+    assert model.fidelity_loss.loss_weight == pytest.approx(2.0)
 
 
 def test_refuses_a_graph_that_would_freeze_the_weight():
+    """A fast step that decided to capture (its first, eager iteration done) stops the run before the capture."""
     model = build_model(fidelity_loss=FIDELITY, fast_step=dict(cuda_graph='auto'))
     hook = LossWeightScheduleHook('fidelity_loss', start_weight=1.0, end_weight=0.0, end=10)
-    with mock.patch('mmac.engine.loss_schedule.graph_possible', return_value=True):
-        with pytest.raises(ValueError, match='cuda_graph=False'):
-            hook.before_train(runner_for(model))
+    runner = runner_for(model, iteration=1)
+    hook.before_train(runner)
+    model._fast = SimpleNamespace(graphed=SimpleNamespace(enabled=True))  # as FastCycleGANStep on a GPU
+    with pytest.raises(ValueError, match='cuda_graph=False'):
+        hook.before_train_iter(runner, 1)
 
 
 def test_in_a_training_run(tiny_cohort, tmp_path):
