@@ -27,38 +27,38 @@ def truth_pairs(data_root: str, fold: int, num_folds: int, size: int, manifest: 
                 fold_seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Every slice of the training part of ``fold`` with its healthy counterpart, as the dataset serves them.
 
-    The training part of a fold is the union of the other folds' test parts (patient-level folds partition the
-    subjects), read with the test split's loading (every axial slice, no augmentation).
+    The training part is :func:`~mmac.datasets.folds.fold_subjects`' (the split the dataset trains on), read
+    with the test split's loading (every axial slice, no augmentation).
 
     Returns:
         ``(x, t, subjects)``: pathological slices and their counterparts, each (N, H, W) float32 in [-1, 1] (the
         model's input scale), and the sorted subject ids.
 
     Raises:
-        ValueError: ``fold`` not in ``[0, num_folds)``, or a pathological subject without a counterpart (the
-            message names the manifest's ``counterpart`` column).
+        ValueError: ``fold`` not in ``[0, num_folds)``, no patient in the training part, or a patient without a
+            counterpart (the message names them and the manifest's ``counterpart`` column).
     """
+    from mmac.datasets.folds import fold_subjects
+    from mmac.datasets.manifest import read_manifest
     from mmac.datasets.thigh_mr import ThighMRDataset
 
-    num_folds = check_int(num_folds, "num_folds", minimum=2)
-    fold = check_int(fold, "fold", minimum=0, maximum=num_folds - 1)
-    xs, ts, subjects = [], [], set()
-    for other in range(num_folds):
-        if other == fold:
-            continue
-        dataset = ThighMRDataset(manifest, data_root=data_root, split="val", fold=other, num_folds=num_folds,
-                                 fold_seed=fold_seed, size=size, pipeline=[], annotation_every=1)
-        for i in range(len(dataset)):
-            item = dataset.get_data_info(i)
-            if "img_healthy_truth" not in item:
-                raise ValueError(f"{osp.join(data_root, manifest)}: subject {item['subject']} has no healthy "
-                                 "counterpart (manifest column 'counterpart'); fitting to the truth needs the "
-                                 "synthetic cohort's counterparts")
-            xs.append(item["img_pathological"].astype(np.float32).squeeze(-1))
-            ts.append(item["img_healthy_truth"].astype(np.float32).squeeze(-1))
-            subjects.add(item["subject"])
-    x, t = np.stack(xs) / 127.5 - 1.0, np.stack(ts) / 127.5 - 1.0
-    return x.astype(np.float32), t.astype(np.float32), sorted(subjects)
+    path = osp.join(data_root, manifest)
+    records = read_manifest(path)
+    train = set(fold_subjects([r.subject for r in records], [r.group for r in records], fold, num_folds,
+                              fold_seed, "train"))
+    patients = [r for r in records if r.subject in train and r.pathological]
+    if not patients:
+        raise ValueError(f"{path}: no patient in the training part of fold {fold} of {num_folds}")
+    missing = [r.subject for r in patients if r.counterpart is None]
+    if missing:
+        raise ValueError(f"{path}: {', '.join(missing)} have no healthy counterpart (manifest column "
+                         "'counterpart'); fitting to the truth needs the synthetic cohort's counterparts")
+    dataset = ThighMRDataset(manifest, data_root=data_root, split="val", subjects=[r.subject for r in patients],
+                             size=size, pipeline=[], annotation_every=1)
+    items = [dataset.get_data_info(i) for i in range(len(dataset))]
+    x = np.stack([item["img_pathological"].astype(np.float32).squeeze(-1) for item in items]) / 127.5 - 1.0
+    t = np.stack([item["img_healthy_truth"].astype(np.float32).squeeze(-1) for item in items]) / 127.5 - 1.0
+    return x.astype(np.float32), t.astype(np.float32), sorted(r.subject for r in patients)
 
 
 def _augment(batch: np.ndarray, k: int, flip: bool) -> np.ndarray:
