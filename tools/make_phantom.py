@@ -30,7 +30,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--calibration", action="store_true",
-                   help="then print the threshold-only Dice per group (the paper's difficulty, every 4th slice)")
+                   help="then print the threshold-only Dice per group (the paper's difficulty, every 4th slice) and "
+                        "what reference outputs score on the preservation error (its scale at this size)")
     args = p.parse_args(argv)
     for name in ("healthy", "moderate", "severe"):
         if getattr(args, name) < 0:
@@ -66,6 +67,16 @@ def main(argv: list[str] | None = None) -> int:
         print("optimal two-threshold Dice on the original slices (mean over subjects, every 4th slice):")
         for group, dice in report.items():
             print(f"  {group:<9} {dice:.3f}")
+        if args.moderate + args.severe:
+            from mmac.phantom import preservation_scale
+
+            scale = preservation_scale(moderate=args.moderate, severe=args.severe, size=args.size, slices=args.slices,
+                                       seed=args.seed, chemical_shift=args.chemical_shift)
+            groups = [g for g in ("moderate", "severe") if g in next(iter(scale.values()))]
+            print("preservation error of reference outputs (units of the noise; mean over subjects, every 4th slice):")
+            print(f"  {'output':<17}" + "".join(f"{g:>10}" for g in groups))
+            for name, by_group in scale.items():
+                print(f"  {name:<17}" + "".join(f"{by_group[g]:>10.2f}" for g in groups))
     return 0
 
 

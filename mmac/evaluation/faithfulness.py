@@ -52,9 +52,9 @@ __all__ = ["noise_sigma", "body_mask", "background_mask", "infiltrated_region", 
 MIN_REGION_PIXELS = 10  # a slice with fewer infiltrated (or body, or background) pixels gets NaN for that score
 #: Above this share of exact zeros the air was set to 0 (a masked scan), not measured: it holds no noise.
 ZEROED_AIR_SHARE = 0.5
-BACKGROUND_MARGIN_PX = 3
+BACKGROUND_MARGIN_PX = 3  # background = outside the body dilated by this many pixels
 #: q90 - q50 of a Rayleigh distribution of scale 1: sqrt(2 ln 10) - sqrt(2 ln 2).
-_RAYLEIGH_SPREAD = float(np.sqrt(2.0 * np.log(10.0)) - np.sqrt(2.0 * np.log(2.0)))  # background = outside the body dilated by this many pixels
+_RAYLEIGH_SPREAD = float(np.sqrt(2.0 * np.log(10.0)) - np.sqrt(2.0 * np.log(2.0)))
 
 
 def noise_sigma(image: np.ndarray, background: np.ndarray) -> float:

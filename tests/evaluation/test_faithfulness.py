@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from mmac.datasets.manifest import normalise, robust_percentiles
 from mmac.evaluation.faithfulness import (
     background_mask,
     body_mask,
@@ -10,7 +11,6 @@ from mmac.evaluation.faithfulness import (
     infiltration_only,
     noise_sigma,
 )
-from mmac.datasets.manifest import normalise, robust_percentiles
 from mmac.phantom.cohort import make_subject
 
 

@@ -6,7 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmac.phantom import calibration_report, histogram_threshold_dice, make_cohort
+from mmac.phantom import (
+    PRESERVATION_REFERENCES,
+    calibration_report,
+    histogram_threshold_dice,
+    make_cohort,
+    preservation_scale,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,3 +79,32 @@ def test_cli_writes_cohort_and_refuses_non_empty(tmp_path, capsys):
     assert (tmp_path / "o" / "manifest.csv").is_file()
     assert cli.main(argv) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_preservation_scale_orders_the_references():
+    """Physics, not fitted numbers: the identity changes (almost) nothing, a perfect denoiser scores one noise
+    level, and smoothing moves the anatomy by more the wider it is."""
+    scale = preservation_scale(moderate=1, severe=1, size=64, slices=8, seed=3)
+    assert set(scale) == set(PRESERVATION_REFERENCES)
+    for group in ("moderate", "severe"):
+        assert scale["identity"][group] < 0.3
+        assert 0.9 < scale["perfect denoiser"][group] < 1.15
+        assert scale["perfect denoiser"][group] < scale["gaussian 0.5 px"][group] < scale["gaussian 1 px"][group]
+        assert scale["median 3 x 3"][group] > scale["perfect denoiser"][group]
+
+
+def test_preservation_scale_rejects_a_cohort_without_patients():
+    with pytest.raises(ValueError, match="moderate or severe"):
+        preservation_scale(moderate=0, severe=0, size=32, slices=2)
+    with pytest.raises(ValueError, match="every"):
+        preservation_scale(moderate=1, severe=0, size=32, slices=2, every=0)
+
+
+def test_cli_calibration_prints_the_preservation_scale(tmp_path, capsys):
+    argv = ["--out", str(tmp_path / "o"), "--healthy", "1", "--moderate", "0", "--severe", "1", "--size", "32",
+            "--slices", "4", "--no-progress", "--workers", "1", "--calibration"]
+    assert _cli().main(argv) == 0
+    out = capsys.readouterr().out
+    assert "preservation error of reference outputs" in out
+    line = next(row for row in out.splitlines() if row.strip().startswith("perfect denoiser"))
+    assert len(line.split()) == 3  # the name's two words and the severe group's value
