@@ -8,6 +8,9 @@
 Writes OUT/results.csv (one row per test slice and run); rerunning the same command skips finished runs and
 restarts interrupted ones. Then: python tools/report.py OUT
 
+{fold} in a --cfg-options value becomes each run's test fold, so one call can start every fold from its own
+checkpoint (load_from=starts/truth_f{fold}.pth, as tools/oracle_start.py --folds writes them).
+
 The same command with --rescore trains nothing: it tests every finished run's checkpoint again with the current
 evaluation (for runs made before a score was added) and rewrites the results (and the report, with --preset).
 
@@ -22,7 +25,7 @@ import sys
 
 from mmac.engine.launch import parse_cfg_options
 from mmac.protocol.grid import LOSSES, make_grid
-from mmac.protocol.runs import pending_runs, rescore_grid, run_grid
+from mmac.protocol.runs import check_fold_files, pending_runs, rescore_grid, run_grid
 
 
 def parse_args(argv=None):
@@ -45,7 +48,9 @@ def parse_args(argv=None):
     p.add_argument('--jobs', type=int, default=None,
                    help='runs at once (default: 1 on CPU, 2 per GPU on GPUs); >1 runs each in a subprocess')
     p.add_argument('--gpus', nargs='+', type=int, default=None, help='CUDA devices to use (default: all)')
-    p.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE', help='overrides for every run')
+    p.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
+                   help="overrides for every run; {fold} in a value becomes the run's fold, e.g. "
+                        "load_from=starts/truth_f{fold}.pth (each fold's file is checked before any run starts)")
     p.add_argument('--fast', action='store_true',
                    help='fast training iteration in every run (CUDA graph on GPUs), as tools/train.py --fast')
     p.add_argument('--rescore', action='store_true',
@@ -104,8 +109,10 @@ def main(argv=None) -> int:
             raise ValueError(f"--folds {bad} outside [0, {num_folds}): the config {args.config} has "
                              f"num_folds={num_folds}")
         specs = make_grid(args.losses, args.weights, folds, args.repeats)
-        pending_runs(args.config, specs, args.out, iters=args.iters, epochs=args.epochs,
-                     cfg_options=cfg_options or None)
+        todo = pending_runs(args.config, specs, args.out, iters=args.iters, epochs=args.epochs,
+                            cfg_options=cfg_options or None)
+        if not args.rescore:
+            check_fold_files(cfg_options, [spec.fold for spec in todo])
         if args.rescore:
             path = rescore_grid(args.out, specs, progress=not args.no_progress)
     except (FileNotFoundError, ValueError) as exc:

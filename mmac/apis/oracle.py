@@ -20,19 +20,16 @@ import torch
 
 from mmac._validate import check_int, check_real
 
-__all__ = ["truth_pairs", "pretrain_with_truth"]
+__all__ = ["training_patients", "truth_pairs", "pretrain_with_truth"]
 
 
-def truth_pairs(data_root: str, fold: int, num_folds: int, size: int, manifest: str = "manifest.csv",
-                fold_seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Every slice of the training part of ``fold`` with its healthy counterpart, as the dataset serves them.
-
-    The training part is :func:`~mmac.datasets.folds.fold_subjects`' (the split the dataset trains on), read
-    with the test split's loading (every axial slice, no augmentation).
+def training_patients(data_root: str, fold: int, num_folds: int, manifest: str = "manifest.csv",
+                      fold_seed: int = 0) -> list[str]:
+    """The pathological subjects of the training part of ``fold`` (:func:`~mmac.datasets.folds.fold_subjects`,
+    the split the dataset trains on), checked to have a healthy counterpart; nothing is loaded but the manifest.
 
     Returns:
-        ``(x, t, subjects)``: pathological slices and their counterparts, each (N, H, W) float32 in [-1, 1] (the
-        model's input scale), and the sorted subject ids.
+        Their ids, sorted.
 
     Raises:
         ValueError: ``fold`` not in ``[0, num_folds)``, no patient in the training part, or a patient without a
@@ -40,7 +37,6 @@ def truth_pairs(data_root: str, fold: int, num_folds: int, size: int, manifest: 
     """
     from mmac.datasets.folds import fold_subjects
     from mmac.datasets.manifest import read_manifest
-    from mmac.datasets.thigh_mr import ThighMRDataset
 
     path = osp.join(data_root, manifest)
     records = read_manifest(path)
@@ -53,12 +49,32 @@ def truth_pairs(data_root: str, fold: int, num_folds: int, size: int, manifest: 
     if missing:
         raise ValueError(f"{path}: {', '.join(missing)} have no healthy counterpart (manifest column "
                          "'counterpart'); fitting to the truth needs the synthetic cohort's counterparts")
-    dataset = ThighMRDataset(manifest, data_root=data_root, split="val", subjects=[r.subject for r in patients],
-                             size=size, pipeline=[], annotation_every=1)
+    return sorted(r.subject for r in patients)
+
+
+def truth_pairs(data_root: str, fold: int, num_folds: int, size: int, manifest: str = "manifest.csv",
+                fold_seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Every slice of the training part of ``fold`` with its healthy counterpart, as the dataset serves them.
+
+    The training part is :func:`training_patients`', read with the test split's loading (every axial slice, no
+    augmentation).
+
+    Returns:
+        ``(x, t, subjects)``: pathological slices and their counterparts, each (N, H, W) float32 in [-1, 1] (the
+        model's input scale), and the sorted subject ids.
+
+    Raises:
+        ValueError: As :func:`training_patients`.
+    """
+    from mmac.datasets.thigh_mr import ThighMRDataset
+
+    subjects = training_patients(data_root, fold, num_folds, manifest, fold_seed)
+    dataset = ThighMRDataset(manifest, data_root=data_root, split="val", subjects=subjects, size=size, pipeline=[],
+                             annotation_every=1)
     items = [dataset.get_data_info(i) for i in range(len(dataset))]
     x = np.stack([item["img_pathological"].astype(np.float32).squeeze(-1) for item in items]) / 127.5 - 1.0
     t = np.stack([item["img_healthy_truth"].astype(np.float32).squeeze(-1) for item in items]) / 127.5 - 1.0
-    return x.astype(np.float32), t.astype(np.float32), sorted(r.subject for r in patients)
+    return x.astype(np.float32), t.astype(np.float32), subjects
 
 
 def _augment(batch: np.ndarray, k: int, flip: bool) -> np.ndarray:

@@ -66,6 +66,43 @@ def data_digest(data_root: str | None) -> str | None:
         return hashlib.sha256(f.read()).hexdigest()
 
 
+FOLD_FIELD = '{fold}'  # in a --cfg-options value: replaced by each run's test fold
+
+
+def for_fold(cfg_options: dict | None, fold: int) -> dict | None:
+    """``cfg_options`` with :data:`FOLD_FIELD` in every string value (nested in lists and dicts too) replaced by
+    ``fold``: one grid call can give each fold its own file, e.g. ``load_from='starts/truth_f{fold}.pth'``.
+    The settings a finished run is checked against keep the field as it was given."""
+    def fill(value):
+        if isinstance(value, str):
+            return value.replace(FOLD_FIELD, str(fold))
+        if isinstance(value, (list, tuple)):
+            return type(value)(fill(v) for v in value)
+        if isinstance(value, dict):
+            return {k: fill(v) for k, v in value.items()}
+        return value
+
+    return None if cfg_options is None else fill(dict(cfg_options))
+
+
+def check_fold_files(cfg_options: dict | None, folds: Sequence[int], keys: Sequence[str] = ('load_from',)) -> None:
+    """Before any run starts: every fold's file of ``keys`` (``load_from``: a checkpoint to start from) exists.
+
+    Raises:
+        FileNotFoundError: A fold's file is missing; the message names the key, the folds and the files.
+    """
+    for key in keys:
+        value = (cfg_options or {}).get(key)
+        if not isinstance(value, str) or not value:
+            continue
+        missing = [(f, for_fold({key: value}, f)[key]) for f in sorted(set(folds))]
+        missing = [(f, path) for f, path in missing if not osp.isfile(path)]
+        if missing:
+            listed = ', '.join(f'fold {f}: {path}' for f, path in missing)
+            hint = '' if FOLD_FIELD in value else f" (a value with {FOLD_FIELD} gives each fold its own file)"
+            raise FileNotFoundError(f"--cfg-options {key}={value!r}: no such file for {listed}{hint}")
+
+
 def _settings(config: str, iters: int | None, epochs: float | None, cfg_options: dict | None) -> dict:
     """What makes two runs of the same spec the same experiment (stored in DONE, checked on reuse)."""
     cfg_options = cfg_options or {}
@@ -118,7 +155,8 @@ def run_config(config: str, spec: RunSpec, out_dir: str, iters: int | None = Non
         out_dir: Grid output folder; the run's work dir is ``out_dir/runs/<run>``.
         iters: Training iterations; overrides the config's ``train_cfg.max_iters``.
         epochs: Training epochs, converted to iterations with the length of the run's training set.
-        cfg_options: Further ``--cfg-options`` overrides, applied first.
+        cfg_options: Further ``--cfg-options`` overrides, applied first; ``{fold}`` in a value becomes the
+            run's fold (:func:`for_fold`).
         fast: Train with the fast iteration (``tools/train.py --fast``). It changes how a run computes, not
             what: it is not part of the settings a finished run is checked against.
 
@@ -129,7 +167,8 @@ def run_config(config: str, spec: RunSpec, out_dir: str, iters: int | None = Non
 
     if iters is not None and epochs is not None:
         raise ValueError("give --iters or --epochs, not both")
-    cfg = load_config(config, work_dir=run_dir(out_dir, spec), cfg_options=cfg_options, fast=fast)
+    cfg = load_config(config, work_dir=run_dir(out_dir, spec), cfg_options=for_fold(cfg_options, spec.fold),
+                      fast=fast)
     cfg.model.cycle_loss = spec.cycle_loss()
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].dataset.fold = spec.fold
@@ -414,7 +453,7 @@ def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int | N
         out_dir: Output folder.
         iters: Iterations per run (see :func:`run_config`).
         epochs: Epochs per run (see :func:`run_config`).
-        cfg_options: Overrides for every run.
+        cfg_options: Overrides for every run; ``{fold}`` in a value becomes the run's fold (:func:`for_fold`).
         jobs: Runs at the same time. 1 runs them one after the other in this process.
         gpus: CUDA device indices to spread runs over. Defaults to all visible devices.
         progress: Show a progress bar over runs.
@@ -423,6 +462,8 @@ def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int | N
 
     Raises:
         ValueError: ``jobs < 1``, or a finished run in ``out_dir`` was made with other settings.
+        FileNotFoundError: A fold's ``load_from`` checkpoint does not exist (:func:`check_fold_files`); checked
+            before any run starts.
         RuntimeError: A run failed (its folder is left for inspection and restarted next time).
     """
     from tqdm import tqdm
@@ -431,6 +472,7 @@ def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int | N
         raise ValueError(f"--jobs must be >= 1, got {jobs}")
     settings = _settings(config, iters, epochs, cfg_options)
     todo = pending_runs(config, specs, out_dir, iters=iters, epochs=epochs, cfg_options=cfg_options)
+    check_fold_files(cfg_options, [spec.fold for spec in todo])
     for spec in todo:
         if osp.isdir(run_dir(out_dir, spec)):
             log(f"restarting {spec.name}: its folder has no DONE marker (the run was interrupted)")

@@ -1,4 +1,5 @@
 """Fitting F and G to the phantom's truth (a diagnostic start for the unpaired training)."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,32 @@ def test_command_line_refuses_a_bad_fold(tiny_cohort, tmp_path):
                            '--fold', '3', '--num-folds', '2', '--out', str(out)], capture_output=True, text=True)
     assert proc.returncode == 2 and 'error: ' in proc.stderr and 'fold' in proc.stderr
     assert not out.exists()
+
+
+def test_command_line_fits_each_fold_to_its_own_file(tiny_cohort, tmp_path):
+    """--folds 0 1 with {fold} in --out: one checkpoint per fold, each fitted to that fold's training part."""
+    out = tmp_path / 'starts' / 'truth_f{fold}.pth'
+    proc = subprocess.run([sys.executable, str(ROOT / 'tools' / 'oracle_start.py'),
+                           str(ROOT / 'configs' / 'ac_cyclegan_thigh_cpu.py'), '--data-root', str(tiny_cohort),
+                           '--folds', '0', '1', '--num-folds', '2', '--iters', '1', '--out', str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    files = sorted(p.name for p in (tmp_path / 'starts').iterdir())
+    assert files == ['truth_f0.pth', 'truth_f1.pth']
+    for fold in (0, 1):
+        subjects = truth_pairs(str(tiny_cohort), fold=fold, num_folds=2, size=32)[2]
+        assert f"fold {fold}: {8 * len(subjects)} slice pairs of {len(subjects)} training subjects: " \
+               f"{', '.join(subjects)}" in proc.stdout
+
+
+@pytest.mark.parametrize('name, folds, match', [
+    ('o.pth', ['0', '1'], 'needs {fold}'), ('o{fold}.pth', ['0', '0'], 'duplicate'),
+    ('o{fold}.pth', ['0', '2'], r'outside \[0, 2\)')])
+def test_command_line_refuses_bad_folds_before_writing(tiny_cohort, tmp_path, name, folds, match):
+    proc = subprocess.run([sys.executable, str(ROOT / 'tools' / 'oracle_start.py'),
+                           str(ROOT / 'configs' / 'ac_cyclegan_thigh_cpu.py'), '--data-root', str(tiny_cohort),
+                           '--num-folds', '2', '--out', str(tmp_path / name), '--folds', *folds],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and 'error: ' in proc.stderr
+    assert re.search(match, proc.stderr), proc.stderr
+    assert not list(tmp_path.iterdir())

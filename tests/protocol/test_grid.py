@@ -227,3 +227,61 @@ def test_runs_started_within_one_second_do_not_share_a_logger_or_visualizer(grid
     (out / 'runs' / specs[0].name / 'DONE').unlink()  # killed: the folder is deleted and the run restarted
     path = run_grid(config, specs, str(out), iters=1, cfg_options=options, progress=False, log=lambda m: None)
     assert set(pd.read_csv(path)['run']) == {specs[0].name}
+
+
+def test_for_fold_fills_the_fold_field_everywhere():
+    from mmac.protocol.runs import for_fold
+
+    options = {'load_from': 'starts/truth_f{fold}.pth', 'custom_hooks': [dict(type='X', path='a{fold}/b')],
+               'model.x': 3, 'name': 'plain'}
+    assert for_fold(options, 4) == {'load_from': 'starts/truth_f4.pth', 'custom_hooks': [dict(type='X', path='a4/b')],
+                                    'model.x': 3, 'name': 'plain'}
+    assert options['load_from'] == 'starts/truth_f{fold}.pth'  # the given options are left as they were
+    assert for_fold(None, 0) is None
+
+
+def test_check_fold_files_names_each_missing_fold(tmp_path):
+    from mmac.protocol.runs import check_fold_files
+
+    (tmp_path / 'f0.pth').write_bytes(b'x')
+    check_fold_files({'load_from': str(tmp_path / 'f{fold}.pth')}, [0, 0])
+    check_fold_files({'data_root': 'anything'}, [0, 1])  # no load_from: nothing to check
+    with pytest.raises(FileNotFoundError, match=r"fold 1: .*f1\.pth, fold 2: .*f2\.pth$"):
+        check_fold_files({'load_from': str(tmp_path / 'f{fold}.pth')}, [2, 0, 1])
+    with pytest.raises(FileNotFoundError, match=r"gives each fold its own file"):
+        check_fold_files({'load_from': str(tmp_path / 'one.pth')}, [0])
+
+
+def test_each_fold_starts_from_its_own_checkpoint(grid_env, tmp_path):
+    """``load_from`` with {fold}: every run of a fold starts from that fold's file. With the generators' learning
+    rate at 0 their weights cannot move, so each run's final F must be its fold's start exactly."""
+    import torch
+    from mmagic.registry import MODELS
+
+    from mmac.protocol.runs import run_config, run_grid
+
+    config, options = grid_env
+    options = dict(options, **{'optim_wrapper.generators.optimizer.lr': 0.0})
+    starts = {}
+    for fold in (0, 1):
+        cfg = run_config(config, RunSpec('L_AC', 1.0, fold, 0), str(tmp_path / 'scratch'), cfg_options=options)
+        torch.manual_seed(100 + fold)
+        model = MODELS.build(cfg.model)
+        starts[fold] = {k: v.clone() for k, v in model.state_dict().items() if k.startswith('generators.healthy')}
+        torch.save({'state_dict': model.state_dict(), 'meta': {}}, tmp_path / f'start_f{fold}.pth')
+    template = dict(options, load_from=str(tmp_path / 'start_f{fold}.pth'))
+    out = tmp_path / 'cv'
+    specs = make_grid(['L_AC', 'L_C'], [1.0], [0, 1], 1)
+    with pytest.raises(FileNotFoundError, match='fold 1'):
+        run_grid(config, specs, str(out), iters=1, cfg_options=dict(options, load_from=str(tmp_path / 'start_f0x'
+                                                                                         '{fold}.pth')),
+                 progress=False, log=lambda m: None)
+    assert not (out / 'runs').exists()  # refused before any run started
+    run_grid(config, specs, str(out), iters=1, cfg_options=template, progress=False, log=lambda m: None)
+    for spec in specs:
+        done = json.loads((out / 'runs' / spec.name / 'DONE').read_text())
+        assert done['settings']['cfg_options']['load_from'].endswith('start_f{fold}.pth')  # as given
+        final = torch.load(out / 'runs' / spec.name / 'iter_1.pth', weights_only=False)['state_dict']
+        for key, value in starts[spec.fold].items():
+            assert torch.equal(final[key], value), (spec.name, key)
+    assert not all(torch.equal(starts[0][k], starts[1][k]) for k in starts[0])

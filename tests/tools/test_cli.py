@@ -110,6 +110,16 @@ def test_cross_validate_rescore_without_finished_runs_is_one_error_line(tmp_path
     assert not (tmp_path / 'cv' / 'results.csv').exists()
 
 
+def test_cross_validate_refuses_a_missing_start_of_a_fold_before_training(tmp_path, capsys):
+    (tmp_path / 'start_f0.pth').write_bytes(b'x')
+    argv = ['--out', str(tmp_path / 'cv'), '--config', str(CPU_CONFIG), '--losses', 'L_AC', '--weights', '1',
+            '--folds', '0', '1', '--repeats', '1', '--iters', '2',
+            '--cfg-options', f"load_from={tmp_path / 'start_f{fold}.pth'}"]
+    assert load_tool('cross_validate').main(argv) == 2
+    one_error_line(capsys, 'load_from=', 'fold 1: ', 'start_f1.pth')
+    assert not (tmp_path / 'cv').exists()
+
+
 def test_missing_visualizer_package_is_named(monkeypatch, capsys):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: None if name == 'wandb' else real(name, *a))
