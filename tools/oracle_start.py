@@ -27,6 +27,9 @@ def parse_args(argv=None):
     parser.add_argument('--num-folds', type=int, default=5, help='patient-level folds (default 5)')
     parser.add_argument('--iters', type=int, default=800, help='Adam steps (default 800)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the batches and the model (default 0)')
+    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
+                        help='overrides of the config (its model and test size), as in tools/train.py; give the '
+                             'grid the same ones')
     parser.add_argument('--out', required=True,
                         help='checkpoint to write; {fold} in it becomes the fold (needed with several folds)')
     args = parser.parse_args(argv)
@@ -49,12 +52,12 @@ def main(argv=None) -> int:
 
         from mmac import register_all_modules
         from mmac.apis.oracle import pretrain_with_truth, training_patients, truth_pairs
-        from mmac.engine.launch import load_config
+        from mmac.engine.launch import load_config, parse_cfg_options
 
         register_all_modules(init_default_scope=True)
         from mmagic.registry import MODELS
 
-        cfg = load_config(args.config)
+        cfg = load_config(args.config, cfg_options=parse_cfg_options(args.cfg_options))
         size = cfg.test_dataloader.dataset.get('size', 256)
         for fold in args.folds:  # every fold checked before the first is fitted
             training_patients(args.data_root, fold, args.num_folds)

@@ -82,11 +82,15 @@ def test_command_line_fits_each_fold_to_its_own_file(tiny_cohort, tmp_path):
     out = tmp_path / 'starts' / 'truth_f{fold}.pth'
     proc = subprocess.run([sys.executable, str(ROOT / 'tools' / 'oracle_start.py'),
                            str(ROOT / 'configs' / 'ac_cyclegan_thigh_cpu.py'), '--data-root', str(tiny_cohort),
-                           '--folds', '0', '1', '--num-folds', '2', '--iters', '1', '--out', str(out)],
+                           '--folds', '0', '1', '--num-folds', '2', '--iters', '1', '--out', str(out),
+                           '--cfg-options', 'model.generator.base_channels=4'],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     files = sorted(p.name for p in (tmp_path / 'starts').iterdir())
     assert files == ['truth_f0.pth', 'truth_f1.pth']
+    state = torch.load(tmp_path / 'starts' / 'truth_f0.pth', weights_only=True)['state_dict']
+    widths = {v.shape[0] for k, v in state.items() if k.startswith('generators.healthy') and v.ndim == 4}
+    assert max(widths) == 16 * 4  # the options' base width (4): the config's (16) would give 256
     for fold in (0, 1):
         subjects = truth_pairs(str(tiny_cohort), fold=fold, num_folds=2, size=32)[2]
         assert f"fold {fold}: {8 * len(subjects)} slice pairs of {len(subjects)} training subjects: " \
