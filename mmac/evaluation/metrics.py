@@ -16,7 +16,7 @@ from mmagic.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
-from mmac.evaluation.faithfulness import faithfulness, infiltration_only
+from mmac.evaluation.faithfulness import blur_reference, faithfulness, infiltration_only
 from mmac.evaluation.fat_fraction import fat_fraction_estimate  # noqa: F401  (re-exported)
 from mmac.evaluation.stats import group_summary, per_patient
 from mmac.evaluation.threshold_dice import optimal_threshold_dice_batch
@@ -46,7 +46,9 @@ class ThresholdDiceMetric(BaseMetric):
     ``lo_original``, ``hi_original``, ``dice_translated``, ``lo_translated``, ``hi_translated`` and, when the
     samples carry the phantom's truth, ``psnr``, ``ssim``, ``removal``, ``removal_heavy`` and ``preservation``
     (:func:`mmac.evaluation.faithfulness.faithfulness`: share of the infiltration error removed, departure
-    from the counterpart elsewhere in units of the noise), ``dice_infiltration_only`` (the Dice of x with F(x)
+    from the counterpart elsewhere in units of the noise), ``preservation_blur`` (the same for x smoothed by half
+    a pixel: the score's scale on that slice, :func:`~mmac.evaluation.faithfulness.blur_reference`),
+    ``bias_bright`` and ``bias_dark``, ``dice_infiltration_only`` (the Dice of x with F(x)
     on the infiltration only, :func:`~mmac.evaluation.faithfulness.infiltration_only`), ``ff_true`` and
     ``ff_est`` (mean fat fraction over the muscle mask, true and estimated from x - F(x)). The rows of the last
     evaluation stay in :attr:`last_rows` for :class:`~mmac.evaluation.hooks.ThresholdDiceHook`.
@@ -123,6 +125,7 @@ class ThresholdDiceMetric(BaseMetric):
             scores['removal'] = faithful['removal']
             scores['removal_heavy'] = faithful['removal_heavy']
             scores['preservation'] = faithful['preservation']
+            scores['preservation_blur'] = blur_reference(original, truth, data_range=255.0)
             scores['bias_bright'] = faithful['bias_bright']
             scores['bias_dark'] = faithful['bias_dark']
         if self.fat_fraction_key and self.fat_fraction_key in sample:
@@ -146,8 +149,8 @@ class ThresholdDiceMetric(BaseMetric):
         d_o = np.array([r['dice_original'] for r in results])
         d_t = np.array([r['dice_translated'] for r in results])
         metrics['improved_share'] = float((d_t > d_o).mean())
-        for key in ('psnr', 'ssim', 'removal', 'removal_heavy', 'preservation', 'bias_bright', 'bias_dark',
-                    'dice_infiltration_only'):
+        for key in ('psnr', 'ssim', 'removal', 'removal_heavy', 'preservation', 'preservation_blur', 'bias_bright',
+                    'bias_dark', 'dice_infiltration_only'):
             if all(key in r for r in results):
                 values = np.array([r[key] for r in results], dtype=float)
                 if np.isfinite(values).any():

@@ -41,8 +41,8 @@ VALUE_KEYS = ("dice_original", "dice_translated")
 # Per-slice scores the evaluation adds on the synthetic cohort (mmac.evaluation.metrics): against the true
 # healthy counterpart (PSNR, SSIM, mmac.evaluation.faithfulness, the Dice of F(x) on the infiltration only) and
 # the true and estimated fat fraction.
-SCORE_KEYS = ("psnr", "ssim", "removal", "removal_heavy", "preservation", "bias_bright", "bias_dark",
-              "dice_infiltration_only", "ff_true", "ff_est")
+SCORE_KEYS = ("psnr", "ssim", "removal", "removal_heavy", "preservation", "preservation_blur", "bias_bright",
+              "bias_dark", "dice_infiltration_only", "ff_true", "ff_est")
 # Summary groups: each maps to the per-patient groups it pools.
 GROUPS = {"moderate": ("moderate",), "severe": ("severe",), "pathological": ("moderate", "severe")}
 

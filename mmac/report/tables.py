@@ -34,7 +34,7 @@ REQUIRED_COLUMNS = ("run", "loss", "w_c", "fold", "repetition", "subject", "grou
                     "dice_translated")
 PHANTOM_COLUMNS = ("psnr", "ssim", "ff_true", "ff_est")
 # mmac.evaluation.faithfulness; only in runs made since each score was added (older results.csv lack them)
-FAITHFULNESS_COLUMNS = ("removal", "removal_heavy", "preservation", "bias_bright", "bias_dark",
+FAITHFULNESS_COLUMNS = ("removal", "removal_heavy", "preservation", "preservation_blur", "bias_bright", "bias_dark",
                         "dice_infiltration_only")
 ROW_LABELS = {"moderate": "Moderate", "severe": "Severe", "pathological": "Pathological"}
 LOSS_ORDER = ("L_C", "L_AC")  # the paper's columns (b), (a)
@@ -258,7 +258,7 @@ def slice_share_table(results: pd.DataFrame, margin: float = 0.05) -> pd.DataFra
 def phantom_truth(results: pd.DataFrame) -> pd.DataFrame:
     """Faithfulness, PSNR and SSIM of F(x) against the true healthy counterpart and fat-fraction MAE.
 
-    ``removal``, ``removal_heavy``, ``preservation``, ``bias_bright``, ``bias_dark`` and
+    ``removal``, ``removal_heavy``, ``preservation``, ``preservation_blur``, ``bias_bright``, ``bias_dark`` and
     ``dice_infiltration_only`` (:mod:`mmac.evaluation.faithfulness`) come first when the results carry them;
     per setting and group.
 
@@ -268,8 +268,8 @@ def phantom_truth(results: pd.DataFrame) -> pd.DataFrame:
 
     Returns:
         Columns ``loss``, ``w_c``, ``group``, ``n_patients``, then ``<score>_mean`` and ``<score>_std`` for
-        ``removal``, ``removal_heavy``, ``preservation``, ``bias_bright``, ``bias_dark`` and
-        ``dice_infiltration_only`` (when present), ``psnr``,
+        ``removal``, ``removal_heavy``, ``preservation``, ``preservation_blur``, ``bias_bright``, ``bias_dark``
+        and ``dice_infiltration_only`` (when present), ``psnr``,
         ``ssim`` and ``ff_mae``.
 
     Raises:

@@ -5,6 +5,7 @@ import pytest
 from mmac.datasets.manifest import normalise, robust_percentiles
 from mmac.evaluation.faithfulness import (
     background_mask,
+    blur_reference,
     body_mask,
     faithfulness,
     infiltrated_region,
@@ -213,3 +214,17 @@ def test_perfect_denoiser_scores_one_on_normalised_phantom_slices(group, seed):
         pres.append(faithfulness(x[..., z], denoised[..., z], t[..., z])["preservation"])
     assert np.median(est) == pytest.approx(sigma, rel=0.05)
     assert 0.95 < np.median(pres) < 1.12
+
+
+def test_blur_reference_shrinks_as_the_anatomy_spans_more_pixels():
+    """The same subject at 64 and 256 px: half a pixel of blur moves 64 px anatomy by several noise levels and
+    256 px anatomy by little more than the noise it removes."""
+    scores = {}
+    for size in (64, 256):
+        subject = make_subject(group="severe", seed=5, index=1, size=size, slices=6)
+        lo, hi = robust_percentiles(subject.image)
+        x, t = (255.0 * normalise(v, lo, hi) for v in (subject.image, subject.healthy))
+        scores[size] = np.median([blur_reference(x[..., z], t[..., z]) for z in range(1, 5)])
+    assert scores[64] > 2.0 and scores[256] < scores[64] / 2.5
+    with pytest.raises(ValueError, match="sigma"):
+        blur_reference(x[..., 1], t[..., 1], sigma=0.0)

@@ -4,8 +4,10 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 pytest.importorskip('mmagic')
+from mmac.evaluation.faithfulness import faithfulness  # noqa: E402
 from mmac.evaluation.fat_fraction import fat_fraction_estimate  # noqa: E402
 from mmac.evaluation.metrics import ThresholdDiceMetric  # noqa: E402
 
@@ -60,6 +62,29 @@ def test_rows_match_brute_force_and_group_means():
     # pathological = mean over the two patients (not over the three slices)
     assert metrics['pathological/translated'] == pytest.approx((m01 + rows[2]['dice_translated']) / 2)
     assert metric.last_rows == rows
+
+
+def test_blur_reference_scores_x_smoothed_not_the_translation():
+    """On a normalised phantom slice (air, noise and anatomy, so every score is defined): the row's
+    ``preservation_blur`` is the preservation of x smoothed by half a pixel, whatever F(x) is."""
+    from mmac.datasets.manifest import normalise, robust_percentiles
+    from mmac.phantom import make_subject
+
+    subject = make_subject(group='severe', seed=5, index=1, size=64, slices=6)
+    lo, hi = robust_percentiles(subject.image)
+    x, t = (255.0 * normalise(v, lo, hi)[..., 2] for v in (subject.image, subject.healthy))
+    mask = subject.mask[..., 2].astype(bool)
+    metric = ThresholdDiceMetric()
+    for translated in (t, x):  # a perfect translation, then the identity
+        metric.process({}, [dict(fake_healthy=torch.from_numpy(translated)[None],
+                                 real_pathological=torch.from_numpy(x)[None], gt_mask=torch.from_numpy(mask)[None],
+                                 img_healthy_truth=torch.from_numpy(t)[None],
+                                 metainfo=dict(subject='S01', group='severe', slice_index=2))])
+    expected = faithfulness(x, ndimage.gaussian_filter(x.astype(np.float64), 0.5), t)['preservation']
+    assert np.isfinite(expected) and expected > 1.5
+    for row in metric.results:
+        assert row['preservation_blur'] == pytest.approx(expected)
+    assert metric.results[1]['preservation'] < 0.5 < expected  # the identity changes nothing outside R
 
 
 def test_missing_key_is_named():
