@@ -451,3 +451,21 @@ def test_training_terms_name_each_runs_fidelity_term(tmp_path):
         "Training: every run adds a fidelity term on F")
     with pytest.raises(FileNotFoundError, match="no DONE file"):
         training_terms(pd.DataFrame(dict(run=["missing"])), folder)
+
+
+def test_report_sets_preservation_against_half_a_pixel_of_blur(tmp_path):
+    """Per group, each setting's preservation is said to be above or below the blur's on the same slices."""
+    frame = fabricated(phantom=True)
+    # L_C moves the rest of the thigh by 3.0 noise levels, L_AC by 1.0; the blur scores 2.0 on every slice.
+    frame = frame.assign(preservation=np.where(frame["loss"] == "L_C", 3.0, 1.0), preservation_blur=2.0)
+    folder = write_results(tmp_path / "cv", frame)
+    make_report(folder)
+    report = (folder / "report" / "report.md").read_text()
+    assert "**Preservation against half a pixel of blur**" in report
+    for group in ("Moderate", "Severe"):
+        assert (f"- {group}: half a pixel of blur scores 2.00; L_C (b), w_c=1 3.00 (more than the blur), "
+                f"L_AC (a), w_c=1 1.00 (less than the blur).") in report
+    # Results without the column (runs scored before it existed) get no such line.
+    older = write_results(tmp_path / "older", fabricated(phantom=True).assign(preservation=1.0))
+    make_report(older)
+    assert "half a pixel of blur scores" not in (older / "report" / "report.md").read_text()
