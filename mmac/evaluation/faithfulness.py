@@ -145,7 +145,7 @@ def infiltration_only(original: np.ndarray, translated: np.ndarray, truth: np.nd
 
 def faithfulness(original: np.ndarray, translated: np.ndarray, truth: np.ndarray, data_range: float = 255.0,
                  delta: float = 0.02, body_level: float = 0.1, heavy: float = 0.3,
-                 bright: float = 0.6) -> dict[str, float]:
+                 bright: float = 0.6, blur: float = BLUR_REFERENCE_PX) -> dict[str, float]:
     """Removal and preservation scores of one translated slice (see the module docstring).
 
     Args:
@@ -162,18 +162,20 @@ def faithfulness(original: np.ndarray, translated: np.ndarray, truth: np.ndarray
         bright: Level of the counterpart, as a fraction of ``data_range``, above which a pixel outside the
             infiltration counts as bright tissue (``bias_bright``) rather than dark (``bias_dark``). Defaults to
             0.6 (on the phantom: fat and marrow above, muscle below).
+        blur: Sigma, in pixels, of the Gaussian that smooths x for ``preservation_blur``. Defaults to
+            :data:`BLUR_REFERENCE_PX`.
 
     Returns:
         ``removal``; ``removal_heavy`` and ``heavy_px`` (the same on the heavily infiltrated pixels, and their
-        number); ``preservation``; ``infiltrated_px`` (size of R); ``error_original`` and
-        ``error_translated`` (MAE of x and F(x) to t on R); ``error_kept`` (MAE of F(x) to t on the body outside
-        R) and ``noise_mae`` (sigma * sqrt(2 / pi)); ``bias_bright`` and ``bias_dark`` (mean F(x) - t on the
-        body outside R where t is above and at or below ``bright``, in the units of the slices). A score whose
-        region has fewer than
-        :data:`MIN_REGION_PIXELS` pixels is NaN.
+        number); ``preservation``; ``preservation_blur`` (the preservation of x smoothed by ``blur`` pixels, on
+        the same regions and noise level: the score's scale on this slice); ``infiltrated_px`` (size of R);
+        ``error_original`` and ``error_translated`` (MAE of x and F(x) to t on R); ``error_kept`` (MAE of F(x) to
+        t on the body outside R) and ``noise_mae`` (sigma * sqrt(2 / pi)); ``bias_bright`` and ``bias_dark`` (mean
+        F(x) - t on the body outside R where t is above and at or below ``bright``, in the units of the slices).
+        A score whose region has fewer than :data:`MIN_REGION_PIXELS` pixels is NaN.
 
     Raises:
-        ValueError: Shapes differ, or a non-positive ``data_range``.
+        ValueError: Shapes differ, or a non-positive ``data_range`` or ``blur``.
     """
     x, fx, t = (np.asarray(a, dtype=np.float64) for a in (original, translated, truth))
     if not (x.shape == fx.shape == t.shape) or x.ndim != 2:
@@ -185,14 +187,16 @@ def faithfulness(original: np.ndarray, translated: np.ndarray, truth: np.ndarray
         raise ValueError(f"need 0 < delta <= heavy, got delta {delta}, heavy {heavy}")
     if not 0 < bright < 1:
         raise ValueError(f"bright must be a fraction of data_range in (0, 1), got {bright}")
+    if not blur > 0:
+        raise ValueError(f"blur (the reference Gaussian's sigma) must be > 0 pixels, got {blur}")
     region = infiltrated_region(x, t, delta * data_range)
     heavy_region = infiltrated_region(x, t, heavy * data_range)
     body = body_mask(t, body_level * data_range)
     kept = body & ~region
     background = background_mask(body)
     out = dict(infiltrated_px=float(region.sum()), heavy_px=float(heavy_region.sum()), removal=np.nan,
-               removal_heavy=np.nan, preservation=np.nan, error_original=np.nan, error_translated=np.nan,
-               error_kept=np.nan, noise_mae=np.nan, bias_bright=np.nan, bias_dark=np.nan)
+               removal_heavy=np.nan, preservation=np.nan, preservation_blur=np.nan, error_original=np.nan,
+               error_translated=np.nan, error_kept=np.nan, noise_mae=np.nan, bias_bright=np.nan, bias_dark=np.nan)
     if region.sum() >= MIN_REGION_PIXELS:
         out["error_original"] = float(np.abs(x - t)[region].mean())
         out["error_translated"] = float(np.abs(fx - t)[region].mean())
@@ -204,6 +208,8 @@ def faithfulness(original: np.ndarray, translated: np.ndarray, truth: np.ndarray
         out["error_kept"] = float(np.abs(fx - t)[kept].mean())
         if out["noise_mae"] > 0:
             out["preservation"] = out["error_kept"] / out["noise_mae"]
+            smoothed = ndimage.gaussian_filter(x, blur)
+            out["preservation_blur"] = float(np.abs(smoothed - t)[kept].mean()) / out["noise_mae"]
     is_bright = t > bright * data_range
     for key, tissue in (("bias_bright", kept & is_bright), ("bias_dark", kept & ~is_bright)):
         if tissue.sum() >= MIN_REGION_PIXELS:
@@ -214,6 +220,8 @@ def faithfulness(original: np.ndarray, translated: np.ndarray, truth: np.ndarray
 def blur_reference(original: np.ndarray, truth: np.ndarray, data_range: float = 255.0,
                    sigma: float = BLUR_REFERENCE_PX) -> float:
     """The preservation error of x smoothed by a Gaussian of ``sigma`` pixels: the scale of the score on this slice.
+
+    :func:`faithfulness` gives it beside F's own scores (``preservation_blur``); this is it alone.
 
     Args:
         original: x, shape (H, W).
@@ -227,7 +235,4 @@ def blur_reference(original: np.ndarray, truth: np.ndarray, data_range: float = 
     Raises:
         ValueError: As :func:`faithfulness`, or ``sigma`` <= 0.
     """
-    if not sigma > 0:
-        raise ValueError(f"sigma must be > 0 pixels, got {sigma}")
-    x = np.asarray(original, dtype=np.float64)
-    return faithfulness(x, ndimage.gaussian_filter(x, sigma), truth, data_range=data_range)["preservation"]
+    return faithfulness(original, original, truth, data_range=data_range, blur=sigma)["preservation_blur"]

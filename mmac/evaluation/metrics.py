@@ -16,7 +16,7 @@ from mmagic.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
-from mmac.evaluation.faithfulness import blur_reference, faithfulness, infiltration_only
+from mmac.evaluation.faithfulness import faithfulness, infiltration_only
 from mmac.evaluation.fat_fraction import fat_fraction_estimate  # noqa: F401  (re-exported)
 from mmac.evaluation.stats import group_summary, per_patient
 from mmac.evaluation.threshold_dice import optimal_threshold_dice_batch
@@ -47,7 +47,7 @@ class ThresholdDiceMetric(BaseMetric):
     samples carry the phantom's truth, ``psnr``, ``ssim``, ``removal``, ``removal_heavy`` and ``preservation``
     (:func:`mmac.evaluation.faithfulness.faithfulness`: share of the infiltration error removed, departure
     from the counterpart elsewhere in units of the noise), ``preservation_blur`` (the same for x smoothed by half
-    a pixel: the score's scale on that slice, :func:`~mmac.evaluation.faithfulness.blur_reference`),
+    a pixel: the score's scale on that slice),
     ``bias_bright`` and ``bias_dark``, ``dice_infiltration_only`` (the Dice of x with F(x)
     on the infiltration only, :func:`~mmac.evaluation.faithfulness.infiltration_only`), ``ff_true`` and
     ``ff_est`` (mean fat fraction over the muscle mask, true and estimated from x - F(x)). The rows of the last
@@ -125,7 +125,7 @@ class ThresholdDiceMetric(BaseMetric):
             scores['removal'] = faithful['removal']
             scores['removal_heavy'] = faithful['removal_heavy']
             scores['preservation'] = faithful['preservation']
-            scores['preservation_blur'] = blur_reference(original, truth, data_range=255.0)
+            scores['preservation_blur'] = faithful['preservation_blur']
             scores['bias_bright'] = faithful['bias_bright']
             scores['bias_dark'] = faithful['bias_dark']
         if self.fat_fraction_key and self.fat_fraction_key in sample:
