@@ -111,10 +111,10 @@ def main(argv=None) -> int:
         specs = make_grid(args.losses, args.weights, folds, args.repeats)
         todo = pending_runs(args.config, specs, args.out, iters=args.iters, epochs=args.epochs,
                             cfg_options=cfg_options or None)
-        if not args.rescore:
-            check_fold_files(cfg_options, [spec.fold for spec in todo])
         if args.rescore:
             path = rescore_grid(args.out, specs, progress=not args.no_progress)
+        else:
+            check_fold_files(cfg_options, [spec.fold for spec in todo])
     except (FileNotFoundError, ValueError) as exc:
         return cli_error(exc)
     if not args.rescore:
