@@ -5,7 +5,10 @@ Translation: A Study on Thigh MR Scans", ISBI 2021, report the optimal two-thres
 :mod:`mmac.evaluation.threshold_dice`) of the original and of the translated slice, averaged per patient,
 as mean ± std over the patients of the groups 'moderate', 'severe' and 'pathological' (= both), compare
 configurations with a paired two-sided Wilcoxon signed-rank test over patients, and give slice-level shares
-of improved slices and of slices whose Dice rises or falls by more than 0.05.
+of improved slices and of slices whose Dice rises or falls by more than 0.05. Beside the test's p-value this
+module gives how large the difference is and how sure: the Hodges-Lehmann estimate with the confidence interval
+that the same signed-rank test inverts (:func:`hodges_lehmann`), and a t-interval of a mean over training units
+(:func:`mean_interval`).
 
 Records come as a list of dicts, a dict of columns, or a pandas DataFrame, with the keys ``subject``,
 ``group``, ``dice_original``, ``dice_translated`` and optionally ``run``, ``loss``, ``w_c``, ``fold`` and
@@ -32,6 +35,10 @@ __all__ = [
     "group_summary",
     "WilcoxonResult",
     "paired_wilcoxon",
+    "signed_rank_null",
+    "ShiftInterval",
+    "hodges_lehmann",
+    "mean_interval",
     "slice_shares",
 ]
 
@@ -230,6 +237,150 @@ def paired_wilcoxon(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.nda
         warnings.filterwarnings("ignore", message=".*[Ss]ample size too small.*")
         result = _sps.wilcoxon(a, b, alternative="two-sided")
     return WilcoxonResult(float(result.statistic), float(result.pvalue), int(a.size), nonzero)
+
+
+EXACT_MAX_N = 50  # exact signed-rank null up to this many pairs (scipy's own cut-off for method='auto')
+
+
+def signed_rank_null(n: int) -> np.ndarray:
+    """Null distribution of the Wilcoxon signed-rank statistic W+ for ``n`` pairs without ties or zeros.
+
+    Each of the ranks 1..n carries a + or a - with probability 1/2, independently; W+ is the sum of the ranks
+    with a +. The counts of sign patterns per sum are built rank by rank (adding rank r shifts the counts by r).
+
+    Args:
+        n: Number of pairs, >= 0.
+
+    Returns:
+        Probabilities of shape (n (n + 1) / 2 + 1,): entry t is P(W+ = t).
+    """
+    counts = np.zeros(n * (n + 1) // 2 + 1, dtype=np.float64)
+    counts[0] = 1.0
+    for rank in range(1, n + 1):
+        counts[rank:] = counts[rank:] + counts[:-rank].copy()
+    return counts / counts.sum()
+
+
+@dataclass(frozen=True)
+class ShiftInterval:
+    """How large a paired difference is, and how sure: an estimate with a confidence interval.
+
+    Attributes:
+        estimate: The point estimate (Hodges-Lehmann: the median of the Walsh averages; or a mean).
+        low: Lower end of the interval; ``-inf`` when the sample is too small to bound it.
+        high: Upper end; ``inf`` when the sample is too small to bound it.
+        level: The confidence level the interval achieves (the exact signed-rank interval is discrete, so it
+            achieves at least the level asked for, e.g. 0.961 for 0.95).
+        n: Number of pairs (or units).
+        method: ``'exact'`` (signed-rank null enumerated), ``'normal'`` (its normal approximation, more than
+            :data:`EXACT_MAX_N` pairs), ``'t'`` (t-interval of a mean) or ``'none'`` (too few values).
+    """
+
+    estimate: float
+    low: float
+    high: float
+    level: float
+    n: int
+    method: str
+
+
+def _paired_differences(a, b) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"a and b must be 1-D of the same length (paired patients), got shapes {a.shape} "
+                         f"and {b.shape}")
+    if a.size == 0:
+        raise ValueError("a and b are empty; an interval needs at least one pair")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("a and b must be finite; found NaN or inf")
+    return a - b
+
+
+def _check_level(level: float) -> float:
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < level < 1:
+        raise ValueError(f"level must be a number in (0, 1), e.g. 0.95; got {level!r}")
+    return float(level)
+
+
+def hodges_lehmann(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray,
+                   level: float = 0.95) -> ShiftInterval:
+    """Hodges-Lehmann estimate of the paired shift ``a - b`` and its signed-rank confidence interval.
+
+    The estimate is the median of the n (n + 1) / 2 Walsh averages (d_i + d_j) / 2, i <= j, of the differences
+    d = a - b. The interval [W_(c), W_(N + 1 - c)] (sorted Walsh averages, 1-based) holds every shift that the
+    two-sided Wilcoxon signed-rank test at 1 - ``level`` would not reject: c is the largest integer with
+    P(W+ <= c - 1) <= (1 - level) / 2 under the null. So, without ties, it excludes 0 exactly when the exact
+    test's p-value is at most 1 - level. Up to :data:`EXACT_MAX_N` pairs the null is exact
+    (:func:`signed_rank_null`); beyond it, c comes from the normal approximation. Zero differences are kept
+    (they are Walsh averages like any other). When even the widest interval does not reach the level (5 or
+    fewer pairs for 0.95), the interval is unbounded: so few patients cannot bound the shift.
+
+    Args:
+        a: Per-patient values of shape (n,), e.g. the Dice with L_AC.
+        b: Paired per-patient values of shape (n,), same patient order, e.g. the Dice with L_C.
+        level: Confidence level in (0, 1). Defaults to 0.95.
+
+    Returns:
+        The estimate, the interval, the level it achieves, n and the method.
+
+    Raises:
+        ValueError: If the shapes differ, are not 1-D, are empty, hold non-finite values, or ``level`` is not
+            in (0, 1).
+    """
+    level = _check_level(level)
+    diff = _paired_differences(a, b)
+    n = diff.size
+    upper = np.triu_indices(n)
+    walsh = np.sort((diff[upper[0]] + diff[upper[1]]) / 2.0)
+    total = walsh.size
+    alpha = 1.0 - level
+    if n <= EXACT_MAX_N:
+        cdf = np.cumsum(signed_rank_null(n))           # cdf[t] = P(W+ <= t)
+        c = int(np.searchsorted(cdf, alpha / 2 * (1 + 1e-12), side="right"))  # largest c: cdf[c - 1] <= alpha/2
+        achieved = 1.0 - 2.0 * (float(cdf[c - 1]) if c > 0 else 0.0)
+        method = "exact"
+    else:
+        z = float(_sps.norm.ppf(1.0 - alpha / 2))
+        c = int(np.floor(n * (n + 1) / 4.0 - z * np.sqrt(n * (n + 1) * (2 * n + 1) / 24.0)))
+        achieved, method = level, "normal"
+    if c <= 0:
+        low, high = -np.inf, np.inf
+    else:
+        low, high = float(walsh[c - 1]), float(walsh[total - c])
+    return ShiftInterval(float(np.median(walsh)), low, high, min(1.0, achieved), n, method)
+
+
+def mean_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> ShiftInterval:
+    """Mean of ``values`` with its t-interval (e.g. L_AC - L_C over (fold, repetition) units).
+
+    The interval is mean ± t_{(1 + level) / 2, n - 1} · s / sqrt(n) (scipy's ``ttest_1samp`` interval): it
+    treats the values as independent draws of a roughly normal quantity. With one value there is no spread and
+    the interval is unbounded (method ``'none'``).
+
+    Args:
+        values: Shape (n,), finite.
+        level: Confidence level in (0, 1). Defaults to 0.95.
+
+    Returns:
+        The mean, the interval, ``level``, n and the method.
+
+    Raises:
+        ValueError: If ``values`` is empty, not 1-D or not finite, or ``level`` is not in (0, 1).
+    """
+    level = _check_level(level)
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"values must be 1-D and non-empty, got shape {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError("values must be finite; found NaN or inf")
+    mean = float(values.mean())
+    if values.size == 1:
+        return ShiftInterval(mean, -np.inf, np.inf, level, 1, "none")
+    if np.ptp(values) == 0:  # no spread: the interval is the point itself (scipy would return NaN)
+        return ShiftInterval(mean, mean, mean, level, int(values.size), "t")
+    interval = _sps.ttest_1samp(values, 0.0).confidence_interval(confidence_level=level)
+    return ShiftInterval(mean, float(interval.low), float(interval.high), level, int(values.size), "t")
 
 
 def slice_shares(dice_original: Sequence[float] | np.ndarray, dice_translated: Sequence[float] | np.ndarray,

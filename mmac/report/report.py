@@ -364,7 +364,30 @@ def _runs_section(runs: pd.DataFrame | None) -> list[str]:
             "lowered).", "", verdict + far, "", markdown_table(runs.head(5)), ""]
 
 
-def _spread_section(spread: pd.DataFrame, oracle: pd.DataFrame | None = None) -> list[str]:
+def _interval_lines(tests: pd.DataFrame | None) -> list[str]:
+    """Per w_c, L_AC - L_C per patient with its 95 % interval, in words: what this run rules out."""
+    if tests is None or tests.empty:
+        return []
+    rows = tests[(tests["comparison"] == "L_AC vs L_C") & tests["group"].isin(["Severe", "Pathological"])]
+    lines = []
+    for row in rows.itertuples(index=False):
+        if np.isfinite(row.ci_low) and np.isfinite(row.ci_high):
+            lines.append(f"- w_c={row.w_c:g}, {row.group.lower()} patients ({row.n_patients}): L_AC - L_C "
+                         f"{row.shift:+.4f} per patient (Hodges-Lehmann), 95 % interval {row.ci_low:+.4f} to "
+                         f"{row.ci_high:+.4f}. The signed-rank test at 5 % rejects every difference outside it; "
+                         + ("zero is inside it." if row.ci_low <= 0 <= row.ci_high else "zero is not."))
+        else:
+            lines.append(f"- w_c={row.w_c:g}, {row.group.lower()} patients ({row.n_patients}): L_AC - L_C "
+                         f"{row.shift:+.4f} per patient; {row.n_patients} patients are too few to bound it at "
+                         "95 %.")
+    if not lines:
+        return []
+    return ["What this run rules out: L_AC - L_C per patient, with the interval of the Wilcoxon tests below "
+            "(`pvalues.csv`):", "", *lines, ""]
+
+
+def _spread_section(spread: pd.DataFrame, oracle: pd.DataFrame | None = None,
+                    tests: pd.DataFrame | None = None) -> list[str]:
     if spread.empty:
         return []
     lines = [
@@ -373,11 +396,13 @@ def _spread_section(spread: pd.DataFrame, oracle: pd.DataFrame | None = None) ->
         "GAN training varies with the seed, so a difference is only a finding when it holds across the runs. "
         "A unit is one fold and repetition, trained once with each loss from the same seed; its difference is "
         "the mean over its test patients of L_AC - L_C (per-patient Dice). Mean, std, min and max are over "
-        "units; the verdict says whether the sign held in every unit or the difference lies within the "
-        "spread. (`loss_difference.csv`)",
+        "units; ci_low and ci_high bound the mean with 95 % confidence (t-interval, the units taken as "
+        "independent draws); the verdict says whether the sign held in every unit or the difference lies "
+        "within the spread. (`loss_difference.csv`)",
         "",
         markdown_table(spread, digits=4),
         "",
+        *_interval_lines(tests),
     ]
     if oracle is not None and not oracle.empty:
         lines += [
@@ -423,13 +448,16 @@ def _report_text(results: pd.DataFrame, results_dir: Path, table_md: str, tests:
         "",
         table_md,
         "",
-        *_spread_section(spread if spread is not None else pd.DataFrame(), spread_oracle),
+        *_spread_section(spread if spread is not None else pd.DataFrame(), spread_oracle, tests),
         "## Paired Wilcoxon signed-rank tests over patients",
         "",
         "Two-sided, paired by patient, on the per-patient Dice of Table 1 (scipy's `wilcoxon`, zero "
         "differences dropped; with all differences zero the p-value is set to 1). mean_difference is the first "
-        "setting minus the second. With few patients the smallest attainable p-value is large (e.g. 0.0625 "
-        "for 5 patients), so read p together with n_patients. (`pvalues.csv`)",
+        "setting minus the second; shift is the Hodges-Lehmann estimate of that difference (the median of the "
+        "patients' pairwise averages of it) and ci_low, ci_high its 95 % confidence interval from the same "
+        "signed-rank distribution: it excludes 0 exactly when the exact test gives p <= 0.05. With few patients "
+        "the smallest attainable p-value is large (e.g. 0.0625 for 5 patients, whose interval is unbounded), "
+        "so read p together with n_patients. (`pvalues.csv`)",
         "",
         markdown_table(tests.drop(columns=["note"]) if not tests["note"].astype(bool).any() else tests, digits=4),
         "",

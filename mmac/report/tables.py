@@ -23,7 +23,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmac.evaluation.stats import VALUE_KEYS, group_summary, paired_wilcoxon, per_patient, slice_shares
+from mmac.evaluation.stats import (
+    VALUE_KEYS,
+    group_summary,
+    hodges_lehmann,
+    mean_interval,
+    paired_wilcoxon,
+    per_patient,
+    slice_shares,
+)
 
 __all__ = ["REQUIRED_COLUMNS", "PHANTOM_COLUMNS", "ROW_LABELS", "LOSS_ORDER", "read_results", "check_results",
            "patient_table", "table1", "format_table1", "pvalues", "slice_share_table", "phantom_truth",
@@ -39,6 +47,7 @@ FAITHFULNESS_COLUMNS = ("removal", "removal_heavy", "preservation", "preservatio
 ROW_LABELS = {"moderate": "Moderate", "severe": "Severe", "pathological": "Pathological"}
 LOSS_ORDER = ("L_C", "L_AC")  # the paper's columns (b), (a)
 PAPER_LETTER = {"L_AC": "a", "L_C": "b", "original": "c"}
+CI_LEVEL = 0.95  # the confidence level of every interval in the tables
 
 
 def setting_label(loss: str, w_c: float) -> str:
@@ -190,8 +199,10 @@ def _paired(a: pd.DataFrame, b: pd.DataFrame, comparison: str, w_c: float, rows:
             continue
         va, vb = part["value_a"].to_numpy(float), part["value_b"].to_numpy(float)
         test = paired_wilcoxon(va, vb)
+        shift = hodges_lehmann(va, vb, level=CI_LEVEL)
         rows.append(dict(comparison=comparison, w_c=w_c, group=ROW_LABELS[name], n_patients=test.n,
                          n_nonzero=test.n_nonzero, mean_difference=float(np.mean(va - vb)),
+                         shift=shift.estimate, ci_low=shift.low, ci_high=shift.high,
                          statistic=test.statistic, pvalue=test.pvalue, note=test.note))
 
 
@@ -205,9 +216,14 @@ def pvalues(results: pd.DataFrame) -> pd.DataFrame:
     per-patient means of :func:`patient_table`. The test is :func:`mmac.evaluation.stats.paired_wilcoxon` (scipy's
     ``wilcoxon``, zero differences dropped; all differences zero gives p = 1 and a note).
 
+    Beside the test, how large and how sure: ``shift`` is the Hodges-Lehmann estimate of the per-patient
+    difference (the median of its Walsh averages) and [``ci_low``, ``ci_high``] its 95 % confidence interval from
+    the same signed-rank distribution (:func:`mmac.evaluation.stats.hodges_lehmann`; it excludes 0 exactly
+    when the exact test gives p <= 0.05, and is unbounded with 5 patients or fewer).
+
     Returns:
         Columns ``comparison``, ``w_c``, ``group``, ``n_patients``, ``n_nonzero``, ``mean_difference``
-        (first minus second), ``statistic``, ``pvalue``, ``note``.
+        (first minus second), ``shift``, ``ci_low``, ``ci_high``, ``statistic``, ``pvalue``, ``note``.
     """
     oracle = "dice_infiltration_only"
     has_oracle = has_scores(results, oracle)
@@ -231,8 +247,8 @@ def pvalues(results: pd.DataFrame) -> pd.DataFrame:
             frame = by_loss[loss]
             _paired(values(frame, "dice_translated", True), values(frame, "dice_original"),
                     f"{loss} vs original", float(w_c), rows)
-    columns = ["comparison", "w_c", "group", "n_patients", "n_nonzero", "mean_difference", "statistic", "pvalue",
-               "note"]
+    columns = ["comparison", "w_c", "group", "n_patients", "n_nonzero", "mean_difference", "shift", "ci_low",
+               "ci_high", "statistic", "pvalue", "note"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -299,9 +315,10 @@ def loss_difference_spread(results: pd.DataFrame, column: str = "dice_translated
 
     A unit is one fold and repetition, trained once with each loss from the same seed. Within a unit the
     difference is the mean over its test patients of (L_AC - L_C) per-patient Dice (slice means). The table
-    gives the mean, sample std, min and max of that difference over units, and a plain verdict: the sign
-    holds in every unit, or the difference lies within the spread (the sign changes between units), or one
-    unit only, which measures no spread.
+    gives the mean, sample std, min and max of that difference over units, the 95 % t-interval of the mean
+    (:func:`mmac.evaluation.stats.mean_interval`: the units taken as independent draws), and a plain verdict:
+    the sign holds in every unit, or the difference lies within the spread (the sign changes between units),
+    or one unit only, which measures no spread.
 
     Args:
         results: Validated results (:func:`check_results`).
@@ -309,15 +326,15 @@ def loss_difference_spread(results: pd.DataFrame, column: str = "dice_translated
             ``'dice_infiltration_only'``.
 
     Returns:
-        Columns ``w_c``, ``group``, ``n_units``, ``mean``, ``std``, ``min``, ``max``, ``verdict``; empty when
-        the results lack one of the two losses.
+        Columns ``w_c``, ``group``, ``n_units``, ``mean``, ``std``, ``ci_low``, ``ci_high``, ``min``, ``max``,
+        ``verdict``; empty when the results lack one of the two losses.
 
     Raises:
         KeyError: The results lack ``column``.
     """
     from mmac.evaluation.stats import GROUPS
 
-    columns = ["w_c", "group", "n_units", "mean", "std", "min", "max", "verdict"]
+    columns = ["w_c", "group", "n_units", "mean", "std", "ci_low", "ci_high", "min", "max", "verdict"]
     if not {"L_AC", "L_C"} <= set(results["loss"]):
         return pd.DataFrame(columns=columns)
     extra = [] if column in VALUE_KEYS else [column]  # per_patient averages the Dice columns anyway
@@ -338,9 +355,10 @@ def loss_difference_spread(results: pd.DataFrame, column: str = "dice_translated
 
 
 def _unit_spread(units: np.ndarray, positive: str, negative: str) -> dict:
-    """``n_units``, ``mean``, ``std`` (ddof=1), ``min``, ``max`` of per-unit differences and the verdict: the sign
-    holds in every unit (``'<positive> in all N units'`` or ``'<negative> ...'``), or it changes between units
-    (within the spread), or one unit measures no spread."""
+    """``n_units``, ``mean``, ``std`` (ddof=1), the 95 % t-interval of the mean (``ci_low``, ``ci_high``;
+    unbounded for one unit), ``min``, ``max`` of per-unit differences and the verdict: the sign holds in every
+    unit (``'<positive> in all N units'`` or ``'<negative> ...'``), or it changes between units (within the
+    spread), or one unit measures no spread."""
     low, high = float(units.min()), float(units.max())
     if len(units) == 1:
         verdict = "one unit: no spread measured"
@@ -350,8 +368,10 @@ def _unit_spread(units: np.ndarray, positive: str, negative: str) -> dict:
         verdict = f"{negative} in all {len(units)} units"
     else:
         verdict = "within the spread: the sign changes between units"
-    return dict(n_units=len(units), mean=float(units.mean()),
-                std=float(units.std(ddof=1)) if len(units) > 1 else np.nan, min=low, max=high, verdict=verdict)
+    interval = mean_interval(units, level=CI_LEVEL)
+    return dict(n_units=len(units), mean=interval.estimate,
+                std=float(units.std(ddof=1)) if len(units) > 1 else np.nan, ci_low=interval.low,
+                ci_high=interval.high, min=low, max=high, verdict=verdict)
 
 
 def coverage_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -435,10 +455,11 @@ def healthy_change_difference(rows: pd.DataFrame) -> pd.DataFrame:
         rows: As for :func:`healthy_change_table`, with ``fold`` and ``repetition`` of each run.
 
     Returns:
-        Columns ``w_c``, ``n_units``, ``mean``, ``std``, ``min``, ``max`` and ``verdict`` (negative: L_AC's F
-        changes the healthy thighs less), one row per w_c run with both losses; empty without such units.
+        Columns ``w_c``, ``n_units``, ``mean``, ``std``, ``ci_low``, ``ci_high`` (95 % t-interval of the mean),
+        ``min``, ``max`` and ``verdict`` (negative: L_AC's F changes the healthy thighs less), one row per w_c
+        run with both losses; empty without such units.
     """
-    columns = ["w_c", "n_units", "mean", "std", "min", "max", "verdict"]
+    columns = ["w_c", "n_units", "mean", "std", "ci_low", "ci_high", "min", "max", "verdict"]
     if not {"held_out", "change", "fold", "repetition"} <= set(rows.columns):
         return pd.DataFrame(columns=columns)
     per_run = _held_out_healthy(rows).pivot_table(index=["w_c", "fold", "repetition"], columns="loss",

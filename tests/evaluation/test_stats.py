@@ -150,3 +150,168 @@ def test_slice_shares_errors():
 def test_per_patient_accepts_dataframe():
     table = per_patient(pd.DataFrame(records()))
     assert len(table) == 3
+
+
+# --- how large and how sure: the signed-rank null, Hodges-Lehmann intervals, t-intervals of a mean ---
+
+def _brute_null(n):
+    """P(W+ = t) by enumerating all 2^n sign patterns of the ranks 1..n."""
+    sums = [sum(r for r, s in zip(range(1, n + 1), signs) if s) for signs in itertools.product([0, 1], repeat=n)]
+    return np.bincount(sums, minlength=n * (n + 1) // 2 + 1) / 2 ** n
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 5, 9, 12])
+def test_signed_rank_null_matches_enumeration(n):
+    from mmac.evaluation.stats import signed_rank_null
+
+    np.testing.assert_allclose(signed_rank_null(n), _brute_null(n), rtol=0, atol=1e-15)
+
+
+def test_hodges_lehmann_hand_worked():
+    from mmac.evaluation.stats import hodges_lehmann
+
+    # d = 1, 2, 4, -3, 6, 5 (n = 6). Walsh averages (21): the 6 values and the 15 pairwise means
+    # 1.5 2.5 -1 3.5 3 | 3 0.5 4 3.5 | 0.5 5 4.5 | 1.5 1 | 5.5  -> sorted, the 11th of 21 is 3.0.
+    # n = 6: P(W+ <= 0) = 1/64 <= 0.025 < P(W+ <= 1) = 2/64, so c = 1: [W_(1), W_(21)] = [-3, 6], level 62/64.
+    d = np.array([1.0, 2.0, 4.0, -3.0, 6.0, 5.0])
+    result = hodges_lehmann(d, np.zeros(6))
+    assert result.estimate == 3.0
+    assert (result.low, result.high) == (-3.0, 6.0)
+    assert result.level == pytest.approx(62 / 64)
+    assert (result.n, result.method) == (6, "exact")
+    # five pairs cannot reach 95 %: the smallest two-sided p is 2/32 = 0.0625
+    five = hodges_lehmann(d[:5], np.zeros(5))
+    assert five.low == -np.inf and five.high == np.inf and five.level == 1.0
+
+
+def _walsh_brute(d):
+    return sorted((d[i] + d[j]) / 2 for i in range(len(d)) for j in range(i, len(d)))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_hodges_lehmann_estimate_is_median_of_walsh_averages(seed):
+    from mmac.evaluation.stats import hodges_lehmann
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(6, 30))
+    a, b = rng.uniform(0.6, 0.9, n), rng.uniform(0.6, 0.9, n)
+    assert hodges_lehmann(a, b).estimate == pytest.approx(float(np.median(_walsh_brute(a - b))), abs=1e-15)
+
+
+def test_hodges_lehmann_interval_inverts_the_exact_wilcoxon_test():
+    """0 lies outside the 95 % interval exactly when scipy's exact signed-rank test gives p <= 0.05."""
+    from scipy import stats
+
+    from mmac.evaluation.stats import hodges_lehmann
+
+    rng = np.random.default_rng(11)
+    agree = 0
+    for _ in range(300):
+        n = int(rng.integers(6, 21))
+        d = rng.normal(rng.uniform(-0.02, 0.02), 0.02, n)
+        result = hodges_lehmann(d, np.zeros(n))
+        p = stats.wilcoxon(d, method="exact").pvalue
+        excluded = not (result.low <= 0.0 <= result.high)
+        assert excluded == (p <= 0.05), (n, p, result)
+        agree += excluded
+    assert 30 < agree < 270  # both outcomes were exercised
+
+
+def test_hodges_lehmann_interval_ends_are_where_the_test_turns():
+    """Shifting the data by a value just inside an end keeps p > 0.05; just outside gives p <= 0.05."""
+    from scipy import stats
+
+    from mmac.evaluation.stats import hodges_lehmann
+
+    rng = np.random.default_rng(3)
+    d = rng.normal(0.01, 0.02, 13)
+    result = hodges_lehmann(d, np.zeros(13))
+    gaps = np.diff(np.sort(_walsh_brute(d)))
+    eps = float(gaps[gaps > 0].min()) / 4
+    for end, inward in [(result.low, eps), (result.high, -eps)]:
+        assert stats.wilcoxon(d - (end + inward), method="exact").pvalue > 0.05
+        assert stats.wilcoxon(d - (end - inward), method="exact").pvalue <= 0.05
+
+
+def test_hodges_lehmann_coverage_by_simulation():
+    from mmac.evaluation.stats import hodges_lehmann
+
+    rng = np.random.default_rng(0)
+    shift, n, trials = 0.01, 13, 1500
+    covered = 0
+    for _ in range(trials):
+        d = shift + rng.standard_t(4, n) * 0.01  # symmetric, heavy-tailed
+        r = hodges_lehmann(d, np.zeros(n))
+        covered += r.low <= shift <= r.high
+    level = hodges_lehmann(np.arange(1.0, 14.0), np.zeros(13)).level
+    assert 0.95 <= level < 0.96
+    assert abs(covered / trials - level) < 3 * np.sqrt(level * (1 - level) / trials)
+
+
+def test_hodges_lehmann_normal_path_close_to_exact():
+    from mmac.evaluation.stats import EXACT_MAX_N, hodges_lehmann
+
+    rng = np.random.default_rng(1)
+    n = EXACT_MAX_N + 10
+    d = rng.normal(0.005, 0.02, n)
+    approx = hodges_lehmann(d, np.zeros(n))
+    assert approx.method == "normal" and approx.level == 0.95
+    walsh = np.array(_walsh_brute(d))
+    cdf = np.cumsum(_brute_null_dp(n))
+    c = int(np.sum(cdf <= 0.025))
+    # the normal approximation's c is within one rank of the exact one
+    assert min(abs(approx.low - walsh[c - 1 + k]) for k in (-1, 0, 1)) == 0.0
+
+
+def _brute_null_dp(n):
+    """The signed-rank null for larger n by a plain dictionary recursion (independent of the vectorised one)."""
+    counts = {0: 1}
+    for r in range(1, n + 1):
+        new = dict(counts)
+        for t, c in counts.items():
+            new[t + r] = new.get(t + r, 0) + c
+        counts = new
+    total = 2 ** n
+    return np.array([counts.get(t, 0) / total for t in range(n * (n + 1) // 2 + 1)])
+
+
+def test_mean_interval_hand_formula():
+    from scipy import stats
+
+    from mmac.evaluation.stats import mean_interval
+
+    units = np.array([0.01, 0.02, -0.005, 0.012])
+    m, s = units.mean(), units.std(ddof=1)
+    half = stats.t.ppf(0.975, 3) * s / 2.0  # sqrt(4) = 2
+    result = mean_interval(units)
+    assert result.estimate == pytest.approx(m)
+    assert (result.low, result.high) == (pytest.approx(m - half), pytest.approx(m + half))
+    assert (result.n, result.method, result.level) == (4, "t", 0.95)
+    one = mean_interval([0.3])
+    assert (one.low, one.high, one.method) == (-np.inf, np.inf, "none")
+    flat = mean_interval([0.2, 0.2, 0.2])
+    assert flat.low == flat.high == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda f: f([1.0, 2.0], [1.0]), "same length"),
+    (lambda f: f([], []), "empty"),
+    (lambda f: f([1.0, np.inf], [1.0, 2.0]), "finite"),
+    (lambda f: f([1.0, 2.0], [1.0, 2.0], level=1.0), "level"),
+    (lambda f: f([1.0, 2.0], [1.0, 2.0], level=True), "level"),
+])
+def test_hodges_lehmann_errors(call, match):
+    from mmac.evaluation.stats import hodges_lehmann
+
+    with pytest.raises(ValueError, match=match):
+        call(hodges_lehmann)
+
+
+def test_mean_interval_errors():
+    from mmac.evaluation.stats import mean_interval
+
+    for values, match in [([], "non-empty"), ([[1.0, 2.0]], "1-D"), ([1.0, np.nan], "finite")]:
+        with pytest.raises(ValueError, match=match):
+            mean_interval(values)
+    with pytest.raises(ValueError, match="level"):
+        mean_interval([1.0, 2.0], level=0)

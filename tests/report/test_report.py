@@ -94,6 +94,10 @@ def test_pvalues_follow_the_exact_wilcoxon_test():
     assert row["statistic"] == 0
     assert row["n_patients"] == 4
     assert row["mean_difference"] == pytest.approx(np.mean([0.10, 0.16, 0.12, 0.18]))
+    # Hodges-Lehmann: the 10 Walsh averages 0.10 0.11 0.12 0.13 0.14 0.14 0.15 0.16 0.17 0.18 -> median 0.14;
+    # 4 patients cannot bound it at 95 % (smallest p 0.125)
+    assert row["shift"] == pytest.approx(0.14)
+    assert (row["ci_low"], row["ci_high"]) == (-np.inf, np.inf)
     row = tests[(tests["comparison"] == "L_AC vs L_C") & (tests["group"] == "Moderate")].iloc[0]
     assert row["pvalue"] == pytest.approx(2 / 4)  # 2 patients, both positive
     row = tests[(tests["comparison"] == "L_AC vs original") & (tests["group"] == "Severe")].iloc[0]
@@ -268,8 +272,12 @@ def test_loss_difference_spread_by_hand():
     assert set(ahead["verdict"]) == {"L_AC ahead in all 3 units"}
     behind = loss_difference_spread(_units_frame([-0.02, -0.01]))
     assert set(behind["verdict"]) == {"L_C ahead in all 2 units"}
+    # 95 % t-interval of the mean over the 2 units: 0.025 ± t(0.975, 1) · s / sqrt(2), t(0.975, 1) = 12.7062
+    half = 12.7062047 * np.sqrt(2 * 0.075 ** 2) / np.sqrt(2)
+    assert (severe["ci_low"], severe["ci_high"]) == (pytest.approx(0.025 - half), pytest.approx(0.025 + half))
     single = loss_difference_spread(_units_frame([0.02]))
     assert set(single["verdict"]) == {"one unit: no spread measured"} and single["std"].isna().all()
+    assert (single["ci_low"] == -np.inf).all() and (single["ci_high"] == np.inf).all()
     only_one_loss = _units_frame([0.02])
     assert loss_difference_spread(only_one_loss[only_one_loss["loss"] == "L_AC"]).empty
     # Another score: the spread of its L_AC - L_C, by the same units.
@@ -469,3 +477,25 @@ def test_report_sets_preservation_against_half_a_pixel_of_blur(tmp_path):
     older = write_results(tmp_path / "older", fabricated(phantom=True).assign(preservation=1.0))
     make_report(older)
     assert "half a pixel of blur scores" not in (older / "report" / "report.md").read_text()
+
+
+def test_report_states_the_interval_of_l_ac_minus_l_c():
+    from mmac.report.report import _interval_lines
+
+    # 7 severe patients, L_AC - L_C = 0.01 k for k = 1..7 (one slice each, one unit).
+    rows = [dict(run=f"{loss}_0", loss=loss, w_c=1.0, fold=0, repetition=0, subject=f"s{k}", group="severe",
+                 slice=0, dice_original=0.5, dice_translated=0.6 + (0.01 * k if loss == "L_AC" else 0.0))
+            for loss in ("L_C", "L_AC") for k in range(1, 8)]
+    tests = pvalues(check_results(pd.DataFrame(rows)))
+    row = tests[(tests["comparison"] == "L_AC vs L_C") & (tests["group"] == "Severe")].iloc[0]
+    # Walsh averages of 0.01 k: 0.01, 0.015, 0.02 (twice), ... 0.06 (twice), 0.065, 0.07; the median is 0.04.
+    # n = 7: P(W+ <= 2) = 3/128 <= 0.025 < P(W+ <= 3) = 5/128, so c = 3: [W_(3), W_(26)] = [0.02, 0.06].
+    assert row["shift"] == pytest.approx(0.04)
+    assert (row["ci_low"], row["ci_high"]) == (pytest.approx(0.02), pytest.approx(0.06))
+    assert row["pvalue"] == pytest.approx(2 / 128)
+    text = "\n".join(_interval_lines(tests))
+    assert ("w_c=1, severe patients (7): L_AC - L_C +0.0400 per patient (Hodges-Lehmann), 95 % interval +0.0200 "
+            "to +0.0600") in text
+    assert "zero is not." in text
+    few = "\n".join(_interval_lines(pvalues(check_results(fabricated()))))
+    assert "2 patients are too few to bound it at 95 %." in few
