@@ -199,6 +199,20 @@ class WilcoxonResult:
     note: str = ""
 
 
+def _paired_differences(a, b, needs: str) -> np.ndarray:
+    """``a - b`` as float64 of shape (n,), after checking that a and b are paired, non-empty and finite."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"a and b must be 1-D of the same length (paired patients), got shapes {a.shape} "
+                         f"and {b.shape}")
+    if a.size == 0:
+        raise ValueError(f"a and b are empty; {needs} needs at least one pair")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("a and b must be finite; found NaN or inf")
+    return a - b
+
+
 def paired_wilcoxon(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> WilcoxonResult:
     """Paired two-sided Wilcoxon signed-rank test over patients, ``a`` against ``b``.
 
@@ -219,16 +233,9 @@ def paired_wilcoxon(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.nda
     Raises:
         ValueError: If the shapes differ, are not 1-D, are empty, or hold non-finite values.
     """
+    diff = _paired_differences(a, b, "the test")
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
-    if a.ndim != 1 or a.shape != b.shape:
-        raise ValueError(f"a and b must be 1-D of the same length (paired patients), got shapes {a.shape} "
-                         f"and {b.shape}")
-    if a.size == 0:
-        raise ValueError("a and b are empty; the test needs at least one pair")
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise ValueError("a and b must be finite; found NaN or inf")
-    diff = a - b
     nonzero = int(np.count_nonzero(diff))
     if nonzero == 0:
         return WilcoxonResult(0.0, 1.0, int(a.size), 0,
@@ -284,19 +291,6 @@ class ShiftInterval:
     method: str
 
 
-def _paired_differences(a, b) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.ndim != 1 or a.shape != b.shape:
-        raise ValueError(f"a and b must be 1-D of the same length (paired patients), got shapes {a.shape} "
-                         f"and {b.shape}")
-    if a.size == 0:
-        raise ValueError("a and b are empty; an interval needs at least one pair")
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise ValueError("a and b must be finite; found NaN or inf")
-    return a - b
-
-
 def _check_level(level: float) -> float:
     if isinstance(level, bool) or not isinstance(level, (int, float, np.floating)) or not 0 < level < 1:
         raise ValueError(f"level must be a number in (0, 1), e.g. 0.95; got {level!r}")
@@ -329,7 +323,7 @@ def hodges_lehmann(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndar
             in (0, 1).
     """
     level = _check_level(level)
-    diff = _paired_differences(a, b)
+    diff = _paired_differences(a, b, "an interval")
     n = diff.size
     upper = np.triu_indices(n)
     walsh = np.sort((diff[upper[0]] + diff[upper[1]]) / 2.0)
