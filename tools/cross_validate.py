@@ -133,6 +133,7 @@ def main(argv=None) -> int:
     from mmac.report import make_report
 
     result = make_report(args.out)
+    print(result['files']['summary.md'].read_text())
     print(f"report:  {result['files']['report.md']}")
     return 0
 

@@ -46,10 +46,10 @@ def main(argv=None):
     except (FileNotFoundError, ValueError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
-    for name in ('table1.md', 'loss_difference.csv'):
-        path = osp.join(out, 'report', name)
-        if osp.isfile(path):
-            print(open(path).read())
+    summary = osp.join(out, 'report', 'summary.md')
+    if osp.isfile(summary):
+        with open(summary) as f:
+            print(f.read())
     print(f"report: {osp.join(out, 'report', 'report.md')}")
     return 0 if result else 1
 

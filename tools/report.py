@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for note in written["notes"]:
         print(f"note: {note}", file=sys.stderr)
+    print(written["files"]["summary.md"].read_text())
     print(written["files"]["report.md"])
     return 0
 

@@ -155,9 +155,14 @@ def test_make_report_writes_everything_and_notes_the_skipped_figure(tmp_path, ca
         written = make_report(folder)
     out = folder / "report"
     for name in ("table1.md", "table1.csv", "table1_long.csv", "pvalues.csv", "slice_shares.csv", "boxplots.png",
-                 "phantom_truth.csv", "fat_fraction.png", "loss_difference.csv", "report.md"):
+                 "phantom_truth.csv", "fat_fraction.png", "loss_difference.csv", "report.md", "summary.md"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     assert not (out / "fig3.png").exists() and not (out / "pathology_coverage.csv").exists()
+    summary = (out / "summary.md").read_text()
+    assert "| Moderate | 0.600 ± 0.071 | 0.620 ± 0.028 | 0.750 ± 0.071 |" in summary
+    assert "L_AC ahead in all 2 units" in summary and "2 patients are too few to bound it at 95 %" in summary
+    truth_rows = [line for line in summary.splitlines() if line.startswith("| L_AC (a), w_c=1 | Severe |")]
+    assert len(truth_rows) == 1  # the phantom table, one row per setting and group
     assert any("Figure 3 skipped" in note for note in written["notes"])
     assert any("G's pathology coverage skipped" in note and "no DONE file" in note for note in written["notes"])
     assert "Figure 3 skipped" in caplog.text
