@@ -6,6 +6,7 @@
 import argparse
 import sys
 
+from mmac.engine.config_checks import explain_unexpected_argument, preflight_datasets, preflight_model
 from mmac.engine.launch import add_runner_args, cli_error, load_config, parse_cfg_options, set_local_rank
 
 
@@ -31,12 +32,21 @@ def main(argv=None) -> int:
         cfg = load_config(args.config, work_dir=args.work_dir, cfg_options=parse_cfg_options(args.cfg_options),
                           launcher=args.launcher, amp=args.amp, resume=resume, fast=args.fast,
                           vis_backends=args.vis_backend)
+        preflight_model(cfg)
+        preflight_datasets(cfg)  # bad data or dataset arguments: one error line, no work dir
     except (FileNotFoundError, ValueError) as exc:
         return cli_error(exc)
     from mmac.engine.launch import build_runner, finish_process_group
 
-    build_runner(cfg).train()
-    finish_process_group()
+    try:
+        build_runner(cfg).train()
+    except TypeError as exc:  # a misspelt argument of a part built late, e.g. train_cfg.max_iter
+        explained = explain_unexpected_argument(exc)
+        if explained is None:
+            raise
+        return cli_error(explained)
+    finally:
+        finish_process_group()
     return 0
 
 

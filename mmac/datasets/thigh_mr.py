@@ -422,7 +422,7 @@ class ThighMRDataset(BaseDataset):
                 with ThreadPoolExecutor(workers) as pool:
                     prepared = list(pool.map(one, records))
         where = f"the slice cache {self.disk_cache.root}" if self.disk_cache is not None else "no slice cache"
-        print_log(f"{type(self).__name__} {self.split}: {len(records)} subjects "
+        print_log(f"{type(self).__name__} {self.split}: {len(records)} subjects of {self.ann_file} "
                   f"({sum(p['num_slices'] for p in prepared)} slices) in {time.perf_counter() - start:.1f} s, "
                   f"{workers} thread(s), {self.cache_hits} from {where}", logger="current")
         return prepared

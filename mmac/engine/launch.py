@@ -41,8 +41,9 @@ def load_config(config: str,
 
     Raises:
         FileNotFoundError: The config or a named checkpoint does not exist.
-        ValueError: Unknown launcher or visualizer backend, a backend whose package is missing, or a config
-            that is not valid Python.
+        ValueError: Unknown launcher or visualizer backend, a backend whose package is missing, a config
+            that is not valid Python, a top-level key that looks misspelt, or data knobs the loaders disagree
+            on (:mod:`mmac.engine.config_checks`).
     """
     from mmengine.config import Config
 
@@ -59,6 +60,10 @@ def load_config(config: str,
         raise ValueError(f"config {config} is not valid Python: {exc}") from exc
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    from mmac.engine.config_checks import apply_data_knobs, check_top_level_keys
+
+    check_top_level_keys(cfg, config, cfg_options)
+    apply_data_knobs(cfg, config, cfg_options)
     apply_data_root(cfg)
     cfg.launcher = launcher
     if work_dir is not None:

@@ -103,6 +103,35 @@ def check_fold_files(cfg_options: dict | None, folds: Sequence[int], keys: Seque
             raise FileNotFoundError(f"--cfg-options {key}={value!r}: no such file for {listed}{hint}")
 
 
+def check_fold_data(config: str, folds: Sequence[int], cfg_options: dict | None = None, log=print) -> None:
+    """Before any run starts: every fold's training and test data can be read and evaluated.
+
+    Builds each fold's train and test datasets once (:func:`mmac.engine.config_checks.preflight_datasets`):
+    the manifest and every volume and mask are read and checked, every tested patient's mask covers its
+    annotated slices, and every fold's test part holds a pathological patient. So a bad mask or a fold without
+    patients stops the grid at once, not after the folds before it have trained.
+
+    Raises:
+        ValueError, FileNotFoundError: The dataset's message, prefixed with the fold.
+    """
+    from mmac.engine.config_checks import preflight_datasets
+    from mmac.engine.launch import load_config
+
+    folds = sorted(set(folds))
+    if not folds:
+        return
+    log(f"checking the data of fold(s) {', '.join(map(str, folds))}")
+    for fold in folds:
+        cfg = load_config(config, cfg_options=for_fold(cfg_options, fold))
+        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+            cfg[loader].dataset.fold = fold
+        try:
+            with _forget_run_instances():  # the default scope and logger the check makes are not kept
+                preflight_datasets(cfg, ('train_dataloader', 'test_dataloader'))
+        except (ValueError, FileNotFoundError) as exc:
+            raise type(exc)(f"fold {fold}: {exc}") from exc
+
+
 def _settings(config: str, iters: int | None, epochs: float | None, cfg_options: dict | None) -> dict:
     """What makes two runs of the same spec the same experiment (stored in DONE, checked on reuse)."""
     cfg_options = cfg_options or {}
@@ -154,7 +183,8 @@ def run_config(config: str, spec: RunSpec, out_dir: str, iters: int | None = Non
         spec: The run.
         out_dir: Grid output folder; the run's work dir is ``out_dir/runs/<run>``.
         iters: Training iterations; overrides the config's ``train_cfg.max_iters``.
-        epochs: Training epochs, converted to iterations with the length of the run's training set.
+        epochs: Training epochs, converted to iterations: epochs x the length of the run's training set / its batch
+            size (one epoch = every training item once).
         cfg_options: Further ``--cfg-options`` overrides, applied first; ``{fold}`` in a value becomes the
             run's fold (:func:`for_fold`).
         fast: Train with the fast iteration (``tools/train.py --fast``). It changes how a run computes, not
@@ -180,7 +210,8 @@ def run_config(config: str, spec: RunSpec, out_dir: str, iters: int | None = Non
     if epochs is not None:
         if epochs <= 0:
             raise ValueError(f"--epochs must be > 0, got {epochs}")
-        iters = max(1, round(epochs * _train_length(cfg)))
+        # one epoch = every training item once; a batch takes batch_size items per iteration
+        iters = max(1, round(epochs * _train_length(cfg) / cfg.train_dataloader.get('batch_size', 1)))
     if iters is not None:
         if iters < 1:
             raise ValueError(f"--iters must be >= 1, got {iters}")
@@ -473,6 +504,7 @@ def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int | N
     settings = _settings(config, iters, epochs, cfg_options)
     todo = pending_runs(config, specs, out_dir, iters=iters, epochs=epochs, cfg_options=cfg_options)
     check_fold_files(cfg_options, [spec.fold for spec in todo])
+    check_fold_data(config, [spec.fold for spec in todo], cfg_options, log=log)
     for spec in todo:
         if osp.isdir(run_dir(out_dir, spec)):
             log(f"restarting {spec.name}: its folder has no DONE marker (the run was interrupted)")

@@ -285,3 +285,40 @@ def test_each_fold_starts_from_its_own_checkpoint(grid_env, tmp_path):
         for key, value in starts[spec.fold].items():
             assert torch.equal(final[key], value), (spec.name, key)
     assert not all(torch.equal(starts[0][k], starts[1][k]) for k in starts[0])
+
+
+def test_a_fold_without_patients_stops_the_grid_before_any_run(grid_env, tmp_path):
+    """With 4 folds of the tiny cohort, fold 2 tests the healthy H02 alone (independently: fold_subjects)."""
+    import csv
+
+    from mmac.datasets.folds import fold_subjects
+    from mmac.protocol.runs import run_grid
+
+    config, options = grid_env
+    rows = list(csv.DictReader(open(Path(options['data_root']) / 'manifest.csv')))
+    tested = fold_subjects([r['subject'] for r in rows], [r['group'] for r in rows], 2, 4)
+    assert {r['group'] for r in rows if r['subject'] in tested} == {'healthy'}
+    options = dict(options, **{f'{k}.dataset.num_folds': 4 for k in ('train_dataloader', 'val_dataloader',
+                                                                     'test_dataloader')})
+    out = tmp_path / 'cv'
+    with pytest.raises(ValueError, match=r"^fold 2: .*manifest.csv: the val split has no pathological"):
+        run_grid(config, make_grid(['L_AC', 'L_C'], [1.0], [0, 2], 1), str(out), iters=1, cfg_options=options,
+                 progress=False, log=lambda m: None)
+    assert not (out / 'runs').exists()  # fold 0 did not train first
+
+
+def test_epochs_count_batches(grid_env, tmp_path):
+    """One epoch is every training item once: at batch size 2 it takes half the iterations of batch size 1."""
+    from mmagic.registry import DATASETS
+
+    from mmac.protocol.runs import run_config
+
+    config, options = grid_env
+    spec = RunSpec('L_AC', 1.0, 0, 0)
+    one = run_config(config, spec, str(tmp_path), epochs=1, cfg_options=dict(
+        options, **{'train_dataloader.batch_size': 1}))
+    items = len(DATASETS.build(dict(one.train_dataloader.dataset, pipeline=[])))
+    assert one.train_cfg.max_iters == items
+    two = run_config(config, spec, str(tmp_path), epochs=2, cfg_options=dict(
+        options, **{'train_dataloader.batch_size': 2}))
+    assert two.train_cfg.max_iters == items  # 2 epochs of items / 2 per batch

@@ -74,3 +74,38 @@ def test_dist_train_two_processes_on_gloo(tiny_cohort, tmp_path):
                            '--cfg-options', *opts], cwd=REPO, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert (tmp_path / 'iter_2.pth').is_file()
+
+
+def test_train_refuses_bad_data_before_the_runner_starts(tiny_cohort, tmp_path, capsys):
+    """A mask whose shape differs from its volume: one error line naming both files, exit 2, no work dir."""
+    import shutil
+
+    import nibabel as nib
+
+    study = tmp_path / 'study'
+    shutil.copytree(tiny_cohort, study)
+    mask = nib.load(study / 'S01_mask.nii.gz')
+    nib.save(nib.Nifti1Image(np.asarray(mask.dataobj)[..., :-1], mask.affine), study / 'S01_mask.nii.gz')
+    opts = {k: v for k, v in tiny_options(study).items() if not k.endswith('.dataset.data_root')}
+    work = tmp_path / 'work'
+    rc = load_tool('train').main([str(CPU_CONFIG), '--work-dir', str(work), '--cfg-options', *cli_options(opts)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert err[-1].startswith('error: ') and 'S01_mask.nii.gz' in err[-1] and 'has shape (32, 32, 7)' in err[-1]
+    assert not work.exists()
+    # A misspelt top-level key is refused the same way.
+    rc = load_tool('train').main([str(CPU_CONFIG), '--work-dir', str(work), '--cfg-options', 'data_rot=/x'])
+    assert rc == 2 and "did you mean 'data_root'" in capsys.readouterr().err and not work.exists()
+
+
+@pytest.mark.parametrize('option, expected', [
+    ('model.generator.base_channel=4', "model: UNetGenerator has no argument 'base_channel'; did you mean "
+                                       "'base_channels'?"),
+    ('train_cfg.max_iter=2', "IterBasedTrainLoop has no argument 'max_iter'; did you mean 'max_iters'?"),
+])
+def test_train_explains_a_misspelt_argument(tiny_cohort, tmp_path, capsys, option, expected):
+    opts = cli_options(tiny_options(tiny_cohort, max_iters=2))
+    rc = load_tool('train').main([str(CPU_CONFIG), '--work-dir', str(tmp_path / 'w'), '--cfg-options', *opts,
+                                  option])
+    err = capsys.readouterr().err
+    assert rc == 2 and expected in err and 'Allowed: ' in err

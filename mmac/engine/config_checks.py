@@ -1,0 +1,259 @@
+"""Checks of a user's config before anything runs: typos in top-level keys, data knobs that would not reach the
+loaders, and the datasets themselves (manifest, volumes, masks, folds), each refused with one clear message.
+
+mmengine evaluates each config file on its own and then merges the results. Two consequences surprise users of
+the thigh configs:
+
+- a misspelled top-level key (``data_rot = '/data/study'``) is just another variable: the loaders keep the
+  base config's ``data_root`` and training runs on the synthetic cohort;
+- a top-level variable that a base config used to build its loaders (``image_size``, ``fold``, ``num_folds``,
+  ``fold_seed``, ``manifest``) does not reach those loaders when a derived config changes it.
+
+:func:`check_top_level_keys` refuses the first (a key the user set that is close to a known one);
+:func:`apply_data_knobs` carries the second to the loaders, or refuses when the loaders disagree among
+themselves; :func:`preflight_datasets` builds the configured datasets before the runner, so that data errors
+come as one line before mmengine's start-up output and before a work dir is made.
+"""
+from __future__ import annotations
+
+import ast
+import difflib
+import inspect
+import re
+from collections.abc import Iterable, Mapping
+
+# Top-level keys that mmengine's Runner, mmagic's stock configs and the thigh base config define.
+RUNNER_KEYS = (
+    'model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg', 'val_cfg',
+    'test_cfg', 'auto_scale_lr', 'optim_wrapper', 'param_scheduler', 'val_evaluator', 'test_evaluator',
+    'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from', 'resume', 'launcher', 'env_cfg',
+    'log_processor', 'log_level', 'visualizer', 'vis_backends', 'default_scope', 'randomness', 'experiment_name',
+    'runner_type', 'model_wrapper_cfg', 'custom_imports', 'compile', 'strategy', 'cfg')
+# The thigh base config's data knobs: top-level name -> the ThighMRDataset argument built from it.
+DATA_KNOBS = {'data_root': 'data_root', 'manifest': 'manifest', 'image_size': 'size', 'fold': 'fold',
+              'num_folds': 'num_folds', 'fold_seed': 'fold_seed'}
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+TYPO_CUTOFF = 0.8  # difflib ratio above which an unknown key is taken for a misspelling of a known one
+
+
+def assigned_names(config: str) -> set[str]:
+    """Top-level names a config file assigns itself (not those it inherits).
+
+    Args:
+        config: Path of a Python config file.
+
+    Returns:
+        The names bound at module level by ``=``, ``+=`` or an annotated assignment.
+    """
+    with open(config, encoding='utf-8') as f:
+        tree = ast.parse(f.read(), filename=config)
+    names: set[str] = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, 'target', None)]
+        for target in targets:
+            for sub in ast.walk(target) if target is not None else ():
+                if isinstance(sub, ast.Name):
+                    names.add(sub.id)
+    return names
+
+
+def _top_level(options: Mapping | None) -> set[str]:
+    return {key.split('.', 1)[0] for key in (options or {})}
+
+
+def check_top_level_keys(cfg, config: str, cfg_options: Mapping | None = None) -> None:
+    """Refuse a top-level key the user set that looks like a misspelling of a known one.
+
+    A key counts as the user's when the config file itself assigns it or ``--cfg-options`` sets it; it is
+    known when it is one of :data:`RUNNER_KEYS` or :data:`DATA_KNOBS`, or when the config has it without the
+    user setting it (it came from a base config). A user key that is not known but within :data:`TYPO_CUTOFF`
+    of a known one is refused; other new keys are the user's own variables and pass.
+
+    Args:
+        cfg: The merged mmengine ``Config``.
+        config: Path of the config file.
+        cfg_options: The ``--cfg-options`` overrides (``{'a.b': value}``).
+
+    Raises:
+        ValueError: Names the key, where it was set and the known key it resembles.
+    """
+    own = assigned_names(config) - {'_base_'}
+    from_options = _top_level(cfg_options)
+    inherited = set(cfg.keys()) - own - from_options
+    known = set(RUNNER_KEYS) | set(DATA_KNOBS) | inherited
+    for key in sorted((own | from_options) - known):
+        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=TYPO_CUTOFF)
+        if close:
+            where = '--cfg-options' if key in from_options else config
+            raise ValueError(f"{where}: unknown top-level key {key!r}; did you mean {close[0]!r}? (A key that "
+                             "is your own variable and not a misspelling: give it a name less like "
+                             f"{close[0]!r}.)")
+
+
+def _thigh_loaders(cfg) -> list[str]:
+    return [key for key in LOADERS
+            if isinstance((cfg.get(key) or {}).get('dataset'), Mapping)
+            and cfg[key]['dataset'].get('type') == 'ThighMRDataset']
+
+
+def apply_data_knobs(cfg, config: str, cfg_options: Mapping | None = None, log=None) -> list[str]:
+    """Carry the data knobs a config sets at top level to the loaders built from them in a base config.
+
+    For each knob of :data:`DATA_KNOBS` except ``data_root`` (:func:`mmac.engine.launch.apply_data_root` owns
+    it) that the config file assigns or ``--cfg-options`` sets at top level: every ``ThighMRDataset`` loader
+    whose argument ``--cfg-options`` does not set itself gets the knob's value, provided those loaders agree
+    with each other (untouched inheritance). When they disagree among themselves and with the knob, which one
+    the user meant is unknown and the config is refused.
+
+    Args:
+        cfg: The merged mmengine ``Config``, changed in place.
+        config: Path of the config file.
+        cfg_options: The ``--cfg-options`` overrides.
+        log: Called with one line per knob applied. Defaults to mmengine's ``print_log``.
+
+    Returns:
+        The lines logged.
+
+    Raises:
+        ValueError: Loaders that disagree, named with their values and how to set them.
+    """
+    if log is None:
+        from mmengine.logging import print_log
+
+        def log(line):
+            print_log(line, logger='current')
+    own = assigned_names(config) | _top_level(cfg_options)
+    options = set(cfg_options or {})
+    lines = []
+    for knob, field in DATA_KNOBS.items():
+        if knob == 'data_root' or knob not in own or knob not in cfg:
+            continue
+        value = cfg[knob]
+        free = [key for key in _thigh_loaders(cfg) if f'{key}.dataset.{field}' not in options]
+        values = {key: cfg[key]['dataset'].get(field) for key in free}
+        stale = [key for key, v in values.items() if v != value]
+        if not stale:
+            continue
+        if len({repr(v) for v in values.values()}) > 1:
+            found = ', '.join(f'{key}.dataset.{field}={v!r}' for key, v in values.items())
+            raise ValueError(f"{config}: {knob} = {value!r} at top level, but the loaders disagree ({found}); a "
+                             "top-level variable does not reach loaders built in a base config. Set each "
+                             f"loader's dataset {field} (e.g. train_dataloader = dict(dataset=dict({field}="
+                             f"{value!r}))) or give --cfg-options {stale[0]}.dataset.{field}={value!r}")
+        for key in stale:
+            cfg[key]['dataset'][field] = value
+        line = f"config: {knob} = {value!r} applied to {', '.join(stale)} (dataset.{field})"
+        log(line)
+        lines.append(line)
+    return lines
+
+
+_UNEXPECTED = re.compile(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
+
+
+def explain_unexpected_argument(exc: TypeError, where: str = '') -> ValueError | None:
+    """Turn Python's "X.__init__() got an unexpected keyword argument 'k'" into a message that lists what X takes.
+
+    Looks ``X`` up in mmagic's and mmengine's registries to read its arguments.
+
+    Args:
+        exc: The ``TypeError``.
+        where: Where the arguments came from, e.g. ``'train_dataloader.dataset'``.
+
+    Returns:
+        A ``ValueError`` to raise in its place, or None when ``exc`` is another kind of ``TypeError`` or ``X``
+        is not registered.
+    """
+    match = _UNEXPECTED.search(str(exc))
+    if match is None:
+        return None
+    name, key = match.groups()
+    cls = _registered(name)
+    if cls is None:
+        return None
+    allowed = [p for p in inspect.signature(cls.__init__).parameters
+               if p not in ('self', 'args', 'kwargs')]
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ''
+    prefix = f"{where}: " if where else ''
+    return ValueError(f"{prefix}{name} has no argument {key!r}{hint} Allowed: {', '.join(allowed)}")
+
+
+def _registered(name: str):
+    from mmagic.registry import DATASETS, MODELS
+    from mmengine.registry import LOOPS
+
+    for registry in (DATASETS, MODELS, LOOPS):
+        cls = registry.get(name)
+        if cls is not None:
+            return cls
+    return None
+
+
+def _distinct_datasets(cfg, loaders: Iterable[str]) -> list[tuple[str, dict]]:
+    seen, out = [], []
+    for key in loaders:
+        dataset = (cfg.get(key) or {}).get('dataset')
+        if dataset is None:
+            continue
+        plain = dataset.to_dict() if hasattr(dataset, 'to_dict') else dict(dataset)
+        if plain in seen:
+            continue
+        seen.append(plain)
+        out.append((key, plain))
+    return out
+
+
+def preflight_model(cfg) -> None:
+    """Build the config's model once, before the runner, so that a misspelt argument is refused early.
+
+    Raises:
+        ValueError: A model part has no argument of that name (the message lists the ones it takes).
+    """
+    from mmagic.registry import MODELS
+    from mmengine.registry import init_default_scope
+
+    from mmac.registry import register_all_modules
+
+    register_all_modules()
+    init_default_scope(cfg.get('default_scope') or 'mmagic')
+    try:
+        MODELS.build(cfg.model)
+    except TypeError as exc:
+        explained = explain_unexpected_argument(exc, 'model')
+        if explained is None:
+            raise
+        raise explained from exc
+
+
+def preflight_datasets(cfg, loaders: Iterable[str] = LOADERS) -> None:
+    """Build each distinct dataset of ``loaders`` once, before the runner, to refuse bad data early.
+
+    ``ThighMRDataset`` reads its manifest, volumes and masks at construction and checks them (the slice cache
+    makes the runner's own build that follows cheap). A bad argument name is reported with the arguments the
+    dataset takes.
+
+    Args:
+        cfg: The loaded config (``data_root`` applied).
+        loaders: Which loaders to build. Defaults to the three.
+
+    Raises:
+        ValueError, FileNotFoundError: From the dataset (they name the manifest row, file and allowed values),
+            or a bad argument name.
+    """
+    from mmagic.registry import DATASETS
+    from mmengine.registry import init_default_scope
+
+    from mmac.registry import register_all_modules
+
+    register_all_modules()
+    init_default_scope(cfg.get('default_scope') or 'mmagic')
+    for key, dataset in _distinct_datasets(cfg, loaders):
+        dataset = dict(dataset, pipeline=[])
+        try:
+            DATASETS.build(dataset)
+        except TypeError as exc:
+            explained = explain_unexpected_argument(exc, f'{key}.dataset')
+            if explained is None:
+                raise
+            raise explained from exc

@@ -1,0 +1,104 @@
+"""mmac.engine.config_checks: misspelt keys, data knobs that would not reach the loaders, data checked first."""
+import pytest
+
+pytest.importorskip("mmagic")
+
+from mmac.engine.config_checks import apply_data_knobs, assigned_names, check_top_level_keys  # noqa: E402
+from mmac.engine.launch import LOADERS, load_config  # noqa: E402
+from tests.conftest import CPU_CONFIG, REPO  # noqa: E402
+
+BASE = f"_base_ = '{REPO}/configs/ac_cyclegan_thigh.py'\n"
+
+
+def user_config(tmp_path, body: str) -> str:
+    path = tmp_path / "my_study.py"
+    path.write_text(body)
+    return str(path)
+
+
+def test_assigned_names_are_the_files_own(tmp_path):
+    config = user_config(tmp_path, BASE + "a = 1\nb: int = 2\nc, (d, e) = 3, (4, 5)\nf += 1\nif True:\n    g = 1\n")
+    assert assigned_names(config) == {"_base_", "a", "b", "c", "d", "e", "f"}
+
+
+def test_a_misspelt_data_root_is_refused(tmp_path):
+    # Without the check the loaders keep the base's data/phantom and training runs on the synthetic cohort.
+    config = user_config(tmp_path, BASE + "data_rot = '/data/thigh_study'\n")
+    with pytest.raises(ValueError, match=r"my_study.py: unknown top-level key 'data_rot'; did you mean 'data_root'"):
+        load_config(config)
+    with pytest.raises(ValueError, match=r"--cfg-options: unknown top-level key 'data_rot'; did you mean 'data_root'"):
+        load_config(str(CPU_CONFIG), cfg_options={"data_rot": "/x"})
+    with pytest.raises(ValueError, match="did you mean 'num_folds'"):
+        load_config(user_config(tmp_path, BASE + "num_fold = 2\n"))
+
+
+def test_own_variables_and_overrides_pass(tmp_path):
+    config = user_config(tmp_path, BASE + "study = 'hip'\niters = 10\ndata_root = '/d'\nlr = 3e-4\n")
+    cfg = load_config(config)
+    assert cfg.study == "hip" and cfg.train_dataloader.dataset.data_root == "/d"
+
+
+@pytest.mark.parametrize("config", sorted((REPO / "configs").glob("*.py")) + sorted((REPO / "configs" / "grid")
+                                                                                    .glob("*.py")), ids=str)
+def test_every_shipped_config_passes_the_checks(config):
+    load_config(str(config))
+
+
+def test_top_level_data_knobs_reach_the_loaders(tmp_path):
+    config = user_config(tmp_path, BASE + "data_root = '/d'\nimage_size = 64\nfold = 1\nnum_folds = 2\n"
+                                          "fold_seed = 3\nmanifest = 'study.csv'\n")
+    logged = []
+    cfg = load_config(config)
+    for key in LOADERS:
+        dataset = cfg[key].dataset
+        assert (dataset.size, dataset.fold, dataset.num_folds, dataset.fold_seed, dataset.manifest) == \
+            (64, 1, 2, 3, "study.csv"), key
+    # what apply_data_knobs says it did, on a fresh load (nothing left to do the second time)
+    from mmengine.config import Config
+
+    raw = Config.fromfile(config)
+    lines = apply_data_knobs(raw, config, log=logged.append)
+    assert lines == logged and "config: image_size = 64 applied to train_dataloader, val_dataloader, " \
+                                 "test_dataloader (dataset.size)" in lines
+    assert apply_data_knobs(raw, config, log=logged.append) == []
+
+
+def test_loader_options_win_over_the_knob():
+    # The shipped CPU config sets image_size = 64 itself; a loader given on the command line keeps its own size.
+    cfg = load_config(str(CPU_CONFIG), cfg_options={"test_dataloader.dataset.size": 128})
+    assert (cfg.train_dataloader.dataset.size, cfg.val_dataloader.dataset.size,
+            cfg.test_dataloader.dataset.size) == (64, 64, 128)
+    cfg = load_config(str(CPU_CONFIG), cfg_options={"image_size": 96})
+    assert {cfg[k].dataset.size for k in LOADERS} == {96}
+
+
+def test_loaders_that_disagree_with_the_knob_and_each_other_are_refused(tmp_path):
+    config = user_config(tmp_path, BASE + "image_size = 64\ntrain_dataloader = dict(dataset=dict(size=96))\n")
+    with pytest.raises(ValueError, match=r"image_size = 64 at top level, but the loaders disagree "
+                                         r"\(train_dataloader.dataset.size=96, val_dataloader.dataset.size=256"):
+        load_config(config)
+
+
+def test_check_top_level_keys_needs_the_user_to_have_set_the_key(tmp_path):
+    from mmengine.config import Config
+
+    config = user_config(tmp_path, BASE)
+    cfg = Config.fromfile(config)
+    cfg["data_rootx"] = 1  # present, but neither in the file nor in the options: inherited, not the user's
+    check_top_level_keys(cfg, config)
+
+
+def test_preflight_explains_a_misspelt_dataset_argument(tiny_cohort):
+    from mmac.engine.config_checks import preflight_datasets
+
+    cfg = load_config(str(CPU_CONFIG), cfg_options={"data_root": str(tiny_cohort),
+                                                    "train_dataloader.dataset.mask_label": [1]})
+    with pytest.raises(ValueError, match=r"train_dataloader.dataset: ThighMRDataset has no argument 'mask_label'; "
+                                         r"did you mean 'mask_labels'\? Allowed: manifest, data_root, .*size"):
+        preflight_datasets(cfg)
+
+
+def test_preflight_passes_good_data(tiny_cohort):
+    from mmac.engine.config_checks import preflight_datasets
+
+    preflight_datasets(load_config(str(CPU_CONFIG), cfg_options={"data_root": str(tiny_cohort)}))
