@@ -5,7 +5,10 @@ F learns to make pathological slices look like the healthy ones; if the healthy 
 out of the normalisation brighter or darker than the patients', F learns to shift normal tissue too. Run this
 before training (mmac.datasets.levels):
 
-    python tools/tissue_levels.py data/thigh_study [--every 4] [--csv levels.csv]
+    python tools/tissue_levels.py data/thigh_study [--every 4] [--mask-labels 1 2 3] [--csv levels.csv]
+
+Label-map masks that also label other tissue (bone, subcutaneous fat) need --mask-labels, the muscle labels (the
+dataset's mask_labels); by default every non-zero label is muscle.
 """
 from __future__ import annotations
 
@@ -19,10 +22,15 @@ def parse_args(argv=None):
     p.add_argument('data_root', help='folder holding manifest.csv')
     p.add_argument('--manifest', default='manifest.csv', help='manifest file name (default manifest.csv)')
     p.add_argument('--every', type=int, default=4, help='slice stride (default 4)')
+    p.add_argument('--mask-labels', type=int, nargs='+', default=None, metavar='LABEL',
+                   help='labels of the masks that are muscle, e.g. 1 2 3 of a label map that also labels bone or '
+                        'subcutaneous fat (default: every non-zero voxel; 0/1 and 0/255 masks need nothing)')
     p.add_argument('--csv', default=None, help='also write the per-subject levels here')
     args = p.parse_args(argv)
     if args.every < 1:
         p.error(f'--every must be >= 1, got {args.every}')
+    if args.mask_labels is not None and min(args.mask_labels) < 1:
+        p.error(f"--mask-labels must be >= 1 (0 is the background), got {' '.join(map(str, args.mask_labels))}")
     return args
 
 
@@ -33,7 +41,7 @@ def main(argv=None) -> int:
     try:
         from mmac.datasets.levels import level_summary, tissue_levels
 
-        levels = tissue_levels(Path(args.data_root) / args.manifest, every=args.every)
+        levels = tissue_levels(Path(args.data_root) / args.manifest, every=args.every, mask_labels=args.mask_labels)
     except (FileNotFoundError, ValueError) as exc:
         return cli_error(exc)
     summary = level_summary(levels)

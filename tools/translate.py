@@ -7,7 +7,13 @@ Writes, per input <name>.nii[.gz] and in the input's orientation, affine and hea
 
 Muscle thresholds: with --mask, per slice the optimal two-threshold Dice against the mask (slices without
 reference muscle take the median thresholds); without, per volume from the F(x) histogram (multi-Otsu muscle
-class, mode +- 3 robust standard deviations).
+class, mode +- 3 robust standard deviations). A folder of masks holds <name>_mask.nii.gz, <name>_muscle.nii.gz
+or <name>.nii.gz (.nii too) for each input <name>.nii[.gz]. The muscle labels of label-map masks are
+--mask-labels, else the run config's mask_labels (as the dataset read them in training), else every non-zero
+label.
+
+Every input volume (and its mask) is checked before any is translated: one error lists all bad inputs, and then
+nothing is written.
 
 The model is a training run's work dir (its config and last checkpoint are found: the config mmengine saved
 as <config name>.py, or run_config.py in a cross-validation run's folder; the checkpoint named in
@@ -36,11 +42,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("input", help="a NIfTI volume (.nii / .nii.gz) or a folder of them")
     p.add_argument("--out", required=True, help="output folder (created if missing)")
     p.add_argument("--mask", default=None,
-                   help="reference muscle mask (one input) or folder of masks named <name>_mask.nii.gz or "
-                        "<name>.nii.gz; picks the muscle thresholds per slice by optimal Dice")
+                   help="reference muscle mask (one input) or folder of masks named <name>_mask.nii.gz, "
+                        "<name>_muscle.nii.gz or <name>.nii.gz (.nii too), tried in this order; picks the muscle "
+                        "thresholds per slice by optimal Dice")
     p.add_argument("--mask-labels", type=int, nargs="+", default=None, metavar="LABEL",
                    help="labels of the masks that are muscle, e.g. 1 2 3 of a one-label-per-muscle segmentation "
-                        "(default: every non-zero voxel; 0/1 and 0/255 masks need nothing)")
+                        "(default: the run config's dataset mask_labels, else every non-zero voxel; 0/1 and 0/255 "
+                        "masks need nothing)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--batch-size", type=int, default=16, help="slices per forward pass (default 16)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -49,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--batch-size must be >= 1, got {args.batch_size}")
     if args.mask_labels is not None and args.mask is None:
         p.error("--mask-labels needs --mask")
+    if args.mask_labels is not None and min(args.mask_labels) < 1:
+        p.error(f"--mask-labels must be >= 1 (0 is the background), got {' '.join(map(str, args.mask_labels))}")
     if args.checkpoint is None and not os.path.isdir(args.model):
         p.error(f"{args.model} is not a work dir; give CONFIG CHECKPOINT INPUT or WORK_DIR INPUT")
     if args.checkpoint is not None and os.path.isdir(args.model):

@@ -31,14 +31,20 @@ Muscle thresholds:
 
 Input is validated as the dataset validates it (:func:`mmac.datasets.manifest.load_nifti` and the same
 checks: missing file, unreadable or truncated file, not 3D, NaN/inf voxels, constant volume; masks: same grid,
-binary) before anything is written for the volume. Each output is written to a temporary file in the output
-folder and renamed into place only when all three volumes are written, so a failure leaves no partial output.
+binary or a label map, not empty) before anything is written. A trailing singleton 4th axis, (x, y, z, 1), is
+read as 3D, as the dataset reads it, and the outputs keep the input's (x, y, z, 1) shape. :func:`translate_files`
+checks every input volume and mask before it translates any, and reports all bad ones in one error. Each output
+is written to a temporary file in the output folder and renamed into place only when all three volumes are
+written, so a failure leaves no partial output; outputs get the permissions a plain ``open(path, 'w')`` gives
+(:func:`mmac.fileio.atomic_path`).
+
+Reference masks in a folder (``--mask``) are found by the input's name: ``<name>_mask.nii[.gz]``,
+``<name>_muscle.nii[.gz]`` (the layout of docs/real_data.md) or ``<name>.nii[.gz]``, the first that exists.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,15 +62,16 @@ from mmac.datasets.manifest import (
     slices_to_volume,
     volume_to_slices,
 )
-from mmac.fileio import write_csv_atomic
+from mmac.fileio import atomic_path, write_csv_atomic
 
-__all__ = ["VolumeResult", "find_inputs", "muscle_mask_from_histogram", "translate_nifti", "translate_files",
-           "FAT_FRACTION_CSV", "OUTPUT_SUFFIXES"]
+__all__ = ["VolumeResult", "check_inputs", "find_inputs", "find_mask", "model_mask_labels",
+           "muscle_mask_from_histogram", "translate_nifti", "translate_files", "FAT_FRACTION_CSV", "OUTPUT_SUFFIXES"]
 
 logger = logging.getLogger(__name__)
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 OUTPUT_SUFFIXES = ("_pseudohealthy", "_fatmap", "_muscle")
+MASK_TAGS = ("_mask", "_muscle", "")  # a folder's mask of <name>.nii[.gz]: <name><tag>.nii[.gz], in this order
 FAT_FRACTION_CSV = "fat_fraction.csv"
 HISTOGRAM_K = 3.0
 
@@ -121,26 +128,42 @@ def find_inputs(path: str | Path) -> list[Path]:
     return [path]
 
 
+def mask_candidates(folder: str | Path, image: str | Path) -> list[Path]:
+    """The files of ``folder`` that may be the mask of ``image``, in the order they are tried.
+
+    ``<name>_mask.nii.gz``, ``<name>_mask.nii``, ``<name>_muscle.nii.gz``, ``<name>_muscle.nii``,
+    ``<name>.nii.gz``, ``<name>.nii`` for ``image`` ``<name>.nii[.gz]``.
+    """
+    name = volume_name(image)
+    return [Path(folder) / f"{name}{tag}{suffix}" for tag in MASK_TAGS for suffix in NIFTI_SUFFIXES]
+
+
 def find_mask(mask: str | Path | None, image: Path, single: bool) -> Path | None:
-    """The reference mask of ``image``: ``mask`` itself, or in a folder ``<name>_mask.nii[.gz]`` / ``<name>.nii[.gz]``.
+    """The reference mask of ``image``: ``mask`` itself, or the first of :func:`mask_candidates` in a folder.
+
+    A folder's mask of ``<name>.nii[.gz]`` is ``<name>_mask.nii[.gz]``, ``<name>_muscle.nii[.gz]`` or
+    ``<name>.nii[.gz]`` (not ``image`` itself).
 
     Args:
         mask: A mask file (only for a single input volume), a folder of masks, or None.
         image: The input volume.
         single: Whether ``image`` is the only input.
 
+    Returns:
+        The mask file, or None when ``mask`` is None.
+
     Raises:
-        FileNotFoundError: ``mask`` does not exist, or the folder holds no mask for ``image``.
+        FileNotFoundError: ``mask`` does not exist, or the folder holds no mask for ``image`` (the message
+            lists every name looked for).
         ValueError: ``mask`` is a file but there are several input volumes.
     """
     if mask is None:
         return None
     mask = Path(mask)
     if mask.is_dir():
-        name = volume_name(image)
-        candidates = [mask / f"{name}{tag}{suffix}" for tag in ("_mask", "") for suffix in NIFTI_SUFFIXES]
+        candidates = mask_candidates(mask, image)
         for candidate in candidates:
-            if candidate.is_file() and candidate.resolve() != image.resolve():
+            if candidate.is_file() and candidate.resolve() != Path(image).resolve():
                 return candidate
         raise FileNotFoundError(f"no mask for {image} in {mask}: looked for "
                                 f"{', '.join(c.name for c in candidates)}")
@@ -148,7 +171,7 @@ def find_mask(mask: str | Path | None, image: Path, single: bool) -> Path | None
         raise FileNotFoundError(f"mask not found: {mask}")
     if not single:
         raise ValueError(f"--mask {mask} is one file but the input holds several volumes; give a folder of masks "
-                         "named <name>_mask.nii.gz or <name>.nii.gz")
+                         "named <name>_mask.nii.gz, <name>_muscle.nii.gz or <name>.nii.gz (.nii too)")
     return mask
 
 
@@ -223,6 +246,10 @@ def _load_input(image_path: Path, mask_path: Path | None, percentiles: tuple[flo
         check_same_grid(mask_f, mask_raw, image.shape, raw_affine, "mask", mask_path, image_path, where)
         check_finite(mask_f, "mask", mask_path, where)
         mask = muscle_mask(mask_f, mask_labels, mask_path, where)  # 0/1, 0/255 or labels, as the dataset
+        if not mask.any():
+            labels = "" if mask_labels is None else f" with mask_labels {list(mask_labels)}"
+            raise ValueError(f"{where}: the reference mask {mask_path} is empty on every slice{labels}; give a "
+                             "mask with muscle or leave --mask out (histogram thresholds)")
     original = nib.load(str(image_path))
     return image, mask, original, (lo, hi)
 
@@ -236,9 +263,14 @@ def _to_original_orientation(canonical: np.ndarray, raw_affine: np.ndarray) -> n
 
 
 def _save_like(data: np.ndarray, original, dtype, path: Path) -> None:
-    """Save ``data`` (input voxel order) with the input's affine and header, as ``dtype``, no scaling."""
+    """Save ``data`` (input voxel order) with the input's affine and header, as ``dtype``, no scaling.
+
+    ``data`` (X, Y, Z) takes the input's shape, so an (X, Y, Z, 1) input gives (X, Y, Z, 1) outputs.
+    """
     import nibabel as nib
 
+    if tuple(original.shape) != data.shape:
+        data = data.reshape(original.shape)  # (X, Y, Z) -> (X, Y, Z, 1)
     header = original.header.copy()
     header.set_data_dtype(dtype)
     img = nib.Nifti1Image(data.astype(dtype), np.asarray(original.affine), header=header)
@@ -248,12 +280,6 @@ def _save_like(data: np.ndarray, original, dtype, path: Path) -> None:
         if orig_code:
             getattr(img.header, f"set_{code}")(np.asarray(original.affine), code=int(orig_code))
     nib.save(img, str(path))
-
-
-def _temp_path(out_dir: Path, final: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp.nii.gz", dir=out_dir)
-    os.close(fd)
-    return Path(name)
 
 
 def _append_csv(out_dir: Path, row: dict) -> Path:
@@ -289,7 +315,8 @@ def translate_nifti(translator, image: str | Path, out_dir: str | Path, mask: st
 
     Raises:
         FileNotFoundError: The image or mask does not exist.
-        ValueError: Bad image or mask (see the module docstring); raised before anything is written.
+        ValueError: Bad image or mask (see the module docstring; a mask without muscle too); raised before
+            anything is written.
     """
     from mmac.evaluation.fat_fraction import fat_fraction_estimate
 
@@ -323,23 +350,132 @@ def translate_nifti(translator, image: str | Path, out_dir: str | Path, mask: st
     out_dir.mkdir(parents=True, exist_ok=True)
     name = volume_name(image)
     raw_affine = np.asarray(original.affine, dtype=np.float64)
-    finals, temps = {}, []
-    try:
+    finals = {suffix: out_dir / f"{name}{suffix}.nii.gz" for suffix in outputs}
+    with contextlib.ExitStack() as stack:  # all three renamed into place only when all three are written
         for suffix, (volume, dtype) in outputs.items():
-            final = out_dir / f"{name}{suffix}.nii.gz"
-            tmp = _temp_path(out_dir, final)
-            temps.append(tmp)
-            _save_like(_to_original_orientation(volume, raw_affine), original, dtype, tmp)
-            finals[suffix] = (tmp, final)
-        for tmp, final in finals.values():
-            os.replace(tmp, final)
-    finally:
-        for tmp in temps:
-            tmp.unlink(missing_ok=True)
+            tmp = stack.enter_context(atomic_path(finals[suffix], suffix=".tmp.nii.gz"))
+            _save_like(_to_original_orientation(volume, raw_affine), original, dtype, Path(tmp))
     _append_csv(out_dir, dict(volume=name, mean_ff_estimate=mean_ff, muscle_voxels=voxels, thresholds=source))
-    return VolumeResult(volume=name, pseudo_healthy=finals["_pseudohealthy"][1], fatmap=finals["_fatmap"][1],
-                        muscle=finals["_muscle"][1], mean_ff_estimate=mean_ff, muscle_voxels=voxels,
+    return VolumeResult(volume=name, pseudo_healthy=finals["_pseudohealthy"], fatmap=finals["_fatmap"],
+                        muscle=finals["_muscle"], mean_ff_estimate=mean_ff, muscle_voxels=voxels,
                         thresholds=source)
+
+
+def model_mask_labels(cfg) -> tuple[int, ...] | None:
+    """The mask labels that are muscle in a model's config, as :func:`~mmac.apis.inference.model_image_size`
+    finds the size: the first non-None ``dataset.mask_labels`` of ``test_dataloader``, ``val_dataloader``,
+    ``train_dataloader``.
+
+    Args:
+        cfg: The model's mmengine ``Config``.
+
+    Returns:
+        The labels as a sorted tuple (:func:`mmac.datasets.manifest.check_mask_labels`), or None when no loader
+        names any (every non-zero voxel is muscle).
+
+    Raises:
+        ValueError: The config's ``mask_labels`` is not a non-empty list of ints >= 1; the message names the
+            key.
+    """
+    for key in ("test_dataloader", "val_dataloader", "train_dataloader"):
+        dataset = (cfg.get(key) or {}).get("dataset") or {}
+        labels = dataset.get("mask_labels")
+        if labels is not None:
+            try:
+                return check_mask_labels(list(labels) if isinstance(labels, (list, tuple)) else labels)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"config {key}.dataset.mask_labels: {exc}") from None
+    return None
+
+
+def _load_config(config):
+    """An mmengine ``Config`` from a path or a ``Config``, with the errors of :func:`init_translator`."""
+    from mmengine.config import Config
+
+    if isinstance(config, (str, Path)):
+        if not Path(config).is_file():
+            raise FileNotFoundError(f"config file {config} does not exist")
+        return Config.fromfile(str(config))
+    if isinstance(config, Config):
+        return config
+    raise TypeError(f"config must be a path or an mmengine Config, got {type(config).__name__}")
+
+
+def _indent(message: str) -> str:
+    return message.replace("\n", "\n    ")
+
+
+def check_inputs(files: list[Path], mask: str | Path | None, out_dir: str | Path,
+                 percentiles: tuple[float, float] = PERCENTILES, mask_labels=None) -> list[tuple[Path, Path | None]]:
+    """Check every input volume and its mask as :func:`translate_nifti` would, before any is translated.
+
+    Each volume must be a readable 3D NIfTI (or (x, y, z, 1)), finite and not constant; with ``mask``, its
+    mask must be found (:func:`find_mask`), lie on the volume's grid, be binary or a label map and hold muscle.
+    Two inputs must not give the same output names (``a.nii`` and ``a.nii.gz``), and no output may replace an
+    input or a mask. When ``mask`` is the input folder, the masks found there are not inputs.
+
+    Args:
+        files: The input volumes (:func:`find_inputs`).
+        mask: A mask file (single input), a folder of masks, or None.
+        out_dir: The output folder.
+        percentiles: Normalisation percentiles. Defaults to (0.5, 99.5).
+        mask_labels: Labels of the masks that are muscle; None: every non-zero voxel. Defaults to None.
+
+    Returns:
+        ``(volume, mask or None)`` for every input volume to translate, in input order.
+
+    Raises:
+        FileNotFoundError: ``mask`` does not exist, or (every problem being a missing mask) masks are missing.
+        ValueError: ``mask`` is one file for several volumes, ``out_dir`` is the mask folder, or any input is
+            bad: one error listing every bad input, a line each naming the file and the problem.
+    """
+    out_dir = Path(out_dir)
+    if mask is not None:
+        mask = Path(mask)
+        if not mask.exists():
+            raise FileNotFoundError(f"mask not found: {mask}")
+        if mask.is_dir() and mask.resolve() == out_dir.resolve():
+            raise ValueError(f"--out {out_dir} is the mask folder; choose another folder so the outputs "
+                             "<name>_muscle.nii.gz do not replace masks or get taken as masks next time")
+        if mask.is_file() and len(files) > 1:
+            find_mask(mask, files[0], single=False)  # raises the ValueError
+    found: dict[Path, Path | None] = {}
+    errors: list[tuple[Path, Exception]] = []
+    for f in files:
+        try:
+            found[f] = find_mask(mask, f, single=len(files) == 1)
+        except FileNotFoundError as exc:
+            errors.append((f, exc))
+    if mask is not None and mask.is_dir():  # a folder holding images and their masks: masks are not inputs
+        mask_files = {m.resolve() for m in found.values() if m is not None}
+        files = [f for f in files if f.resolve() not in mask_files]
+        errors = [(f, e) for f, e in errors if f.resolve() not in mask_files]
+    names: dict[str, Path] = {}
+    for f in files:
+        name = volume_name(f)
+        if name in names:
+            errors.append((f, ValueError(f"{f} and {names[name]} both give outputs {name}_*.nii.gz; rename one")))
+            continue
+        names[name] = f
+        protected = {f.resolve()} | ({found[f].resolve()} if found.get(f) is not None else set())
+        clash = [out_dir / f"{name}{s}.nii.gz" for s in OUTPUT_SUFFIXES
+                 if (out_dir / f"{name}{s}.nii.gz").resolve() in protected]
+        if clash:
+            errors.append((f, ValueError(f"output {clash[0]} would replace an input or mask of {f}; choose "
+                                         "another --out")))
+            continue
+        try:  # the image also when its mask is missing, so that one run lists all of its problems
+            _load_input(f, found.get(f), percentiles, mask_labels)
+        except (FileNotFoundError, ValueError) as exc:
+            errors.append((f, exc))
+    if errors:
+        order = {f: i for i, f in enumerate(files)}
+        errors.sort(key=lambda fe: order.get(fe[0], -1))
+        lines = "\n".join(f"  {_indent(str(exc))}" for _, exc in errors)  # each message names its file
+        bad = len({f for f, _ in errors})
+        error = FileNotFoundError if all(isinstance(e, FileNotFoundError) for _, e in errors) else ValueError
+        raise error(f"{bad} of {len(files)} input volume(s) cannot be translated; nothing was written:\n{lines}")
+    return [(f, found[f]) for f in files]
 
 
 def translate_files(config, checkpoint: str | Path, inputs: str | Path, out_dir: str | Path,
@@ -347,40 +483,48 @@ def translate_files(config, checkpoint: str | Path, inputs: str | Path, out_dir:
                     progress: bool = True, mask_labels=None) -> list[VolumeResult]:
     """What ``tools/translate.py`` does: translate one NIfTI volume or a folder of them.
 
-    All inputs (and masks) are found before the model is loaded; each volume is validated before its outputs
-    are written, so a bad volume stops the run with its outputs absent and earlier volumes complete.
+    Every input volume and mask is checked (:func:`check_inputs`) before the model is loaded and before any
+    volume is translated; one error lists all bad inputs, and then nothing is written (not even ``out_dir``).
 
     Args:
         config: Model config path or ``Config``.
         checkpoint: Checkpoint of that model.
         inputs: A NIfTI file or a folder of ``*.nii`` / ``*.nii.gz``.
         out_dir: Output folder.
-        mask: A mask file (single input), a folder of masks (``<name>_mask.nii[.gz]`` or ``<name>.nii[.gz]``),
-            or None. Defaults to None.
+        mask: A mask file (single input), a folder of masks (``<name>_mask.nii[.gz]``,
+            ``<name>_muscle.nii[.gz]`` or ``<name>.nii[.gz]``), or None. Defaults to None.
         device: Torch device. Defaults to ``'cpu'``.
         batch_size: Slices per forward pass. Defaults to 16.
         progress: tqdm progress bars. Defaults to True.
-        mask_labels: Labels of the masks that are muscle; None: every non-zero voxel. Defaults to None.
+        mask_labels: Labels of the masks that are muscle; None: the config's (:func:`model_mask_labels`), and
+            every non-zero voxel when it names none. Defaults to None.
 
     Returns:
         One result per volume, in input order.
 
     Raises:
         FileNotFoundError: Missing input, mask, config or checkpoint.
-        ValueError: Bad input or mask.
+        TypeError: ``mask_labels`` is not None or a list of ints.
+        ValueError: Bad inputs or masks (all listed), bad ``mask_labels`` (here or in the config), ``out_dir``
+            the input or mask folder.
     """
     from mmac.apis.inference import init_translator
 
-    check_mask_labels(mask_labels)
+    mask_labels = check_mask_labels(mask_labels)
     files = find_inputs(inputs)
-    masks = [find_mask(mask, f, single=len(files) == 1) for f in files]
     out_dir = Path(out_dir)
     if out_dir.resolve() in {f.parent.resolve() for f in files}:
         raise ValueError(f"--out {out_dir} is the input folder; choose another folder so outputs are not taken "
                          "as inputs next time")
-    translator = init_translator(config, checkpoint, device=device)
+    cfg = _load_config(config)
+    if mask is not None and mask_labels is None:
+        mask_labels = model_mask_labels(cfg)
+        if mask_labels is not None:
+            logger.info("mask labels that are muscle, from the config: %s", " ".join(map(str, mask_labels)))
+    pairs = check_inputs(files, mask, out_dir, mask_labels=mask_labels)
+    translator = init_translator(cfg, checkpoint, device=device)
     results = []
-    for f, m in zip(files, masks):
+    for f, m in pairs:
         results.append(translate_nifti(translator, f, out_dir, mask=m, batch_size=batch_size, progress=progress,
                                        mask_labels=mask_labels))
         logger.info("%s -> %s (mean fat fraction estimate %.4f)", f, out_dir, results[-1].mean_ff_estimate)

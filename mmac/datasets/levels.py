@@ -10,10 +10,14 @@ median of muscle (inside the mask), on the 0-255 scale the model sees, every ``e
 For a synthetic patient with a healthy counterpart, the counterpart is measured (its normal tissue without the
 infiltration, normalised with the patient's own percentiles, as the dataset serves it); otherwise the scan
 itself, with the infiltrated muscle left out by the mask. A healthy subject without a mask gives no muscle level.
+Label-map masks that also label other tissue (bone, subcutaneous fat) need ``mask_labels``, the muscle labels as
+the dataset's option of that name; otherwise every non-zero label counts as muscle, the other tissue is measured
+as muscle and left out of the bright normal tissue.
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,7 +29,7 @@ __all__ = ["subject_levels", "tissue_levels", "level_summary"]
 
 
 def subject_levels(image: np.ndarray, mask: np.ndarray | None, every: int = 4, bright: float = 0.6,
-                   body_level: float = 0.1) -> dict[str, float]:
+                   body_level: float = 0.1) -> dict[str, float | int]:
     """Bright normal tissue and muscle levels of one normalised volume.
 
     Args:
@@ -38,7 +42,7 @@ def subject_levels(image: np.ndarray, mask: np.ndarray | None, every: int = 4, b
 
     Returns:
         ``bright_level`` (mean over slices of the mean bright normal tissue), ``muscle_level`` (mean over slices
-        of the muscle median; NaN without a mask) and ``slices`` (slices measured).
+        of the muscle median; NaN without a mask) and ``slices`` (int, slices with bright normal tissue).
 
     Raises:
         ValueError: ``image`` is not 3D, ``mask`` has another shape, or ``every`` < 1.
@@ -64,32 +68,39 @@ def subject_levels(image: np.ndarray, mask: np.ndarray | None, every: int = 4, b
             muscles.append(np.median(plane[muscle]))
     return dict(bright_level=float(np.mean(brights)) if brights else float("nan"),
                 muscle_level=float(np.mean(muscles)) if muscles else float("nan"),
-                slices=float(len(brights)))
+                slices=len(brights))
 
 
-def tissue_levels(manifest: str | os.PathLike, every: int = 4, bright: float = 0.6) -> pd.DataFrame:
+def tissue_levels(manifest: str | os.PathLike, every: int = 4, bright: float = 0.6,
+                  mask_labels: Sequence[int] | None = None) -> pd.DataFrame:
     """:func:`subject_levels` of every subject of a cohort, loaded and normalised as the dataset does.
 
     Args:
         manifest: Path of the cohort's ``manifest.csv``.
         every: Slice stride. Defaults to 4.
         bright: See :func:`subject_levels`. Defaults to 0.6.
+        mask_labels: Mask labels that are muscle, e.g. ``[1, 2, 3]`` of a label map that also labels bone or
+            subcutaneous fat; the dataset's option of that name (:func:`mmac.datasets.manifest.muscle_mask`).
+            None: every non-zero label. Defaults to None.
 
     Returns:
         A DataFrame, one row per subject: ``subject``, ``group``, ``measured`` (``'counterpart'`` or ``'scan'``),
-        ``bright_level``, ``muscle_level``, ``slices``.
+        ``bright_level``, ``muscle_level``, ``slices`` (int).
 
     Raises:
         FileNotFoundError, ValueError: As the dataset's loading (:func:`mmac.datasets.manifest.read_manifest`,
             :func:`~mmac.datasets.manifest.load_subject`), naming the row or file.
+        TypeError, ValueError: Bad ``mask_labels`` (:func:`mmac.datasets.manifest.check_mask_labels`), before
+            anything is read.
     """
     import pandas as pd
 
-    from mmac.datasets.manifest import load_subject, read_manifest
+    from mmac.datasets.manifest import check_mask_labels, load_subject, read_manifest
 
+    mask_labels = check_mask_labels(mask_labels)
     rows = []
     for record in read_manifest(manifest):
-        volume = load_subject(record, load_counterpart=True, load_fat_fraction=False)
+        volume = load_subject(record, load_counterpart=True, load_fat_fraction=False, mask_labels=mask_labels)
         use_counterpart = volume.counterpart is not None
         image = 255.0 * (volume.counterpart if use_counterpart else volume.image)
         rows.append(dict(subject=record.subject, group=record.group,

@@ -214,9 +214,12 @@ def test_cli_translates_a_folder_and_reports_bad_input(tiny_model, scan, tmp_pat
                     "--no-progress"])
     assert rc == 2
     assert "zz_bad.nii.gz" in capsys.readouterr().err
-    # the good volume (first in order) is complete, the bad one left nothing behind, no temporary files
-    assert sorted(p.name for p in out.iterdir()) == sorted(["fat_fraction.csv"] + [f"scan{s}" for s in SUFFIXES])
+    assert not out.exists()  # checked before anything is translated: not even the good volume's outputs
     (src / "zz_bad.nii.gz").unlink()
+    rc = tool.main([str(tiny_model.config), str(tiny_model.checkpoint), str(src), "--out", str(out),
+                    "--no-progress"])
+    assert rc == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(["fat_fraction.csv"] + [f"scan{s}" for s in SUFFIXES])
     rc = tool.main([str(tiny_model.config), str(tiny_model.checkpoint), str(src / "scan.nii.gz"), "--out",
                     str(out), "--mask", str(scan["mask"]), "--no-progress"])
     assert rc == 0
@@ -327,3 +330,199 @@ def test_cli_mask_labels_needs_a_mask(tiny_model, scan, tmp_path, capsys):
         load_tool().parse_args([str(tiny_model.work_dir), str(scan["image"]), "--out", str(tmp_path / "o"),
                                 "--mask-labels", "1"])
     assert "--mask-labels needs --mask" in capsys.readouterr().err
+
+
+def _label_map(scan, folder: Path) -> Path:
+    """The scan's binary mask as a label map: muscle labels 1, 2, 3, and label 7 (not muscle) on other voxels."""
+    raw = np.asarray(nib.load(str(scan["mask"])).dataobj).astype(np.int16)
+    labels = (raw * (1 + (np.arange(raw.shape[0]) % 3))[:, None, None]).astype(np.int16)
+    labels[(raw == 0) & (np.arange(raw.shape[1])[None, :, None] < 3)] = 7
+    return write(folder / "labels.nii.gz", labels, scan["affine"])
+
+
+def test_cli_reads_mask_labels_from_the_run_config(tiny_model, translator, scan, tmp_path):
+    """Without --mask-labels the config's test dataset mask_labels apply; an explicit --mask-labels wins."""
+    from mmengine.config import Config
+
+    from mmac.apis import translate_nifti
+
+    cfg = Config.fromfile(str(tiny_model.config))
+    cfg.merge_from_dict({"test_dataloader.dataset.mask_labels": [1, 2, 3]})
+    cfg.dump(str(tmp_path / "labels_cfg.py"))
+    labels = _label_map(scan, tmp_path)
+    binary = translate_nifti(translator, scan["image"], tmp_path / "binary", mask=scan["mask"], progress=False)
+    with_7 = translate_nifti(translator, scan["image"], tmp_path / "with7", mask=labels, progress=False)
+    expected = nib.load(str(binary.muscle)).get_fdata()
+    assert not np.array_equal(nib.load(str(with_7.muscle)).get_fdata(), expected)  # label 7 changes the result
+    tool = load_tool()
+    base = [str(tmp_path / "labels_cfg.py"), str(tiny_model.checkpoint), str(scan["image"]), "--mask", str(labels),
+            "--no-progress", "--out"]
+    assert tool.main([*base, str(tmp_path / "from_cfg")]) == 0
+    np.testing.assert_array_equal(nib.load(str(tmp_path / "from_cfg" / "scan_muscle.nii.gz")).get_fdata(), expected)
+    assert tool.main([*base, str(tmp_path / "explicit"), "--mask-labels", "1", "2", "3", "7"]) == 0
+    np.testing.assert_array_equal(nib.load(str(tmp_path / "explicit" / "scan_muscle.nii.gz")).get_fdata(),
+                                  nib.load(str(with_7.muscle)).get_fdata())
+
+
+def test_model_mask_labels_takes_test_then_val_then_train():
+    from mmengine.config import Config
+
+    from mmac.apis.nifti import model_mask_labels
+
+    def cfg(test=None, val=None, train=None):
+        return Config({k: dict(dataset=dict(mask_labels=v)) for k, v in
+                       (("test_dataloader", test), ("val_dataloader", val), ("train_dataloader", train))})
+
+    assert model_mask_labels(cfg()) is None
+    assert model_mask_labels(cfg(train=[3, 1])) == (1, 3)
+    assert model_mask_labels(cfg(test=[2], val=[5], train=[3])) == (2,)
+    assert model_mask_labels(cfg(val=[5], train=[3])) == (5,)
+    with pytest.raises(ValueError, match=r"config val_dataloader.dataset.mask_labels: .*>= 1"):
+        model_mask_labels(cfg(val=[0, 1]))
+    with pytest.raises(ValueError, match="config test_dataloader.dataset.mask_labels: .*ints"):
+        model_mask_labels(cfg(test=["1"]))
+
+
+def test_find_mask_accepts_the_docs_muscle_layout(tmp_path):
+    """docs/real_data.md names masks masks/<subject>_muscle.nii.gz; <name>_mask wins over it, then <name>."""
+    from mmac.apis.nifti import find_mask
+
+    image = write(tmp_path / "P002.nii.gz", np.zeros((2, 2, 2), np.float32))
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    with pytest.raises(FileNotFoundError) as exc:
+        find_mask(masks, image, single=False)
+    for name in ("P002_mask.nii.gz", "P002_mask.nii", "P002_muscle.nii.gz", "P002_muscle.nii", "P002.nii.gz",
+                 "P002.nii"):
+        assert name in str(exc.value)
+    plain = write(masks / "P002.nii", np.zeros((2, 2, 2), np.uint8))
+    assert find_mask(masks, image, single=False) == plain
+    muscle = write(masks / "P002_muscle.nii.gz", np.zeros((2, 2, 2), np.uint8))
+    assert find_mask(masks, image, single=False) == muscle
+    tagged = write(masks / "P002_mask.nii.gz", np.zeros((2, 2, 2), np.uint8))
+    assert find_mask(masks, image, single=False) == tagged
+
+
+def _volume(path: Path, shape=(32, 32, 4), seed=0) -> Path:
+    return write(path, np.random.default_rng(seed).random(shape, dtype=np.float32))
+
+
+def test_cli_lists_every_bad_volume_and_writes_nothing(tiny_model, scan, tmp_path, capsys):
+    src = tmp_path / "scans"
+    src.mkdir()
+    write(src / "a_flat.nii.gz", np.ones((32, 32), np.float32))  # 2-D, sorted first
+    nan = np.random.default_rng(1).random((32, 32, 4), dtype=np.float32)
+    nan[0, 0, 0] = np.nan
+    write(src / "b_nan.nii.gz", nan)
+    (src / "scan.nii.gz").write_bytes(scan["image"].read_bytes())
+    (src / "zz_bad.nii.gz").write_bytes(gzip.compress(b"not a nifti"))
+    out = tmp_path / "out"
+    rc = load_tool().main([str(tiny_model.config), str(tiny_model.checkpoint), str(src), "--out", str(out),
+                           "--no-progress"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "3 of 4 input volume(s) cannot be translated; nothing was written" in err
+    lines = err.splitlines()[1:]
+    assert len(lines) == 3
+    assert "a_flat.nii.gz" in lines[0] and "not a 3D volume" in lines[0]
+    assert "b_nan.nii.gz" in lines[1] and "NaN/inf" in lines[1]
+    assert "zz_bad.nii.gz" in lines[2] and "unreadable or truncated" in lines[2]
+    assert not out.exists()
+
+
+def test_check_inputs_lists_missing_and_bad_masks(tmp_path):
+    from mmac.apis.nifti import check_inputs
+
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    src.mkdir()
+    masks.mkdir()
+    a, b, c = (_volume(src / f"{n}.nii.gz", seed=i) for i, n in enumerate("abc"))
+    write(masks / "b_muscle.nii.gz", np.ones((32, 32, 4), np.uint8))  # good
+    write(masks / "c_muscle.nii.gz", np.ones((32, 32, 3), np.uint8))  # another grid
+    with pytest.raises(ValueError) as exc:
+        check_inputs([a, b, c], masks, tmp_path / "out")
+    lines = str(exc.value).splitlines()
+    assert lines[0] == "2 of 3 input volume(s) cannot be translated; nothing was written:"
+    assert "no mask for" in lines[1] and "a.nii.gz" in lines[1] and "a_muscle.nii.gz" in lines[1]
+    assert "c_muscle.nii.gz has shape (32, 32, 3)" in lines[2]
+    assert len(lines) == 3
+    write(masks / "a_mask.nii", np.zeros((32, 32, 4), np.uint8))  # found now, but without muscle
+    write(masks / "c_muscle.nii.gz", np.full((32, 32, 4), 2, np.uint8))
+    with pytest.raises(ValueError, match=r"1 of 3 (?s:.*)a_mask.nii is empty on every slice"):
+        check_inputs([a, b, c], masks, tmp_path / "out")
+    with pytest.raises(ValueError, match=r"c_muscle.nii.gz is empty on every slice with mask_labels \[1\]"):
+        check_inputs([c], masks, tmp_path / "out", mask_labels=[1])
+    with pytest.raises(FileNotFoundError, match="1 of 1 (?s:.*)no mask for"):
+        check_inputs([_volume(src / "d.nii.gz")], masks, tmp_path / "out")
+
+
+def test_check_inputs_refuses_clashing_outputs(tmp_path):
+    from mmac.apis.nifti import check_inputs
+
+    src = tmp_path / "in"
+    src.mkdir()
+    a, a_nii = _volume(src / "a.nii.gz"), _volume(src / "a.nii", seed=1)
+    with pytest.raises(ValueError, match="both give outputs a_"):
+        check_inputs([a_nii, a], None, tmp_path / "out")
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    write(masks / "a_muscle.nii.gz", np.ones((32, 32, 4), np.uint8))
+    with pytest.raises(ValueError, match="is the mask folder"):
+        check_inputs([a], masks, masks)
+    with pytest.raises(ValueError, match="would replace an input or mask"):
+        check_inputs([a], masks / "a_muscle.nii.gz", masks)
+
+
+def test_masks_beside_the_images_are_not_inputs(tmp_path):
+    """A folder holding <name>.nii.gz and <name>_muscle.nii.gz, given as input and as --mask: masks are not volumes."""
+    from mmac.apis import find_inputs
+    from mmac.apis.nifti import check_inputs
+
+    a, b = _volume(tmp_path / "a.nii.gz"), _volume(tmp_path / "b.nii.gz", seed=1)
+    ma = write(tmp_path / "a_muscle.nii.gz", np.ones((32, 32, 4), np.uint8))
+    mb = write(tmp_path / "b_mask.nii.gz", np.ones((32, 32, 4), np.uint8))
+    assert check_inputs(find_inputs(tmp_path), tmp_path, tmp_path.parent / "out") == [(a, ma), (b, mb)]
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test, restored afterwards."""
+    import os
+
+    old = os.umask(0o022)
+    os.umask(old)
+    yield os.umask
+    os.umask(old)
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_outputs_get_the_mode_of_a_plain_open(translator, scan, tmp_path, umask, mask, mode):
+    import stat
+
+    from mmac.apis import translate_nifti
+
+    umask(mask)
+    translate_nifti(translator, scan["image"], tmp_path / "out", progress=False)
+    files = sorted((tmp_path / "out").iterdir())
+    assert [p.name for p in files] == sorted(["fat_fraction.csv"] + [f"scan{s}" for s in SUFFIXES])
+    assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {mode}  # 0o666 & ~umask, worked by hand
+
+
+def test_singleton_fourth_axis_is_kept(translator, scan, tmp_path):
+    """(x, y, z, 1) is read as the dataset reads it, as 3D, and the outputs keep the (x, y, z, 1) shape."""
+    from mmac.apis import translate_nifti
+
+    raw = np.asarray(nib.load(str(scan["image"])).dataobj)
+    write(tmp_path / "four.nii.gz", raw[..., None], scan["affine"])
+    four = translate_nifti(translator, tmp_path / "four.nii.gz", tmp_path / "out4", progress=False)
+    three = translate_nifti(translator, scan["image"], tmp_path / "out3", progress=False)
+    x, fx, (lo, hi) = expected_canonical(translator, scan["canon_img"])
+    for suffix in SUFFIXES:
+        out4 = nib.load(str(tmp_path / "out4" / f"four{suffix}"))
+        assert out4.shape == (*scan["shape"], 1)
+        np.testing.assert_allclose(out4.affine, scan["affine"], atol=1e-4)
+        np.testing.assert_array_equal(out4.get_fdata()[..., 0],
+                                      nib.load(str(tmp_path / "out3" / f"scan{suffix}")).get_fdata())
+    ph = nib.as_closest_canonical(nib.load(str(four.pseudo_healthy)).slicer[..., 0]).get_fdata()
+    np.testing.assert_allclose(ph, lo + fx * (hi - lo), rtol=1e-4, atol=1e-3)
+    assert four.mean_ff_estimate == pytest.approx(three.mean_ff_estimate)
