@@ -73,3 +73,14 @@ def translator(tiny_model):
     from mmac.apis import init_translator
 
     return init_translator(tiny_model.config, tiny_model.checkpoint)
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test (call it with the mask); the old one is restored afterwards."""
+    import os
+
+    old = os.umask(0o022)
+    os.umask(old)
+    yield os.umask
+    os.umask(old)

@@ -27,17 +27,6 @@ def test_failure_keeps_old_file_and_leaves_no_temporary(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ['x.txt']
 
 
-@pytest.fixture
-def umask():
-    """Set the process umask for one test and restore it afterwards."""
-    import os
-
-    old = os.umask(0o022)
-    os.umask(old)
-    yield os.umask
-    os.umask(old)
-
-
 @pytest.mark.parametrize('mask, mode', [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_new_file_gets_the_mode_of_a_plain_open(tmp_path, umask, mask, mode):
     import stat

@@ -6,7 +6,7 @@
 import argparse
 import sys
 
-from mmac.engine.config_checks import explain_unexpected_argument, preflight_datasets, preflight_model
+from mmac.engine.config_checks import preflight_datasets, preflight_model
 from mmac.engine.launch import add_runner_args, cli_error, load_config, parse_cfg_options, set_local_rank
 
 
@@ -36,18 +36,9 @@ def main(argv=None) -> int:
         preflight_datasets(cfg)  # bad data or dataset arguments: one error line, no work dir
     except (FileNotFoundError, ValueError) as exc:
         return cli_error(exc)
-    from mmac.engine.launch import build_runner, finish_process_group
+    from mmac.engine.launch import run_runner
 
-    try:
-        build_runner(cfg).train()
-    except TypeError as exc:  # a misspelt argument of a part built late, e.g. train_cfg.max_iter
-        explained = explain_unexpected_argument(exc)
-        if explained is None:
-            raise
-        return cli_error(explained)
-    finally:
-        finish_process_group()
-    return 0
+    return run_runner(cfg, 'train')
 
 
 if __name__ == '__main__':

@@ -203,6 +203,27 @@ def build_runner(cfg):
     return Runner.from_cfg(cfg)
 
 
+def run_runner(cfg, method: str) -> int:
+    """Build the runner and call ``method`` (``'train'`` or ``'test'``); the tools' exit status.
+
+    A misspelt argument of a part mmengine builds late (a loop, an evaluator) is refused as one ``error:`` line
+    with the arguments that part takes (:func:`mmac.engine.config_checks.explain_unexpected_argument`); any
+    other error propagates. The process group is closed either way.
+    """
+    from mmac.engine.config_checks import explain_unexpected_argument
+
+    try:
+        getattr(build_runner(cfg), method)()
+    except TypeError as exc:
+        explained = explain_unexpected_argument(exc)
+        if explained is None:
+            raise
+        return cli_error(explained)
+    finally:
+        finish_process_group()
+    return 0
+
+
 def add_runner_args(parser, amp_help: str | None = None) -> None:
     """The options tools/train.py and tools/test.py share: --work-dir, --amp, --cfg-options, --vis-backend,
     --launcher. ``amp_help`` replaces the help of ``--amp`` (the training one by default)."""

@@ -484,17 +484,6 @@ def test_masks_beside_the_images_are_not_inputs(tmp_path):
     assert check_inputs(find_inputs(tmp_path), tmp_path, tmp_path.parent / "out") == [(a, ma), (b, mb)]
 
 
-@pytest.fixture
-def umask():
-    """Set the process umask for one test, restored afterwards."""
-    import os
-
-    old = os.umask(0o022)
-    os.umask(old)
-    yield os.umask
-    os.umask(old)
-
-
 @pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o077, 0o600)])
 def test_outputs_get_the_mode_of_a_plain_open(translator, scan, tmp_path, umask, mask, mode):
     import stat
