@@ -224,6 +224,9 @@ def run_config(config: str, spec: RunSpec, out_dir: str, iters: int | None = Non
     cfg.train_cfg.pop('val_begin', None)
     cfg.default_hooks.checkpoint.interval = max_iters
     cfg.default_hooks.checkpoint.max_keep_ckpts = 1
+    for hook in cfg.get('custom_hooks') or []:  # a run shorter than the grids' interval still leaves one grid
+        if hook.get('type') == 'CycleVisualizationHook' and hook.get('interval', 1000) > max_iters:
+            hook['interval'] = max_iters
     return cfg
 
 

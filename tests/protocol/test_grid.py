@@ -322,3 +322,16 @@ def test_epochs_count_batches(grid_env, tmp_path):
     two = run_config(config, spec, str(tmp_path), epochs=2, cfg_options=dict(
         options, **{'train_dataloader.batch_size': 2}))
     assert two.train_cfg.max_iters == items  # 2 epochs of items / 2 per batch
+
+
+def test_a_short_run_still_leaves_a_translation_grid(grid_env, tmp_path):
+    """The report points at each run's vis/ grids: a run shorter than the hook's interval gets one at its end."""
+    from mmac.protocol.runs import run_config
+
+    config, options = grid_env
+    options = dict(options, custom_hooks=[dict(type='CycleVisualizationHook', interval=450),
+                                          dict(type='ThresholdDiceHook')])
+    short = run_config(config, RunSpec('L_AC', 1.0, 0, 0), str(tmp_path), iters=2, cfg_options=options)
+    assert [h.get('interval') for h in short.custom_hooks] == [2, None]
+    long = run_config(config, RunSpec('L_AC', 1.0, 0, 0), str(tmp_path), iters=900, cfg_options=options)
+    assert long.custom_hooks[0]['interval'] == 450
