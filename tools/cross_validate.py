@@ -37,7 +37,8 @@ def parse_args(argv=None):
     p.add_argument('--config', default=None,
                    help='config to start from; its cycle loss is replaced per run (default '
                    'configs/ac_cyclegan_thigh.py)')
-    p.add_argument('--losses', nargs='+', default=list(LOSSES), choices=list(LOSSES))
+    p.add_argument('--losses', nargs='+', default=list(LOSSES), choices=list(LOSSES),
+                   help='cycle losses to run (default: both)')
     p.add_argument('--weights', nargs='+', type=float, default=None, help='values of w_c (default 0.25 0.5 1)')
     p.add_argument('--folds', nargs='+', type=int, default=None,
                    help='test folds to run (default: all folds of the config, 0..num_folds-1)')
@@ -56,7 +57,7 @@ def parse_args(argv=None):
     p.add_argument('--rescore', action='store_true',
                    help='train nothing: test the finished runs of OUT again with the current evaluation and '
                         'rewrite results.csv (give the options the runs were made with)')
-    p.add_argument('--no-progress', action='store_true')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar over the runs')
     args = p.parse_args(argv)
     for name in ('repeats', 'jobs', 'iters'):
         value = getattr(args, name)

@@ -7,7 +7,7 @@
 # DIR receives wheels of the OpenMMLab stack and the packages the image lacks or holds in versions mmagic
 # 1.2.0 cannot use (versions from requirements/constraints.txt), setuptools 69.5.1 and wheel for building mmcv
 # (setuptools < 70.1 needs the wheel package for bdist_wheel), and
-# the mmcv 2.1.0 source distribution (built there by tools/offline_install.sh). About 20 MB.
+# the mmcv 2.1.0 source distribution (built there by tools/offline_install.sh). About 21 MB.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -10,6 +10,7 @@
 #      $MMAC_CACHE, default ~/.cache/mmac/wheels/<python>-torch<version>/), or builds one from the
 #      registry's source distribution (C++20 flag patched in, CPU ops, -O0 by default) and caches it;
 #   4. installs mmac in editable mode with the dev extras, every version fixed by the constraints file.
+# MMAC_MMCV_OPT sets the default of --opt-level (O0).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
     --opt-level) opt_level="$2"; shift 2 ;;
     --opt-level=*) opt_level="${1#*=}"; shift ;;
     --force) force=1; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown argument '$1' (allowed: --wheelhouse DIR, --opt-level O0|O1|O2|O3, --force)" >&2; exit 2 ;;
   esac
 done

@@ -1,4 +1,4 @@
-"""Fit F and G to the synthetic cohort's truth, as a start for the unpaired training (a diagnostic).
+r"""Fit F and G to the synthetic cohort's truth, as a start for the unpaired training (a diagnostic).
 
 F learns x -> t and G learns t -> x (L1, paired) on the training part of a fold; the checkpoint starts an
 unpaired training with ``load_from``, so that one can see whether L_C or L_AC keeps an F that already removes

@@ -280,7 +280,8 @@ def init_translator(config, checkpoint: str | Path, device: str | torch.device =
     Raises:
         FileNotFoundError: The config or the checkpoint does not exist.
         TypeError: ``config`` is neither a path nor a ``Config``.
-        ValueError: See :class:`Translator`.
+        ValueError: See :class:`Translator`; or the checkpoint's weights do not fit the config's model
+            (missing or unexpected keys, other shapes).
     """
     from mmac.registry import register_all_modules
 
@@ -303,6 +304,13 @@ def init_translator(config, checkpoint: str | Path, device: str | torch.device =
     from mmagic.registry import MODELS
 
     model = MODELS.build(cfg.model)
-    load_checkpoint(model, str(checkpoint), map_location="cpu", strict=True, logger="silent")
+    try:
+        load_checkpoint(model, str(checkpoint), map_location="cpu", strict=True, logger="silent")
+    except RuntimeError as exc:  # mmengine's strict loading: missing or unexpected keys, other shapes
+        if "state dict" not in str(exc) and "size mismatch" not in str(exc):
+            raise
+        first = str(exc).strip().splitlines()[:3]
+        raise ValueError(f"checkpoint {checkpoint} does not fit the model of its config ({' / '.join(first)}); "
+                         "was it trained with another config?") from exc
     size, mode = model_image_size(cfg)
     return Translator(model, direction=direction, image_size=size, resize_mode=mode, device=device)

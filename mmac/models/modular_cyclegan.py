@@ -38,6 +38,31 @@ Tensor = torch.Tensor
 UPDATE_ORDERS = ('generators_first', 'discriminators_first')
 
 
+def _plain_state_dict_keys(model: torch.nn.Module, state_dict: dict, prefix: str, local_metadata) -> None:
+    """State-dict hook: drop a wrapper's ``module.`` after a direct child's name (see ModularCycleGAN)."""
+    from mmengine.model import is_model_wrapper
+
+    wrapped = [(f'{prefix}{name}.module.', f'{prefix}{name}.') for name, child in model._modules.items()
+               if child is not None and is_model_wrapper(child)]
+    _rename(state_dict, wrapped)
+
+
+def _plain_loaded_keys(state_dict: dict, prefix: str, *args) -> None:
+    """Load pre-hook: read a checkpoint saved with a wrapper's ``module.`` in its keys under the plain names."""
+    _rename(state_dict, [(f'{prefix}{name}.module.', f'{prefix}{name}.') for name in _CHILDREN_WITH_WRAPPERS])
+
+
+def _rename(state_dict: dict, pairs: list[tuple[str, str]]) -> None:
+    for key in list(state_dict):
+        for old, new in pairs:
+            if key.startswith(old):
+                state_dict[new + key[len(old):]] = state_dict.pop(key)
+                break
+
+
+_CHILDREN_WITH_WRAPPERS = ('generators', 'discriminators')  # what mmagic's separate DDP wraps in this model
+
+
 @MODELS.register_module()
 class ModularCycleGAN(CycleGAN):
     """CycleGAN with pluggable losses.
@@ -130,6 +155,12 @@ class ModularCycleGAN(CycleGAN):
             raise ValueError(f"cycle_loss {type(self.cycle_loss).__name__} is active on domain(s) {unknown}, "
                              f"but the model's reachable_domains are {self._reachable_domains}; set the loss's "
                              "domain to one of them")
+        # Distributed training wraps the generators and discriminators each in their own DDP (mmagic's
+        # MMSeparateDistributedDataParallel), and the runner saves model.state_dict(): the keys would read
+        # 'generators.module.healthy...', which mmengine's loader (it unwraps wrappers, expecting the plain names)
+        # and a single-process model cannot load. Checkpoints keep the plain names, and old ones are read too.
+        self._register_state_dict_hook(_plain_state_dict_keys)
+        self._register_load_state_dict_pre_hook(_plain_loaded_keys)
 
     def init_weights(self) -> None:
         """Initialise every generator and discriminator with its own ``init_weights``.

@@ -109,6 +109,20 @@ def test_init_translator_loads_the_checkpoint_weights(tiny_model, translator):
     torch.testing.assert_close(loaded.detach(), state[key])
 
 
+def test_init_translator_refuses_a_checkpoint_of_another_model(tiny_model, tmp_path):
+    """Weights that do not fit the config's model (a key missing) are a ValueError naming the checkpoint, which
+    the command line prints as one error line, not a RuntimeError traceback."""
+    from mmac.apis import init_translator
+    from mmac.engine.checkpoint import load_local_checkpoint
+
+    checkpoint = load_local_checkpoint(str(tiny_model.checkpoint), map_location="cpu")
+    state = checkpoint["state_dict"]
+    state.pop(next(k for k in state if k.startswith("generators.healthy.")))
+    torch.save({"state_dict": state, "meta": {}}, tmp_path / "other.pth")
+    with pytest.raises(ValueError, match=r"other.pth does not fit the model of its config .*missing keys"):
+        init_translator(tiny_model.config, tmp_path / "other.pth")
+
+
 def test_3d_generator_translates_the_volume_at_once():
     from mmac.apis import Translator
     from mmac.models.unet import UNetGenerator

@@ -272,3 +272,43 @@ def test_fidelity_loss_holds_f_of_x_to_x():
     assert float(log['fidelity_loss']) == pytest.approx(expected.item(), rel=1e-4)
     plain = build_model(ASYMMETRIC)
     assert 'fidelity_loss' not in plain.train_step(batch(), optim(plain))
+
+
+def test_checkpoint_keys_of_a_distributed_run_are_the_plain_ones(tmp_path):
+    """Distributed training wraps the generators and discriminators each in DDP; the saved state dict must still
+    carry the plain names, so that a single-process model (tools/test.py, translate) loads it strictly, and a
+    checkpoint saved before with 'generators.module.' in its keys must load too."""
+    import socket
+
+    import torch.distributed as dist
+    from mmengine.runner.checkpoint import load_state_dict
+    from torch.nn.parallel import DistributedDataParallel
+
+    plain = build_model()
+    names = set(plain.state_dict())
+    assert not [k for k in names if '.module.' in k]
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=0, world_size=1)
+    try:
+        wrapped = build_model()
+        wrapped.generators = DistributedDataParallel(wrapped.generators)
+        wrapped.discriminators = DistributedDataParallel(wrapped.discriminators)
+        saved = wrapped.state_dict()
+        assert set(saved) == names  # plain names, not generators.module.<domain>...
+        # the old form, as runs saved it before: loads strictly into a plain model, the same tensors
+        old = {k.replace('generators.', 'generators.module.', 1).replace('discriminators.', 'discriminators.module.',
+                                                                         1): v.clone() for k, v in saved.items()}
+        assert any(k.startswith('generators.module.') for k in old)
+        fresh = build_model()
+        load_state_dict(fresh, old, strict=True)
+        for key, value in fresh.state_dict().items():
+            assert torch.equal(value, saved[key]), key
+        fresh.load_state_dict({k: v for k, v in old.items()}, strict=True)  # torch's own loader too
+        # and a plain checkpoint into the distributed model, as resume does through mmengine's loader
+        load_state_dict(wrapped, {k: v.clone() for k, v in plain.state_dict().items()}, strict=True)
+        assert torch.equal(wrapped.generators.module['healthy'].state_dict()[next(iter(
+            plain.generators['healthy'].state_dict()))], next(iter(plain.generators['healthy'].state_dict().values())))
+    finally:
+        dist.destroy_process_group()
