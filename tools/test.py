@@ -24,7 +24,7 @@ def main(argv=None) -> int:
         cfg = load_config(args.config, work_dir=args.work_dir, cfg_options=parse_cfg_options(args.cfg_options),
                           launcher=args.launcher, load_from=args.checkpoint, test_autocast=args.amp,
                           vis_backends=args.vis_backend)
-        preflight_model(cfg)
+        preflight_model(cfg, args.checkpoint)  # a checkpoint of another model: refused, not tested
         preflight_datasets(cfg, ('test_dataloader',))  # bad data or dataset arguments: one error line, no work dir
     except (FileNotFoundError, ValueError) as exc:
         return cli_error(exc)

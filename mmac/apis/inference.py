@@ -288,7 +288,8 @@ def init_translator(config, checkpoint: str | Path, device: str | torch.device =
     register_all_modules()  # mmac's components and the weights-only checkpoint loader
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
+
+    from mmac.engine.checkpoint import load_checkpoint_strict
 
     if isinstance(config, (str, Path)):
         if not Path(config).is_file():
@@ -304,13 +305,6 @@ def init_translator(config, checkpoint: str | Path, device: str | torch.device =
     from mmagic.registry import MODELS
 
     model = MODELS.build(cfg.model)
-    try:
-        load_checkpoint(model, str(checkpoint), map_location="cpu", strict=True, logger="silent")
-    except RuntimeError as exc:  # mmengine's strict loading: missing or unexpected keys, other shapes
-        if "state dict" not in str(exc) and "size mismatch" not in str(exc):
-            raise
-        first = str(exc).strip().splitlines()[:3]
-        raise ValueError(f"checkpoint {checkpoint} does not fit the model of its config ({' / '.join(first)}); "
-                         "was it trained with another config?") from exc
+    load_checkpoint_strict(model, checkpoint)
     size, mode = model_image_size(cfg)
     return Translator(model, direction=direction, image_size=size, resize_mode=mode, device=device)

@@ -49,3 +49,23 @@ def install_checkpoint_loader() -> None:
     from mmengine.runner.checkpoint import CheckpointLoader
 
     CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)
+
+
+def load_checkpoint_strict(model: torch.nn.Module, checkpoint: str) -> None:
+    """Load ``checkpoint`` into ``model`` with every key matched (mmengine's ``load_checkpoint``, strict).
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: The weights do not fit the model (missing or unexpected keys, other shapes); the message
+            names the checkpoint and the first mismatches.
+    """
+    from mmengine.runner import load_checkpoint
+
+    try:
+        load_checkpoint(model, str(checkpoint), map_location="cpu", strict=True, logger="silent")
+    except RuntimeError as exc:  # mmengine's strict loading: missing or unexpected keys, other shapes
+        if "state dict" not in str(exc) and "size mismatch" not in str(exc):
+            raise
+        first = str(exc).strip().splitlines()[:3]
+        raise ValueError(f"checkpoint {checkpoint} does not fit the model of its config ({' / '.join(first)}); "
+                         "was it trained with another config?") from exc

@@ -204,11 +204,18 @@ def _distinct_datasets(cfg, loaders: Iterable[str]) -> list[tuple[str, dict]]:
     return out
 
 
-def preflight_model(cfg) -> None:
-    """Build the config's model once, before the runner, so that a misspelt argument is refused early.
+def preflight_model(cfg, checkpoint: str | None = None) -> None:
+    """Build the config's model once, before the runner, so that a misspelt argument is refused early; with
+    ``checkpoint``, also load it strictly (the runner's ``load_from`` only warns about keys that do not fit and
+    would go on with the weights it has).
+
+    Args:
+        cfg: The loaded config.
+        checkpoint: A checkpoint the run will load, or None.
 
     Raises:
-        ValueError: A model part has no argument of that name (the message lists the ones it takes).
+        ValueError: A model part has no argument of that name (the message lists the ones it takes), or the
+            checkpoint's weights do not fit the model.
     """
     from mmagic.registry import MODELS
     from mmengine.registry import init_default_scope
@@ -218,12 +225,16 @@ def preflight_model(cfg) -> None:
     register_all_modules()
     init_default_scope(cfg.get('default_scope') or 'mmagic')
     try:
-        MODELS.build(cfg.model)
+        model = MODELS.build(cfg.model)
     except TypeError as exc:
         explained = explain_unexpected_argument(exc, 'model')
         if explained is None:
             raise
         raise explained from exc
+    if checkpoint is not None:
+        from mmac.engine.checkpoint import load_checkpoint_strict
+
+        load_checkpoint_strict(model, checkpoint)
 
 
 def preflight_datasets(cfg, loaders: Iterable[str] = LOADERS) -> None:

@@ -123,3 +123,21 @@ def test_train_explains_a_misspelt_argument(tiny_cohort, tmp_path, capsys, optio
                                   option])
     err = capsys.readouterr().err
     assert rc == 2 and expected in err and 'Allowed: ' in err
+
+
+def test_test_refuses_a_checkpoint_that_does_not_fit(tiny_model, tmp_path, capsys):
+    """mmengine's load_from only warns about keys that do not fit and tests the weights it has; tools/test.py
+    refuses such a checkpoint with one error line instead of reporting the Dice of an untrained F."""
+    import torch
+
+    from mmac.engine.checkpoint import load_local_checkpoint
+
+    state = load_local_checkpoint(str(tiny_model.checkpoint), map_location='cpu')['state_dict']
+    renamed = {k.replace('generators.', 'gens.', 1): v for k, v in state.items()}
+    torch.save({'state_dict': renamed, 'meta': {}}, tmp_path / 'other.pth')
+    opts = cli_options(tiny_options(tiny_model.cohort))
+    rc = load_tool('test').main([str(CPU_CONFIG), str(tmp_path / 'other.pth'), '--work-dir', str(tmp_path / 't'),
+                                 '--cfg-options', *opts])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err[-1].startswith('error: checkpoint ') and 'does not fit the model' in err[-1]
+    assert not (tmp_path / 't').exists()
