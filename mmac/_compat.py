@@ -93,3 +93,22 @@ def check_stack(require_mmagic: bool = False) -> None:
     if problems:
         raise StackError("mmac cannot run on this Python environment:\n  - " + "\n  - ".join(problems)
                          + f"\nTo fix: {FIX}.")
+
+
+# Warnings the pinned stack prints on every start that a user can do nothing about: setuptools' deprecation of
+# pkg_resources (imported by mmengine), torch's of _register_pytree_node (called by transformers, which mmagic
+# imports), and mmcv's note on the stock PatchGAN's conv bias before instance norm (mmagic's architecture).
+THIRD_PARTY_NOISE = (
+    (UserWarning, r"pkg_resources is deprecated as an API"),
+    (FutureWarning, r"`torch\.utils\._pytree\._register_pytree_node` is deprecated"),
+    (UserWarning, r"Unnecessary conv bias before batch/instance norm"),
+)
+
+
+def quiet_third_party_warnings() -> None:
+    """Hide :data:`THIRD_PARTY_NOISE` for this process (the command-line tools call it first; the library
+    never does, so a program importing mmac keeps its own warning settings)."""
+    import warnings
+
+    for category, message in THIRD_PARTY_NOISE:
+        warnings.filterwarnings("ignore", message=message, category=category)

@@ -34,4 +34,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
+    from mmac._compat import quiet_third_party_warnings
+
+    quiet_third_party_warnings()
     sys.exit(main())

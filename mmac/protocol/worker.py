@@ -14,6 +14,9 @@ def main(argv=None):
     parser.add_argument('--settings', required=True, help='iters/epochs/cfg_options as JSON')
     parser.add_argument('--fast', action='store_true', help='fast training iteration')
     args = parser.parse_args(argv)
+    from mmac._compat import quiet_third_party_warnings
+
+    quiet_third_party_warnings()  # a worker is one of the command lines' processes
     settings = json.loads(args.settings)
     execute_run(args.config, RunSpec(**json.loads(args.spec)), args.out, iters=settings['iters'],
                 epochs=settings['epochs'], cfg_options=settings['cfg_options'] or None, fast=args.fast)

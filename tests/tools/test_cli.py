@@ -177,3 +177,13 @@ def test_test_amp_runs_the_generator_under_autocast(tiny_model, tmp_path, monkey
                       '--cfg-options', *opts]) == 0
     assert seen and all(seen)
     assert (tmp_path / 'amp' / 'dice' / 'test_per_patient.csv').is_file()
+
+
+def test_a_fresh_process_refuses_with_one_line_only():
+    """In a new process the stack's import warnings (pkg_resources, torch pytree) would come before the error
+    line; the tools hide those (mmac._compat.THIRD_PARTY_NOISE), so the promise of one line holds."""
+    proc = subprocess.run([sys.executable, str(REPO / 'tools' / 'train.py'), str(CPU_CONFIG), '--cfg-options',
+                           'data_rot=/x'], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and \
+        proc.stderr.startswith("error: --cfg-options: unknown top-level key 'data_rot'"), proc.stderr
