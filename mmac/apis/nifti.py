@@ -450,6 +450,16 @@ def check_inputs(files: list[Path], mask: str | Path | None, out_dir: str | Path
         mask_files = {m.resolve() for m in found.values() if m is not None}
         files = [f for f in files if f.resolve() not in mask_files]
         errors = [(f, e) for f, e in errors if f.resolve() not in mask_files]
+    by_name = {volume_name(f): f for f in files}
+    for f in files:  # an input named as another input's mask or output: taken for an image, it would be translated
+        name = volume_name(f)
+        for tag in (*MASK_TAGS[:-1], *OUTPUT_SUFFIXES):
+            owner = by_name.get(name[:-len(tag)]) if name.endswith(tag) else None
+            if owner is not None and owner != f:
+                what = "a mask" if tag in MASK_TAGS else "an output of an earlier translation"
+                errors.append((f, ValueError(f"{f} is named as {what} of {owner} (<name>{tag}); give the masks' "
+                                             "folder as --mask, or move it out of the input folder")))
+                break
     names: dict[str, Path] = {}
     for f in files:
         name = volume_name(f)

@@ -515,3 +515,28 @@ def test_singleton_fourth_axis_is_kept(translator, scan, tmp_path):
     ph = nib.as_closest_canonical(nib.load(str(four.pseudo_healthy)).slicer[..., 0]).get_fdata()
     np.testing.assert_allclose(ph, lo + fx * (hi - lo), rtol=1e-4, atol=1e-3)
     assert four.mean_ff_estimate == pytest.approx(three.mean_ff_estimate)
+
+
+def test_a_mask_or_an_earlier_output_among_the_inputs_is_refused(tmp_path):
+    """Without --mask, <name>_mask / <name>_muscle beside <name> would be translated as a scan, as would an earlier
+    translation's <name>_pseudohealthy: refused, every such file listed, nothing written. (Given as --mask, the
+    folder's masks are masks: test_masks_beside_the_images_are_not_inputs.)"""
+    from mmac.apis import find_inputs
+    from mmac.apis.nifti import check_inputs
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    _volume(folder / "a.nii.gz")
+    _volume(folder / "b.nii.gz", seed=1)
+    write(folder / "a_muscle.nii.gz", np.ones((32, 32, 4), np.uint8))
+    _volume(folder / "b_pseudohealthy.nii.gz", seed=2)
+    _volume(folder / "c_mask.nii.gz", seed=3)  # no input named c: a scan like any other
+    with pytest.raises(ValueError, match=r"a_muscle.nii.gz is named as a mask of .*a.nii.gz \(<name>_muscle\)"
+                                         r"(.|\n)*b_pseudohealthy.nii.gz is named as an output of an earlier "
+                                         r"translation of .*b.nii.gz"):
+        check_inputs(find_inputs(folder), None, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    # c_mask.nii.gz has no scan c beside it: it is not listed
+    with pytest.raises(ValueError) as info:
+        check_inputs(find_inputs(folder), None, tmp_path / "out")
+    assert "c_mask.nii.gz" not in str(info.value) and str(info.value).startswith("2 of 5 input volume(s)")
