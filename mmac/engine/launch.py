@@ -208,7 +208,7 @@ def run_runner(cfg, method: str) -> int:
 
     A misspelt argument of a part mmengine builds late (a loop, an evaluator) is refused as one ``error:`` line
     with the arguments that part takes (:func:`mmac.engine.config_checks.explain_unexpected_argument`); any
-    other error propagates. The process group is closed either way.
+    other error propagates. The process group is closed after a success.
     """
     from mmac.engine.config_checks import explain_unexpected_argument
 
@@ -219,8 +219,8 @@ def run_runner(cfg, method: str) -> int:
         if explained is None:
             raise
         return cli_error(explained)
-    finally:
-        finish_process_group()
+    # Only after success: a failing rank must not wait at the closing barrier for ranks that are still working.
+    finish_process_group()
     return 0
 
 
