@@ -64,10 +64,12 @@ def _top_level(options: Mapping | None) -> set[str]:
 def check_top_level_keys(cfg, config: str, cfg_options: Mapping | None = None) -> None:
     """Refuse a top-level key the user set that looks like a misspelling of a known one.
 
-    A key counts as the user's when the config file itself assigns it or ``--cfg-options`` sets it; it is
-    known when it is one of :data:`RUNNER_KEYS` or :data:`DATA_KNOBS`, or when the config has it without the
-    user setting it (it came from a base config). A user key that is not known but within :data:`TYPO_CUTOFF`
-    of a known one is refused; other new keys are the user's own variables and pass.
+    A key counts as the user's when the config file itself assigns it or ``--cfg-options`` sets it. A user key
+    that is not one of :data:`RUNNER_KEYS` or :data:`DATA_KNOBS`, nor a key the config has without the user
+    setting it (from a base config), but within :data:`TYPO_CUTOFF` of one of :data:`RUNNER_KEYS` or
+    :data:`DATA_KNOBS` is refused: mmengine would keep it as a variable and the run would silently go on
+    without it. Other new keys are the user's own variables and pass, and so do overrides of a base config's
+    variables (``train_pipeline = [...]``, although it resembles neither).
 
     Args:
         cfg: The merged mmengine ``Config``.
@@ -80,9 +82,9 @@ def check_top_level_keys(cfg, config: str, cfg_options: Mapping | None = None) -
     own = assigned_names(config) - {'_base_'}
     from_options = _top_level(cfg_options)
     inherited = set(cfg.keys()) - own - from_options
-    known = set(RUNNER_KEYS) | set(DATA_KNOBS) | inherited
-    for key in sorted((own | from_options) - known):
-        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=TYPO_CUTOFF)
+    targets = sorted(set(RUNNER_KEYS) | set(DATA_KNOBS))  # keys whose misspelling silently changes the run
+    for key in sorted((own | from_options) - set(targets) - inherited):
+        close = difflib.get_close_matches(key, targets, n=1, cutoff=TYPO_CUTOFF)
         if close:
             where = '--cfg-options' if key in from_options else config
             raise ValueError(f"{where}: unknown top-level key {key!r}; did you mean {close[0]!r}? (A key that "

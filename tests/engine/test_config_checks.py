@@ -30,12 +30,17 @@ def test_a_misspelt_data_root_is_refused(tmp_path):
         load_config(str(CPU_CONFIG), cfg_options={"data_rot": "/x"})
     with pytest.raises(ValueError, match="did you mean 'num_folds'"):
         load_config(user_config(tmp_path, BASE + "num_fold = 2\n"))
+    with pytest.raises(ValueError, match="did you mean 'work_dir'"):
+        load_config(user_config(tmp_path, BASE + "work_dirs = './w'\n"))
 
 
 def test_own_variables_and_overrides_pass(tmp_path):
-    config = user_config(tmp_path, BASE + "study = 'hip'\niters = 10\ndata_root = '/d'\nlr = 3e-4\n")
+    config = user_config(tmp_path, BASE + "study = 'hip'\niters = 10\ndata_root = '/d'\nlr = 3e-4\n"
+                                          "train_pipeline = []\ntest_pipeline = []\n")
     cfg = load_config(config)
-    assert cfg.study == "hip" and cfg.train_dataloader.dataset.data_root == "/d"
+    assert cfg.study == "hip" and cfg.train_dataloader.dataset.data_root == "/d" and cfg.train_pipeline == []
+    # a new key close to an inherited variable of the base (not a runner key or data knob) is the user's own
+    assert load_config(user_config(tmp_path, BASE + "train_pipelines = 1\n")).train_pipelines == 1
 
 
 @pytest.mark.parametrize("config", sorted((REPO / "configs").glob("*.py")) + sorted((REPO / "configs" / "grid")
