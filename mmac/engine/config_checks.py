@@ -33,6 +33,8 @@ RUNNER_KEYS = (
 DATA_KNOBS = {'data_root': 'data_root', 'manifest': 'manifest', 'image_size': 'size', 'fold': 'fold',
               'num_folds': 'num_folds', 'fold_seed': 'fold_seed'}
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+# Pipelines the thigh base config builds its loaders' datasets from: top-level name -> the loaders it feeds.
+PIPELINE_KNOBS = {'train_pipeline': ('train_dataloader',), 'test_pipeline': ('val_dataloader', 'test_dataloader')}
 TYPO_CUTOFF = 0.8  # difflib ratio above which an unknown key is taken for a misspelling of a known one
 
 
@@ -102,10 +104,10 @@ def apply_data_knobs(cfg, config: str, cfg_options: Mapping | None = None, log=N
     """Carry the data knobs a config sets at top level to the loaders built from them in a base config.
 
     For each knob of :data:`DATA_KNOBS` except ``data_root`` (:func:`mmac.engine.launch.apply_data_root` owns
-    it) that the config file assigns or ``--cfg-options`` sets at top level: every ``ThighMRDataset`` loader
-    whose argument ``--cfg-options`` does not set itself gets the knob's value, provided those loaders agree
-    with each other (untouched inheritance). When they disagree among themselves and with the knob, which one
-    the user meant is unknown and the config is refused.
+    it), and each pipeline of :data:`PIPELINE_KNOBS`, that the config file assigns or ``--cfg-options`` sets at
+    top level: every ``ThighMRDataset`` loader it feeds whose argument ``--cfg-options`` does not set itself gets
+    the knob's value, provided those loaders agree with each other (untouched inheritance). When they disagree
+    among themselves and with the knob, which one the user meant is unknown and the config is refused.
 
     Args:
         cfg: The merged mmengine ``Config``, changed in place.
@@ -127,11 +129,13 @@ def apply_data_knobs(cfg, config: str, cfg_options: Mapping | None = None, log=N
     own = assigned_names(config) | _top_level(cfg_options)
     options = set(cfg_options or {})
     lines = []
-    for knob, field in DATA_KNOBS.items():
-        if knob == 'data_root' or knob not in own or knob not in cfg:
+    knobs = [(knob, field, LOADERS) for knob, field in DATA_KNOBS.items() if knob != 'data_root']
+    knobs += [(knob, 'pipeline', loaders) for knob, loaders in PIPELINE_KNOBS.items()]
+    for knob, field, fed in knobs:
+        if knob not in own or knob not in cfg:
             continue
         value = cfg[knob]
-        free = [key for key in _thigh_loaders(cfg) if f'{key}.dataset.{field}' not in options]
+        free = [key for key in _thigh_loaders(cfg) if key in fed and f'{key}.dataset.{field}' not in options]
         values = {key: cfg[key]['dataset'].get(field) for key in free}
         stale = [key for key, v in values.items() if v != value]
         if not stale:
@@ -144,7 +148,8 @@ def apply_data_knobs(cfg, config: str, cfg_options: Mapping | None = None, log=N
                              f"{value!r}))) or give --cfg-options {stale[0]}.dataset.{field}={value!r}")
         for key in stale:
             cfg[key]['dataset'][field] = value
-        line = f"config: {knob} = {value!r} applied to {', '.join(stale)} (dataset.{field})"
+        shown = f" = {value!r}" if field != 'pipeline' else ''
+        line = f"config: {knob}{shown} applied to {', '.join(stale)} (dataset.{field})"
         log(line)
         lines.append(line)
     return lines

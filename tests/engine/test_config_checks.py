@@ -107,3 +107,17 @@ def test_preflight_passes_good_data(tiny_cohort):
     from mmac.engine.config_checks import preflight_datasets
 
     preflight_datasets(load_config(str(CPU_CONFIG), cfg_options={"data_root": str(tiny_cohort)}))
+
+
+def test_top_level_pipelines_reach_their_loaders(tmp_path):
+    """The base builds the loaders' pipelines from train_pipeline and test_pipeline; a user's own reach them."""
+    config = user_config(tmp_path, BASE
+                         + "train_pipeline = [dict(type='PackDomainInputs', keys=['img_healthy'])]\n"
+                         + "test_pipeline = [dict(type='PackDomainInputs', keys=['img_pathological'])]\n")
+    cfg = load_config(config)
+    assert [p['keys'] for p in cfg.train_dataloader.dataset.pipeline] == [['img_healthy']]
+    assert [p['keys'] for p in cfg.val_dataloader.dataset.pipeline] == [['img_pathological']]
+    assert [p['keys'] for p in cfg.test_dataloader.dataset.pipeline] == [['img_pathological']]
+    # the shipped configs are untouched: their loaders hold the base's pipelines already
+    base = load_config(str(REPO / "configs" / "ac_cyclegan_thigh.py"))
+    assert base.train_dataloader.dataset.pipeline[0]['type'] == 'RandomRot90'
