@@ -8,9 +8,10 @@ Writes, per input <name>.nii[.gz] and in the input's orientation, affine and hea
 Muscle thresholds: with --mask, per slice the optimal two-threshold Dice against the mask (slices without
 reference muscle take the median thresholds); without, per volume from the F(x) histogram (multi-Otsu muscle
 class, mode +- 3 robust standard deviations). A folder of masks holds <name>_mask.nii.gz, <name>_muscle.nii.gz
-or <name>.nii.gz (.nii too) for each input <name>.nii[.gz]. The muscle labels of label-map masks are
---mask-labels, else the run config's mask_labels (as the dataset read them in training), else every non-zero
-label.
+or <name>.nii.gz (.nii too) for each input <name>.nii[.gz]. A study's manifest.csv as the input translates every
+image it lists, each with its row's mask (rows without one: histogram thresholds). The muscle labels of
+label-map masks are --mask-labels, else the run config's mask_labels (as the dataset read them in training),
+else every non-zero label.
 
 Every input volume (and its mask) is checked before any is translated: one error lists all bad inputs, and then
 nothing is written.
@@ -21,6 +22,7 @@ last_checkpoint, else the iter_<n>.pth with the largest n), or a config and a ch
 
 Example:
     python tools/translate.py work_dirs/ac_cyclegan_thigh data/scans --out out/
+    python tools/translate.py work_dirs/ac_cyclegan_thigh /data/thigh_study/manifest.csv --out out/
     python tools/translate.py work_dirs/cv/runs/L_AC_wc1_f0_r0 scan.nii.gz --out out/ --mask scan_mask.nii.gz
     python tools/translate.py work_dirs/ac/ac_cyclegan_thigh.py work_dirs/ac/iter_14400.pth data/scans --out out/
 """
@@ -39,12 +41,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="a training run's work dir, or a model config (the <config name>.py a run saves)")
     p.add_argument("checkpoint", nargs="?", metavar="CHECKPOINT",
                    help="checkpoint of that config (iter_<n>.pth); only with CONFIG")
-    p.add_argument("input", help="a NIfTI volume (.nii / .nii.gz) or a folder of them")
+    p.add_argument("input", help="a NIfTI volume (.nii / .nii.gz), a folder of them, or a study's manifest.csv "
+                                 "(every image it lists, with its mask where it has one)")
     p.add_argument("--out", required=True, help="output folder (created if missing)")
     p.add_argument("--mask", default=None,
-                   help="reference muscle mask (one input) or folder of masks named <name>_mask.nii.gz, "
-                        "<name>_muscle.nii.gz or <name>.nii.gz (.nii too), tried in this order; picks the muscle "
-                        "thresholds per slice by optimal Dice")
+                   help="reference muscle mask (one input), folder of masks named <name>_mask.nii.gz, "
+                        "<name>_muscle.nii.gz or <name>.nii.gz (.nii too), tried in this order, or a manifest.csv "
+                        "(each image's row); picks the muscle thresholds per slice by optimal Dice")
     p.add_argument("--mask-labels", type=int, nargs="+", default=None, metavar="LABEL",
                    help="labels of the masks that are muscle, e.g. 1 2 3 of a one-label-per-muscle segmentation "
                         "(default: the run config's dataset mask_labels, else every non-zero voxel; 0/1 and 0/255 "

@@ -64,7 +64,7 @@ from mmac.datasets.manifest import (
 )
 from mmac.fileio import atomic_path, write_csv_atomic
 
-__all__ = ["VolumeResult", "check_inputs", "find_inputs", "find_mask", "model_mask_labels",
+__all__ = ["VolumeResult", "check_inputs", "find_inputs", "find_mask", "is_manifest", "model_mask_labels",
            "muscle_mask_from_histogram", "translate_nifti", "translate_files", "FAT_FRACTION_CSV", "OUTPUT_SUFFIXES"]
 
 logger = logging.getLogger(__name__)
@@ -108,14 +108,25 @@ def volume_name(path: str | Path) -> str:
     return Path(name).stem
 
 
+def is_manifest(path: str | Path | None) -> bool:
+    """Whether ``path`` is a study manifest (a ``.csv`` file, :mod:`mmac.datasets.manifest`)."""
+    return path is not None and Path(path).suffix.lower() == ".csv" and Path(path).is_file()
+
+
 def find_inputs(path: str | Path) -> list[Path]:
-    """One NIfTI file, or the ``*.nii`` / ``*.nii.gz`` files of a folder (sorted, not recursive).
+    """One NIfTI file, the ``*.nii`` / ``*.nii.gz`` files of a folder (sorted, not recursive), or the images a
+    study manifest lists (in its order).
 
     Raises:
-        FileNotFoundError: ``path`` does not exist, or the folder holds no NIfTI file.
-        ValueError: ``path`` is a file without a ``.nii`` / ``.nii.gz`` suffix.
+        FileNotFoundError: ``path`` does not exist, the folder holds no NIfTI file, or the manifest or a file it
+            lists is missing.
+        ValueError: ``path`` is a file without a ``.nii`` / ``.nii.gz`` suffix, or a bad manifest.
     """
     path = Path(path)
+    if is_manifest(path):
+        from mmac.datasets.manifest import read_manifest
+
+        return [record.image for record in read_manifest(path)]
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(NIFTI_SUFFIXES))
         if not files:
@@ -138,28 +149,42 @@ def mask_candidates(folder: str | Path, image: str | Path) -> list[Path]:
     return [Path(folder) / f"{name}{tag}{suffix}" for tag in MASK_TAGS for suffix in NIFTI_SUFFIXES]
 
 
-def find_mask(mask: str | Path | None, image: Path, single: bool) -> Path | None:
-    """The reference mask of ``image``: ``mask`` itself, or the first of :func:`mask_candidates` in a folder.
+def find_mask(mask: str | Path | None, image: Path, single: bool, optional: bool = False) -> Path | None:
+    """The reference mask of ``image``: ``mask`` itself, the first of :func:`mask_candidates` in a folder, or
+    the mask a study manifest gives ``image``.
 
     A folder's mask of ``<name>.nii[.gz]`` is ``<name>_mask.nii[.gz]``, ``<name>_muscle.nii[.gz]`` or
-    ``<name>.nii[.gz]`` (not ``image`` itself).
+    ``<name>.nii[.gz]`` (not ``image`` itself). A manifest's is the ``mask`` of the row whose ``image`` is
+    ``image`` (the same file).
 
     Args:
-        mask: A mask file (only for a single input volume), a folder of masks, or None.
+        mask: A mask file (only for a single input volume), a folder of masks, a manifest, or None.
         image: The input volume.
         single: Whether ``image`` is the only input.
+        optional: With a manifest, a row without a mask (a healthy subject) gives None instead of an error.
+            Defaults to False.
 
     Returns:
-        The mask file, or None when ``mask`` is None.
+        The mask file, or None when ``mask`` is None (or, with ``optional``, the manifest's row has none).
 
     Raises:
-        FileNotFoundError: ``mask`` does not exist, or the folder holds no mask for ``image`` (the message
-            lists every name looked for).
-        ValueError: ``mask`` is a file but there are several input volumes.
+        FileNotFoundError: ``mask`` does not exist, the folder holds no mask for ``image`` (the message lists
+            every name looked for), or the manifest does not list ``image`` or gives it no mask.
+        ValueError: ``mask`` is a file but there are several input volumes; a bad manifest.
     """
     if mask is None:
         return None
     mask = Path(mask)
+    if is_manifest(mask):
+        from mmac.datasets.manifest import read_manifest
+
+        rows = {record.image.resolve(): record for record in read_manifest(mask)}
+        record = rows.get(Path(image).resolve())
+        if record is None:
+            raise FileNotFoundError(f"{image} is not an image of the manifest {mask}")
+        if record.mask is None and not optional:
+            raise FileNotFoundError(f"{mask} row {record.row} (subject {record.subject!r}) gives {image} no mask")
+        return record.mask
     if mask.is_dir():
         candidates = mask_candidates(mask, image)
         for candidate in candidates:
@@ -406,7 +431,8 @@ def _indent(message: str) -> str:
 
 
 def check_inputs(files: list[Path], mask: str | Path | None, out_dir: str | Path,
-                 percentiles: tuple[float, float] = PERCENTILES, mask_labels=None) -> list[tuple[Path, Path | None]]:
+                 percentiles: tuple[float, float] = PERCENTILES, mask_labels=None,
+                 optional_masks: bool = False) -> list[tuple[Path, Path | None]]:
     """Check every input volume and its mask as :func:`translate_nifti` would, before any is translated.
 
     Each volume must be a readable 3D NIfTI (or (x, y, z, 1)), finite and not constant; with ``mask``, its
@@ -420,6 +446,8 @@ def check_inputs(files: list[Path], mask: str | Path | None, out_dir: str | Path
         out_dir: The output folder.
         percentiles: Normalisation percentiles. Defaults to (0.5, 99.5).
         mask_labels: Labels of the masks that are muscle; None: every non-zero voxel. Defaults to None.
+        optional_masks: With a manifest as ``mask``, rows without a mask translate without one (histogram
+            thresholds). Defaults to False.
 
     Returns:
         ``(volume, mask or None)`` for every input volume to translate, in input order.
@@ -437,13 +465,13 @@ def check_inputs(files: list[Path], mask: str | Path | None, out_dir: str | Path
         if mask.is_dir() and mask.resolve() == out_dir.resolve():
             raise ValueError(f"--out {out_dir} is the mask folder; choose another folder so the outputs "
                              "<name>_muscle.nii.gz do not replace masks or get taken as masks next time")
-        if mask.is_file() and len(files) > 1:
+        if mask.is_file() and len(files) > 1 and not is_manifest(mask):
             find_mask(mask, files[0], single=False)  # raises the ValueError
     found: dict[Path, Path | None] = {}
     errors: list[tuple[Path, Exception]] = []
     for f in files:
         try:
-            found[f] = find_mask(mask, f, single=len(files) == 1)
+            found[f] = find_mask(mask, f, single=len(files) == 1, optional=optional_masks)
         except FileNotFoundError as exc:
             errors.append((f, exc))
     if mask is not None and mask.is_dir():  # a folder holding images and their masks: masks are not inputs
@@ -499,10 +527,12 @@ def translate_files(config, checkpoint: str | Path, inputs: str | Path, out_dir:
     Args:
         config: Model config path or ``Config``.
         checkpoint: Checkpoint of that model.
-        inputs: A NIfTI file or a folder of ``*.nii`` / ``*.nii.gz``.
+        inputs: A NIfTI file, a folder of ``*.nii`` / ``*.nii.gz``, or a study's manifest (every image it lists;
+            its masks are then the reference masks, and rows without one use histogram thresholds).
         out_dir: Output folder.
         mask: A mask file (single input), a folder of masks (``<name>_mask.nii[.gz]``,
-            ``<name>_muscle.nii[.gz]`` or ``<name>.nii[.gz]``), or None. Defaults to None.
+            ``<name>_muscle.nii[.gz]`` or ``<name>.nii[.gz]``), a manifest, or None. Defaults to None (with a
+            manifest as ``inputs``: that manifest).
         device: Torch device. Defaults to ``'cpu'``.
         batch_size: Slices per forward pass. Defaults to 16.
         progress: tqdm progress bars. Defaults to True.
@@ -522,6 +552,9 @@ def translate_files(config, checkpoint: str | Path, inputs: str | Path, out_dir:
 
     mask_labels = check_mask_labels(mask_labels)
     files = find_inputs(inputs)
+    optional_masks = is_manifest(inputs) and mask is None
+    if optional_masks:  # a study's manifest: its own masks, where it has them
+        mask = inputs
     out_dir = Path(out_dir)
     if out_dir.resolve() in {f.parent.resolve() for f in files}:
         raise ValueError(f"--out {out_dir} is the input folder; choose another folder so outputs are not taken "
@@ -531,7 +564,7 @@ def translate_files(config, checkpoint: str | Path, inputs: str | Path, out_dir:
         mask_labels = model_mask_labels(cfg)
         if mask_labels is not None:
             logger.info("mask labels that are muscle, from the config: %s", " ".join(map(str, mask_labels)))
-    pairs = check_inputs(files, mask, out_dir, mask_labels=mask_labels)
+    pairs = check_inputs(files, mask, out_dir, mask_labels=mask_labels, optional_masks=optional_masks)
     translator = init_translator(cfg, checkpoint, device=device)
     results = []
     for f, m in pairs:

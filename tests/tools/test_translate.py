@@ -540,3 +540,37 @@ def test_a_mask_or_an_earlier_output_among_the_inputs_is_refused(tmp_path):
     with pytest.raises(ValueError) as info:
         check_inputs(find_inputs(folder), None, tmp_path / "out")
     assert "c_mask.nii.gz" not in str(info.value) and str(info.value).startswith("2 of 5 input volume(s)")
+
+
+def test_a_study_manifest_as_input_translates_every_image_with_its_row_mask(tiny_model, tmp_path):
+    """The tiny cohort's manifest: every image is translated; rows with a mask use it (thresholds 'mask'), and a
+    row without one uses the histogram. The cohort's own masks are named <id>_mask beside <id>_t1, which a folder
+    lookup would not find: the manifest says which mask is whose."""
+    import csv
+    import shutil
+
+    from mmac.apis import translate_files
+    from mmac.apis.nifti import find_mask, volume_name
+
+    study = tmp_path / "study"
+    shutil.copytree(tiny_model.cohort, study)
+    rows = list(csv.DictReader(open(study / "manifest.csv")))
+    healthy = next(r for r in rows if r["group"] == "healthy")
+    healthy["mask"] = ""  # a healthy subject without a mask, as real studies have them
+    with open(study / "manifest.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    results = translate_files(tiny_model.config, tiny_model.checkpoint, study / "manifest.csv", tmp_path / "out",
+                              progress=False)
+    by_volume = {r.volume: r.thresholds for r in results}
+    assert list(by_volume) == [volume_name(r["image"]) for r in rows]
+    assert by_volume[volume_name(healthy["image"])] == "histogram"
+    assert {t for v, t in by_volume.items() if v != volume_name(healthy["image"])} == {"mask"}
+    # --mask manifest.csv for a single scan: its row's mask; a scan the manifest does not list is named
+    patient = next(r for r in rows if r["group"] == "severe")
+    assert find_mask(study / "manifest.csv", study / patient["image"], single=True) == study / patient["mask"]
+    with pytest.raises(FileNotFoundError, match=r"elsewhere.nii.gz is not an image of the manifest"):
+        find_mask(study / "manifest.csv", tmp_path / "elsewhere.nii.gz", single=True)
+    with pytest.raises(FileNotFoundError, match=r"row \d+ \(subject '" + healthy["subject"] + "'\\) gives .* no mask"):
+        find_mask(study / "manifest.csv", study / healthy["image"], single=True)
