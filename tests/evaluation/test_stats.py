@@ -184,6 +184,20 @@ def test_hodges_lehmann_hand_worked():
     assert five.low == -np.inf and five.high == np.inf and five.level == 1.0
 
 
+def test_hodges_lehmann_textbook_example():
+    """Hollander & Wolfe (1973), p. 29: Hamilton depression scale before (x) and after (y) a tranquilizer, the
+    example of R's wilcox.test documentation, which gives V = 40, p = 0.03906, the (pseudo)median 0.46 and the
+    95 % interval 0.010 to 0.786."""
+    from mmac.evaluation.stats import hodges_lehmann
+
+    x = [1.83, 0.50, 1.62, 2.48, 1.68, 1.88, 1.55, 3.06, 1.30]
+    y = [0.878, 0.647, 0.598, 2.05, 1.06, 1.29, 1.06, 3.14, 1.29]
+    result = hodges_lehmann(x, y)
+    assert result.estimate == pytest.approx(0.46)
+    assert (result.low, result.high) == (pytest.approx(0.010), pytest.approx(0.786))
+    assert paired_wilcoxon(x, y).pvalue == pytest.approx(0.0390625)
+
+
 def _walsh_brute(d):
     return sorted((d[i] + d[j]) / 2 for i in range(len(d)) for j in range(i, len(d)))
 
