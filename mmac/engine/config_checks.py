@@ -35,7 +35,7 @@ DATA_KNOBS = {'data_root': 'data_root', 'manifest': 'manifest', 'image_size': 's
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 # Pipelines the thigh base config builds its loaders' datasets from: top-level name -> the loaders it feeds.
 PIPELINE_KNOBS = {'train_pipeline': ('train_dataloader',), 'test_pipeline': ('val_dataloader', 'test_dataloader')}
-TYPO_CUTOFF = 0.8  # difflib ratio above which an unknown key is taken for a misspelling of a known one
+TYPO_CUTOFF = 0.82  # difflib ratio above which an unknown key is taken for a misspelling of a known one
 
 
 def assigned_names(config: str) -> set[str]:
@@ -59,6 +59,29 @@ def assigned_names(config: str) -> set[str]:
     return names
 
 
+def read_names(config: str) -> set[str]:
+    """Names a config file reads anywhere (``dict(data_root=dataroot)`` reads ``dataroot``): a variable the file
+    uses is the user's own, never a misspelt setting."""
+    with open(config, encoding='utf-8') as f:
+        tree = ast.parse(f.read(), filename=config)
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+
+
+def misspelt_keys(config: str, cfg_keys: Iterable[str], cfg_options: Mapping | None = None) -> list[tuple]:
+    """``(key, known key it resembles, where it was set)`` for each top-level key the user set that looks like a
+    misspelling (see :func:`check_top_level_keys`); [] when there is none."""
+    own = assigned_names(config) - {'_base_'}
+    from_options = _top_level(cfg_options)
+    inherited = set(cfg_keys) - own - from_options
+    targets = sorted(set(RUNNER_KEYS) | set(DATA_KNOBS))  # keys whose misspelling silently changes the run
+    found = []
+    for key in sorted((own | from_options) - set(targets) - inherited - (read_names(config) - from_options)):
+        close = difflib.get_close_matches(key, targets, n=1, cutoff=TYPO_CUTOFF)
+        if close:
+            found.append((key, close[0], '--cfg-options' if key in from_options else config))
+    return found
+
+
 def _top_level(options: Mapping | None) -> set[str]:
     return {key.split('.', 1)[0] for key in (options or {})}
 
@@ -68,10 +91,11 @@ def check_top_level_keys(cfg, config: str, cfg_options: Mapping | None = None) -
 
     A key counts as the user's when the config file itself assigns it or ``--cfg-options`` sets it. A user key
     that is not one of :data:`RUNNER_KEYS` or :data:`DATA_KNOBS`, nor a key the config has without the user
-    setting it (from a base config), but within :data:`TYPO_CUTOFF` of one of :data:`RUNNER_KEYS` or
-    :data:`DATA_KNOBS` is refused: mmengine would keep it as a variable and the run would silently go on
-    without it. Other new keys are the user's own variables and pass, and so do overrides of a base config's
-    variables (``train_pipeline = [...]``, although it resembles neither).
+    setting it (from a base config), nor a variable the file itself reads (``dataroot`` in
+    ``dict(data_root=dataroot)``, ``gen_cfg`` in ``model = dict(generator=gen_cfg)``), but within
+    :data:`TYPO_CUTOFF` of one of :data:`RUNNER_KEYS` or :data:`DATA_KNOBS` is refused: mmengine would keep it as
+    a variable nobody reads, and the run would silently go on without it. Other new keys are the user's own
+    variables and pass, and so do overrides of a base config's variables (``train_pipeline = [...]``).
 
     Args:
         cfg: The merged mmengine ``Config``.
@@ -81,17 +105,9 @@ def check_top_level_keys(cfg, config: str, cfg_options: Mapping | None = None) -
     Raises:
         ValueError: Names the key, where it was set and the known key it resembles.
     """
-    own = assigned_names(config) - {'_base_'}
-    from_options = _top_level(cfg_options)
-    inherited = set(cfg.keys()) - own - from_options
-    targets = sorted(set(RUNNER_KEYS) | set(DATA_KNOBS))  # keys whose misspelling silently changes the run
-    for key in sorted((own | from_options) - set(targets) - inherited):
-        close = difflib.get_close_matches(key, targets, n=1, cutoff=TYPO_CUTOFF)
-        if close:
-            where = '--cfg-options' if key in from_options else config
-            raise ValueError(f"{where}: unknown top-level key {key!r}; did you mean {close[0]!r}? (A key that "
-                             "is your own variable and not a misspelling: give it a name less like "
-                             f"{close[0]!r}.)")
+    for key, close, where in misspelt_keys(config, cfg.keys(), cfg_options)[:1]:
+        raise ValueError(f"{where}: unknown top-level key {key!r}; did you mean {close!r}? (A key that is your "
+                         f"own variable and not a misspelling: give it a name less like {close!r}.)")
 
 
 def _thigh_loaders(cfg) -> list[str]:
@@ -197,17 +213,27 @@ def _registered(name: str):
     return None
 
 
+def _thigh_datasets(dataset, where: str) -> list[tuple[str, dict]]:
+    """The ``ThighMRDataset`` configs in ``dataset``: itself, or inside a wrapper's ``dataset`` / ``datasets``
+    (``RepeatDataset``, ``ConcatDataset``, ...), each with where it sits."""
+    if not isinstance(dataset, Mapping):
+        return []
+    plain = dataset.to_dict() if hasattr(dataset, 'to_dict') else dict(dataset)
+    if plain.get('type') == 'ThighMRDataset':
+        return [(where, plain)]
+    found = _thigh_datasets(plain.get('dataset'), f'{where}.dataset')
+    for i, inner in enumerate(plain.get('datasets') or []):
+        found += _thigh_datasets(inner, f'{where}.datasets[{i}]')
+    return found
+
+
 def _distinct_datasets(cfg, loaders: Iterable[str]) -> list[tuple[str, dict]]:
     seen, out = [], []
     for key in loaders:
-        dataset = (cfg.get(key) or {}).get('dataset')
-        if dataset is None:
-            continue
-        plain = dataset.to_dict() if hasattr(dataset, 'to_dict') else dict(dataset)
-        if plain in seen:
-            continue
-        seen.append(plain)
-        out.append((key, plain))
+        for where, plain in _thigh_datasets((cfg.get(key) or {}).get('dataset'), f'{key}.dataset'):
+            if plain not in seen:
+                seen.append(plain)
+                out.append((where, plain))
     return out
 
 
@@ -245,11 +271,12 @@ def preflight_model(cfg, checkpoint: str | None = None) -> None:
 
 
 def preflight_datasets(cfg, loaders: Iterable[str] = LOADERS) -> None:
-    """Build each distinct dataset of ``loaders`` once, before the runner, to refuse bad data early.
+    """Build each distinct ``ThighMRDataset`` of ``loaders`` once, before the runner, to refuse bad data early.
 
     ``ThighMRDataset`` reads its manifest, volumes and masks at construction and checks them (the slice cache
-    makes the runner's own build that follows cheap). A bad argument name is reported with the arguments the
-    dataset takes.
+    makes the runner's own build that follows cheap). It is found as a loader's dataset or inside a dataset
+    wrapper; other datasets (the drop-in's image folders) are left to the runner. A bad argument name is
+    reported with the arguments the dataset takes.
 
     Args:
         cfg: The loaded config (``data_root`` applied).
@@ -266,12 +293,12 @@ def preflight_datasets(cfg, loaders: Iterable[str] = LOADERS) -> None:
 
     register_all_modules()
     init_default_scope(cfg.get('default_scope') or 'mmagic')
-    for key, dataset in _distinct_datasets(cfg, loaders):
+    for where, dataset in _distinct_datasets(cfg, loaders):
         dataset = dict(dataset, pipeline=[])
         try:
             DATASETS.build(dataset)
         except TypeError as exc:
-            explained = explain_unexpected_argument(exc, f'{key}.dataset')
+            explained = explain_unexpected_argument(exc, where)
             if explained is None:
                 raise
             raise explained from exc

@@ -32,6 +32,8 @@ def test_a_misspelt_data_root_is_refused(tmp_path):
         load_config(user_config(tmp_path, BASE + "num_fold = 2\n"))
     with pytest.raises(ValueError, match="did you mean 'work_dir'"):
         load_config(user_config(tmp_path, BASE + "work_dirs = './w'\n"))
+    with pytest.raises(ValueError, match="did you mean 'custom_hooks'"):
+        load_config(user_config(tmp_path, BASE + "costum_hooks = []\n"))
 
 
 def test_own_variables_and_overrides_pass(tmp_path):
@@ -121,3 +123,41 @@ def test_top_level_pipelines_reach_their_loaders(tmp_path):
     # the shipped configs are untouched: their loaders hold the base's pipelines already
     base = load_config(str(REPO / "configs" / "ac_cyclegan_thigh.py"))
     assert base.train_dataloader.dataset.pipeline[0]['type'] == 'RandomRot90'
+
+
+def test_no_config_of_the_mmagic_zoo_is_taken_for_a_typo():
+    """Every config mmagic ships, checked as if it set every key itself (stricter than loading it): none has a key
+    the check would refuse (variables it reads, like the CycleGAN configs' dataroot, are its own)."""
+    import glob
+    import os
+
+    import mmagic
+
+    from mmac.engine.config_checks import misspelt_keys
+
+    root = os.path.join(os.path.dirname(mmagic.__file__), ".mim", "configs")
+    files = sorted(glob.glob(os.path.join(root, "**", "*.py"), recursive=True))
+    assert len(files) > 100
+    assert [(os.path.relpath(f, root), misspelt_keys(f, [])) for f in files if misspelt_keys(f, [])] == []
+
+
+def test_a_variable_the_file_reads_is_its_own(tmp_path):
+    config = user_config(tmp_path, BASE + "dataroot = '/d'\ndata_root = dataroot\n"
+                                          "gen_cfg = dict(type='UNetGenerator', num_down=5)\n"
+                                          "model = dict(generator=gen_cfg)\n")
+    assert load_config(config).data_root == "/d"
+
+
+def test_preflight_finds_the_thigh_dataset_inside_a_wrapper(tiny_cohort):
+    """A RepeatDataset around the thigh dataset is built by the runner as it is; the preflight checks the inner
+    dataset (whose misspelt argument it names where it sits) and never gives the wrapper a pipeline."""
+    from mmac.engine.config_checks import preflight_datasets
+
+    cfg = load_config(str(CPU_CONFIG), cfg_options={"data_root": str(tiny_cohort)})
+    inner = cfg.train_dataloader.dataset
+    cfg.train_dataloader.dataset = dict(type="RepeatDataset", times=2, dataset=inner)
+    preflight_datasets(cfg)
+    cfg.train_dataloader.dataset = dict(type="RepeatDataset", times=2, dataset=dict(inner, mask_label=[1]))
+    with pytest.raises(ValueError, match=r"train_dataloader.dataset.dataset: ThighMRDataset has no argument "
+                                         r"'mask_label'"):
+        preflight_datasets(cfg)
