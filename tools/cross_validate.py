@@ -25,7 +25,7 @@ import sys
 
 from mmac.engine.launch import parse_cfg_options
 from mmac.protocol.grid import LOSSES, make_grid
-from mmac.protocol.runs import check_fold_files, pending_runs, rescore_grid, run_grid
+from mmac.protocol.runs import check_fold_data, check_fold_files, pending_runs, rescore_grid, run_grid
 
 
 def parse_args(argv=None):
@@ -116,6 +116,7 @@ def main(argv=None) -> int:
             path = rescore_grid(args.out, specs, progress=not args.no_progress)
         else:
             check_fold_files(cfg_options, [spec.fold for spec in todo])
+            check_fold_data(args.config, [spec.fold for spec in todo], cfg_options or None)  # one error line
     except (FileNotFoundError, ValueError) as exc:
         return cli_error(exc)
     if not args.rescore:
@@ -126,7 +127,7 @@ def main(argv=None) -> int:
                     else (min(2, available_cpus()) if args.preset else 1))
         path = run_grid(args.config, specs, args.out, iters=args.iters, epochs=args.epochs,
                         cfg_options=cfg_options or None, jobs=jobs, gpus=gpus, progress=not args.no_progress,
-                        fast=args.fast)
+                        fast=args.fast, check_data=False)
     print(f'results: {path}')
     if args.preset is None:
         print(f'report:  python tools/report.py {args.out}')

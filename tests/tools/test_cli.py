@@ -187,3 +187,12 @@ def test_a_fresh_process_refuses_with_one_line_only():
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and \
         proc.stderr.startswith("error: --cfg-options: unknown top-level key 'data_rot'"), proc.stderr
+
+
+def test_cross_validate_refuses_missing_data_with_one_line(tmp_path, capsys):
+    """The grid's data check (every fold's data before the first run) is one error line, not a traceback."""
+    argv = ['--out', str(tmp_path / 'cv'), '--config', str(CPU_CONFIG), '--losses', 'L_AC', '--weights', '1',
+            '--folds', '0', '--repeats', '1', '--iters', '2', '--cfg-options', f"data_root={tmp_path / 'nodata'}"]
+    assert load_tool('cross_validate').main(argv) == 2
+    one_error_line(capsys, 'fold 0: ', 'manifest not found')
+    assert not (tmp_path / 'cv').exists()
