@@ -47,9 +47,24 @@ def _plain_state_dict_keys(model: torch.nn.Module, state_dict: dict, prefix: str
     _rename(state_dict, wrapped)
 
 
-def _plain_loaded_keys(state_dict: dict, prefix: str, *args) -> None:
-    """Load pre-hook: read a checkpoint saved with a wrapper's ``module.`` in its keys under the plain names."""
-    _rename(state_dict, [(f'{prefix}{name}.module.', f'{prefix}{name}.') for name in _CHILDREN_WITH_WRAPPERS])
+def _loaded_keys(model: torch.nn.Module, state_dict: dict, prefix: str, *args) -> None:
+    """Load pre-hook: give the checkpoint's keys the form the calling loader expects.
+
+    mmengine's loader (test, resume, ``load_from``) unwraps model wrappers and wants the plain names; torch's own
+    ``load_state_dict`` on a model whose generators and discriminators are DDP-wrapped wants
+    ``generators.module.*``. Checkpoints saved either way load either way.
+    """
+    from mmengine.model import is_model_wrapper
+
+    torch_load = getattr(model, '_torch_load', False)
+    for name in _CHILDREN_WITH_WRAPPERS:
+        child = model._modules.get(name)
+        plain, wrapped = f'{prefix}{name}.', f'{prefix}{name}.module.'
+        if torch_load and child is not None and is_model_wrapper(child):
+            for key in [k for k in state_dict if k.startswith(plain) and not k.startswith(wrapped)]:
+                state_dict[wrapped + key[len(plain):]] = state_dict.pop(key)
+        else:
+            _rename(state_dict, [(wrapped, plain)])
 
 
 def _rename(state_dict: dict, pairs: list[tuple[str, str]]) -> None:
@@ -160,7 +175,16 @@ class ModularCycleGAN(CycleGAN):
         # 'generators.module.healthy...', which mmengine's loader (it unwraps wrappers, expecting the plain names)
         # and a single-process model cannot load. Checkpoints keep the plain names, and old ones are read too.
         self._register_state_dict_hook(_plain_state_dict_keys)
-        self._register_load_state_dict_pre_hook(_plain_loaded_keys)
+        self._register_load_state_dict_pre_hook(_loaded_keys, with_module=True)
+
+    def load_state_dict(self, state_dict, *args, **kwargs):
+        """torch's ``load_state_dict``, with the keys put in the form a DDP-wrapped model wants
+        (:func:`_loaded_keys`); mmengine's loader does not come through here."""
+        self._torch_load = True
+        try:
+            return super().load_state_dict(state_dict, *args, **kwargs)
+        finally:
+            self._torch_load = False
 
     def init_weights(self) -> None:
         """Initialise every generator and discriminator with its own ``init_weights``.

@@ -306,6 +306,9 @@ def test_checkpoint_keys_of_a_distributed_run_are_the_plain_ones(tmp_path):
         for key, value in fresh.state_dict().items():
             assert torch.equal(value, saved[key]), key
         fresh.load_state_dict({k: v for k, v in old.items()}, strict=True)  # torch's own loader too
+        # torch's own round trip on the distributed model, and the old form into it, as torch-level code does it
+        wrapped.load_state_dict(wrapped.state_dict(), strict=True)
+        wrapped.load_state_dict({k: v.clone() for k, v in old.items()}, strict=True)
         # and a plain checkpoint into the distributed model, as resume does through mmengine's loader
         load_state_dict(wrapped, {k: v.clone() for k, v in plain.state_dict().items()}, strict=True)
         assert torch.equal(wrapped.generators.module['healthy'].state_dict()[next(iter(
