@@ -132,11 +132,16 @@ def check_fold_data(config: str, folds: Sequence[int], cfg_options: dict | None 
             raise type(exc)(f"fold {fold}: {exc}") from exc
 
 
+EPOCHS_TO_ITERATIONS = 'epochs x training items / batch size'
+
+
 def _settings(config: str, iters: int | None, epochs: float | None, cfg_options: dict | None) -> dict:
     """What makes two runs of the same spec the same experiment (stored in DONE, checked on reuse)."""
     cfg_options = cfg_options or {}
     settings = dict(config=osp.abspath(config), config_digest=config_digest(config), iters=iters, epochs=epochs,
                     cfg_options=cfg_options, data_digest=data_digest(cfg_options.get('data_root')))
+    if epochs is not None:  # runs made before epochs counted batches took batch-size times as many iterations
+        settings['epochs_to_iterations'] = EPOCHS_TO_ITERATIONS
     return json.loads(json.dumps(settings))  # the form it takes in DONE (tuples become lists)
 
 

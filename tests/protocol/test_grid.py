@@ -341,3 +341,17 @@ def test_a_short_run_still_leaves_a_translation_grid(grid_env, tmp_path):
     assert [h.get('interval') for h in short.custom_hooks] == [2, None]
     long = run_config(config, RunSpec('L_AC', 1.0, 0, 0), str(tmp_path), iters=900, cfg_options=options)
     assert long.custom_hooks[0]['interval'] == 450
+
+
+def test_a_run_made_when_epochs_counted_items_is_not_reused(tmp_path):
+    """--epochs used to give epochs x items iterations (batch size ignored); a DONE run made so must not pass for
+    one of today's --epochs E, which trains a batch size fewer iterations."""
+    from mmac.protocol.runs import EPOCHS_TO_ITERATIONS, _settings, settings_differences
+    from tests.conftest import CPU_CONFIG
+
+    config = str(CPU_CONFIG)
+    now = _settings(config, None, 16.0, {})
+    old = {k: v for k, v in now.items() if k != 'epochs_to_iterations'}
+    assert settings_differences(old, now) == [f"epochs_to_iterations: None then, {EPOCHS_TO_ITERATIONS!r} now"]
+    assert settings_differences(now, _settings(config, None, 16.0, {})) == []
+    assert 'epochs_to_iterations' not in _settings(config, 900, None, {})  # --iters runs are unaffected
