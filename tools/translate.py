@@ -50,16 +50,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(each image's row); picks the muscle thresholds per slice by optimal Dice")
     p.add_argument("--mask-labels", type=int, nargs="+", default=None, metavar="LABEL",
                    help="labels of the masks that are muscle, e.g. 1 2 3 of a one-label-per-muscle segmentation "
-                        "(default: the run config's dataset mask_labels, else every non-zero voxel; 0/1 and 0/255 "
-                        "masks need nothing)")
+                        "(default: the run config's dataset mask_labels, else every non-zero voxel, which 0/1 "
+                        "and 0/255 masks need)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
     p.add_argument("--batch-size", type=int, default=16, help="slices per forward pass (default 16)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = p.parse_args(argv)
     if args.batch_size < 1:
         p.error(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.mask_labels is not None and args.mask is None:
-        p.error("--mask-labels needs --mask")
+    if args.mask_labels is not None and args.mask is None and not args.input.lower().endswith(".csv"):
+        p.error("--mask-labels needs --mask (or a manifest.csv as the input, whose masks it then reads)")
     if args.mask_labels is not None and min(args.mask_labels) < 1:
         p.error(f"--mask-labels must be >= 1 (0 is the background), got {' '.join(map(str, args.mask_labels))}")
     if args.checkpoint is None and not os.path.isdir(args.model):

@@ -321,7 +321,8 @@ def _append_csv(out_dir: Path, row: dict) -> Path:
 
 def translate_nifti(translator, image: str | Path, out_dir: str | Path, mask: str | Path | None = None,
                     batch_size: int = 16, progress: bool = True,
-                    percentiles: tuple[float, float] = PERCENTILES, mask_labels=None) -> VolumeResult:
+                    percentiles: tuple[float, float] = PERCENTILES, mask_labels=None,
+                    name: str | None = None) -> VolumeResult:
     """Translate one NIfTI volume and write its outputs (see the module docstring).
 
     Args:
@@ -334,6 +335,9 @@ def translate_nifti(translator, image: str | Path, out_dir: str | Path, mask: st
         percentiles: Normalisation percentiles, as the dataset's. Defaults to (0.5, 99.5).
         mask_labels: Labels of ``mask`` that are muscle; None: every non-zero voxel
             (:func:`mmac.datasets.manifest.muscle_mask`). Defaults to None.
+
+        name: The outputs' name, ``<name>_pseudohealthy.nii.gz`` etc. Defaults to the input's name without
+            its suffix.
 
     Returns:
         What was written.
@@ -373,7 +377,7 @@ def translate_nifti(translator, image: str | Path, out_dir: str | Path, mask: st
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    name = volume_name(image)
+    name = name or volume_name(image)
     raw_affine = np.asarray(original.affine, dtype=np.float64)
     finals = {suffix: out_dir / f"{name}{suffix}.nii.gz" for suffix in outputs}
     with contextlib.ExitStack() as stack:  # all three renamed into place only when all three are written
@@ -432,7 +436,7 @@ def _indent(message: str) -> str:
 
 def check_inputs(files: list[Path], mask: str | Path | None, out_dir: str | Path,
                  percentiles: tuple[float, float] = PERCENTILES, mask_labels=None,
-                 optional_masks: bool = False) -> list[tuple[Path, Path | None]]:
+                 optional_masks: bool = False, names: dict | None = None) -> list[tuple[Path, Path | None]]:
     """Check every input volume and its mask as :func:`translate_nifti` would, before any is translated.
 
     Each volume must be a readable 3D NIfTI (or (x, y, z, 1)), finite and not constant; with ``mask``, its
@@ -448,6 +452,7 @@ def check_inputs(files: list[Path], mask: str | Path | None, out_dir: str | Path
         mask_labels: Labels of the masks that are muscle; None: every non-zero voxel. Defaults to None.
         optional_masks: With a manifest as ``mask``, rows without a mask translate without one (histogram
             thresholds). Defaults to False.
+        names: The outputs' name per input volume; None: each input's name without its suffix.
 
     Returns:
         ``(volume, mask or None)`` for every input volume to translate, in input order.
@@ -478,7 +483,7 @@ def check_inputs(files: list[Path], mask: str | Path | None, out_dir: str | Path
         mask_files = {m.resolve() for m in found.values() if m is not None}
         files = [f for f in files if f.resolve() not in mask_files]
         errors = [(f, e) for f, e in errors if f.resolve() not in mask_files]
-    by_name = {volume_name(f): f for f in files}
+    by_name = {} if names else {volume_name(f): f for f in files}  # a manifest names its images itself
     for f in files:  # an input named as another input's mask or output: taken for an image, it would be translated
         name = volume_name(f)
         for tag in (*MASK_TAGS[:-1], *OUTPUT_SUFFIXES):
@@ -488,13 +493,13 @@ def check_inputs(files: list[Path], mask: str | Path | None, out_dir: str | Path
                 errors.append((f, ValueError(f"{f} is named as {what} of {owner} (<name>{tag}); give the masks' "
                                              "folder as --mask, or move it out of the input folder")))
                 break
-    names: dict[str, Path] = {}
+    taken: dict[str, Path] = {}
     for f in files:
-        name = volume_name(f)
-        if name in names:
-            errors.append((f, ValueError(f"{f} and {names[name]} both give outputs {name}_*.nii.gz; rename one")))
+        name = (names or {}).get(f) or volume_name(f)
+        if name in taken:
+            errors.append((f, ValueError(f"{f} and {taken[name]} both give outputs {name}_*.nii.gz; rename one")))
             continue
-        names[name] = f
+        taken[name] = f
         protected = {f.resolve()} | ({found[f].resolve()} if found.get(f) is not None else set())
         clash = [out_dir / f"{name}{s}.nii.gz" for s in OUTPUT_SUFFIXES
                  if (out_dir / f"{name}{s}.nii.gz").resolve() in protected]
@@ -527,8 +532,9 @@ def translate_files(config, checkpoint: str | Path, inputs: str | Path, out_dir:
     Args:
         config: Model config path or ``Config``.
         checkpoint: Checkpoint of that model.
-        inputs: A NIfTI file, a folder of ``*.nii`` / ``*.nii.gz``, or a study's manifest (every image it lists;
-            its masks are then the reference masks, and rows without one use histogram thresholds).
+        inputs: A NIfTI file, a folder of ``*.nii`` / ``*.nii.gz``, or a study's manifest (every image it lists,
+            its outputs named by subject, ``<subject>_pseudohealthy.nii.gz``; its masks are then the reference
+            masks, and rows without one use histogram thresholds).
         out_dir: Output folder.
         mask: A mask file (single input), a folder of masks (``<name>_mask.nii[.gz]``,
             ``<name>_muscle.nii[.gz]`` or ``<name>.nii[.gz]``), a manifest, or None. Defaults to None (with a
@@ -552,8 +558,9 @@ def translate_files(config, checkpoint: str | Path, inputs: str | Path, out_dir:
 
     mask_labels = check_mask_labels(mask_labels)
     files = find_inputs(inputs)
-    optional_masks = is_manifest(inputs) and mask is None
-    if optional_masks:  # a study's manifest: its own masks, where it has them
+    # a study's manifest as the input: its own masks, where it has them (also when given again as --mask)
+    optional_masks = is_manifest(inputs) and (mask is None or Path(mask).resolve() == Path(inputs).resolve())
+    if optional_masks:
         mask = inputs
     out_dir = Path(out_dir)
     if out_dir.resolve() in {f.parent.resolve() for f in files}:
@@ -564,11 +571,16 @@ def translate_files(config, checkpoint: str | Path, inputs: str | Path, out_dir:
         mask_labels = model_mask_labels(cfg)
         if mask_labels is not None:
             logger.info("mask labels that are muscle, from the config: %s", " ".join(map(str, mask_labels)))
-    pairs = check_inputs(files, mask, out_dir, mask_labels=mask_labels, optional_masks=optional_masks)
+    names = None
+    if is_manifest(inputs):  # outputs named by subject: a study may keep every scan as <subject>/t1.nii.gz
+        from mmac.datasets.manifest import read_manifest
+
+        names = {record.image: record.subject for record in read_manifest(inputs)}
+    pairs = check_inputs(files, mask, out_dir, mask_labels=mask_labels, optional_masks=optional_masks, names=names)
     translator = init_translator(cfg, checkpoint, device=device)
     results = []
     for f, m in pairs:
         results.append(translate_nifti(translator, f, out_dir, mask=m, batch_size=batch_size, progress=progress,
-                                       mask_labels=mask_labels))
+                                       mask_labels=mask_labels, name=(names or {}).get(f)))
         logger.info("%s -> %s (mean fat fraction estimate %.4f)", f, out_dir, results[-1].mean_ff_estimate)
     return results

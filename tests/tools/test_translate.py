@@ -550,7 +550,7 @@ def test_a_study_manifest_as_input_translates_every_image_with_its_row_mask(tiny
     import shutil
 
     from mmac.apis import translate_files
-    from mmac.apis.nifti import find_mask, volume_name
+    from mmac.apis.nifti import find_mask
 
     study = tmp_path / "study"
     shutil.copytree(tiny_model.cohort, study)
@@ -564,9 +564,19 @@ def test_a_study_manifest_as_input_translates_every_image_with_its_row_mask(tiny
     results = translate_files(tiny_model.config, tiny_model.checkpoint, study / "manifest.csv", tmp_path / "out",
                               progress=False)
     by_volume = {r.volume: r.thresholds for r in results}
-    assert list(by_volume) == [volume_name(r["image"]) for r in rows]
-    assert by_volume[volume_name(healthy["image"])] == "histogram"
-    assert {t for v, t in by_volume.items() if v != volume_name(healthy["image"])} == {"mask"}
+    assert list(by_volume) == [r["subject"] for r in rows]  # outputs named by subject
+    assert by_volume[healthy["subject"]] == "histogram"
+    assert {t for v, t in by_volume.items() if v != healthy["subject"]} == {"mask"}
+    assert (tmp_path / "out" / f"{healthy['subject']}_pseudohealthy.nii.gz").is_file()
+    # the manifest given again as --mask, with --mask-labels on the command line: the same masks, rows without
+    # one still on the histogram
+    rc = load_tool().main([str(tiny_model.config), str(tiny_model.checkpoint), str(study / "manifest.csv"), "--out",
+                           str(tmp_path / "out2"), "--mask", str(study / "manifest.csv"), "--mask-labels", "1",
+                           "--no-progress"])
+    assert rc == 0
+    rc = load_tool().main([str(tiny_model.config), str(tiny_model.checkpoint), str(study / "manifest.csv"), "--out",
+                           str(tmp_path / "out3"), "--mask-labels", "1", "--no-progress"])
+    assert rc == 0
     # --mask manifest.csv for a single scan: its row's mask; a scan the manifest does not list is named
     patient = next(r for r in rows if r["group"] == "severe")
     assert find_mask(study / "manifest.csv", study / patient["image"], single=True) == study / patient["mask"]
@@ -574,3 +584,26 @@ def test_a_study_manifest_as_input_translates_every_image_with_its_row_mask(tiny
         find_mask(study / "manifest.csv", tmp_path / "elsewhere.nii.gz", single=True)
     with pytest.raises(FileNotFoundError, match=r"row \d+ \(subject '" + healthy["subject"] + "'\\) gives .* no mask"):
         find_mask(study / "manifest.csv", study / healthy["image"], single=True)
+
+
+def test_a_manifest_of_per_subject_folders_names_outputs_by_subject(tiny_model, tmp_path):
+    """<subject>/t1.nii.gz for every subject: one output name per subject, not one 't1' for all."""
+    import csv
+    import shutil
+
+    from mmac.apis import translate_files
+
+    rows = list(csv.DictReader(open(tiny_model.cohort / "manifest.csv")))[-2:]  # two patients
+    study = tmp_path / "study"
+    for r in rows:
+        (study / r["subject"]).mkdir(parents=True)
+        shutil.copy(tiny_model.cohort / r["image"], study / r["subject"] / "t1.nii.gz")
+        shutil.copy(tiny_model.cohort / r["mask"], study / r["subject"] / "mask.nii.gz")
+    with open(study / "manifest.csv", "w") as f:
+        f.write("subject,group,image,mask\n" + "".join(f"{r['subject']},{r['group']},{r['subject']}/t1.nii.gz,"
+                                                      f"{r['subject']}/mask.nii.gz\n" for r in rows))
+    results = translate_files(tiny_model.config, tiny_model.checkpoint, study / "manifest.csv", tmp_path / "out",
+                              progress=False)
+    assert [r.volume for r in results] == [r["subject"] for r in rows]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*_pseudohealthy.nii.gz")) == \
+        sorted(f"{r['subject']}_pseudohealthy.nii.gz" for r in rows)
