@@ -489,7 +489,10 @@ def _report_text(results: pd.DataFrame, results_dir: Path, table_md: str, tests:
         "differences dropped; with all differences zero the p-value is set to 1). mean_difference is the first "
         "setting minus the second; shift is the Hodges-Lehmann estimate of that difference (the median of the "
         "patients' pairwise averages of it) and ci_low, ci_high its 95 % confidence interval from the same "
-        "signed-rank distribution: it excludes 0 exactly when the exact test gives p <= 0.05. With few patients "
+        "signed-rank distribution: without ties or zero differences it excludes 0 exactly when the exact test "
+        "gives p <= 0.05. Patients tested in one fold share that fold's trained models, so neither the test nor "
+        "the interval is exact about the training's variation: read them beside the spread over units. With few "
+        "patients "
         "the smallest attainable p-value is large (e.g. 0.0625 for 5 patients, whose interval is unbounded), "
         "so read p together with n_patients. (`pvalues.csv`)",
         "",

@@ -218,8 +218,9 @@ def pvalues(results: pd.DataFrame) -> pd.DataFrame:
 
     Beside the test, how large and how sure: ``shift`` is the Hodges-Lehmann estimate of the per-patient
     difference (the median of its Walsh averages) and [``ci_low``, ``ci_high``] its 95 % confidence interval from
-    the same signed-rank distribution (:func:`mmac.evaluation.stats.hodges_lehmann`; it excludes 0 exactly
-    when the exact test gives p <= 0.05, and is unbounded with 5 patients or fewer).
+    the same signed-rank distribution (:func:`mmac.evaluation.stats.hodges_lehmann`; without ties or zero
+    differences it excludes 0 exactly when the exact test gives p <= 0.05, and is unbounded with 5 patients or
+    fewer).
 
     Returns:
         Columns ``comparison``, ``w_c``, ``group``, ``n_patients``, ``n_nonzero``, ``mean_difference``

@@ -263,18 +263,23 @@ def test_hodges_lehmann_coverage_by_simulation():
 
 
 def test_hodges_lehmann_normal_path_close_to_exact():
-    from mmac.evaluation.stats import EXACT_MAX_N, hodges_lehmann
+    from mmac.evaluation.stats import EXACT_MAX_N, hodges_lehmann, signed_rank_null
 
     rng = np.random.default_rng(1)
     n = EXACT_MAX_N + 10
     d = rng.normal(0.005, 0.02, n)
     approx = hodges_lehmann(d, np.zeros(n))
     assert approx.method == "normal" and approx.level == 0.95
-    walsh = np.array(_walsh_brute(d))
-    cdf = np.cumsum(_brute_null_dp(n))
-    c = int(np.sum(cdf <= 0.025))
-    # the normal approximation's c is within one rank of the exact one
-    assert min(abs(approx.low - walsh[c - 1 + k]) for k in (-1, 0, 1)) == 0.0
+    walsh = np.sort((d[:, None] + d[None, :])[np.triu_indices(n)] / 2)
+    c = int(np.sum(np.cumsum(signed_rank_null(n)) <= 0.025))  # exact, still finite at this n
+    # the normal approximation's c is within two ranks of the exact one
+    assert min(abs(approx.low - walsh[c - 1 + k]) for k in (-2, -1, 0, 1, 2)) == 0.0
+
+
+def test_signed_rank_null_matches_a_plain_recursion_at_60():
+    from mmac.evaluation.stats import signed_rank_null
+
+    np.testing.assert_allclose(signed_rank_null(60), _brute_null_dp(60), rtol=1e-12, atol=1e-300)
 
 
 def _brute_null_dp(n):
