@@ -151,17 +151,23 @@ def apply_data_knobs(cfg, config: str, cfg_options: Mapping | None = None, log=N
         if knob not in own or knob not in cfg:
             continue
         value = cfg[knob]
-        free = [key for key in _thigh_loaders(cfg) if key in fed and f'{key}.dataset.{field}' not in options]
-        values = {key: cfg[key]['dataset'].get(field) for key in free}
+        loaders = [key for key in _thigh_loaders(cfg) if key in fed]
+        pinned = {key: cfg[key]['dataset'].get(field) for key in loaders if f'{key}.dataset.{field}' in options}
+        clash = {key: v for key, v in pinned.items() if v != value}
+        if clash and knob in _top_level(cfg_options):
+            found = ', '.join(f'{key}.dataset.{field}={v!r}' for key, v in clash.items())
+            raise ValueError(f"--cfg-options sets {knob}={value!r} and also {found}; give one of them")
+        values = {key: cfg[key]['dataset'].get(field) for key in loaders if key not in pinned}
         stale = [key for key, v in values.items() if v != value]
         if not stale:
             continue
         if len({repr(v) for v in values.values()}) > 1:
             found = ', '.join(f'{key}.dataset.{field}={v!r}' for key, v in values.items())
+            hint = ' '.join(f'{key}.dataset.{field}={value!r}' for key in stale)
             raise ValueError(f"{config}: {knob} = {value!r} at top level, but the loaders disagree ({found}); a "
                              "top-level variable does not reach loaders built in a base config. Set each "
                              f"loader's dataset {field} (e.g. train_dataloader = dict(dataset=dict({field}="
-                             f"{value!r}))) or give --cfg-options {stale[0]}.dataset.{field}={value!r}")
+                             f"{value!r}))) or give --cfg-options {hint}")
         for key in stale:
             cfg[key]['dataset'][field] = value
         shown = f" = {value!r}" if field != 'pipeline' else ''

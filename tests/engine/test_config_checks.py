@@ -161,3 +161,13 @@ def test_preflight_finds_the_thigh_dataset_inside_a_wrapper(tiny_cohort):
     with pytest.raises(ValueError, match=r"train_dataloader.dataset.dataset: ThighMRDataset has no argument "
                                          r"'mask_label'"):
         preflight_datasets(cfg)
+
+
+def test_a_knob_and_loader_options_that_contradict_each_other_are_refused():
+    """--cfg-options num_folds=3 beside loaders the options pin at 5 (as the presets do): one has to go."""
+    pinned = {f"{k}.dataset.num_folds": 5 for k in LOADERS}
+    with pytest.raises(ValueError, match=r"--cfg-options sets num_folds=3 and also train_dataloader.dataset."
+                                         r"num_folds=5, val_dataloader.dataset.num_folds=5"):
+        load_config(str(CPU_CONFIG), cfg_options=dict(pinned, num_folds=3))
+    cfg = load_config(str(CPU_CONFIG), cfg_options=dict(pinned, num_folds=5))  # agreeing: fine
+    assert {cfg[k].dataset.num_folds for k in LOADERS} == {5}
