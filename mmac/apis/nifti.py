@@ -380,10 +380,16 @@ def translate_nifti(translator, image: str | Path, out_dir: str | Path, mask: st
     name = name or volume_name(image)
     raw_affine = np.asarray(original.affine, dtype=np.float64)
     finals = {suffix: out_dir / f"{name}{suffix}.nii.gz" for suffix in outputs}
-    with contextlib.ExitStack() as stack:  # all three renamed into place only when all three are written
-        for suffix, (volume, dtype) in outputs.items():
-            tmp = stack.enter_context(atomic_path(finals[suffix], suffix=".tmp.nii.gz"))
-            _save_like(_to_original_orientation(volume, raw_affine), original, dtype, Path(tmp))
+    new = [final for final in finals.values() if not final.exists()]
+    try:
+        with contextlib.ExitStack() as stack:  # all three renamed into place only when all three are written
+            for suffix, (volume, dtype) in outputs.items():
+                tmp = stack.enter_context(atomic_path(finals[suffix], suffix=".tmp.nii.gz"))
+                _save_like(_to_original_orientation(volume, raw_affine), original, dtype, Path(tmp))
+    except BaseException:  # a rename that failed after others succeeded: no lone new output is left
+        for final in new:
+            final.unlink(missing_ok=True)
+        raise
     _append_csv(out_dir, dict(volume=name, mean_ff_estimate=mean_ff, muscle_voxels=voxels, thresholds=source))
     return VolumeResult(volume=name, pseudo_healthy=finals["_pseudohealthy"], fatmap=finals["_fatmap"],
                         muscle=finals["_muscle"], mean_ff_estimate=mean_ff, muscle_voxels=voxels,

@@ -607,3 +607,22 @@ def test_a_manifest_of_per_subject_folders_names_outputs_by_subject(tiny_model, 
     assert [r.volume for r in results] == [r["subject"] for r in rows]
     assert sorted(p.name for p in (tmp_path / "out").glob("*_pseudohealthy.nii.gz")) == \
         sorted(f"{r['subject']}_pseudohealthy.nii.gz" for r in rows)
+
+
+def test_a_rename_failing_partway_leaves_no_new_output(translator, scan, tmp_path, monkeypatch):
+    """The three outputs are renamed into place at the end; if the second rename fails, the first is removed."""
+    import mmac.fileio
+    from mmac.apis import translate_nifti
+
+    real, calls = mmac.fileio.os.replace, []
+
+    def flaky(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real(src, dst)
+
+    monkeypatch.setattr(mmac.fileio.os, "replace", flaky)
+    with pytest.raises(OSError, match="disk full"):
+        translate_nifti(translator, scan["image"], tmp_path / "out", progress=False)
+    assert len(calls) == 2 and list((tmp_path / "out").glob("*.nii.gz")) == []
