@@ -127,7 +127,7 @@ def main(argv=None) -> int:
                     else (min(2, available_cpus()) if args.preset else 1))
         path = run_grid(args.config, specs, args.out, iters=args.iters, epochs=args.epochs,
                         cfg_options=cfg_options or None, jobs=jobs, gpus=gpus, progress=not args.no_progress,
-                        fast=args.fast, check_data=False)
+                        fast=args.fast, check_folds=False)
     print(f'results: {path}')
     if args.preset is None:
         print(f'report:  python tools/report.py {args.out}')

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from mmac._validate import check_choice, check_int
 from mmac.datasets.manifest import slices_to_volume, volume_to_slices
 
-__all__ = ["Translator", "init_translator", "model_image_size"]
+__all__ = ["Translator", "init_translator", "load_model_config", "model_image_size"]
 
 
 def _scalar(value: Any, default: float, what: str) -> float:
@@ -264,6 +264,24 @@ def _centre_pad_crop(slices: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def load_model_config(config):
+    """An mmengine ``Config`` from a path, or ``config`` itself when it is one.
+
+    Raises:
+        FileNotFoundError: The config file does not exist.
+        TypeError: ``config`` is neither a path nor a ``Config``.
+    """
+    from mmengine.config import Config
+
+    if isinstance(config, (str, Path)):
+        if not Path(config).is_file():
+            raise FileNotFoundError(f"config file {config} does not exist")
+        return Config.fromfile(str(config))
+    if isinstance(config, Config):
+        return config
+    raise TypeError(f"config must be a path or an mmengine Config, got {type(config).__name__}")
+
+
 def init_translator(config, checkpoint: str | Path, device: str | torch.device = "cpu",
                     direction: str = "healthy") -> Translator:
     """Build the model of ``config``, load ``checkpoint`` and return its generator as a :class:`Translator`.
@@ -286,19 +304,11 @@ def init_translator(config, checkpoint: str | Path, device: str | torch.device =
     from mmac.registry import register_all_modules
 
     register_all_modules()  # mmac's components and the weights-only checkpoint loader
-    from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
     from mmac.engine.checkpoint import load_checkpoint_strict
 
-    if isinstance(config, (str, Path)):
-        if not Path(config).is_file():
-            raise FileNotFoundError(f"config file {config} does not exist")
-        cfg = Config.fromfile(str(config))
-    elif isinstance(config, Config):
-        cfg = config
-    else:
-        raise TypeError(f"config must be a path or an mmengine Config, got {type(config).__name__}")
+    cfg = load_model_config(config)
     if not Path(checkpoint).is_file():
         raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
     init_default_scope(cfg.get("default_scope", "mmagic"))

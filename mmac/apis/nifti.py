@@ -44,6 +44,7 @@ Reference masks in a folder (``--mask``) are found by the input's name: ``<name>
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,22 @@ def is_manifest(path: str | Path | None) -> bool:
     return path is not None and Path(path).suffix.lower() == ".csv" and Path(path).is_file()
 
 
+def manifest_images(path: str | Path) -> dict:
+    """A study manifest's records by resolved image path, in the manifest's order
+    (:func:`mmac.datasets.manifest.read_manifest`). Read once per version of the file (its path, modification
+    time and size), however many inputs look their mask up in it."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    return _read_manifest_once(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_manifest_once(path: str, mtime_ns: int, size: int) -> dict:
+    from mmac.datasets.manifest import read_manifest
+
+    return {record.image.resolve(): record for record in read_manifest(path)}
+
+
 def find_inputs(path: str | Path) -> list[Path]:
     """One NIfTI file, the ``*.nii`` / ``*.nii.gz`` files of a folder (sorted, not recursive), or the images a
     study manifest lists (in its order).
@@ -124,9 +141,7 @@ def find_inputs(path: str | Path) -> list[Path]:
     """
     path = Path(path)
     if is_manifest(path):
-        from mmac.datasets.manifest import read_manifest
-
-        return [record.image for record in read_manifest(path)]
+        return [record.image for record in manifest_images(path).values()]
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(NIFTI_SUFFIXES))
         if not files:
@@ -176,10 +191,7 @@ def find_mask(mask: str | Path | None, image: Path, single: bool, optional: bool
         return None
     mask = Path(mask)
     if is_manifest(mask):
-        from mmac.datasets.manifest import read_manifest
-
-        rows = {record.image.resolve(): record for record in read_manifest(mask)}
-        record = rows.get(Path(image).resolve())
+        record = manifest_images(mask).get(Path(image).resolve())
         if record is None:
             raise FileNotFoundError(f"{image} is not an image of the manifest {mask}")
         if record.mask is None and not optional:
@@ -335,7 +347,6 @@ def translate_nifti(translator, image: str | Path, out_dir: str | Path, mask: st
         percentiles: Normalisation percentiles, as the dataset's. Defaults to (0.5, 99.5).
         mask_labels: Labels of ``mask`` that are muscle; None: every non-zero voxel
             (:func:`mmac.datasets.manifest.muscle_mask`). Defaults to None.
-
         name: The outputs' name, ``<name>_pseudohealthy.nii.gz`` etc. Defaults to the input's name without
             its suffix.
 
@@ -421,19 +432,6 @@ def model_mask_labels(cfg) -> tuple[int, ...] | None:
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"config {key}.dataset.mask_labels: {exc}") from None
     return None
-
-
-def _load_config(config):
-    """An mmengine ``Config`` from a path or a ``Config``, with the errors of :func:`init_translator`."""
-    from mmengine.config import Config
-
-    if isinstance(config, (str, Path)):
-        if not Path(config).is_file():
-            raise FileNotFoundError(f"config file {config} does not exist")
-        return Config.fromfile(str(config))
-    if isinstance(config, Config):
-        return config
-    raise TypeError(f"config must be a path or an mmengine Config, got {type(config).__name__}")
 
 
 def _indent(message: str) -> str:
@@ -560,7 +558,7 @@ def translate_files(config, checkpoint: str | Path, inputs: str | Path, out_dir:
         ValueError: Bad inputs or masks (all listed), bad ``mask_labels`` (here or in the config), ``out_dir``
             the input or mask folder.
     """
-    from mmac.apis.inference import init_translator
+    from mmac.apis.inference import init_translator, load_model_config
 
     mask_labels = check_mask_labels(mask_labels)
     files = find_inputs(inputs)
@@ -572,16 +570,14 @@ def translate_files(config, checkpoint: str | Path, inputs: str | Path, out_dir:
     if out_dir.resolve() in {f.parent.resolve() for f in files}:
         raise ValueError(f"--out {out_dir} is the input folder; choose another folder so outputs are not taken "
                          "as inputs next time")
-    cfg = _load_config(config)
+    cfg = load_model_config(config)
     if mask is not None and mask_labels is None:
         mask_labels = model_mask_labels(cfg)
         if mask_labels is not None:
             logger.info("mask labels that are muscle, from the config: %s", " ".join(map(str, mask_labels)))
     names = None
     if is_manifest(inputs):  # outputs named by subject: a study may keep every scan as <subject>/t1.nii.gz
-        from mmac.datasets.manifest import read_manifest
-
-        names = {record.image: record.subject for record in read_manifest(inputs)}
+        names = {record.image: record.subject for record in manifest_images(inputs).values()}
     pairs = check_inputs(files, mask, out_dir, mask_labels=mask_labels, optional_masks=optional_masks, names=names)
     translator = init_translator(cfg, checkpoint, device=device)
     results = []

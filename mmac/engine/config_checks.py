@@ -17,10 +17,13 @@ come as one line before mmengine's start-up output and before a work dir is made
 from __future__ import annotations
 
 import ast
+import contextlib
 import difflib
 import inspect
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+
+from mmac.engine.launch import LOADERS
 
 # Top-level keys that mmengine's Runner, mmagic's stock configs and the thigh base config define.
 RUNNER_KEYS = (
@@ -32,7 +35,6 @@ RUNNER_KEYS = (
 # The thigh base config's data knobs: top-level name -> the ThighMRDataset argument built from it.
 DATA_KNOBS = {'data_root': 'data_root', 'manifest': 'manifest', 'image_size': 'size', 'fold': 'fold',
               'num_folds': 'num_folds', 'fold_seed': 'fold_seed'}
-LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 # Pipelines the thigh base config builds its loaders' datasets from: top-level name -> the loaders it feeds.
 PIPELINE_KNOBS = {'train_pipeline': ('train_dataloader',), 'test_pipeline': ('val_dataloader', 'test_dataloader')}
 TYPO_CUTOFF = 0.82  # difflib ratio above which an unknown key is taken for a misspelling of a known one
@@ -243,6 +245,28 @@ def _distinct_datasets(cfg, loaders: Iterable[str]) -> list[tuple[str, dict]]:
     return out
 
 
+@contextlib.contextmanager
+def _explained_arguments(where: str) -> Iterator[None]:
+    """Raise a misspelt argument's ``TypeError`` inside as :func:`explain_unexpected_argument`'s ``ValueError``."""
+    try:
+        yield
+    except TypeError as exc:
+        explained = explain_unexpected_argument(exc, where)
+        if explained is None:
+            raise
+        raise explained from exc
+
+
+def _registries_ready(cfg) -> None:
+    """mmac's components registered and the config's default scope (mmagic's) set, for a build outside a runner."""
+    from mmengine.registry import init_default_scope
+
+    from mmac.registry import register_all_modules
+
+    register_all_modules()
+    init_default_scope(cfg.get('default_scope') or 'mmagic')
+
+
 def preflight_model(cfg, checkpoint: str | None = None) -> None:
     """Build the config's model once, before the runner, so that a misspelt argument is refused early; with
     ``checkpoint``, also load it strictly (the runner's ``load_from`` only warns about keys that do not fit and
@@ -257,19 +281,10 @@ def preflight_model(cfg, checkpoint: str | None = None) -> None:
             checkpoint's weights do not fit the model.
     """
     from mmagic.registry import MODELS
-    from mmengine.registry import init_default_scope
 
-    from mmac.registry import register_all_modules
-
-    register_all_modules()
-    init_default_scope(cfg.get('default_scope') or 'mmagic')
-    try:
+    _registries_ready(cfg)
+    with _explained_arguments('model'):
         model = MODELS.build(cfg.model)
-    except TypeError as exc:
-        explained = explain_unexpected_argument(exc, 'model')
-        if explained is None:
-            raise
-        raise explained from exc
     if checkpoint is not None:
         from mmac.engine.checkpoint import load_checkpoint_strict
 
@@ -293,18 +308,8 @@ def preflight_datasets(cfg, loaders: Iterable[str] = LOADERS) -> None:
             or a bad argument name.
     """
     from mmagic.registry import DATASETS
-    from mmengine.registry import init_default_scope
 
-    from mmac.registry import register_all_modules
-
-    register_all_modules()
-    init_default_scope(cfg.get('default_scope') or 'mmagic')
+    _registries_ready(cfg)
     for where, dataset in _distinct_datasets(cfg, loaders):
-        dataset = dict(dataset, pipeline=[])
-        try:
-            DATASETS.build(dataset)
-        except TypeError as exc:
-            explained = explain_unexpected_argument(exc, where)
-            if explained is None:
-                raise
-            raise explained from exc
+        with _explained_arguments(where):
+            DATASETS.build(dict(dataset, pipeline=[]))

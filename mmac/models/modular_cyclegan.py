@@ -56,15 +56,12 @@ def _loaded_keys(model: torch.nn.Module, state_dict: dict, prefix: str, *args) -
     """
     from mmengine.model import is_model_wrapper
 
-    torch_load = getattr(model, '_torch_load', False)
     for name in _CHILDREN_WITH_WRAPPERS:
-        child = model._modules.get(name)
         plain, wrapped = f'{prefix}{name}.', f'{prefix}{name}.module.'
-        if torch_load and child is not None and is_model_wrapper(child):
-            for key in [k for k in state_dict if k.startswith(plain) and not k.startswith(wrapped)]:
-                state_dict[wrapped + key[len(plain):]] = state_dict.pop(key)
-        else:
-            _rename(state_dict, [(wrapped, plain)])
+        _rename(state_dict, [(wrapped, plain)])  # every checkpoint to the plain names first
+        child = model._modules.get(name)
+        if getattr(model, '_torch_load', False) and child is not None and is_model_wrapper(child):
+            _rename(state_dict, [(plain, wrapped)])
 
 
 def _rename(state_dict: dict, pairs: list[tuple[str, str]]) -> None:

@@ -480,7 +480,7 @@ def pending_runs(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int
 def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int | None = None,
              epochs: float | None = None, cfg_options: dict | None = None, jobs: int = 1,
              gpus: Sequence[int] | None = None, progress: bool = True, log=print, fast: bool = False,
-             check_data: bool = True) -> str:
+             check_folds: bool = True) -> str:
     """Run every spec not yet finished, ``jobs`` at a time; return the path of ``results.csv``.
 
     Finished runs (``DONE`` present, same settings) are skipped; a run folder without ``DONE`` is deleted and
@@ -499,8 +499,8 @@ def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int | N
         progress: Show a progress bar over runs.
         log: Where messages go.
         fast: Train every run with the fast iteration (see :func:`run_config`).
-        check_data: Check every pending fold's data first (:func:`check_fold_data`); False when the caller
-            already did. Defaults to True.
+        check_folds: Check every pending fold's start files and data first (:func:`check_fold_files`,
+            :func:`check_fold_data`); False when the caller already did. Defaults to True.
 
     Raises:
         ValueError: ``jobs < 1``, or a finished run in ``out_dir`` was made with other settings.
@@ -514,8 +514,8 @@ def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int | N
         raise ValueError(f"--jobs must be >= 1, got {jobs}")
     settings = _settings(config, iters, epochs, cfg_options)
     todo = pending_runs(config, specs, out_dir, iters=iters, epochs=epochs, cfg_options=cfg_options)
-    check_fold_files(cfg_options, [spec.fold for spec in todo])
-    if check_data:
+    if check_folds:
+        check_fold_files(cfg_options, [spec.fold for spec in todo])
         check_fold_data(config, [spec.fold for spec in todo], cfg_options, log=log)
     for spec in todo:
         if osp.isdir(run_dir(out_dir, spec)):

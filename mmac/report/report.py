@@ -492,8 +492,7 @@ def _report_text(results: pd.DataFrame, results_dir: Path, table_md: str, tests:
         "signed-rank distribution: without ties or zero differences it excludes 0 exactly when the exact test "
         "gives p <= 0.05. Patients tested in one fold share that fold's trained models, so neither the test nor "
         "the interval is exact about the training's variation: read them beside the spread over units. With few "
-        "patients "
-        "the smallest attainable p-value is large (e.g. 0.0625 for 5 patients, whose interval is unbounded), "
+        "patients the smallest attainable p-value is large (e.g. 0.0625 for 5 patients, whose interval is unbounded), "
         "so read p together with n_patients. (`pvalues.csv`)",
         "",
         markdown_table(tests.drop(columns=["note"]) if not tests["note"].astype(bool).any() else tests, digits=4),
