@@ -5,6 +5,10 @@ Example:
     python tools/make_phantom.py --out data/phantom                       # 41 subjects, 256 x 256 x 53
     python tools/make_phantom.py --out data/demo --size 64 --slices 8     # CPU demo size
     python tools/make_phantom.py --out data/phantom --workers 2           # two processes (default: CPUs available)
+    python tools/make_phantom.py --out data/indep --size 64 --independent-slices   # a point of the cohort map
+
+Cohort variations (one axis of the map in docs/results.md each; mmac.phantom.variation): --templates,
+--atrophy, --severe-ff, --anatomy compartments, --independent-slices.
 """
 from __future__ import annotations
 
@@ -27,6 +31,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=available_cpus(),
                    help="subjects generated in parallel processes; same files for any value "
                         "(default: the CPUs this process may use)")
+    p.add_argument("--templates", nargs="+", default=None, metavar="NAME",
+                   help="disease templates subjects draw from (default: all of dystrophinopathy, "
+                        "posterior_adductor, quadriceps)")
+    p.add_argument("--atrophy", type=float, default=None, help="scale on the muscle lost to atrophy (0: none; "
+                   "default 1)")
+    p.add_argument("--severe-ff", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                   help="range of the severe group's target mean fat fraction (default 0.42 0.62)")
+    p.add_argument("--anatomy", default=None, choices=["muscles", "compartments"],
+                   help="13 muscles (default) or the 3 fascial compartments")
+    p.add_argument("--independent-slices", action="store_true",
+                   help="every slice its own subject (no correlation along z within a subject)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--calibration", action="store_true",
@@ -44,7 +59,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--workers must be >= 1, got {args.workers}")
     if args.slices < 1:
         p.error(f"--slices must be >= 1, got {args.slices}")
+    args.variation = variation_kwargs(args)
+    try:
+        from mmac.phantom.variation import Variation
+
+        Variation.from_kwargs(**args.variation)
+    except (TypeError, ValueError) as exc:
+        p.error(str(exc))
     return args
+
+
+def variation_kwargs(args: argparse.Namespace) -> dict:
+    """The cohort-variation options given on the command line, as :class:`~mmac.phantom.variation.Variation`
+    keyword arguments."""
+    given = dict(templates=args.templates, atrophy=args.atrophy, severe_ff=args.severe_ff, anatomy=args.anatomy,
+                 independent_slices=args.independent_slices or None)
+    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in given.items() if v is not None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         manifest = make_cohort(args.out, healthy=args.healthy, moderate=args.moderate, severe=args.severe,
                                size=args.size, slices=args.slices, seed=args.seed,
                                chemical_shift=args.chemical_shift, progress=not args.no_progress,
-                               overwrite=args.overwrite, workers=args.workers)
+                               overwrite=args.overwrite, workers=args.workers, variation=args.variation)
     except FileExistsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

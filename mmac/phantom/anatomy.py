@@ -242,7 +242,8 @@ def grid_coordinates(n: int, fov: float = 256.0) -> tuple[np.ndarray, np.ndarray
 
 
 def render_slice(anat: ThighAnatomy, z_mm: float, x: np.ndarray, y: np.ndarray,
-                 warp: tuple[np.ndarray, np.ndarray] | None = None) -> SliceGeometry:
+                 warp: tuple[np.ndarray, np.ndarray] | None = None,
+                 label_map: np.ndarray | None = None) -> SliceGeometry:
     """Rasterise the anatomy of one axial plane.
 
     Args:
@@ -252,6 +253,9 @@ def render_slice(anat: ThighAnatomy, z_mm: float, x: np.ndarray, y: np.ndarray,
         y: Pixel y coordinates (mm), ``(n, n)``.
         warp: Optional smooth displacement ``(dx, dy)`` in mm, each ``(n, n)``, applied to the coordinates
             of the muscle partition only (wavy septa). Defaults to None.
+        label_map: Optional ``(len(MUSCLES) + 1,)`` map from muscle label to drawn label, applied before the
+            septa are drawn, so muscles mapped to one label form one region with no septum between them
+            (:meth:`mmac.phantom.variation.Variation.label_map`). Defaults to None (13 muscles).
 
     Returns:
         The tissue and label maps of the plane.
@@ -295,7 +299,7 @@ def render_slice(anat: ThighAnatomy, z_mm: float, x: np.ndarray, y: np.ndarray,
         better = cost < best
         best = np.where(better, cost, best)
         lab[better] = i + 1
-    labels[comp] = lab
+    labels[comp] = lab if label_map is None else label_map[lab]
 
     # Septa: one-pixel lines where the muscle label changes between neighbours.
     sep = np.zeros(x.shape, bool)

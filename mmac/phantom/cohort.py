@@ -42,6 +42,8 @@ from mmac.phantom.anatomy import (
 from mmac.phantom.artifacts import bias_field, rician, sample_bias, shift_fat
 from mmac.phantom.fields import SmoothField
 from mmac.phantom.infiltration import GROUPS, Involvement, infiltrate, sample_involvement
+from mmac.phantom.variation import DEFAULT as DEFAULT_VARIATION
+from mmac.phantom.variation import Variation
 
 FOV_MM = 256.0
 SLICE_SPACING_MM = 7.0
@@ -162,12 +164,12 @@ def _mode_labels(labels: np.ndarray, weights, upsample: int) -> tuple[np.ndarray
     return out, muscle_weight / total
 
 
-def _muscle_area(anatomy: ThighAnatomy, z_values) -> np.ndarray:
+def _muscle_area(anatomy: ThighAnatomy, z_values, label_map: np.ndarray | None = None) -> np.ndarray:
     """Relative muscle cross-sectional areas from a coarse 64 x 64 render at a few planes."""
     x, y = grid_coordinates(64, FOV_MM)
     area = np.zeros(len(MUSCLES))
     for z in z_values:
-        labels = render_slice(anatomy, z, x, y).labels
+        labels = render_slice(anatomy, z, x, y, label_map=label_map).labels
         area += np.bincount(labels.ravel(), minlength=len(MUSCLES) + 1)[1:]
     return area
 
@@ -290,10 +292,15 @@ def _tissue_signals(levels: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def render_plane(anatomy: ThighAnatomy, z_mm: float, box: RenderBox, textures: Textures,
-                 acquisition: Acquisition, involvement: Involvement | None, shift_px: float) -> Plane:
-    """Render the healthy and, for an infiltrated subject, the infiltrated signal of the plane at ``z_mm``."""
+                 acquisition: Acquisition, involvement: Involvement | None, shift_px: float,
+                 label_map: np.ndarray | None = None) -> Plane:
+    """Render the healthy and, for an infiltrated subject, the infiltrated signal of the plane at ``z_mm``.
+
+    ``label_map`` merges muscles into drawn regions (see :func:`mmac.phantom.anatomy.render_slice`).
+    """
     geometry = render_slice(anatomy, z_mm, box.x, box.y,
-                            warp=(4.0 * textures.warp_x.plane(z_mm), 4.0 * textures.warp_y.plane(z_mm)))
+                            warp=(4.0 * textures.warp_x.plane(z_mm), 4.0 * textures.warp_y.plane(z_mm)),
+                            label_map=label_map)
     tissue, labels = geometry.tissue, geometry.labels
     water_of_tissue, fat_of_tissue = _tissue_signals(acquisition.levels)
     fat_level = 1.0 + 0.03 * textures.fat.plane(z_mm)
@@ -339,12 +346,14 @@ class Rendered:
 
 
 def render(anatomy: ThighAnatomy, sub_slice_z: np.ndarray, box: RenderBox, textures: Textures,
-           acquisition: Acquisition, involvement: Involvement | None, shift_px: float) -> Rendered:
+           acquisition: Acquisition, involvement: Involvement | None, shift_px: float,
+           label_map: np.ndarray | None = None) -> Rendered:
     """Render every slice as the weighted mean of its sub-slice planes (the slice profile).
 
     Args:
         sub_slice_z: Plane positions (mm), (slices, len(_SUB_OFFSETS)).
         shift_px: Fat displacement along x in render pixels (chemical shift), 0 for none.
+        label_map: Label -> drawn label (compartments), or None.
     """
     slices, upsample, side = sub_slice_z.shape[0], box.upsample, box.render_side
     shape = (box.side, box.side, slices)
@@ -358,7 +367,7 @@ def render(anatomy: ThighAnatomy, sub_slice_z: np.ndarray, box: RenderBox, textu
         healthy_labels = np.zeros((len(_SUB_OFFSETS), side, side), np.int16)
         fat_fraction_sum = np.zeros((box.side, box.side), np.float64)  # weighted sum over sub-slices
         for q, (z_mm, weight) in enumerate(zip(sub_slice_z[k], _SUB_WEIGHTS)):
-            plane = render_plane(anatomy, float(z_mm), box, textures, acquisition, involvement, shift_px)
+            plane = render_plane(anatomy, float(z_mm), box, textures, acquisition, involvement, shift_px, label_map)
             image += weight * _block_mean(plane.image, upsample)  # (side, side) -> (box side, box side)
             labels[q] = plane.labels
             if infiltrated:
@@ -401,7 +410,8 @@ def acquire(volume: np.ndarray, acquisition: Acquisition, bias: np.ndarray | np.
 
 def make_subject(group: str, seed: int = 0, index: int = 1, size: int = 256, slices: int = 53,
                  slice_spacing: float = SLICE_SPACING_MM, chemical_shift: bool = False, noise: bool = True,
-                 bias: bool = True) -> Subject:
+                 bias: bool = True, variation: Variation | None = None, _stream: tuple[int, ...] = (),
+                 _z_centre_mm: float = 0.0) -> Subject:
     """Generate one subject deterministically from ``(seed, group, index)``.
 
     The subject depends only on these three numbers and the sizes, not on the other subjects of a cohort.
@@ -418,6 +428,9 @@ def make_subject(group: str, seed: int = 0, index: int = 1, size: int = 256, sli
         chemical_shift: Shift the fat signal by 1-2 mm along axis 0. Defaults to False.
         noise: Add Rician noise. Defaults to True.
         bias: Apply the bias field. Defaults to True.
+        variation: How the cohort departs from the default one (:class:`~mmac.phantom.variation.Variation`);
+            None is the default cohort. With ``independent_slices`` every slice is drawn as its own one-slice
+            subject (:func:`_independent_slices`).
 
     Returns:
         The subject's volumes, affine and generation parameters (``info``).
@@ -429,12 +442,17 @@ def make_subject(group: str, seed: int = 0, index: int = 1, size: int = 256, sli
     check_choice(group, GROUPS, "group")
     validate_size(size, slices)
     check_real(slice_spacing, "slice_spacing (mm)", minimum=0, exclusive_minimum=True)
-    seed_sequence = np.random.SeedSequence([int(seed), _GROUP_CODE[group], int(index)])
+    variation = DEFAULT_VARIATION if variation is None else variation
+    if variation.independent_slices:
+        return _independent_slices(group, seed, index, size, slices, slice_spacing, chemical_shift, noise, bias,
+                                   variation)
+    label_map = variation.label_map()
+    seed_sequence = np.random.SeedSequence([int(seed), _GROUP_CODE[group], int(index), *_stream])
     rng_anatomy, rng_disease, rng_texture, rng_acquisition, rng_noise = (
         np.random.default_rng(s) for s in seed_sequence.spawn(5))
 
     anatomy = ThighAnatomy.sample(rng_anatomy)
-    z_centres = (np.arange(slices) - (slices - 1) / 2) * slice_spacing  # (slices,) mm
+    z_centres = (np.arange(slices) - (slices - 1) / 2) * slice_spacing + _z_centre_mm  # (slices,) mm
     sub_slice_z = z_centres[:, None] + np.asarray(_SUB_OFFSETS)[None, :] * slice_spacing  # (slices, sub-slices)
     z_range = (float(z_centres[0] - slice_spacing), float(z_centres[-1] + slice_spacing))
     box = _render_box(anatomy, sub_slice_z.ravel(), size)
@@ -442,12 +460,14 @@ def make_subject(group: str, seed: int = 0, index: int = 1, size: int = 256, sli
     acquisition = sample_acquisition(rng_acquisition)
     involvement: Involvement | None = None
     if group != "healthy":
-        area = _muscle_area(anatomy, np.linspace(-0.4, 0.4, 5) * anatomy.length)
-        involvement = sample_involvement(rng_disease, group, area)
+        area = _muscle_area(anatomy, np.linspace(-0.4, 0.4, 5) * anatomy.length, label_map)
+        involvement = sample_involvement(rng_disease, group, area, templates=variation.templates,
+                                         severe_ff=variation.severe_ff, atrophy=variation.atrophy,
+                                         label_map=label_map)
     textures = sample_textures(rng_texture, box, z_range, render_pixel_mm, involvement is not None)
 
     shift_px = acquisition.chemical_shift_mm / render_pixel_mm if chemical_shift else 0.0
-    rendered = render(anatomy, sub_slice_z, box, textures, acquisition, involvement, shift_px)
+    rendered = render(anatomy, sub_slice_z, box, textures, acquisition, involvement, shift_px, label_map)
 
     shape = (size, size, slices)
     bias_box = _bias_box(acquisition.bias_coefficients, size, box.voxels, z_centres) if bias else np.float32(1.0)
@@ -477,6 +497,40 @@ def make_subject(group: str, seed: int = 0, index: int = 1, size: int = 256, sli
                    affine=make_affine(size, slices, slice_spacing), info=info)
 
 
+def _independent_slices(group: str, seed: int, index: int, size: int, slices: int, slice_spacing: float,
+                        chemical_shift: bool, noise: bool, bias: bool, variation: Variation) -> Subject:
+    """A subject whose every slice is its own one-slice subject at a random level of the thigh.
+
+    Slice ``k`` has its own random streams (``(seed, group, index, k + 1)``): anatomy, involvement, textures and
+    acquisition are new on every slice, and its level is uniform over the span of a default stack of
+    ``slices`` slices. The volumes are the slices stacked along z; ``info`` holds the mean of each number over
+    the slices and every template drawn.
+    """
+    from dataclasses import replace
+
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), _GROUP_CODE[group], int(index), 0]))
+    half_span = (slices - 1) / 2 * slice_spacing
+    one = replace(variation, independent_slices=False)
+    parts = [make_subject(group, seed, index, size, 1, slice_spacing, chemical_shift, noise, bias, one,
+                          _stream=(k + 1,), _z_centre_mm=float(rng.uniform(-half_span, half_span)))
+             for k in range(slices)]
+
+    def stack(name: str) -> np.ndarray:
+        return np.concatenate([getattr(p, name) for p in parts], axis=2)  # (size, size, 1) x slices
+
+    info = {}
+    for key, value in parts[0].info.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            info[key] = float(np.mean([p.info[key] for p in parts]))
+        elif key == "template":
+            info[key] = "+".join(sorted({p.info[key] for p in parts if p.info[key]}))
+        else:
+            info[key] = value
+    return Subject(image=stack("image"), mask=stack("mask"), labels=stack("labels"),
+                   fat_fraction=stack("fat_fraction"), healthy=None if parts[0].healthy is None else stack("healthy"),
+                   healthy_labels=stack("healthy_labels"), affine=make_affine(size, slices, slice_spacing), info=info)
+
+
 def subject_ids(group: str, n: int) -> list[str]:
     """Subject ids of a group, e.g. ``H01 ... H21``."""
     width = max(2, len(str(n)))
@@ -496,7 +550,8 @@ def _save(arr: np.ndarray, affine: np.ndarray, path: Path) -> None:
 def make_cohort(out_dir: str | os.PathLike, healthy: int = 21, moderate: int = 7, severe: int = 13,
                 size: int = 256, slices: int = 53, seed: int = 0, chemical_shift: bool = False,
                 progress: bool = True, overwrite: bool = False,
-                slice_spacing: float = SLICE_SPACING_MM, workers: int = 1) -> Path:
+                slice_spacing: float = SLICE_SPACING_MM, workers: int = 1,
+                variation: Variation | dict | None = None) -> Path:
     """Write a synthetic cohort (NIfTI volumes, ``manifest.csv``, ``muscles.csv``, ``subjects.csv``).
 
     Files are written to a temporary sibling folder that is renamed to ``out_dir`` only when complete, so an
@@ -519,6 +574,9 @@ def make_cohort(out_dir: str | os.PathLike, healthy: int = 21, moderate: int = 7
         slice_spacing: Slice spacing in mm. Defaults to 7.
         workers: Subjects generated in parallel processes; the files are identical for any value, since a
             subject depends only on ``(seed, group, index)``. Defaults to 1.
+        variation: How the cohort departs from the default one: a :class:`~mmac.phantom.variation.Variation` or
+            its keyword arguments (``cohort.json`` stores them so); written to ``variation.json`` when it is
+            not the default. Defaults to None (the default cohort).
 
     Returns:
         Path of ``manifest.csv``.
@@ -535,6 +593,10 @@ def make_cohort(out_dir: str | os.PathLike, healthy: int = 21, moderate: int = 7
         raise ValueError("the cohort is empty: healthy, moderate and severe are all 0")
     validate_size(size, slices)
     check_int(workers, "workers", minimum=1)
+    if variation is None:
+        variation = DEFAULT_VARIATION
+    elif not isinstance(variation, Variation):
+        variation = Variation.from_kwargs(**dict(variation))
     out_dir = Path(out_dir)
     if out_dir.exists():
         if not out_dir.is_dir():
@@ -550,7 +612,7 @@ def make_cohort(out_dir: str | os.PathLike, healthy: int = 21, moderate: int = 7
         from tqdm import tqdm
 
         task = dict(tmp=tmp, seed=seed, size=size, slices=slices, slice_spacing=slice_spacing,
-                    chemical_shift=chemical_shift)
+                    chemical_shift=chemical_shift, variation=variation)
         n_workers = min(workers, len(jobs))
         if n_workers <= 1:
             results = map(lambda job: _write_subject(job, **task), jobs)
@@ -586,6 +648,10 @@ def make_cohort(out_dir: str | os.PathLike, healthy: int = 21, moderate: int = 7
             w = csv.DictWriter(fh, fieldnames=list(infos[0]))
             w.writeheader()
             w.writerows({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()} for r in infos)
+        if not variation.is_default:
+            import json
+
+            (tmp / "variation.json").write_text(json.dumps(variation.changes(), indent=2) + "\n")
         _publish(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -594,11 +660,11 @@ def make_cohort(out_dir: str | os.PathLike, healthy: int = 21, moderate: int = 7
 
 
 def _write_subject(job: tuple[str, int, str], tmp: Path, seed: int, size: int, slices: int,
-                   slice_spacing: float, chemical_shift: bool) -> tuple[dict, dict]:
+                   slice_spacing: float, chemical_shift: bool, variation: Variation) -> tuple[dict, dict]:
     """Generate subject ``job = (group, index, id)``, write its volumes to ``tmp``; return manifest row and info."""
     group, index, sid = job
     sub = make_subject(group, seed=seed, index=index, size=size, slices=slices, slice_spacing=slice_spacing,
-                       chemical_shift=chemical_shift)
+                       chemical_shift=chemical_shift, variation=variation)
     names = dict(image=f"{sid}_t1.nii.gz", mask=f"{sid}_mask.nii.gz", labels=f"{sid}_labels.nii.gz",
                  fat_fraction=f"{sid}_ff.nii.gz")
     _save(sub.image, sub.affine, tmp / names["image"])

@@ -65,14 +65,23 @@ class Involvement:
         return np.clip(self.ff * mod, 0.0, 0.97)
 
 
-def sample_involvement(rng: np.random.Generator, group: str, muscle_area: np.ndarray) -> Involvement | None:
+def sample_involvement(rng: np.random.Generator, group: str, muscle_area: np.ndarray,
+                       templates: tuple[str, ...] = tuple(TEMPLATES), severe_ff: tuple[float, float] | None = None,
+                       atrophy: float = 1.0, label_map: np.ndarray | None = None) -> Involvement | None:
     """Draw the disease involvement of a subject.
+
+    With the defaults the draws are those of the default cohort; the options are the pathology knobs of
+    :class:`mmac.phantom.variation.Variation`.
 
     Args:
         rng: Random generator.
         group: ``"healthy"``, ``"moderate"`` or ``"severe"``.
         muscle_area: Relative cross-sectional area per muscle, ``(len(MUSCLES),)``, used to hit the
             group's target mean fat fraction.
+        templates: Names of :data:`TEMPLATES` to draw the subject's pattern from. Defaults to all.
+        severe_ff: Range of the severe target fat fraction. Defaults to ``TARGET_FF["severe"]``.
+        atrophy: Scale on the atrophied depth (0: none). Defaults to 1.
+        label_map: Label -> drawn label (compartments); muscles drawn as one take its susceptibility.
 
     Returns:
         The involvement, or None for a healthy subject.
@@ -83,9 +92,13 @@ def sample_involvement(rng: np.random.Generator, group: str, muscle_area: np.nda
     check_choice(group, GROUPS, "group")
     if group == "healthy":
         return None
-    name = list(TEMPLATES)[rng.integers(len(TEMPLATES))]
+    templates = tuple(templates)
+    name = templates[rng.integers(len(templates))]
     sus = np.clip(np.asarray(TEMPLATES[name]) + rng.normal(0, 0.08, len(MUSCLES)), 0.02, 1.0)
-    target = rng.uniform(*TARGET_FF[group])
+    if label_map is not None:
+        sus = sus[np.asarray(label_map[1:]) - 1]     # every muscle takes the susceptibility of its drawn label
+    ff_range = severe_ff if group == "severe" and severe_ff is not None else TARGET_FF[group]
+    target = rng.uniform(*ff_range)
     gamma = 1.6 if group == "moderate" else 1.4   # moderate: involvement concentrated in the worst muscles
     area = np.asarray(muscle_area, float) / max(float(np.sum(muscle_area)), 1e-9)
 
@@ -97,7 +110,7 @@ def sample_involvement(rng: np.random.Generator, group: str, muscle_area: np.nda
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if mean_ff(mid) < target else (lo, mid)
     ff = np.clip(0.5 * (lo + hi) * sus ** gamma, 0.005, 0.92)
-    atrophy = np.clip((ff - 0.5) * 0.7, 0.0, 0.25) * rng.uniform(0.6, 1.0)
+    atrophy = np.clip((ff - 0.5) * 0.7, 0.0, 0.25) * rng.uniform(0.6, 1.0) * float(atrophy)
     return Involvement(
         template=name, target=float(target), ff=ff,
         z_amp=rng.uniform(0.0, 0.25, len(MUSCLES)), z_phase=rng.uniform(0, 2 * np.pi, len(MUSCLES)),
