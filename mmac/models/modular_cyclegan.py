@@ -119,6 +119,11 @@ class ModularCycleGAN(CycleGAN):
             ``AutocastOptimWrapper`` (``--amp``) wrappers without gradient accumulation or clipping,
             ``discriminator_steps=1`` and ``disc_init_steps=0``; the discriminators' image history then
             lives on the device and draws from torch's generator instead of numpy's.
+        generator_overrides: Per domain, keys that the generator of that domain takes over the shared
+            ``generator`` config, e.g. ``dict(pathological=dict(noise_channels=2))`` for a stochastic G that
+            makes many pathologies from one healthy slice (configs/ac_cyclegan_thigh_cpu_stochastic.py); the
+            domain's generator is built again from the merged config. Defaults to None (both generators from
+            ``generator``, as stock CycleGAN).
         **kwargs: Passed to :class:`mmagic.models.CycleGAN` (``buffer_size``, ``loss_config`` ...).
     """
 
@@ -133,8 +138,10 @@ class ModularCycleGAN(CycleGAN):
                  check_finite: bool = True,
                  update_order: str = 'generators_first',
                  fast_step: dict | None = None,
+                 generator_overrides: dict | None = None,
                  **kwargs):
         super().__init__(*args, **kwargs)
+        self.generator_overrides = self._override_generators(generator_overrides)
         if len(self._reachable_domains) != 2:
             raise ValueError(f"ModularCycleGAN translates between two domains, got reachable_domains="
                              f"{self._reachable_domains}")
@@ -173,6 +180,22 @@ class ModularCycleGAN(CycleGAN):
         # and a single-process model cannot load. Checkpoints keep the plain names, and old ones are read too.
         self._register_state_dict_hook(_plain_state_dict_keys)
         self._register_load_state_dict_pre_hook(_loaded_keys, with_module=True)
+
+    def _override_generators(self, overrides: dict | None) -> dict:
+        """Rebuild the generator of each domain named in ``overrides`` from the shared config merged with its keys.
+
+        Raises:
+            ValueError: A domain that is not one of the model's reachable domains, or overrides not a dict of dicts.
+        """
+        overrides = dict(overrides or {})
+        for domain, keys in overrides.items():
+            if domain not in self._reachable_domains:
+                raise ValueError(f"generator_overrides names domain {domain!r}; the model's domains are "
+                                 f"{self._reachable_domains}")
+            if not isinstance(keys, dict):
+                raise ValueError(f"generator_overrides[{domain!r}] must be a dict of generator keys, got {keys!r}")
+            self.generators[domain] = MODELS.build({**self._gen_cfg, **keys})
+        return overrides
 
     def load_state_dict(self, state_dict, *args, **kwargs):
         """torch's ``load_state_dict``, with the keys put in the form a DDP-wrapped model wants

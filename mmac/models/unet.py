@@ -91,6 +91,13 @@ class UNetGenerator(nn.Module):
             channels, a change r and a gate m per pixel (attention-guided translation, Mejjati et al., NeurIPS
             2018). A closed gate (m far below 0) leaves a pixel exactly as it was, a state the network can
             reach and stay in, where an ungated change must be driven to 0 itself. Defaults to False.
+        noise_channels: Channels of standard-normal noise concatenated to the input on every call, so that one
+            input maps to many outputs (a stochastic generator, as the one-to-many generator of augmented
+            CycleGAN, Almahairi et al., ICML 2018, takes a latent code). Not in the paper: its G can make only
+            one pathology per healthy slice. The noise is drawn on a grid ``noise_stride`` times coarser and
+            upsampled (bilinear), so each draw is a smooth pattern at the scale of fat patches, from torch's
+            generator (seeded runs repeat). Defaults to 0 (deterministic, the paper's generator).
+        noise_stride: Spatial stride of the noise grid, >= 1, dividing every input size. Defaults to 8.
 
     Raises:
         TypeError: ``num_down`` or a channel count not an integer (numpy integers are accepted, bools are
@@ -102,7 +109,8 @@ class UNetGenerator(nn.Module):
     def __init__(self, in_channels: int = 1, out_channels: int = 1, num_down: int = 8, base_channels: int = 64,
                  norm_cfg: Mapping | None = None, use_dropout: bool = False, dims: int = 2,
                  init_cfg: Mapping | None = None, residual: bool = False, full_resolution: bool = False,
-                 upsampling: str = "transposed", gated: bool = False) -> None:
+                 upsampling: str = "transposed", gated: bool = False, noise_channels: int = 0,
+                 noise_stride: int = 8) -> None:
         super().__init__()
         self.in_channels = check_int(in_channels, "in_channels", minimum=1)
         self.out_channels = check_int(out_channels, "out_channels", minimum=1)
@@ -137,9 +145,12 @@ class UNetGenerator(nn.Module):
         if gated and not residual:
             raise ValueError("gated=True gates the change to the input, so it needs residual=True")
         self.gated = gated
+        self.noise_channels = check_int(noise_channels, "noise_channels", minimum=0)
+        self.noise_stride = check_int(noise_stride, "noise_stride", minimum=1)
 
-        # channels[i + 1] = C_i, the width of level i; channels[0] is the input.
-        channels = [self.in_channels] + [self.base_channels * min(2 ** i, 8) for i in range(self.num_down)]
+        # channels[i + 1] = C_i, the width of level i; channels[0] is the input (and its noise channels).
+        channels = [self.in_channels + self.noise_channels] + [self.base_channels * min(2 ** i, 8)
+                                                                for i in range(self.num_down)]
         self.downs = nn.ModuleList(self._down(i, channels[i], channels[i + 1]) for i in range(self.num_down))
         self._last_channels = self.out_channels * (2 if gated else 1)  # the last conv: image, or change and gate
         top = channels[1] if full_resolution else self._last_channels  # what the outermost up level returns
@@ -214,6 +225,8 @@ class UNetGenerator(nn.Module):
         (-2, 2) with ``residual``)."""
         self._check_input(x)
         source = x
+        if self.noise_channels:
+            x = torch.cat([x, self._noise(x)], dim=1)  # (N, in + noise_channels, *S)
         skips = []
         for down in self.downs:
             skips.append(x)  # skips[i]: input of level i, (N, C_{i-1}, *S / 2**i)
@@ -226,9 +239,18 @@ class UNetGenerator(nn.Module):
             x = self.head(torch.cat([source, x], dim=1))  # (N, in + C_0, *S) -> (N, out_channels, *S)
         return source + x if self.residual else x
 
+    def _noise(self, x: Tensor) -> Tensor:
+        """Smooth standard-normal noise (N, noise_channels, *S) for the input ``x`` (N, C, *S)."""
+        coarse = [max(size // self.noise_stride, 1) for size in x.shape[2:]]
+        noise = torch.randn(x.shape[0], self.noise_channels, *coarse, device=x.device, dtype=x.dtype)
+        if self.noise_stride == 1:
+            return noise
+        mode = "bilinear" if self.dims == 2 else "trilinear"
+        return nn.functional.interpolate(noise, size=tuple(x.shape[2:]), mode=mode, align_corners=False)
+
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, num_down={self.num_down}, "
                 f"base_channels={self.base_channels}, norm_cfg={self.norm_cfg}, use_dropout={self.use_dropout}, "
                 f"dims={self.dims}, residual={self.residual}, gated={self.gated}, "
                 f"full_resolution={self.full_resolution}, "
-                f"upsampling={self.upsampling!r}")
+                f"upsampling={self.upsampling!r}, noise_channels={self.noise_channels}")

@@ -315,3 +315,24 @@ def test_checkpoint_keys_of_a_distributed_run_are_the_plain_ones(tmp_path):
             plain.generators['healthy'].state_dict()))], next(iter(plain.generators['healthy'].state_dict().values())))
     finally:
         dist.destroy_process_group()
+
+
+def test_generator_overrides_make_g_stochastic_and_leave_f_deterministic():
+    model = build_model(ASYMMETRIC, generator_overrides=dict(pathological=dict(noise_channels=2)))
+    F_, G = model.generators['healthy'], model.generators['pathological']
+    assert F_.noise_channels == 0 and G.noise_channels == 2
+    x = torch.rand(2, 1, SIZE, SIZE) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(F_(x), F_(x))
+        assert not torch.allclose(G(x), G(x))  # a new pathology on every call
+    # The model trains with a stochastic G, with the plain and the fast step alike.
+    for fast in (None, dict(cuda_graph=False)):
+        model = build_model(ASYMMETRIC, generator_overrides=dict(pathological=dict(noise_channels=2)),
+                            fast_step=fast)
+        log_vars = model.train_step(batch(), optim(model))
+        assert all(torch.isfinite(torch.as_tensor(v)) for v in log_vars.values())
+
+
+def test_generator_overrides_refuse_an_unknown_domain():
+    with pytest.raises(ValueError, match='reachable|domains'):
+        build_model(ASYMMETRIC, generator_overrides=dict(zebra=dict(noise_channels=1)))

@@ -318,3 +318,43 @@ def test_bilinear_upsampling_of_a_constant_has_no_checkerboard():
 def test_upsampling_error():
     with pytest.raises(ValueError, match="upsampling"):
         UNetGenerator(upsampling="nearest", **SMALL)
+
+
+def test_noise_channels_widen_only_the_first_convolution():
+    plain = UNetGenerator(num_down=5, base_channels=4)
+    noisy = UNetGenerator(num_down=5, base_channels=4, noise_channels=3)
+    first_plain, first_noisy = plain.downs[0][0], noisy.downs[0][0]
+    assert first_noisy.in_channels == first_plain.in_channels + 3
+    # Every other parameter has the same shape: 4 x 4 x 3 x 4 more weights in all.
+    extra = sum(p.numel() for p in noisy.parameters()) - sum(p.numel() for p in plain.parameters())
+    assert extra == 4 * 4 * 3 * 4
+
+
+def test_noise_gives_a_new_output_per_call_and_repeats_under_the_seed():
+    net = UNetGenerator(num_down=5, base_channels=4, noise_channels=2, residual=True)
+    x = torch.rand(2, 1, 32, 32) * 2 - 1
+    with torch.no_grad():
+        torch.manual_seed(3)
+        a = net(x)
+        b = net(x)
+        torch.manual_seed(3)
+        c = net(x)
+    assert a.shape == x.shape
+    assert not torch.allclose(a, b)
+    assert torch.equal(a, c)
+
+
+def test_noise_is_smooth_at_the_stride():
+    net = UNetGenerator(num_down=5, base_channels=4, noise_channels=1, noise_stride=8)
+    noise = net._noise(torch.zeros(1, 1, 64, 64))  # (1, 1, 64, 64) from an 8 x 8 grid
+    assert noise.shape == (1, 1, 64, 64)
+    # Neighbouring pixels of a bilinear upsampling by 8 differ far less than independent draws would.
+    step = (noise[..., 1:] - noise[..., :-1]).abs().mean()
+    assert step < 0.25 * noise.std()
+
+
+def test_noise_errors():
+    with pytest.raises(ValueError, match="noise_channels"):
+        UNetGenerator(noise_channels=-1)
+    with pytest.raises(ValueError, match="noise_stride"):
+        UNetGenerator(noise_stride=0)
