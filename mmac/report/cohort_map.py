@@ -1,0 +1,296 @@
+"""The cohort map: where a cycle loss beats a reference loss, point by point, seed by seed, and why.
+
+A map is a list of *points* (a cohort setting such as "13 muscles, slices along z" or "independent slices"),
+each run on several *cohorts* (phantom seeds) with the CPU protocol. Per cohort, the per-patient mean Dice of a
+``loss`` (default L_AC) and a ``reference`` (default L_C) are paired on one group of patients (default severe);
+the loss's rows and the reference's may come from different result folders (a variant against the paper's L_C
+of the same cohort). For each point the map gives:
+
+* per seed and pooled over seeds: the Hodges-Lehmann shift ``loss - reference`` with its exact 95 % signed-rank
+  interval over patients and the Wilcoxon p-value (:mod:`mmac.evaluation.stats`); pooled, the patients of all
+  seeds count as independent patients, which ignores that a cohort shares a make-up;
+* over seeds: the t-interval of the per-seed mean differences, which does count the cohort's own effect, and the
+  share of the per-patient differences' variance that lies between seeds (one-way ANOVA's eta squared, with its
+  F-test p-value, scipy), i.e. how much of the spread is the cohort's seed;
+* the mechanism: how much infiltration F removed (``removal``), how much F changed outside the infiltration
+  (``preservation``, in units of the noise) with each loss, and, when ``coverage`` is asked for, the fat fraction
+  G adds to healthy muscle under the loss against the patients' own (:mod:`mmac.apis.coverage`).
+
+The spec is JSON (``tools/cohort_map.py --spec``)::
+
+    {"loss": "L_AC", "reference": "L_C", "group": "severe",
+     "points": [{"name": "default", "axis": "slices", "cohorts": [
+         {"seed": 3, "loss_dir": "work_dirs/map/default_s3", "reference_dir": "work_dirs/map/default_s3"}]}]}
+
+``reference_dir`` defaults to ``loss_dir``; relative folders are taken from the spec file's folder's working
+directory (the repository root when run from there).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mmac.evaluation.stats import hodges_lehmann, mean_interval, paired_wilcoxon, per_patient
+
+MECHANISM = ("removal", "preservation")
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """One cohort of a point: its phantom seed and where the loss's and the reference's results lie."""
+
+    seed: int
+    loss_dir: Path
+    reference_dir: Path
+
+
+@dataclass(frozen=True)
+class Point:
+    """One setting of the map, run on several cohorts."""
+
+    name: str
+    axis: str
+    cohorts: tuple[Cohort, ...]
+
+
+def read_spec(path: str | Path) -> tuple[dict, list[Point]]:
+    """Read a map spec (see the module docstring); returns ``(options, points)``.
+
+    Raises:
+        FileNotFoundError: The spec does not exist.
+        ValueError: A missing key or a point without cohorts (the message names the point and key).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"map spec not found: {path}")
+    spec = json.loads(path.read_text())
+    options = {k: spec.get(k, d) for k, d in (("loss", "L_AC"), ("reference", "L_C"), ("group", "severe"))}
+    points = []
+    for i, raw in enumerate(spec.get("points", [])):
+        name = raw.get("name") or f"point {i}"
+        if not raw.get("cohorts"):
+            raise ValueError(f"{path}: point {name!r} has no 'cohorts'")
+        cohorts = []
+        for c in raw["cohorts"]:
+            if "seed" not in c or "loss_dir" not in c:
+                raise ValueError(f"{path}: a cohort of point {name!r} lacks 'seed' or 'loss_dir': {c}")
+            cohorts.append(Cohort(int(c["seed"]), Path(c["loss_dir"]), Path(c.get("reference_dir", c["loss_dir"]))))
+        points.append(Point(name, raw.get("axis", ""), tuple(cohorts)))
+    if not points:
+        raise ValueError(f"{path}: no 'points'")
+    return options, points
+
+
+def _patients(results_dir: Path, loss: str, group: str) -> pd.DataFrame:
+    """Per-patient means of ``loss`` on ``group`` in ``results_dir/results.csv``, indexed by subject."""
+    path = results_dir / "results.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found (is the protocol run in {results_dir} finished?)")
+    frame = pd.read_csv(path)
+    frame = frame[(frame["loss"] == loss) & (frame["group"] == group)]
+    if frame.empty:
+        raise ValueError(f"{path} has no {group} rows of loss {loss!r}")
+    columns = [c for c in MECHANISM if c in frame.columns]
+    return per_patient(frame, by=["loss"], columns=columns).set_index("subject")
+
+
+def cohort_differences(cohort: Cohort, loss: str = "L_AC", reference: str = "L_C",
+                       group: str = "severe") -> pd.DataFrame:
+    """Per patient of one cohort: Dice and mechanism scores under ``loss`` and ``reference``, paired.
+
+    Returns:
+        One row per patient: ``subject``, ``seed``, ``dice_loss``, ``dice_reference``, ``difference``
+        (loss - reference), and ``removal_*`` / ``preservation_*`` for both losses where the results have them.
+
+    Raises:
+        ValueError: The two result sets test different patients.
+    """
+    a = _patients(cohort.loss_dir, loss, group)
+    b = _patients(cohort.reference_dir, reference, group)
+    if set(a.index) != set(b.index):
+        raise ValueError(f"{cohort.loss_dir} and {cohort.reference_dir} test different {group} patients: "
+                         f"{sorted(set(a.index) ^ set(b.index))}")
+    b = b.loc[a.index]
+    out = pd.DataFrame({"subject": a.index, "seed": cohort.seed, "dice_loss": a["dice_translated"].to_numpy(),
+                        "dice_reference": b["dice_translated"].to_numpy(),
+                        "dice_original": a["dice_original"].to_numpy()})
+    out["difference"] = out["dice_loss"] - out["dice_reference"]
+    for column in MECHANISM:
+        if column in a.columns and column in b.columns:
+            out[f"{column}_loss"] = a[column].to_numpy()
+            out[f"{column}_reference"] = b[column].to_numpy()
+    return out.reset_index(drop=True)
+
+
+def seed_share(differences: pd.DataFrame) -> tuple[float, float]:
+    """Share of the per-patient differences' variance between seeds (eta squared) and its F-test p-value.
+
+    Returns:
+        ``(eta_squared, pvalue)``; NaN for fewer than two seeds or no spread within them.
+    """
+    groups = [g["difference"].to_numpy() for _, g in differences.groupby("seed")]
+    if len(groups) < 2 or sum(len(g) for g in groups) <= len(groups):
+        return float("nan"), float("nan")
+    values = differences["difference"].to_numpy()
+    total = float(((values - values.mean()) ** 2).sum())
+    between = float(sum(len(g) * (g.mean() - values.mean()) ** 2 for g in groups))
+    from scipy.stats import f_oneway
+
+    pvalue = float(f_oneway(*groups).pvalue) if total > 0 else float("nan")
+    return (between / total if total > 0 else float("nan")), pvalue
+
+
+def _row(point: Point, seed: str, diffs: pd.DataFrame) -> dict:
+    shift = hodges_lehmann(diffs["dice_loss"], diffs["dice_reference"])
+    test = paired_wilcoxon(diffs["dice_loss"], diffs["dice_reference"])
+    row = dict(point=point.name, axis=point.axis, seed=seed, patients=len(diffs),
+               original=float(diffs["dice_original"].mean()), loss=float(diffs["dice_loss"].mean()),
+               reference=float(diffs["dice_reference"].mean()), shift=shift.estimate, ci_low=shift.low,
+               ci_high=shift.high, p=test.pvalue, ahead=int((diffs["difference"] > 0).sum()))
+    for column in MECHANISM:
+        if f"{column}_loss" in diffs:
+            row[f"{column}_loss"] = float(diffs[f"{column}_loss"].mean())
+            row[f"{column}_reference"] = float(diffs[f"{column}_reference"].mean())
+    return row
+
+
+def cohort_map(points: list[Point], loss: str = "L_AC", reference: str = "L_C",
+               group: str = "severe") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The map: one row per point and seed, and one ``pooled`` row per point.
+
+    Returns:
+        ``(table, patients)``: the table (columns ``point``, ``axis``, ``seed``, ``patients``, the mean Dice
+        ``original``, ``loss``, ``reference``, the Hodges-Lehmann ``shift`` with ``ci_low``/``ci_high``, the
+        Wilcoxon ``p``, ``ahead`` (patients where the loss is ahead), mechanism means, and on pooled rows the
+        t-interval over seeds ``seeds_low``/``seeds_high`` and ``seed_share``/``seed_share_p``) and every
+        patient's paired values.
+    """
+    rows, patients = [], []
+    for point in points:
+        diffs = [cohort_differences(c, loss, reference, group) for c in point.cohorts]
+        for cohort, d in zip(point.cohorts, diffs):
+            rows.append(_row(point, str(cohort.seed), d))
+            patients.append(d.assign(point=point.name))
+        pooled = pd.concat(diffs, ignore_index=True)
+        row = _row(point, "pooled", pooled)
+        seed_means = [float(d["difference"].mean()) for d in diffs]
+        if len(seed_means) >= 2:
+            over = mean_interval(seed_means)
+            row.update(seeds_mean=over.estimate, seeds_low=over.low, seeds_high=over.high)
+        row["seed_share"], row["seed_share_p"] = seed_share(pooled)
+        rows.append(row)
+    return pd.DataFrame(rows), pd.concat(patients, ignore_index=True)
+
+
+def cohort_coverage(cohort: Cohort, loss: str = "L_AC", group: str = "severe") -> dict[str, float]:
+    """G's pathology against the patients' in one cohort, over the ``loss`` runs of ``cohort.loss_dir``.
+
+    Returns:
+        ``g_fat_fraction``: the mean fat fraction G added to healthy muscle (every 4th slice, all runs);
+        ``patient_fat_fraction``: the ``group`` patients' own mean; ``healthy_change``: F's change of held-out
+        healthy thighs in units of the noise (:func:`mmac.apis.coverage.healthy_change`).
+    """
+    from mmac.apis.coverage import model_coverage
+    from mmac.protocol.runs import run_files
+
+    rows, cohorts = [], {}
+    runs = sorted(p.name for p in (cohort.loss_dir / "runs").glob(f"{loss}_*") if (p / "DONE").is_file())
+    if not runs:
+        raise FileNotFoundError(f"{cohort.loss_dir / 'runs'} has no finished {loss} run")
+    for run in runs:
+        config, checkpoint = run_files(cohort.loss_dir, run)
+        rows += model_coverage(config, checkpoint, cohorts=cohorts)
+    frame = pd.DataFrame(rows)
+    synthetic = frame[frame["source"] == "G(y)"]
+    real = frame[(frame["source"] == "real") & (frame["group"] == group)].drop_duplicates("subject")
+    held_out = synthetic[synthetic.get("held_out", False) == True]  # noqa: E712
+    return dict(g_fat_fraction=float(synthetic["fat_fraction"].mean()),
+                patient_fat_fraction=float(real["fat_fraction"].mean()),
+                healthy_change=float(held_out["change"].mean()) if "change" in held_out else float("nan"))
+
+
+def add_coverage(table: pd.DataFrame, points: list[Point], loss: str = "L_AC", group: str = "severe",
+                 log=print) -> pd.DataFrame:
+    """``table`` with :func:`cohort_coverage` per seed row (and the mean over seeds on pooled rows)."""
+    table = table.copy()
+    for point in points:
+        found = []
+        for cohort in point.cohorts:
+            log(f"coverage: {point.name}, seed {cohort.seed}")
+            values = cohort_coverage(cohort, loss, group)
+            found.append(values)
+            at = (table["point"] == point.name) & (table["seed"] == str(cohort.seed))
+            for key, value in values.items():
+                table.loc[at, key] = value
+        at = (table["point"] == point.name) & (table["seed"] == "pooled")
+        for key in found[0]:
+            table.loc[at, key] = float(np.nanmean([v[key] for v in found]))
+    return table
+
+
+def map_figure(table: pd.DataFrame, path: str | Path, loss: str = "L_AC", reference: str = "L_C",
+               title: str = "") -> Path:
+    """Forest plot: per point, each seed's shift with its interval and the pooled one; 0 marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mmac.report.figures import save_figure
+
+    names = list(dict.fromkeys(table["point"]))
+    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.75 * len(names) * 1.0))
+    for i, name in enumerate(names):
+        part = table[table["point"] == name]
+        seeds = part[part["seed"] != "pooled"]
+        offsets = np.linspace(-0.25, 0.1, max(len(seeds), 1))
+        for off, (_, r) in zip(offsets, seeds.iterrows()):
+            low, high = np.clip([r["ci_low"], r["ci_high"]], -1, 1)
+            ax.plot([low, high], [i + off] * 2, color="#9e9e9e", lw=1)
+            ax.plot(r["shift"], i + off, "o", color="#616161", ms=4)
+            ax.annotate(f"s{r['seed']}", (high, i + off), xytext=(3, -3), textcoords="offset points", fontsize=7,
+                        color="#616161")
+        pooled = part[part["seed"] == "pooled"].iloc[0]
+        low, high = np.clip([pooled["ci_low"], pooled["ci_high"]], -1, 1)
+        colour = "#d62728" if low > 0 else ("#1f77b4" if high < 0 else "black")
+        ax.plot([low, high], [i + 0.3] * 2, color=colour, lw=3)
+        ax.plot(pooled["shift"], i + 0.3, "D", color=colour, ms=6)
+    ax.axvline(0, color="black", lw=0.8, ls="--")
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels(names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"severe Dice, {loss} - {reference} per patient (Hodges-Lehmann, 95 % interval)")
+    ax.set_title(title or f"Where {loss} beats {reference}: grey = one phantom seed, thick = pooled", fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def format_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The map table as strings for markdown: shift with interval, p, ahead/patients, mechanism."""
+    out = pd.DataFrame({"point": table["point"], "seed": table["seed"], "patients": table["patients"]})
+    out["original"] = table["original"].map("{:.3f}".format)
+    out["loss"] = table["loss"].map("{:.3f}".format)
+    out["reference"] = table["reference"].map("{:.3f}".format)
+    out["shift (95 % CI)"] = [f"{s:+.4f} ({lo:+.4f} to {hi:+.4f})"
+                              for s, lo, hi in zip(table["shift"], table["ci_low"], table["ci_high"])]
+    out["p"] = table["p"].map("{:.2g}".format)
+    out["ahead"] = [f"{a}/{n}" for a, n in zip(table["ahead"], table["patients"])]
+    if "seeds_low" in table:
+        out["over seeds (95 % t)"] = [
+            "" if pd.isna(lo) else f"{m:+.4f} ({lo:+.4f} to {hi:+.4f})"
+            for m, lo, hi in zip(table.get("seeds_mean", table["shift"]), table["seeds_low"], table["seeds_high"])]
+    if "seed_share" in table:
+        out["seed share"] = ["" if pd.isna(v) else f"{v:.2f} (p {p:.2g})"
+                             for v, p in zip(table["seed_share"], table["seed_share_p"])]
+    for column in MECHANISM:
+        if f"{column}_loss" in table:
+            out[column] = [f"{a:.2f} / {b:.2f}" for a, b in zip(table[f"{column}_loss"], table[f"{column}_reference"])]
+    if "g_fat_fraction" in table:
+        out["G's FF / patients'"] = [f"{g:.2f} / {r:.2f}" for g, r in zip(table["g_fat_fraction"],
+                                                                          table["patient_fat_fraction"])]
+        out["F change, healthy"] = table["healthy_change"].map("{:.2f}".format)
+    return out

@@ -1,0 +1,118 @@
+"""The cohort map (mmac.report.cohort_map): pairing, statistics against independent computations, the CLI."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmac.report.cohort_map import Cohort, Point, cohort_differences, cohort_map, read_spec, seed_share
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _write_results(folder: Path, dice: dict[str, dict[str, list[float]]], removal: float = 0.5) -> Path:
+    """results.csv with, per loss and severe subject, one row per slice Dice given; a healthy row for noise."""
+    rows = []
+    for loss, by_subject in dice.items():
+        for subject, values in by_subject.items():
+            for k, value in enumerate(values):
+                rows.append(dict(run=f"{loss}_wc1_f0_r0", loss=loss, w_c=1.0, fold=0, repetition=0, subject=subject,
+                                 group="severe", slice=k, dice_original=0.7, dice_translated=value,
+                                 removal=removal if loss == "L_AC" else removal / 2, preservation=3.0))
+        rows.append(dict(run=f"{loss}_wc1_f0_r0", loss=loss, w_c=1.0, fold=0, repetition=0, subject="H01",
+                         group="healthy", slice=0, dice_original=0.9, dice_translated=0.1, removal=np.nan,
+                         preservation=np.nan))
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(folder / "results.csv", index=False)
+    return folder
+
+
+def _cohort(tmp_path, name, seed, ac, c):
+    subjects = [f"S{i:02d}" for i in range(1, len(ac) + 1)]
+    folder = _write_results(tmp_path / name, {"L_AC": {s: [v, v] for s, v in zip(subjects, ac)},
+                                              "L_C": {s: [v - 0.01, v + 0.01] for s, v in zip(subjects, c)}})
+    return Cohort(seed, folder, folder)
+
+
+def test_differences_are_per_patient_means_paired_by_subject(tmp_path):
+    cohort = _cohort(tmp_path, "a", 3, ac=[0.80, 0.70, 0.90], c=[0.78, 0.75, 0.85])
+    d = cohort_differences(cohort)
+    assert list(d["subject"]) == ["S01", "S02", "S03"]
+    np.testing.assert_allclose(d["difference"], [0.02, -0.05, 0.05], atol=1e-12)
+    np.testing.assert_allclose(d["removal_loss"], 0.5)
+    np.testing.assert_allclose(d["removal_reference"], 0.25)
+    assert (d["seed"] == 3).all()
+
+
+def test_a_variant_is_paired_with_the_reference_of_another_folder(tmp_path):
+    variant = _write_results(tmp_path / "v", {"L_AC": {"S01": [0.9], "S02": [0.8]}})
+    paper = _write_results(tmp_path / "p", {"L_C": {"S01": [0.7], "S02": [0.75]}})
+    d = cohort_differences(Cohort(0, variant, paper))
+    np.testing.assert_allclose(d["difference"], [0.2, 0.05])
+    other = _write_results(tmp_path / "o", {"L_C": {"S01": [0.7], "S09": [0.75]}})
+    with pytest.raises(ValueError, match="different severe patients"):
+        cohort_differences(Cohort(0, variant, other))
+
+
+def test_seed_share_is_eta_squared_of_a_hand_example():
+    # Seed 1: 1, 3 (mean 2); seed 2: 5, 7 (mean 6); grand mean 4. SS_between = 4 * 4 = 16, SS_total = 9+1+1+9 = 20.
+    frame = pd.DataFrame({"seed": [1, 1, 2, 2], "difference": [1.0, 3.0, 5.0, 7.0]})
+    share, p = seed_share(frame)
+    assert share == pytest.approx(16 / 20)
+    # F = (16 / 1) / (4 / 2) = 8 with (1, 2) degrees of freedom.
+    from scipy.stats import f
+    assert p == pytest.approx(f.sf(8.0, 1, 2))
+    assert np.isnan(seed_share(frame[frame["seed"] == 1])[0])
+
+
+def test_map_rows_pool_the_seeds_and_match_brute_force_hodges_lehmann(tmp_path):
+    rng = np.random.default_rng(0)
+    cohorts = []
+    for seed in (3, 4, 5):
+        ac = rng.uniform(0.7, 0.9, 8)
+        c = ac - rng.normal(0.01 * seed - 0.04, 0.01, 8)
+        cohorts.append(_cohort(tmp_path, f"s{seed}", seed, ac, c))
+    table, patients = cohort_map([Point("p", "axis", tuple(cohorts))])
+    assert list(table["seed"]) == ["3", "4", "5", "pooled"]
+    pooled = table[table["seed"] == "pooled"].iloc[0]
+    assert pooled["patients"] == 24 == len(patients)
+    d = patients["difference"].to_numpy()
+    walsh = [(d[i] + d[j]) / 2 for i in range(len(d)) for j in range(i, len(d))]
+    assert pooled["shift"] == pytest.approx(np.median(walsh))
+    assert pooled["ci_low"] <= pooled["shift"] <= pooled["ci_high"]
+    means = [d[patients["seed"] == s].mean() for s in (3, 4, 5)]
+    half = 4.302652729911275 * np.std(means, ddof=1) / np.sqrt(3)  # t(0.975, 2)
+    assert pooled["seeds_low"] == pytest.approx(np.mean(means) - half)
+    assert pooled["seeds_high"] == pytest.approx(np.mean(means) + half)
+    assert pooled["ahead"] == int((d > 0).sum())
+
+
+def test_spec_errors_name_the_point(tmp_path):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"points": [{"name": "indep", "cohorts": []}]}))
+    with pytest.raises(ValueError, match="indep"):
+        read_spec(spec)
+    with pytest.raises(FileNotFoundError):
+        read_spec(tmp_path / "missing.json")
+
+
+def test_cli_writes_table_and_figure(tmp_path):
+    a = _cohort(tmp_path, "a", 3, ac=[0.80, 0.70, 0.90, 0.85, 0.8, 0.77], c=[0.78, 0.75, 0.85, 0.8, 0.81, 0.7])
+    b = _cohort(tmp_path, "b", 4, ac=[0.81, 0.72, 0.91, 0.86, 0.8, 0.78], c=[0.79, 0.70, 0.85, 0.82, 0.79, 0.7])
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"points": [{"name": "default", "cohorts": [
+        {"seed": 3, "loss_dir": str(a.loss_dir)}, {"seed": 4, "loss_dir": str(b.loss_dir)}]}]}))
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / "cohort_map.py"), "--spec", str(spec), "--out",
+                           str(out)], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "map.png").stat().st_size > 1000
+    table = pd.read_csv(out / "map.csv")
+    assert list(table["seed"].astype(str)) == ["3", "4", "pooled"]
+    assert "pooled" in (out / "map.md").read_text()
+    bad = subprocess.run([sys.executable, str(REPO / "tools" / "cohort_map.py"), "--spec", str(tmp_path / "x.json"),
+                          "--out", str(out)], capture_output=True, text=True, cwd=REPO)
+    assert bad.returncode != 0 and bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1

@@ -1,0 +1,50 @@
+"""The cohort map: L_AC - L_C (or any loss against a reference) per cohort setting and phantom seed, with intervals.
+
+    python tools/cohort_map.py --spec docs/map/spec.json --out docs/map [--coverage]
+
+Reads each point's result folders (tools/cross_validate.py outputs, one per phantom seed), pairs the loss with the
+reference per patient and writes OUT/map.csv (every number), OUT/patients.csv (every patient's pair),
+OUT/map.md (the table) and OUT/map.png (a forest plot). --coverage adds G's fat fraction against the patients'
+and F's change of held-out healthy thighs per seed (loads every run's checkpoint: about a second per run).
+See mmac.report.cohort_map for the spec and the statistics.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--spec', required=True, help='the map spec (JSON; see mmac.report.cohort_map)')
+    p.add_argument('--out', required=True, help='output folder')
+    p.add_argument('--coverage', action='store_true', help="add G's pathology coverage per seed (mechanism)")
+    args = p.parse_args(argv)
+    from mmac.engine.launch import cli_error
+    from mmac.report import markdown_table
+    from mmac.report.cohort_map import add_coverage, cohort_map, format_table, map_figure, read_spec
+
+    try:
+        options, points = read_spec(args.spec)
+        table, patients = cohort_map(points, **options)
+        if args.coverage:
+            table = add_coverage(table, points, options['loss'], options['group'])
+    except (FileNotFoundError, ValueError) as exc:
+        return cli_error(exc)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / 'map.csv', index=False)
+    patients.to_csv(out / 'patients.csv', index=False)
+    text = (f"{options['group']} patients, {options['loss']} - {options['reference']} (spec: {args.spec})\n\n"
+            + markdown_table(format_table(table)) + "\n")
+    (out / 'map.md').write_text(text)
+    map_figure(table, out / 'map.png', options['loss'], options['reference'])
+    print(text)
+    print(f"written: {out / 'map.csv'}, {out / 'map.md'}, {out / 'map.png'}")
+    return 0
+
+
+if __name__ == '__main__':
+    from mmac._compat import quiet_third_party_warnings
+
+    quiet_third_party_warnings()
+    sys.exit(main())
