@@ -6,6 +6,15 @@ pseudo-healthy slices F(x) with the generator ``F = generators['healthy']`` of a
 muscle on F(x) by two intensity thresholds. This module loads such a model from an mmengine config and
 checkpoint and runs F outside the mmengine runner.
 
+The entry points follow mmagic's ``mmagic.apis``: :func:`init_model` loads a model from a config and a checkpoint,
+or from a training run's work dir alone, and :func:`translate` applies it to an array, a NIfTI file or a study's
+manifest::
+
+    from mmac.apis import init_model, translate
+    model = init_model("work_dirs/ac_cyclegan_thigh")               # its config and latest checkpoint
+    fx = translate(model, x)                                         # (H, W) in [0, 1] -> (H, W) F(x)
+    result = translate(model, "scan.nii.gz", out_dir="translated")  # writes scan_pseudohealthy.nii.gz ...
+
 Intensities follow the dataset (:mod:`mmac.datasets.thigh_mr`): slices normalised per volume to [0, 1] are
 scaled to [0, 255] and normalised like the model's ``DataPreprocessor`` (``(v - mean) / std``, mean = std =
 127.5 by default, read from the model), so the generator sees [-1, 1]; its tanh output is mapped back the same
@@ -23,7 +32,7 @@ import torch.nn.functional as F
 from mmac._validate import check_choice, check_int
 from mmac.datasets.manifest import slices_to_volume, volume_to_slices
 
-__all__ = ["Translator", "init_translator", "load_model_config", "model_image_size"]
+__all__ = ["Translator", "init_model", "init_translator", "load_model_config", "model_image_size", "translate"]
 
 
 def _scalar(value: Any, default: float, what: str) -> float:
@@ -80,6 +89,8 @@ class Translator:
         resize_mode: How slices were brought to ``image_size`` in training (``'resize'``, ``'pad'`` or
             ``'fit'``, see :func:`mmac.datasets.thigh_mr.fit_slices`). Defaults to ``'fit'``.
         device: Torch device. Defaults to ``'cpu'``.
+        cfg: The model's mmengine ``Config``, kept as ``self.cfg`` (as mmagic's ``init_model`` keeps
+            ``model.cfg``); :func:`translate` reads its mask labels. Defaults to None.
 
     Raises:
         ValueError: ``direction`` is not a domain of the model, or ``image_size`` is not divisible by
@@ -87,7 +98,7 @@ class Translator:
     """
 
     def __init__(self, model: torch.nn.Module, direction: str = "healthy", image_size: int | None = None,
-                 resize_mode: str = "fit", device: str | torch.device = "cpu") -> None:
+                 resize_mode: str = "fit", device: str | torch.device = "cpu", cfg=None) -> None:
         generators = getattr(model, "generators", None)
         if generators is None:
             raise TypeError(f"expected a CycleGAN-style model with a 'generators' dict, got {type(model).__name__}")
@@ -107,6 +118,7 @@ class Translator:
         self.std = _scalar(getattr(preprocessor, "std", None), 127.5, "std")
         self.image_size = image_size
         self.resize_mode = resize_mode
+        self.cfg = cfg
         if image_size is not None:
             self._check_divisible((image_size, image_size), "the model's image size (from its config)")
 
@@ -317,4 +329,139 @@ def init_translator(config, checkpoint: str | Path, device: str | torch.device =
     model = MODELS.build(cfg.model)
     load_checkpoint_strict(model, checkpoint)
     size, mode = model_image_size(cfg)
-    return Translator(model, direction=direction, image_size=size, resize_mode=mode, device=device)
+    return Translator(model, direction=direction, image_size=size, resize_mode=mode, device=device, cfg=cfg)
+
+
+def _model_files(config, checkpoint) -> tuple:
+    """``(config, checkpoint)`` for :func:`init_model`: a work dir becomes its latest checkpoint and (where
+    ``config`` is None) its config."""
+    if checkpoint is None and isinstance(config, (str, Path)) and Path(config).is_dir():
+        config, checkpoint = None, config  # init_model(WORK_DIR)
+    if checkpoint is None:
+        raise ValueError(f"init_model needs a checkpoint or a work dir, got the config {config} alone: a model "
+                         "without trained weights would translate nothing")
+    if not isinstance(checkpoint, (str, Path)):
+        raise TypeError(f"checkpoint must be a path (a .pth file or a work dir), got {type(checkpoint).__name__}")
+    if not Path(checkpoint).exists():
+        raise FileNotFoundError(f"checkpoint or work dir {checkpoint} does not exist")
+    if not Path(checkpoint).is_dir():
+        if config is None:
+            raise ValueError(f"init_model: {checkpoint} is a checkpoint file, not a work dir; give its config too, "
+                             "init_model(CONFIG, CHECKPOINT)")
+        return config, Path(checkpoint)
+    from mmac.engine.launch import find_run
+
+    found_config, found = find_run(str(checkpoint))  # both inside the work dir, wherever it now lies
+    return (found_config if config is None else config), Path(found)
+
+
+def init_model(config=None, checkpoint: str | Path | None = None, device: str | torch.device = "cpu",
+               direction: str = "healthy") -> Translator:
+    """Load a trained model for :func:`translate`, in the manner of mmagic's ``init_model``.
+
+    Any of ``init_model(CONFIG, CHECKPOINT)``, ``init_model(WORK_DIR)`` or ``init_model(None, WORK_DIR)`` (the
+    config mmengine dumped into the work dir), and ``init_model(CONFIG, WORK_DIR)`` (that config, the work dir's
+    checkpoint). A work dir's checkpoint is the one its ``last_checkpoint`` file names, looked up by file name
+    inside the work dir (a moved or copied work dir loads its own file, never the original folder's), else its
+    ``iter_<n>.pth`` / ``epoch_<n>.pth`` with the largest ``n`` (:func:`mmac.engine.launch.find_run`).
+
+    Known harmless third-party warnings raised while the model is built (:data:`mmac._compat.THIRD_PARTY_NOISE`:
+    pkg_resources, transformers' pytree deprecation, mmcv's conv-bias note) are not shown; the process's warning
+    filters are left as they were.
+
+    Args:
+        config: Path of an mmengine config or a ``Config``; None with a work dir as ``checkpoint``: the work
+            dir's config. A work dir here, with ``checkpoint`` None, is taken as the work dir. Defaults to None.
+        checkpoint: An mmengine checkpoint (``iter_<n>.pth``) of that model, or a training run's work dir
+            (``tools/train.py --work-dir`` or a grid's ``OUT/runs/<run>``). Defaults to None.
+        device: Torch device. Defaults to ``'cpu'``.
+        direction: Target domain of the generator to run; ``'healthy'`` is F (pathological -> pseudo-healthy).
+            Defaults to ``'healthy'``.
+
+    Returns:
+        A :class:`Translator` in eval mode: ``.model`` is the CycleGAN, ``.cfg`` its config.
+
+    Raises:
+        FileNotFoundError: The config, checkpoint or work dir does not exist, or the work dir holds no config or
+            no checkpoint.
+        TypeError: ``config`` is neither a path nor a ``Config``, or ``checkpoint`` not a path.
+        ValueError: No checkpoint or work dir; a checkpoint file without a config; a work dir with several
+            configs; weights that do not fit the config's model; see also :class:`Translator`.
+    """
+    import warnings
+
+    from mmac._compat import THIRD_PARTY_NOISE
+
+    config, checkpoint = _model_files(config, checkpoint)
+    with warnings.catch_warnings():  # restores the process's filters on exit
+        for category, message in THIRD_PARTY_NOISE:
+            warnings.filterwarnings("ignore", message=message, category=category)
+        return init_translator(config, checkpoint, device=device, direction=direction)
+
+
+def translate(model: Translator, input, out_dir: str | Path | None = None, mask: str | Path | None = None,
+              batch_size: int = 16, progress: bool = False, mask_labels=None):
+    """Translate with a model from :func:`init_model`: an array in memory, or NIfTI volumes on disk.
+
+    ``input`` may be:
+
+    * a slice, ``(H, W)`` intensities normalised to [0, 1] (:func:`mmac.datasets.manifest.normalise`, as the
+      dataset does per volume): returns F(x), ``(H, W)`` float32 in [0, 1]. A size other than the training size
+      is fitted to it and back (:meth:`Translator.translate_slices`, which also takes a stack ``(N, H, W)``).
+    * a volume, ``(X, Y, Z)`` in [0, 1], canonical RAS, translated slice by slice along Z
+      (:meth:`Translator.translate_volume`): returns ``(X, Y, Z)`` float32 in [0, 1].
+    * a NIfTI file (``.nii`` / ``.nii.gz``): writes ``<name>_pseudohealthy.nii.gz``, ``<name>_fatmap.nii.gz``,
+      ``<name>_muscle.nii.gz`` and a row of ``fat_fraction.csv`` into ``out_dir``, in the input's grid, header
+      and intensity scale (:mod:`mmac.apis.nifti`); returns its :class:`~mmac.apis.nifti.VolumeResult`.
+    * a folder of NIfTI files, or a study's ``manifest.csv`` (every image it lists, outputs named by subject,
+      its masks the reference masks): the same for each volume, all checked before any is translated; returns
+      a list of results in input order.
+
+    Args:
+        model: The translator from :func:`init_model`.
+        input: An array or a path, as above.
+        out_dir: Output folder of a path input (created if missing). Defaults to None.
+        mask: For a path input, reference muscle masks that set the thresholds: a mask file (one volume), a
+            folder of masks or a manifest; None: histogram thresholds (a manifest input uses its own masks).
+            Defaults to None.
+        batch_size: Slices per forward pass. Defaults to 16.
+        progress: tqdm progress bars. Defaults to False.
+        mask_labels: For a path input, the mask labels that are muscle; None: the model config's, else every
+            non-zero voxel. Defaults to None.
+
+    Returns:
+        The translated array, or what was written for a path input (see above).
+
+    Raises:
+        TypeError: ``model`` is not a :class:`Translator`, or ``input`` neither a numpy array nor a path.
+        ValueError: An array that is not 2D or 3D, not finite or outside [0, 1]; ``out_dir``, ``mask`` or
+            ``mask_labels`` with an array, or no ``out_dir`` with a path; bad NIfTI inputs (all listed, nothing
+            written).
+        FileNotFoundError: A path input or mask that does not exist.
+    """
+    import os
+
+    if not isinstance(model, Translator):
+        raise TypeError(f"model must be a Translator from mmac.apis.init_model, got {type(model).__name__}")
+    if isinstance(input, np.ndarray):
+        given = [name for name, value in (("out_dir", out_dir), ("mask", mask), ("mask_labels", mask_labels))
+                 if value is not None]
+        if given:
+            raise ValueError(f"translate: {', '.join(given)} apply to a NIfTI or manifest path, not to an array, "
+                             "whose translation is returned")
+        if input.ndim == 2:
+            return model.translate_slices(input[None], batch_size=batch_size, progress=progress)[0]  # (H, W)
+        if input.ndim == 3:
+            return model.translate_volume(input, batch_size=batch_size, progress=progress)  # (X, Y, Z)
+        raise ValueError(f"translate: an array must be a slice (H, W) or a volume (X, Y, Z), got shape "
+                         f"{input.shape}; for a stack of slices (N, H, W) call model.translate_slices")
+    if not isinstance(input, (str, os.PathLike)):
+        raise TypeError(f"translate: input must be a numpy array, a NIfTI file, a folder of them or a manifest.csv, "
+                        f"got {type(input).__name__}")
+    if out_dir is None:
+        raise ValueError(f"translate: the outputs of {input} are written as NIfTI files; give out_dir")
+    from mmac.apis.nifti import is_manifest, translate_inputs
+
+    results = translate_inputs(model, input, out_dir, mask=mask, batch_size=batch_size, progress=progress,
+                               mask_labels=mask_labels)
+    return results if is_manifest(input) or Path(input).is_dir() else results[0]

@@ -66,7 +66,8 @@ from mmac.datasets.manifest import (
 from mmac.fileio import atomic_path, write_csv_atomic
 
 __all__ = ["VolumeResult", "check_inputs", "find_inputs", "find_mask", "is_manifest", "model_mask_labels",
-           "muscle_mask_from_histogram", "translate_nifti", "translate_files", "FAT_FRACTION_CSV", "OUTPUT_SUFFIXES"]
+           "muscle_mask_from_histogram", "translate_nifti", "translate_files", "translate_inputs", "FAT_FRACTION_CSV",
+           "OUTPUT_SUFFIXES"]
 
 logger = logging.getLogger(__name__)
 
@@ -528,7 +529,7 @@ def check_inputs(files: list[Path], mask: str | Path | None, out_dir: str | Path
 def translate_files(config, checkpoint: str | Path, inputs: str | Path, out_dir: str | Path,
                     mask: str | Path | None = None, device: str = "cpu", batch_size: int = 16,
                     progress: bool = True, mask_labels=None) -> list[VolumeResult]:
-    """What ``tools/translate.py`` does: translate one NIfTI volume or a folder of them.
+    """What ``tools/translate.py`` does: translate one NIfTI volume, a folder of them or a study's manifest.
 
     Every input volume and mask is checked (:func:`check_inputs`) before the model is loaded and before any
     volume is translated; one error lists all bad inputs, and then nothing is written (not even ``out_dir``).
@@ -558,7 +559,55 @@ def translate_files(config, checkpoint: str | Path, inputs: str | Path, out_dir:
         ValueError: Bad inputs or masks (all listed), bad ``mask_labels`` (here or in the config), ``out_dir``
             the input or mask folder.
     """
-    from mmac.apis.inference import init_translator, load_model_config
+    from mmac.apis.inference import init_translator
+
+    plan = _plan(inputs, out_dir, mask, mask_labels, config)
+    translator = init_translator(plan.cfg, checkpoint, device=device)
+    return _translate_plan(translator, plan, batch_size=batch_size, progress=progress)
+
+
+def translate_inputs(translator, inputs: str | Path, out_dir: str | Path, mask: str | Path | None = None,
+                     batch_size: int = 16, progress: bool = True, mask_labels=None) -> list[VolumeResult]:
+    """:func:`translate_files` with a model already loaded: the inputs are checked the same way, all before any
+    is translated.
+
+    Args:
+        translator: A :class:`~mmac.apis.inference.Translator`; its ``cfg`` (when it has one) gives the mask
+            labels, as the config does in :func:`translate_files`.
+        inputs: See :func:`translate_files`.
+        out_dir: Output folder.
+        mask: See :func:`translate_files`. Defaults to None.
+        batch_size: Slices per forward pass. Defaults to 16.
+        progress: tqdm progress bars. Defaults to True.
+        mask_labels: See :func:`translate_files`. Defaults to None.
+
+    Returns:
+        One result per volume, in input order.
+
+    Raises:
+        FileNotFoundError: Missing input or mask.
+        TypeError: ``mask_labels`` is not None or a list of ints.
+        ValueError: Bad inputs or masks (all listed), bad ``mask_labels``, ``out_dir`` the input or mask folder.
+    """
+    plan = _plan(inputs, out_dir, mask, mask_labels, getattr(translator, "cfg", None))
+    return _translate_plan(translator, plan, batch_size=batch_size, progress=progress)
+
+
+@dataclass
+class _Plan:
+    """What :func:`_plan` found: the checked ``(volume, mask)`` pairs and how to write them."""
+
+    cfg: object
+    pairs: list
+    out_dir: Path
+    names: dict | None
+    mask_labels: tuple[int, ...] | None
+
+
+def _plan(inputs, out_dir, mask, mask_labels, config) -> _Plan:
+    """Find and check every input before a model runs. ``config`` (a path, a ``Config`` or None) is read once
+    the inputs are found, so that a missing input is reported before a bad config."""
+    from mmac.apis.inference import load_model_config
 
     mask_labels = check_mask_labels(mask_labels)
     files = find_inputs(inputs)
@@ -570,8 +619,8 @@ def translate_files(config, checkpoint: str | Path, inputs: str | Path, out_dir:
     if out_dir.resolve() in {f.parent.resolve() for f in files}:
         raise ValueError(f"--out {out_dir} is the input folder; choose another folder so outputs are not taken "
                          "as inputs next time")
-    cfg = load_model_config(config)
-    if mask is not None and mask_labels is None:
+    cfg = load_model_config(config) if config is not None else None
+    if mask is not None and mask_labels is None and cfg is not None:
         mask_labels = model_mask_labels(cfg)
         if mask_labels is not None:
             logger.info("mask labels that are muscle, from the config: %s", " ".join(map(str, mask_labels)))
@@ -579,10 +628,14 @@ def translate_files(config, checkpoint: str | Path, inputs: str | Path, out_dir:
     if is_manifest(inputs):  # outputs named by subject: a study may keep every scan as <subject>/t1.nii.gz
         names = {record.image: record.subject for record in manifest_images(inputs).values()}
     pairs = check_inputs(files, mask, out_dir, mask_labels=mask_labels, optional_masks=optional_masks, names=names)
-    translator = init_translator(cfg, checkpoint, device=device)
+    return _Plan(cfg=cfg, pairs=pairs, out_dir=out_dir, names=names, mask_labels=mask_labels)
+
+
+def _translate_plan(translator, plan: _Plan, batch_size: int, progress: bool) -> list[VolumeResult]:
     results = []
-    for f, m in pairs:
-        results.append(translate_nifti(translator, f, out_dir, mask=m, batch_size=batch_size, progress=progress,
-                                       mask_labels=mask_labels, name=(names or {}).get(f)))
-        logger.info("%s -> %s (mean fat fraction estimate %.4f)", f, out_dir, results[-1].mean_ff_estimate)
+    for f, m in plan.pairs:
+        results.append(translate_nifti(translator, f, plan.out_dir, mask=m, batch_size=batch_size,
+                                       progress=progress, mask_labels=plan.mask_labels,
+                                       name=(plan.names or {}).get(f)))
+        logger.info("%s -> %s (mean fat fraction estimate %.4f)", f, plan.out_dir, results[-1].mean_ff_estimate)
     return results

@@ -1,4 +1,5 @@
-"""Tests of mmac.apis.inference: Translator.translate_slices / translate_volume and init_translator."""
+"""Tests of mmac.apis.inference: Translator.translate_slices / translate_volume, init_translator, and the
+mmagic-style entry points init_model and translate."""
 from __future__ import annotations
 
 import numpy as np
@@ -146,3 +147,165 @@ def test_3d_generator_translates_the_volume_at_once():
     np.testing.assert_allclose(out, slices_to_volume(np.clip((y[0, 0].numpy() + 1) / 2, 0, 1)), atol=1e-5)
     with pytest.raises(ValueError, match="divisible"):
         translator.translate_volume(np.zeros((8, 8, 3), np.float32))
+
+
+# ------------------------------------------------------------------ init_model / translate
+@pytest.fixture(scope="module")
+def model(tiny_model):
+    """init_model on the tiny model's work dir alone."""
+    from mmac.apis import init_model
+
+    return init_model(tiny_model.work_dir)
+
+
+def generator_state(translator) -> dict:
+    return {k: v for k, v in translator.model.state_dict().items() if k.startswith("generators.healthy.")}
+
+
+def assert_same_weights(a, b):
+    state_a, state_b = generator_state(a), generator_state(b)
+    assert state_a.keys() == state_b.keys() and state_a
+    for key in state_a:
+        torch.testing.assert_close(state_a[key], state_b[key], msg=key)
+
+
+def test_init_model_on_a_work_dir_takes_its_config_and_checkpoint(tiny_model, model, translator):
+    """``translator`` is init_translator(config, iter_2.pth), named by hand."""
+    assert_same_weights(model, translator)
+    assert model.cfg.filename == str(tiny_model.config)
+    assert model.image_size == 32 and not model.model.training
+
+
+@pytest.mark.parametrize("form", ["none_and_work_dir", "config_and_work_dir", "config_and_checkpoint"])
+def test_init_model_call_forms_load_the_same_model(tiny_model, translator, form):
+    from mmac.apis import init_model
+
+    args = {"none_and_work_dir": (None, tiny_model.work_dir),
+            "config_and_work_dir": (tiny_model.config, tiny_model.work_dir),
+            "config_and_checkpoint": (str(tiny_model.config), str(tiny_model.checkpoint))}[form]
+    assert_same_weights(init_model(*args), translator)
+
+
+def test_a_copied_work_dir_loads_its_own_checkpoint(tiny_model, tmp_path):
+    """mmengine's last_checkpoint names the original folder's file by its absolute path; the copy's own file, here
+    with other weights, is the one loaded."""
+    import shutil
+
+    from mmac.apis import init_model
+    from mmac.engine.checkpoint import load_local_checkpoint
+
+    copy = tmp_path / "copied"
+    shutil.copytree(tiny_model.work_dir, copy)
+    assert (copy / "last_checkpoint").read_text().strip() == str(tiny_model.checkpoint)  # the original's path
+    checkpoint = load_local_checkpoint(str(copy / "iter_2.pth"), map_location="cpu")
+    key = next(k for k in checkpoint["state_dict"] if k.startswith("generators.healthy.") and k.endswith("weight"))
+    checkpoint["state_dict"][key] = checkpoint["state_dict"][key] + 1.0
+    torch.save(checkpoint, copy / "iter_2.pth")
+    torch.testing.assert_close(generator_state(init_model(copy))[key], checkpoint["state_dict"][key])
+
+    # the named file is not in the copy: its newest iter_<n>.pth, not the original's iter_2.pth
+    (copy / "iter_2.pth").rename(copy / "iter_1.pth")
+    torch.testing.assert_close(generator_state(init_model(copy))[key], checkpoint["state_dict"][key])
+
+
+def test_init_model_errors(tiny_model, tmp_path):
+    from mmac.apis import init_model
+
+    with pytest.raises(ValueError, match="is a checkpoint file, not a work dir; give its config too"):
+        init_model(None, tiny_model.checkpoint)
+    with pytest.raises(ValueError, match="needs a checkpoint or a work dir"):
+        init_model(tiny_model.config)
+    with pytest.raises(FileNotFoundError, match="nowhere does not exist"):
+        init_model(tiny_model.config, tmp_path / "nowhere")
+    with pytest.raises(TypeError, match="checkpoint must be a path"):
+        init_model(tiny_model.config, 3)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="holds no config"):
+        init_model(tmp_path / "empty")
+
+
+def test_init_model_prints_no_third_party_warnings_and_keeps_the_filters(tiny_model):
+    """In a fresh interpreter, where mmagic, transformers and mmcv are imported for the first time."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, warnings\n"
+            "from mmac.apis import init_model\n"
+            "before = list(warnings.filters)\n"
+            "print('--- init_model', file=sys.stderr, flush=True)\n"
+            f"init_model({str(tiny_model.work_dir)!r})\n"
+            "assert list(warnings.filters) == before, 'warning filters changed'\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.split("--- init_model\n", 1)[1] == ""
+
+
+def test_translate_a_slice_and_a_volume(model, translator):
+    from mmac.apis import translate
+    from mmac.datasets.manifest import slices_to_volume, volume_to_slices
+
+    x = np.random.default_rng(5).random((32, 32), dtype=np.float32)
+    fx = translate(model, x)
+    assert fx.shape == (32, 32) and fx.dtype == np.float32
+    np.testing.assert_allclose(fx, reference_f(translator, x[None])[0], atol=1e-5)
+    volume = np.random.default_rng(6).random((32, 32, 3), dtype=np.float32)
+    out = translate(model, volume)
+    assert out.shape == (32, 32, 3)
+    np.testing.assert_allclose(out, slices_to_volume(reference_f(translator, volume_to_slices(volume))), atol=1e-5)
+    assert translate(model, np.full((48, 40), 0.5, np.float32)).shape == (48, 40)  # fitted to 32 px and back
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda m, t: t(m, np.zeros((2, 32, 32, 1), np.float32)), ValueError, r"slice \(H, W\) or a volume"),
+    (lambda m, t: t(m, [[0.0]]), TypeError, "numpy array, a NIfTI file"),
+    (lambda m, t: t(m, np.zeros((32, 32), np.float32), out_dir="x"), ValueError, "out_dir apply to a NIfTI"),
+    (lambda m, t: t(m, "scan.nii.gz"), ValueError, "give out_dir"),
+    (lambda m, t: t(m.model, np.zeros((32, 32), np.float32)), TypeError, "Translator from mmac.apis.init_model"),
+    (lambda m, t: t(m, np.full((32, 32), 3.0, np.float32)), ValueError, r"normalised to \[0, 1\]"),
+])
+def test_translate_bad_input(model, call, error, match):
+    from mmac.apis import translate
+
+    with pytest.raises(error, match=match):
+        call(model, translate)
+
+
+def test_translate_a_nifti_file_writes_its_outputs(tiny_model, model, tmp_path):
+    from mmac.apis import VolumeResult, translate
+    from mmac.datasets.manifest import read_manifest
+
+    record = next(r for r in read_manifest(tiny_model.manifest) if r.group == "severe")
+    result = translate(model, record.image, out_dir=tmp_path / "out")
+    assert isinstance(result, VolumeResult) and result.thresholds == "histogram"
+    assert result.pseudo_healthy == tmp_path / "out" / f"{record.image.name[:-7]}_pseudohealthy.nii.gz"
+    assert result.pseudo_healthy.is_file() and result.fatmap.is_file() and result.muscle.is_file()
+    with_mask = translate(model, str(record.image), out_dir=tmp_path / "out2", mask=record.mask)
+    assert with_mask.thresholds == "mask"
+
+
+def test_translate_a_study_manifest(tiny_model, model, tmp_path):
+    """Every image of the manifest, named by subject, with its row's mask."""
+    import csv
+
+    from mmac.apis import translate
+
+    subjects = [row["subject"] for row in csv.DictReader(open(tiny_model.manifest))]
+    results = translate(model, tiny_model.manifest, out_dir=tmp_path / "out")
+    assert [r.volume for r in results] == subjects
+    assert {r.thresholds for r in results} == {"mask"}
+    assert sorted(p.name for p in (tmp_path / "out").glob("*_pseudohealthy.nii.gz")) == \
+        sorted(f"{s}_pseudohealthy.nii.gz" for s in subjects)
+
+
+def test_translate_takes_the_mask_labels_from_the_model_config(tiny_model, model, tmp_path, monkeypatch):
+    """The phantom's masks are 0/1: a config naming label 2 as muscle leaves them empty, which is refused."""
+    cfg = model.cfg.copy()
+    cfg.test_dataloader.dataset.mask_labels = [2]
+    monkeypatch.setattr(model, "cfg", cfg)
+    from mmac.apis import translate
+
+    with pytest.raises(ValueError, match=r"empty on every slice with mask_labels \[2\]"):
+        translate(model, tiny_model.manifest, out_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # checked before anything is written
