@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Multi-GPU / multi-node testing on torchrun.
 #   tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS_PER_NODE [test.py args...]
-# Environment: NNODES (default 1), NODE_RANK (0), MASTER_ADDR (127.0.0.1), PORT (29500).
+# Environment: NNODES (default 1), NODE_RANK (0), MASTER_ADDR (127.0.0.1), MASTER_PORT (or PORT, as in
+# OpenMMLab's scripts). Without either, one node takes a port the system reports free (so that two jobs on
+# one machine do not both take 29500) and says which; several nodes take 29500, since every node must name
+# the same port: set MASTER_PORT on each to run two multi-node jobs at once.
 # Without GPUs the processes use the gloo backend (for testing on a CPU machine).
 set -euo pipefail
 if [ $# -lt 3 ]; then
@@ -14,7 +17,16 @@ NPROC=$3
 root="$(cd "$(dirname "$0")/.." && pwd)"
 python_bin="${PYTHON:-$root/.venv/bin/python}"
 [ -x "$python_bin" ] || python_bin=python
+port=${MASTER_PORT:-${PORT:-}}
+if [ -z "$port" ]; then
+  if [ "${NNODES:-1}" != 1 ]; then
+    port=29500
+  else  # free now; torchrun binds it a moment later
+    port=$("$python_bin" -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])')
+    echo "dist_test.sh: MASTER_PORT unset, using free port $port" >&2
+  fi
+fi
 PYTHONPATH="$root:${PYTHONPATH:-}" exec "$python_bin" -m torch.distributed.run \
   --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" --master_addr="${MASTER_ADDR:-127.0.0.1}" \
-  --nproc_per_node="$NPROC" --master_port="${PORT:-29500}" \
+  --nproc_per_node="$NPROC" --master_port="$port" \
   "$root/tools/test.py" "$CONFIG" "$CHECKPOINT" --launcher pytorch "${@:4}"

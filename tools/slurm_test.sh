@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Testing a checkpoint on a Slurm cluster (one task per GPU).
 #   tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args...]
-# Environment: GPUS, GPUS_PER_NODE, CPUS_PER_TASK, SRUN_ARGS, MASTER_PORT (see tools/slurm_launch.sh).
+# Environment: GPUS, GPUS_PER_NODE, CPUS_PER_TASK, SRUN_ARGS, MASTER_PORT (default: derived from the job id,
+# SLURM_JOB_ID inside an allocation, else the id of the job srun makes; see tools/slurm_launch.sh).
 set -euo pipefail
 if [ $# -lt 4 ]; then
   echo "usage: tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args...]" >&2
