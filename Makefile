@@ -17,7 +17,7 @@ test: install
 	$(PY) -m pytest -q tests
 
 lint: install
-	$(PY) -m ruff check mmac tools tests configs
+	$(PY) -m ruff check mmac tools tests configs benchmarks
 
 clean-demo:
 	rm -rf work_dirs/demo work_dirs/demo_seed* data/demo_cohort

@@ -11,16 +11,24 @@
 
 ``train`` exits with 1 when its fast-vs-plain check fails: the fast step without batching must match the plain
 path bit for bit, the batched one within ``--tolerance`` at the first iteration and, later, within what rounding
-alone explains (see :func:`mmac.engine.bench.check_fast_equivalence`).
+alone explains (see :func:`benchmarks.training.check_fast_equivalence`).
 
 Each subcommand is a pair in ``SUBCOMMANDS``: a function adding its arguments to a subparser and a function
 running it with the parsed arguments. To add one, write both and register them there.
+
+The timing code lives in the repository's ``benchmarks/`` folder, outside the installed package; this script puts
+the repository root on ``sys.path`` so that it runs from any directory.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # benchmarks/ is not installed: import it (and the mmac beside it) from the checkout
+    sys.path.insert(0, str(REPO))
 
 
 def _add_dice_args(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +41,7 @@ def _add_dice_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_dice(args: argparse.Namespace) -> int:
-    from mmac.benchmarks.threshold_dice import benchmark_threshold_dice
+    from benchmarks.threshold_dice import benchmark_threshold_dice
 
     for name in ("n", "size", "repeat"):
         if getattr(args, name) < 1:
@@ -57,7 +65,7 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_data(args: argparse.Namespace) -> int:
-    from mmac.benchmarks.dataset import benchmark_slices
+    from benchmarks.dataset import benchmark_slices
 
     result = benchmark_slices(args.manifest, n=args.n, size=args.size, split=args.split)
     for key, value in result.items():
@@ -98,7 +106,7 @@ def _add_train_args(parser: argparse.ArgumentParser) -> None:
 def _header(args: argparse.Namespace, device: str) -> str:
     import torch
 
-    from mmac.engine.bench import amp_dtype_name
+    from benchmarks.training import amp_dtype_name
 
     name = torch.cuda.get_device_name() if device.startswith("cuda") else "CPU"
     precision = amp_dtype_name(torch.device(device)) if args.amp else "fp32"
@@ -107,7 +115,7 @@ def _header(args: argparse.Namespace, device: str) -> str:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from mmac.engine.bench import benchmark_training, check_fast_equivalence, format_rows
+    from benchmarks.training import benchmark_training, check_fast_equivalence, format_rows
 
     def show(row: dict) -> None:  # as measured, so that a run cut short still reports
         print(f"measured: {row['variant']}, batch {row['batch_size']}: {row['ms_per_iter']:.1f} ms/iter", flush=True)
@@ -129,7 +137,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _format_check(check: dict) -> str:
-    """The three parts of :func:`mmac.engine.bench.check_fast_equivalence`, each with its verdict."""
+    """The three parts of :func:`benchmarks.training.check_fast_equivalence`, each with its verdict."""
     def verdict(ok: bool) -> str:
         return "OK" if ok else "FAILED"
 
@@ -158,7 +166,7 @@ def _add_pack_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_pack(args: argparse.Namespace) -> int:
-    from mmac.engine.bench import PROTOCOL, benchmark_packing
+    from benchmarks.training import PROTOCOL, benchmark_packing
 
     def show(row: dict) -> None:  # as measured, so that a run cut short still reports
         print(f"measured: {row['jobs']} job(s): {row['iters_per_s']:.1f} it/s in total, protocol "

@@ -1,5 +1,5 @@
 """The threshold Dice benchmark runs, and its two methods agree (it raises otherwise)."""
-from mmac.benchmarks.threshold_dice import benchmark_threshold_dice
+from benchmarks.threshold_dice import benchmark_threshold_dice
 
 
 def test_benchmark_runs_and_agrees():

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mmac.benchmarks.threshold_dice import make_benchmark_slices
+from benchmarks.threshold_dice import make_benchmark_slices
 from mmac.evaluation.threshold_dice import (
     optimal_threshold_dice,
     optimal_threshold_dice_batch,

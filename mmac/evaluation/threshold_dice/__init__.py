@@ -19,7 +19,7 @@ Layout, one job per module:
 * :mod:`.threads`: a batch split into contiguous parts over threads (:func:`default_workers`);
 * :mod:`.reference`: :func:`threshold_dice_reference`, the plain sort-per-slice method tests compare against.
 
-Timing code lives in :mod:`mmac.benchmarks.threshold_dice`.
+Timing code lives in ``benchmarks/threshold_dice.py``, outside the package.
 """
 from mmac.evaluation.threshold_dice.api import METHODS, optimal_threshold_dice, optimal_threshold_dice_batch
 from mmac.evaluation.threshold_dice.reference import threshold_dice_reference

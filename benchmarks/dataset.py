@@ -52,7 +52,7 @@ def benchmark_slices(manifest: str | Path, n: int = 2000, size: int = 256, split
 
 
 def main(argv=None) -> None:
-    """``python -m mmac.benchmarks.dataset MANIFEST [--n N] [--size S] [--split SPLIT]``: print the result."""
+    """``python -m benchmarks.dataset MANIFEST [--n N] [--size S] [--split SPLIT]``: print the result."""
     import argparse
     import json
 

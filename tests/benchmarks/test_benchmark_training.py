@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("mmagic")
-from mmac.engine.bench import (  # noqa: E402
+from benchmarks.training import (  # noqa: E402
     PROTOCOL,
     benchmark_packing,
     benchmark_training,
@@ -76,7 +76,7 @@ def test_check_in_float64_shrinks_rounding():
 
 def test_check_catches_a_real_difference(monkeypatch):
     """A fast variant whose cycle weight differs by 10 % is no rounding: the first iteration and the drift fail."""
-    import mmac.engine.bench as bench
+    import benchmarks.training as bench
 
     wrong = dict(bench.VARIANTS['fast L_AC'], cycle_loss=dict(type='AsymmetricCycleLoss', loss_weight=1.1))
     monkeypatch.setitem(bench.VARIANTS, 'fast L_AC', wrong)
@@ -144,7 +144,7 @@ def test_packing_stopped_by_sigterm_leaves_no_job_behind():
     import sys
     import time
 
-    code = ("from mmac.engine.bench import benchmark_packing\n"
+    code = ("from benchmarks.training import benchmark_packing\n"
             "benchmark_packing(jobs=(2,), size=32, base_channels=4, num_down=5, iters=100000, warmup=1, "
             "device='cpu')\n")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2])
