@@ -57,7 +57,8 @@ def parse_args(argv=None):
     p.add_argument('--rescore', action='store_true',
                    help='train nothing: test the finished runs of OUT again with the current evaluation and '
                         'rewrite results.csv (give the options the runs were made with)')
-    p.add_argument('--no-progress', action='store_true', help='no progress bar over the runs')
+    p.add_argument('--no-progress', action='store_true',
+                   help="no progress bars (over the runs, and the report's with --preset)")
     args = p.parse_args(argv)
     for name in ('repeats', 'jobs', 'iters'):
         value = getattr(args, name)
@@ -134,7 +135,7 @@ def main(argv=None) -> int:
         return 0
     from mmac.report import make_report
 
-    result = make_report(args.out)
+    result = make_report(args.out, progress=not args.no_progress)
     print(result['files']['summary.md'].read_text())
     print(f"report:  {result['files']['report.md']}")
     return 0

@@ -25,6 +25,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--format", nargs="+", default=[], choices=["pdf", "svg"], dest="formats", metavar="FORMAT",
                    help="also write every figure as pdf and/or svg (vector, for papers); PNG is always written "
                         "(report.md shows it)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars on stderr (Fig. 3 and the coverage read the runs' checkpoints)")
     args = p.parse_args(argv)
     if args.fig3_slices < 1:
         p.error(f"--fig3-slices must be >= 1, got {args.fig3_slices}")
@@ -38,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         written = make_report(args.results_dir, args.out, fig3_slices=args.fig3_slices, fig3_w_c=args.fig3_wc,
-                              device=args.device, formats=args.formats)
+                              device=args.device, formats=args.formats, progress=not args.no_progress)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

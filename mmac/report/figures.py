@@ -207,7 +207,7 @@ def _subject_slice(config: Path, subject: str, index: int, size: int | None, mod
 
 
 def fig3(results: pd.DataFrame, results_dir: str | Path, path: str | Path, n: int = 3, w_c: float | None = None,
-         device: str = "cpu", formats=()) -> tuple[Path, pd.DataFrame]:
+         device: str = "cpu", formats=(), progress: bool = False) -> tuple[Path, pd.DataFrame]:
     """Re-create the paper's Fig. 3 from the runs' checkpoints.
 
     For each slice of :func:`select_fig3_slices`: the original slice, F(x) of the L_C run and F(x) of the L_AC
@@ -224,6 +224,7 @@ def fig3(results: pd.DataFrame, results_dir: str | Path, path: str | Path, n: in
         w_c: Cycle weight; see :func:`select_fig3_slices`. Defaults to None.
         device: Torch device for the translations. Defaults to ``'cpu'``.
         formats: Further figure formats, e.g. ``('pdf',)`` (:func:`save_figure`). Defaults to ().
+        progress: A tqdm progress bar on stderr over the slices ("report: fig3"). Defaults to False.
 
     Returns:
         The image path and the selected slices with the recomputed Dice (``dice_*_recomputed``).
@@ -232,6 +233,8 @@ def fig3(results: pd.DataFrame, results_dir: str | Path, path: str | Path, n: in
         FileNotFoundError: A run's DONE file, config, checkpoint or the cohort is missing.
         ValueError: No slice with both losses; see also :func:`load_done`.
     """
+    from tqdm import tqdm
+
     from mmac.apis.inference import init_translator
     from mmac.evaluation.threshold_dice import optimal_threshold_dice
 
@@ -241,7 +244,8 @@ def fig3(results: pd.DataFrame, results_dir: str | Path, path: str | Path, n: in
     translators = {}
     fig, axes = plt.subplots(len(chosen), 3, figsize=(9, 3.1 * len(chosen)), squeeze=False)
     recomputed = []
-    for row, item in chosen.iterrows():
+    for row, item in tqdm(chosen.iterrows(), total=len(chosen), desc="report: fig3", unit="slice",
+                          disable=not progress):
         panels = []
         for loss in ("original", *LOSS_ORDER):
             run = item["run_L_AC"] if loss == "original" else item[f"run_{loss}"]

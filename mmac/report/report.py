@@ -74,7 +74,8 @@ def _write_csv(frame: pd.DataFrame, path: Path, index: bool = False) -> Path:
 
 
 def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3_slices: int = 3,
-                fig3_w_c: float | None = None, device: str = "cpu", formats: Sequence[str] = ()) -> dict:
+                fig3_w_c: float | None = None, device: str = "cpu", formats: Sequence[str] = (),
+                progress: bool = False) -> dict:
     """Write the report of a cross-validation.
 
     Args:
@@ -85,6 +86,8 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
         device: Torch device for Fig. 3's translations. Defaults to ``'cpu'``.
         formats: Figure formats besides PNG (which report.md shows), from ``('pdf', 'svg')``; each figure is
             also written as ``<name>.<format>``. Defaults to ().
+        progress: tqdm progress bars on stderr over the steps that read the runs' checkpoints ("report: fig3"
+            over Fig. 3's slices, "report: coverage" over the runs). Defaults to False.
 
     Returns:
         ``{'files': {name: path}, 'notes': [str]}``; notes say what was skipped and why.
@@ -125,7 +128,7 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
     fig3_text = ""
     try:
         files["fig3.png"], chosen = figures.fig3(results, results_dir, out / "fig3.png", n=fig3_slices,
-                                                 w_c=fig3_w_c, device=device, formats=formats)
+                                                 w_c=fig3_w_c, device=device, formats=formats, progress=progress)
         fig3_text = _fig3_section(chosen)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         note = f"Figure 3 skipped: {exc}"
@@ -146,7 +149,7 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
 
     coverage_text = ""
     try:
-        coverage_rows = _coverage_rows(results, results_dir, device)
+        coverage_rows = _coverage_rows(results, results_dir, device, progress=progress)
         coverage = coverage_table(coverage_rows)
         if coverage["what"].str.startswith("G(y)").any():
             files["pathology_coverage.csv"] = _write_csv(coverage, out / "pathology_coverage.csv")
@@ -280,20 +283,24 @@ def _blur_comparison(truth: pd.DataFrame) -> str:
             + "\n".join(lines) + "\n\n")
 
 
-def _coverage_rows(results: pd.DataFrame, results_dir: Path, device: str) -> pd.DataFrame:
+def _coverage_rows(results: pd.DataFrame, results_dir: Path, device: str, progress: bool = False) -> pd.DataFrame:
     """Per run and subject: G's synthetic fat fraction and F's change (healthy subjects) or the patient's own
-    fat fraction (see mmac.apis.coverage).
+    fat fraction (see mmac.apis.coverage); a progress bar over the runs with ``progress``.
 
     Raises:
         FileNotFoundError: A run has no DONE file or its checkpoint is gone.
         ValueError: No healthy subject in the runs' cohort.
     """
+    from tqdm import tqdm
+
     from mmac.apis.coverage import model_coverage
 
     rows, cohorts = [], {}  # the runs share their cohort: loaded once
     runs = results[["run", "loss", "w_c", "fold", "repetition"]].drop_duplicates("run")
-    for run, loss, w_c, fold, repetition in runs.itertuples(index=False):
-        config, checkpoint = figures.load_done(results_dir, run)
+    done = {run: figures.load_done(results_dir, run) for run in runs["run"]}  # a missing run fails before the bar
+    for run, loss, w_c, fold, repetition in tqdm(list(runs.itertuples(index=False)), desc="report: coverage",
+                                                 unit="run", disable=not progress):
+        config, checkpoint = done[run]
         rows += [dict(run=run, loss=loss, w_c=float(w_c), fold=fold, repetition=repetition, **row)
                  for row in model_coverage(config, checkpoint, device=device, cohorts=cohorts)]
     frame = pd.DataFrame(rows)

@@ -200,8 +200,8 @@ def test_cli_errors_on_missing_file_and_columns(tmp_path, capsys):
     assert "missing column(s) repetition, group" in err
 
 
-def test_fig3_from_done_files(tiny_model, tmp_path):
-    """Fig. 3 re-translates slices with the runs' checkpoints (both runs point at the tiny model here)."""
+def tiny_grid(tiny_model, folder: Path) -> Path:
+    """results.csv of an L_C and an L_AC run (L_AC better on slice 4) whose DONE files both name the tiny model."""
     rows = []
     for loss in ("L_C", "L_AC"):
         for subject, group in (("M01", "moderate"), ("S01", "severe"), ("S02", "severe")):
@@ -209,13 +209,34 @@ def test_fig3_from_done_files(tiny_model, tmp_path):
                 rows.append(dict(run=f"{loss}_w1_f0_r0", loss=loss, w_c=1.0, fold=0, repetition=0, subject=subject,
                                  group=group, slice=z, dice_original=0.5,
                                  dice_translated=0.5 + (0.1 * z / 4 if loss == "L_AC" else 0.0)))
-    folder = write_results(tmp_path / "cv", pd.DataFrame(rows))
+    folder = write_results(folder, pd.DataFrame(rows))
     for loss in ("L_C", "L_AC"):
         run_dir = folder / "runs" / f"{loss}_w1_f0_r0"
         run_dir.mkdir(parents=True)
         (run_dir / "DONE").write_text(json.dumps(dict(config=str(tiny_model.config),
                                                       checkpoint=str(tiny_model.checkpoint), loss=loss, w_c=1.0,
                                                       fold=0, repetition=0)))
+    return folder
+
+
+def test_cli_progress_bars_on_stderr_unless_no_progress(tiny_model, tmp_path, capsys):
+    """Fig. 3 and the coverage read checkpoints: a bar each on stderr, none with --no-progress; stdout unchanged."""
+    tool = load_tool()
+    folder = tiny_grid(tiny_model, tmp_path / "cv")
+    assert tool.main([str(folder), "--fig3-slices", "1"]) == 0
+    shown = capsys.readouterr()
+    assert "report: fig3: 100%" in shown.err and "1/1" in shown.err
+    assert "report: coverage: 100%" in shown.err and "2/2" in shown.err
+    assert "report:" not in shown.out and "# Summary" in shown.out
+    assert tool.main([str(folder), "--fig3-slices", "1", "--no-progress"]) == 0
+    quiet = capsys.readouterr()
+    assert "report:" not in quiet.err and "%|" not in quiet.err
+    assert quiet.out == shown.out
+
+
+def test_fig3_from_done_files(tiny_model, tmp_path, capsys):
+    """Fig. 3 re-translates slices with the runs' checkpoints (both runs point at the tiny model here)."""
+    folder = tiny_grid(tiny_model, tmp_path / "cv")
     from mmac.report.figures import fig3
 
     path, chosen = fig3(check_results(pd.read_csv(folder / "results.csv")), folder, tmp_path / "fig3.png", n=2)
@@ -224,7 +245,9 @@ def test_fig3_from_done_files(tiny_model, tmp_path):
     # same checkpoint for both losses: same translation, same Dice
     np.testing.assert_allclose(chosen["dice_L_C_recomputed"], chosen["dice_L_AC_recomputed"])
     assert chosen["dice_original_recomputed"].between(0, 1).all()
+    capsys.readouterr()
     written = make_report(folder)
+    assert "%|" not in capsys.readouterr().err  # the library draws no bars unless asked (progress=True)
     report = (folder / "report" / "report.md").read_text()
     assert "fig3.png" in written["files"] and "![Fig. 3](fig3.png)" in report
     # G's pathology from the same checkpoints: both settings alike, beside the tiny cohort's patients.
