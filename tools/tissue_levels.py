@@ -26,6 +26,7 @@ def parse_args(argv=None):
                    help='labels of the masks that are muscle, e.g. 1 2 3 of a label map that also labels bone or '
                         'subcutaneous fat (default: every non-zero voxel; 0/1 and 0/255 masks need nothing)')
     p.add_argument('--csv', default=None, help='also write the per-subject levels here')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar over the subjects (on stderr)')
     args = p.parse_args(argv)
     if args.every < 1:
         p.error(f'--every must be >= 1, got {args.every}')
@@ -41,7 +42,8 @@ def main(argv=None) -> int:
     try:
         from mmac.datasets.levels import level_summary, tissue_levels
 
-        levels = tissue_levels(Path(args.data_root) / args.manifest, every=args.every, mask_labels=args.mask_labels)
+        levels = tissue_levels(Path(args.data_root) / args.manifest, every=args.every, mask_labels=args.mask_labels,
+                               progress=not args.no_progress)
     except (FileNotFoundError, ValueError) as exc:
         return cli_error(exc)
     summary = level_summary(levels)

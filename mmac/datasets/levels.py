@@ -72,7 +72,7 @@ def subject_levels(image: np.ndarray, mask: np.ndarray | None, every: int = 4, b
 
 
 def tissue_levels(manifest: str | os.PathLike, every: int = 4, bright: float = 0.6,
-                  mask_labels: Sequence[int] | None = None) -> pd.DataFrame:
+                  mask_labels: Sequence[int] | None = None, progress: bool = False) -> pd.DataFrame:
     """:func:`subject_levels` of every subject of a cohort, loaded and normalised as the dataset does.
 
     Args:
@@ -82,6 +82,7 @@ def tissue_levels(manifest: str | os.PathLike, every: int = 4, bright: float = 0
         mask_labels: Mask labels that are muscle, e.g. ``[1, 2, 3]`` of a label map that also labels bone or
             subcutaneous fat; the dataset's option of that name (:func:`mmac.datasets.manifest.muscle_mask`).
             None: every non-zero label. Defaults to None.
+        progress: A tqdm progress bar on stderr over the subjects ("tissue levels"). Defaults to False.
 
     Returns:
         A DataFrame, one row per subject: ``subject``, ``group``, ``measured`` (``'counterpart'`` or ``'scan'``),
@@ -94,12 +95,13 @@ def tissue_levels(manifest: str | os.PathLike, every: int = 4, bright: float = 0
             anything is read.
     """
     import pandas as pd
+    from tqdm import tqdm
 
     from mmac.datasets.manifest import check_mask_labels, load_subject, read_manifest
 
     mask_labels = check_mask_labels(mask_labels)
     rows = []
-    for record in read_manifest(manifest):
+    for record in tqdm(read_manifest(manifest), desc="tissue levels", unit="subject", disable=not progress):
         volume = load_subject(record, load_counterpart=True, load_fat_fraction=False, mask_labels=mask_labels)
         use_counterpart = volume.counterpart is not None
         image = 255.0 * (volume.counterpart if use_counterpart else volume.image)

@@ -46,10 +46,11 @@ def test_summary_subtracts_the_healthy_group():
     assert summary.loc["severe", "muscle_vs_healthy"] == 10.0 and summary.loc["healthy", "n"] == 2
 
 
-def test_cohort_levels_measure_the_counterparts_of_patients(tiny_cohort):
+def test_cohort_levels_measure_the_counterparts_of_patients(tiny_cohort, capsys):
     from mmac.datasets.manifest import load_subject, read_manifest
 
     levels = tissue_levels(tiny_cohort / "manifest.csv", every=2).set_index("subject")
+    assert capsys.readouterr().err == ""  # no progress bar unless asked
     for record in read_manifest(tiny_cohort / "manifest.csv"):
         row = levels.loc[record.subject]
         volume = load_subject(record)
@@ -70,6 +71,19 @@ def test_command_line(tiny_cohort, tmp_path, capsys):
     assert (tmp_path / "levels.csv").is_file()
     assert cli.main([str(tmp_path / "nowhere")]) == 2
     assert capsys.readouterr().err.startswith("error: manifest not found")
+
+
+def test_command_line_progress_on_stderr_unless_no_progress(tiny_cohort, capsys):
+    spec = importlib.util.spec_from_file_location("tissue_levels_cli", ROOT / "tools" / "tissue_levels.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    assert cli.main([str(tiny_cohort)]) == 0
+    shown = capsys.readouterr()
+    assert "tissue levels: 100%" in shown.err and "6/6" in shown.err  # 3 healthy, 1 moderate, 2 severe
+    assert "tissue levels" not in shown.out
+    assert cli.main([str(tiny_cohort), "--no-progress"]) == 0
+    quiet = capsys.readouterr()
+    assert quiet.err == "" and quiet.out == shown.out
 
 
 def _label_map_cohort(folder: Path) -> Path:
