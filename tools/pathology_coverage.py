@@ -30,6 +30,7 @@ def parse_args(argv=None):
     parser.add_argument('--every', type=int, default=4, help='every n-th slice that holds muscle (default 4)')
     parser.add_argument('--out', help='also write the per-subject rows to this CSV')
     parser.add_argument('--device', default='cpu', help="torch device (default 'cpu')")
+    parser.add_argument('--no-progress', action='store_true', help='no progress bar over the runs (on stderr)')
     return parser.parse_args(argv)
 
 
@@ -85,13 +86,15 @@ def main(argv=None) -> int:
     except FileNotFoundError as exc:
         return cli_error(exc)
     import pandas as pd
+    from tqdm import tqdm
 
     from mmac.apis.coverage import run_coverage
     from mmac.fileio import write_csv_atomic
 
     cohorts = {}  # runs of one grid share their cohort: loaded once
     try:
-        frame = pd.DataFrame([row for run in runs
+        frame = pd.DataFrame([row for run in tqdm(runs, desc='pathology coverage', unit='run',
+                                                  disable=args.no_progress)
                               for row in run_coverage(run, every=args.every, device=args.device, cohorts=cohorts)])
     except (FileNotFoundError, ValueError) as exc:
         return cli_error(exc)

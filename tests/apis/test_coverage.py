@@ -178,6 +178,18 @@ def test_tool_on_a_trained_run(tiny_model, tmp_path, capsys):
     assert "F(y) on held-out healthy subjects" in printed and "F(y) on training healthy subjects" in printed
 
 
+def test_tool_progress_on_stderr_unless_no_progress(tiny_model, capsys):
+    tool = load_tool()
+    runs = [str(tiny_model.work_dir)] * 2
+    assert tool.main(runs) == 0
+    shown = capsys.readouterr()
+    assert "pathology coverage: 100%" in shown.err and "2/2" in shown.err
+    assert "pathology coverage" not in shown.out and "G(y) muscle fat fraction" in shown.out
+    assert tool.main([*runs, "--no-progress"]) == 0
+    quiet = capsys.readouterr()
+    assert "pathology coverage" not in quiet.err and "%|" not in quiet.err and quiet.out == shown.out
+
+
 def test_tool_refuses_bad_input(tmp_path, capsys):
     tool = load_tool()
     assert tool.main([str(tmp_path / "missing")]) == 2
