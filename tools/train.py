@@ -6,7 +6,7 @@
 import argparse
 import sys
 
-from mmac.engine.config_checks import preflight_datasets, preflight_model
+from mmac.engine.config_checks import preflight_checkpoint, preflight_datasets, preflight_model
 from mmac.engine.launch import add_runner_args, cli_error, load_config, parse_cfg_options, set_local_rank
 
 
@@ -21,7 +21,19 @@ def parse_args(argv=None):
     parser.add_argument('--fast', action='store_true',
                         help='fast training iteration: the whole iteration as one CUDA graph on a GPU (see README)')
     add_runner_args(parser)
-    return parser.parse_args(argv)
+    # mmdetection's `--resume CKPT`: refused with the option that does it, not argparse's "unrecognized arguments"
+    argv = sys.argv[1:] if argv is None else list(argv)
+    ckpt = next((a.split('=', 1)[1] for a in argv if a.startswith('--resume=')), None)
+    args, extra = parser.parse_known_args(argv) if ckpt is None else (None, [])
+    if extra and '--resume' in argv:
+        after = argv[argv.index('--resume') + 1:][:1] + extra
+        ckpt = next((a for a in after if not a.startswith('-') and not a.endswith('.py')), extra[0])
+    if ckpt is not None:
+        parser.error(f"--resume takes no value (it resumes from the work dir's latest checkpoint); to resume from "
+                     f"{ckpt} give --resume-from {ckpt}")
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def main(argv=None) -> int:
@@ -33,6 +45,7 @@ def main(argv=None) -> int:
                           launcher=args.launcher, amp=args.amp, resume=resume, fast=args.fast,
                           vis_backends=args.vis_backend)
         preflight_model(cfg)
+        preflight_checkpoint(cfg)  # a truncated or foreign checkpoint to resume from or load: one error line
         preflight_datasets(cfg)  # bad data or dataset arguments: one error line, no work dir
     except (FileNotFoundError, ValueError) as exc:
         return cli_error(exc)

@@ -7,7 +7,8 @@ the thigh configs:
 - a misspelled top-level key (``data_rot = '/data/study'``) is just another variable: the loaders keep the
   base config's ``data_root`` and training runs on the synthetic cohort;
 - a top-level variable that a base config used to build its loaders (``image_size``, ``fold``, ``num_folds``,
-  ``fold_seed``, ``manifest``) does not reach those loaders when a derived config changes it.
+  ``fold_seed``, ``manifest``), or one named like a dataset argument (``mask_labels``, ``resize_mode``,
+  ``annotation_every``, ...), does not reach those loaders when a derived config sets it.
 
 :func:`check_top_level_keys` refuses the first (a key the user set that is close to a known one);
 :func:`apply_data_knobs` carries the second to the loaders, or refuses when the loaders disagree among
@@ -32,9 +33,22 @@ RUNNER_KEYS = (
     'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from', 'resume', 'launcher', 'env_cfg',
     'log_processor', 'log_level', 'visualizer', 'vis_backends', 'default_scope', 'randomness', 'experiment_name',
     'runner_type', 'model_wrapper_cfg', 'custom_imports', 'compile', 'strategy', 'cfg')
-# The thigh base config's data knobs: top-level name -> the ThighMRDataset argument built from it.
+# Data knobs: top-level name -> the ThighMRDataset argument of every loader it sets (see apply_data_knobs).
 DATA_KNOBS = {'data_root': 'data_root', 'manifest': 'manifest', 'image_size': 'size', 'fold': 'fold',
-              'num_folds': 'num_folds', 'fold_seed': 'fold_seed'}
+              'num_folds': 'num_folds', 'fold_seed': 'fold_seed', 'resize_mode': 'resize_mode',
+              'annotation_every': 'annotation_every', 'annotation_offset': 'annotation_offset',
+              'mask_labels': 'mask_labels', 'random_pairing': 'random_pairing', 'cache': 'cache',
+              'disk_cache': 'disk_cache', 'load_workers': 'load_workers', 'progress': 'progress',
+              'lazy_init': 'lazy_init', 'max_refetch': 'max_refetch'}
+# ThighMRDataset arguments that no top-level key sets: the name at top level -> where to set it instead.
+LOADER_ONLY = {
+    'size': "the top-level key is image_size",
+    'pipeline': "the top-level keys are train_pipeline and test_pipeline",
+    'split': "each loader has its own: set <loader>.dataset.split",
+    'test_mode': "each loader has its own: set <loader>.dataset.test_mode",
+    'subjects': "each loader has its own: set <loader>.dataset.subjects, or choose them with fold and num_folds",
+    'domains': "the base config builds the model's domains from it too: set model.reachable_domains, "
+               "model.related_domains, each <loader>.dataset.domains and the pipelines' keys"}
 # Pipelines the thigh base config builds its loaders' datasets from: top-level name -> the loaders it feeds.
 PIPELINE_KNOBS = {'train_pipeline': ('train_dataloader',), 'test_pipeline': ('val_dataloader', 'test_dataloader')}
 TYPO_CUTOFF = 0.82  # difflib ratio above which an unknown key is taken for a misspelling of a known one
@@ -97,7 +111,9 @@ def check_top_level_keys(cfg, config: str, cfg_options: Mapping | None = None) -
     ``dict(data_root=dataroot)``, ``gen_cfg`` in ``model = dict(generator=gen_cfg)``), but within
     :data:`TYPO_CUTOFF` of one of :data:`RUNNER_KEYS` or :data:`DATA_KNOBS` is refused: mmengine would keep it as
     a variable nobody reads, and the run would silently go on without it. Other new keys are the user's own
-    variables and pass, and so do overrides of a base config's variables (``train_pipeline = [...]``).
+    variables and pass, and so do overrides of a base config's variables (``train_pipeline = [...]``). A key of
+    :data:`LOADER_ONLY` (a dataset argument that no top-level key sets, e.g. ``size``) is refused with where to
+    set it, unless the file reads it itself (or, for ``domains``, it names the model's domains).
 
     Args:
         cfg: The merged mmengine ``Config``.
@@ -105,11 +121,18 @@ def check_top_level_keys(cfg, config: str, cfg_options: Mapping | None = None) -
         cfg_options: The ``--cfg-options`` overrides (``{'a.b': value}``).
 
     Raises:
-        ValueError: Names the key, where it was set and the known key it resembles.
+        ValueError: Names the key, where it was set and the known key it resembles, or where to set a
+            :data:`LOADER_ONLY` key instead.
     """
     for key, close, where in misspelt_keys(config, cfg.keys(), cfg_options)[:1]:
         raise ValueError(f"{where}: unknown top-level key {key!r}; did you mean {close!r}? (A key that is your "
                          f"own variable and not a misspelling: give it a name less like {close!r}.)")
+    from_options = _top_level(cfg_options)
+    for key in sorted((assigned_names(config) - read_names(config) | from_options) & set(LOADER_ONLY)):
+        if key == 'domains' and cfg.get(key) == (cfg.get('model') or {}).get('reachable_domains'):
+            continue  # the model's own (a config a run dumped into its work dir has it at top level)
+        where = '--cfg-options' if key in from_options else config
+        raise ValueError(f"{where}: the top-level key {key!r} reaches no loader ({LOADER_ONLY[key]})")
 
 
 def _thigh_loaders(cfg) -> list[str]:
@@ -124,8 +147,10 @@ def apply_data_knobs(cfg, config: str, cfg_options: Mapping | None = None, log=N
     For each knob of :data:`DATA_KNOBS` except ``data_root`` (:func:`mmac.engine.launch.apply_data_root` owns
     it), and each pipeline of :data:`PIPELINE_KNOBS`, that the config file assigns or ``--cfg-options`` sets at
     top level: every ``ThighMRDataset`` loader it feeds whose argument ``--cfg-options`` does not set itself gets
-    the knob's value, provided those loaders agree with each other (untouched inheritance). When they disagree
-    among themselves and with the knob, which one the user meant is unknown and the config is refused.
+    the knob's value, provided those loaders agree with each other (untouched inheritance; a loader that leaves
+    the argument to the dataset's default agrees with any). When they disagree among themselves and with the
+    knob, which one the user meant is unknown and the config is refused. A data knob that no loader takes (none
+    builds a ``ThighMRDataset``) is refused too, unless the file reads it itself.
 
     Args:
         cfg: The merged mmengine ``Config``, changed in place.
@@ -137,7 +162,8 @@ def apply_data_knobs(cfg, config: str, cfg_options: Mapping | None = None, log=N
         The lines logged.
 
     Raises:
-        ValueError: Loaders that disagree, named with their values and how to set them.
+        ValueError: Loaders that disagree, named with their values and how to set them, or a data knob that
+            reaches no loader.
     """
     if log is None:
         from mmengine.logging import print_log
@@ -154,6 +180,10 @@ def apply_data_knobs(cfg, config: str, cfg_options: Mapping | None = None, log=N
             continue
         value = cfg[knob]
         loaders = [key for key in _thigh_loaders(cfg) if key in fed]
+        if not loaders and field != 'pipeline' and knob not in read_names(config):
+            where = '--cfg-options' if knob in _top_level(cfg_options) else config
+            raise ValueError(f"{where}: the top-level key {knob!r} reaches no loader: none of {', '.join(fed)} "
+                             f"has a ThighMRDataset; set the argument in the loaders' datasets")
         pinned = {key: cfg[key]['dataset'].get(field) for key in loaders if f'{key}.dataset.{field}' in options}
         clash = {key: v for key, v in pinned.items() if v != value}
         if clash and knob in _top_level(cfg_options):
@@ -163,7 +193,8 @@ def apply_data_knobs(cfg, config: str, cfg_options: Mapping | None = None, log=N
         stale = [key for key, v in values.items() if v != value]
         if not stale:
             continue
-        if len({repr(v) for v in values.values()}) > 1:
+        # a loader that leaves the argument to the dataset's default disagrees with none
+        if len({repr(v) for key, v in values.items() if field in cfg[key]['dataset']}) > 1:
             found = ', '.join(f'{key}.dataset.{field}={v!r}' for key, v in values.items())
             hint = ' '.join(f'{key}.dataset.{field}={value!r}' for key in stale)
             raise ValueError(f"{config}: {knob} = {value!r} at top level, but the loaders disagree ({found}); a "
@@ -289,6 +320,31 @@ def preflight_model(cfg, checkpoint: str | None = None) -> None:
         from mmac.engine.checkpoint import load_checkpoint_strict
 
         load_checkpoint_strict(model, checkpoint)
+
+
+def preflight_checkpoint(cfg) -> None:
+    """Read the checkpoint a training run resumes from or starts with (``cfg.load_from``) once, before the runner,
+    so that a truncated, corrupt or foreign file is refused as one line before a work dir is made.
+
+    Remote checkpoints (``https://``, ``s3://`` ...) are left to the runner.
+
+    Args:
+        cfg: The loaded config (``--resume`` / ``--resume-from`` applied).
+
+    Raises:
+        FileNotFoundError: The checkpoint does not exist.
+        ValueError: It is not a checkpoint (:func:`mmac.engine.checkpoint.load_local_checkpoint`), or a resume
+            names a file that holds weights only (no ``meta`` with the iteration to go on from).
+    """
+    path = cfg.get('load_from')
+    if not path or '://' in str(path):
+        return
+    from mmac.engine.checkpoint import load_local_checkpoint
+
+    checkpoint = load_local_checkpoint(str(path), map_location='cpu')
+    if cfg.get('resume') and not {'meta', 'state_dict'} <= set(checkpoint):
+        raise ValueError(f"checkpoint {path} holds weights only (no 'meta' and 'state_dict' of a training run), "
+                         f"nothing to resume from; start from its weights with --cfg-options load_from={path}")
 
 
 def preflight_datasets(cfg, loaders: Iterable[str] = LOADERS) -> None:

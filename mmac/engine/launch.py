@@ -28,7 +28,8 @@ def load_config(config: str,
         launcher: One of ``none``, ``pytorch``, ``slurm``, ``mpi``.
         amp: Switch every optimizer wrapper to autocast (:func:`mmac.engine.optim_wrappers.enable_amp`): bf16
             where the device supports it, else fp16 with dynamic loss scaling.
-        resume: ``'auto'`` resumes from the latest checkpoint in ``work_dir``; a path resumes from that file.
+        resume: ``'auto'`` resumes from the latest checkpoint in ``work_dir`` (:func:`resume_latest`), or starts
+            fresh when it holds none; a path resumes from that file.
         load_from: A checkpoint whose weights initialise the model (not a resume).
         fast: Train with ModularCycleGAN's fast iteration (:func:`enable_fast_step`).
         vis_backends: Extra visualizer backends by name, from :data:`VIS_BACKENDS` (:func:`add_vis_backends`).
@@ -40,7 +41,8 @@ def load_config(config: str,
         The mmengine ``Config``.
 
     Raises:
-        FileNotFoundError: The config or a named checkpoint does not exist.
+        FileNotFoundError: The config or a named checkpoint does not exist, or ``resume='auto'`` and the work dir's
+            ``last_checkpoint`` names a checkpoint the work dir does not hold (:func:`resume_latest`).
         ValueError: Unknown launcher or visualizer backend, a backend whose package is missing, a config
             that is not valid Python, a top-level key that looks misspelt, or data knobs the loaders disagree
             on (:mod:`mmac.engine.config_checks`).
@@ -81,7 +83,7 @@ def load_config(config: str,
     if test_autocast:
         enable_test_autocast(cfg)
     if resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        resume_latest(cfg)
     elif resume is not None:
         cfg.resume, cfg.load_from = True, resume
     if load_from is not None:
@@ -288,12 +290,79 @@ def parse_cfg_options(pairs: Sequence[str] | None) -> dict:
     return namespace.cfg_options
 
 
+def latest_checkpoint(work_dir: str) -> str | None:
+    """The latest checkpoint of a work dir, looked for in that work dir only, wherever it now lies.
+
+    mmengine's ``last_checkpoint`` file stores the checkpoint's absolute path at saving time: after the work dir
+    is moved that path is gone, and in a copy it names the original folder's file. So only the name it stores is
+    used, looked up in ``work_dir``; without that file, the ``iter_<n>.pth`` / ``epoch_<n>.pth`` with the largest
+    ``n`` is taken.
+
+    Args:
+        work_dir: A training run's work dir.
+
+    Returns:
+        The checkpoint's path in ``work_dir``, or None when ``work_dir`` holds none (or does not exist).
+    """
+    import glob
+    import re
+
+    named = _last_checkpoint_name(work_dir)
+    if named and osp.isfile(osp.join(work_dir, osp.basename(named))):
+        return osp.join(work_dir, osp.basename(named))
+    numbered = []
+    for path in glob.glob(osp.join(glob.escape(work_dir), '*.pth')):
+        match = re.fullmatch(r'(?:iter|epoch)_(\d+)\.pth', osp.basename(path))
+        if match:
+            numbered.append((int(match.group(1)), path))
+    return max(numbered)[1] if numbered else None
+
+
+def _last_checkpoint_name(work_dir: str) -> str:
+    """What mmengine's ``last_checkpoint`` file in ``work_dir`` names; '' without one."""
+    last = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(last):
+        return ''
+    with open(last) as f:
+        return f.read().strip()
+
+
+def resume_latest(cfg) -> None:
+    """Set ``cfg`` (in place) to resume from the latest checkpoint of its work dir (:func:`latest_checkpoint`).
+
+    mmengine's own auto-resume follows the absolute path in ``last_checkpoint``, which fails after the work dir
+    was moved and resumes from the original run in a copy. Without a checkpoint the run starts fresh (the
+    config's ``load_from``, if any, initialises it) and says so.
+
+    Raises:
+        FileNotFoundError: ``last_checkpoint`` names a checkpoint that is not in the work dir, and the work dir
+            holds no other (moved or copied without its checkpoints): a fresh start would overwrite the record.
+    """
+    from mmengine.logging import print_log
+
+    checkpoint = latest_checkpoint(cfg.work_dir)
+    named = _last_checkpoint_name(cfg.work_dir)
+    if checkpoint is None and named:
+        raise FileNotFoundError(f"{osp.join(cfg.work_dir, 'last_checkpoint')} names {named}, but "
+                                f"{osp.basename(named)} is not in {cfg.work_dir} and the work dir holds no other "
+                                "checkpoint (moved or copied without them?); resume from a checkpoint with "
+                                "--resume-from CKPT, or delete last_checkpoint to start fresh")
+    if checkpoint is None:
+        cfg.resume = False
+        print_log(f"--resume: {cfg.work_dir} holds no checkpoint: nothing to resume, starting fresh",
+                  logger='current')
+    else:
+        cfg.resume, cfg.load_from = True, checkpoint
+        print_log(f"--resume: resuming from {checkpoint}, the latest checkpoint in {cfg.work_dir}", logger='current')
+
+
 def find_run(work_dir: str) -> tuple:
     """The config and the last checkpoint of a finished or interrupted run, from its work dir.
 
     The config is ``run_config.py`` (written by the cross-validation grid) or else the one ``*.py`` that
-    mmengine dumps into a work dir (``<config name>.py``). The checkpoint is the one named in mmengine's
-    ``last_checkpoint`` file, or else the ``iter_<n>.pth`` / ``epoch_<n>.pth`` with the largest ``n``.
+    mmengine dumps into a work dir (``<config name>.py``). The checkpoint is :func:`latest_checkpoint`'s: the one
+    named in mmengine's ``last_checkpoint`` file, found in ``work_dir`` itself, or else the ``iter_<n>.pth`` /
+    ``epoch_<n>.pth`` with the largest ``n``.
 
     Args:
         work_dir: A training run's work dir (``tools/train.py --work-dir`` or ``OUT/runs/<run>`` of a grid).
@@ -306,7 +375,6 @@ def find_run(work_dir: str) -> tuple:
         ValueError: Several configs and no ``run_config.py``.
     """
     import glob
-    import re
 
     if not osp.isdir(work_dir):
         raise FileNotFoundError(f"work dir {work_dir} is not a folder")
@@ -320,24 +388,10 @@ def find_run(work_dir: str) -> tuple:
     else:
         raise ValueError(f"work dir {work_dir} holds several configs ({', '.join(map(osp.basename, configs))}); "
                          "name the config and the checkpoint instead")
-    checkpoint = None
-    last = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(last):
-        with open(last) as f:
-            named = f.read().strip()
-        # as written, else beside last_checkpoint (a work dir that was moved or written with a relative path)
-        checkpoint = next((p for p in (named, osp.join(work_dir, osp.basename(named))) if named and osp.isfile(p)),
-                          None)
+    checkpoint = latest_checkpoint(work_dir)
     if checkpoint is None:
-        numbered = []
-        for path in glob.glob(osp.join(work_dir, '*.pth')):
-            match = re.fullmatch(r'(?:iter|epoch)_(\d+)\.pth', osp.basename(path))
-            if match:
-                numbered.append((int(match.group(1)), path))
-        if not numbered:
-            raise FileNotFoundError(f"work dir {work_dir} holds no checkpoint (last_checkpoint, iter_<n>.pth or "
-                                    "epoch_<n>.pth)")
-        checkpoint = max(numbered)[1]
+        raise FileNotFoundError(f"work dir {work_dir} holds no checkpoint (last_checkpoint, iter_<n>.pth or "
+                                "epoch_<n>.pth)")
     return config, checkpoint
 
 

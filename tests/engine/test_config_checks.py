@@ -171,3 +171,86 @@ def test_a_knob_and_loader_options_that_contradict_each_other_are_refused():
         load_config(str(CPU_CONFIG), cfg_options=dict(pinned, num_folds=3))
     cfg = load_config(str(CPU_CONFIG), cfg_options=dict(pinned, num_folds=5))  # agreeing: fine
     assert {cfg[k].dataset.num_folds for k in LOADERS} == {5}
+
+
+# Every data knob at top level, each with a value other than the dataset's default (and the base config's).
+KNOB_VALUES = dict(manifest="manifest.csv", image_size=32, fold=1, num_folds=2, fold_seed=3, resize_mode="pad",
+                   annotation_every=2, annotation_offset=1, mask_labels=[1], random_pairing=False, cache=False,
+                   disk_cache=False, load_workers=1, progress=False, lazy_init=True, max_refetch=7)
+# What the built ThighMRDataset shows of each knob: attribute and value.
+BUILT = dict(manifest=("ann_file", None), image_size=("size", 32), fold=("fold", 1), num_folds=("num_folds", 2),
+             fold_seed=("fold_seed", 3), resize_mode=("resize_mode", "pad"), annotation_every=("annotation_every", 2),
+             annotation_offset=("annotation_offset", 1), mask_labels=("mask_labels", (1,)),
+             random_pairing=("random_pairing", False), cache=("cache", False), disk_cache=("disk_cache", None),
+             load_workers=("load_workers", 1), progress=("progress", False), lazy_init=("_fully_initialized", False),
+             max_refetch=("max_refetch", 7))
+
+
+def test_every_dataset_argument_is_a_knob_or_said_where_to_set():
+    import inspect
+
+    from mmac.datasets.thigh_mr import ThighMRDataset
+    from mmac.engine.config_checks import DATA_KNOBS, LOADER_ONLY
+
+    arguments = set(inspect.signature(ThighMRDataset.__init__).parameters) - {"self"}
+    assert arguments == set(DATA_KNOBS.values()) | set(LOADER_ONLY)
+    assert set(KNOB_VALUES) == set(BUILT) == set(DATA_KNOBS) - {"data_root"}
+
+
+def test_every_top_level_data_knob_reaches_the_built_datasets(tiny_cohort, tmp_path):
+    """A top-level mask_labels used to stay in the config only: Dice then counted every label as muscle."""
+    from mmagic.registry import DATASETS
+
+    body = f"data_root = {str(tiny_cohort)!r}\n" + "".join(f"{k} = {v!r}\n" for k, v in KNOB_VALUES.items())
+    cfg = load_config(user_config(tmp_path, BASE + body))
+    for key in LOADERS:
+        dataset = DATASETS.build(cfg[key].dataset)
+        assert dataset.data_root == str(tiny_cohort), key
+        for knob, (attribute, value) in BUILT.items():
+            expected = str(tiny_cohort / KNOB_VALUES[knob]) if knob == "manifest" else value
+            assert getattr(dataset, attribute) == expected, (key, knob)
+
+
+def test_a_data_knob_from_cfg_options_reaches_the_loaders():
+    cfg = load_config(str(CPU_CONFIG), cfg_options={"mask_labels": [1, 2], "resize_mode": "resize"})
+    assert [cfg[k].dataset.mask_labels for k in LOADERS] == [[1, 2]] * 3
+    assert {cfg[k].dataset.resize_mode for k in LOADERS} == {"resize"}
+
+
+def test_a_knob_left_to_the_default_in_one_loader_is_no_disagreement(tmp_path):
+    # The base sets annotation_every in the val loader only; the train loader takes the dataset's default.
+    cfg = load_config(user_config(tmp_path, BASE + "annotation_every = 2\n"))
+    assert [cfg[k].dataset.annotation_every for k in LOADERS] == [2, 2, 2]
+
+
+@pytest.mark.parametrize("key, value, hint", [
+    ("size", 64, "the top-level key is image_size"),
+    ("split", "'val'", r"set <loader>.dataset.split"),
+    ("test_mode", True, r"set <loader>.dataset.test_mode"),
+    ("subjects", "['S01']", r"set <loader>.dataset.subjects"),
+    ("pipeline", "[]", "train_pipeline and test_pipeline"),
+    ("domains", "['fat', 'lean']", "model.reachable_domains"),
+])
+def test_a_top_level_key_that_reaches_no_loader_is_refused(tmp_path, key, value, hint):
+    with pytest.raises(ValueError, match=rf"my_study.py: the top-level key '{key}' reaches no loader \(.*{hint}"):
+        load_config(user_config(tmp_path, BASE + f"{key} = {value}\n"))
+    with pytest.raises(ValueError, match=rf"--cfg-options: the top-level key '{key}' reaches no loader"):
+        load_config(str(CPU_CONFIG), cfg_options={key: 1})
+
+
+def test_loader_only_keys_the_file_uses_itself_pass(tmp_path):
+    config = user_config(tmp_path, BASE + "subjects = ['S01']\ntrain_dataloader = dict(dataset=dict(fold=None, "
+                                          "subjects=subjects))\ndomains = ['healthy', 'pathological']\n")
+    assert load_config(config).train_dataloader.dataset.subjects == ["S01"]
+
+
+def test_a_data_knob_without_a_thigh_loader_is_refused(tmp_path):
+    config = user_config(tmp_path, f"_base_ = '{REPO}/configs/ac_cyclegan_horse2zebra.py'\nmask_labels = [1]\n")
+    with pytest.raises(ValueError, match="the top-level key 'mask_labels' reaches no loader: none of "
+                                         "train_dataloader, val_dataloader, test_dataloader has a ThighMRDataset"):
+        load_config(config)
+
+
+def test_a_misspelt_new_knob_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown top-level key 'mask_label'; did you mean 'mask_labels'"):
+        load_config(user_config(tmp_path, BASE + "mask_label = [1, 2]\n"))

@@ -143,3 +143,84 @@ def test_nan_loss_stops_training_and_keeps_last_checkpoint(tiny_cohort, tmp_path
     assert not (tmp_path / "iter_4.pth").exists()
     good = _load(tmp_path / "iter_2.pth")
     assert all(torch.isfinite(v).all() for v in good["state_dict"].values() if v.is_floating_point())
+
+
+class _CountIterations(Hook):
+    def __init__(self):
+        self.count = 0
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        self.count += 1
+
+
+def _stopped_at_2(straight_run, folder):
+    """A copy of the straight run as if it had stopped after iteration 2 in ``folder`` (its own last_checkpoint)."""
+    import shutil
+
+    shutil.copytree(straight_run, folder)
+    (folder / "iter_4.pth").unlink()
+    (folder / "last_checkpoint").write_text(str(folder / "iter_2.pth"))
+    return folder
+
+
+def test_resume_in_a_moved_work_dir_continues_from_its_own_checkpoint(straight_run, tiny_cohort, tmp_path):
+    """mmengine's last_checkpoint holds the absolute path at saving time; after `mv a b` it names nothing."""
+    import shutil
+
+    moved = tmp_path / "b"
+    shutil.move(_stopped_at_2(straight_run, tmp_path / "a"), moved)
+    runner = _train(moved, tiny_cohort, max_iters=4, resume="auto")
+    assert runner.cfg.load_from == str(moved / "iter_2.pth") and runner.iter == 4
+    resumed, straight = _load(moved / "iter_4.pth"), _load(straight_run / "iter_4.pth")
+    for key, value in straight["state_dict"].items():
+        torch.testing.assert_close(resumed["state_dict"][key], value, rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_resume_in_a_copied_work_dir_never_reads_the_original(straight_run, tiny_cohort, tmp_path):
+    """The copy's last_checkpoint still names the original's iter_4.pth, which exists: mmengine would resume from
+    it (and train nothing); the copy resumes from its own latest checkpoint, iter_2.pth."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(straight_run, copy)
+    (copy / "iter_4.pth").unlink()
+    assert (copy / "last_checkpoint").read_text().strip() == str(straight_run / "iter_4.pth")
+    counter = _CountIterations()
+    runner = _train(copy, tiny_cohort, max_iters=4, resume="auto", hooks=[counter])
+    assert counter.count == 2 and runner.iter == 4  # from iteration 2 to 4
+    assert runner.cfg.load_from == str(copy / "iter_2.pth")
+
+
+def test_resume_in_an_empty_work_dir_starts_fresh(tiny_cohort, tmp_path, monkeypatch):
+    import mmengine.logging
+
+    logged = []
+    monkeypatch.setattr(mmengine.logging, "print_log", lambda msg, *args, **kwargs: logged.append(msg))
+    runner = _train(tmp_path, tiny_cohort, max_iters=2, resume="auto")
+    assert runner.iter == 2 and not runner.cfg.resume and runner.cfg.load_from is None
+    assert any("nothing to resume, starting fresh" in line for line in logged), logged
+
+
+def test_latest_checkpoint_looks_only_inside_the_work_dir(tmp_path):
+    from mmac.engine.launch import latest_checkpoint
+
+    elsewhere = tmp_path / "original"
+    elsewhere.mkdir()
+    (elsewhere / "iter_8.pth").write_bytes(b"x")
+    run = tmp_path / "run"
+    run.mkdir()
+    assert latest_checkpoint(str(run)) is None
+    for name in ("iter_4.pth", "iter_6.pth", "epoch_1.pth", "iter_x.pth"):
+        (run / name).write_bytes(b"x")
+    assert latest_checkpoint(str(run)) == str(run / "iter_6.pth")  # the largest n without last_checkpoint
+    (run / "last_checkpoint").write_text(str(elsewhere / "iter_4.pth"))
+    assert latest_checkpoint(str(run)) == str(run / "iter_4.pth")  # its name, in this work dir
+    (run / "last_checkpoint").write_text(str(elsewhere / "iter_8.pth"))  # exists, but elsewhere
+    assert latest_checkpoint(str(run)) == str(run / "iter_6.pth")
+
+
+def test_resume_refuses_a_last_checkpoint_without_its_file(tmp_path):
+    (tmp_path / "last_checkpoint").write_text("/cluster/work/run/iter_900.pth")
+    with pytest.raises(FileNotFoundError, match=r"names /cluster/work/run/iter_900.pth, but iter_900.pth is not in "
+                                                r".*--resume-from CKPT, or delete last_checkpoint to start fresh"):
+        load_config(str(CPU_CONFIG), work_dir=str(tmp_path), cfg_options=tiny_options(tmp_path), resume="auto")

@@ -141,3 +141,66 @@ def test_test_refuses_a_checkpoint_that_does_not_fit(tiny_model, tmp_path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and err[-1].startswith('error: checkpoint ') and 'does not fit the model' in err[-1]
     assert not (tmp_path / 't').exists()
+
+
+def _one_error_line(capsys, *words):
+    """One `error:` line, the last one (an mmengine logger bound to an earlier test's closed stream may complain
+    before it), with ``words`` and without torch's advice."""
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith('error')]
+    assert len(errors) == 1 and lines[-1] == errors[0] and errors[0].startswith('error: checkpoint '), err
+    assert all(word in errors[0] for word in words) and 'weights_only=False' not in err, err
+
+
+@pytest.mark.parametrize('kind', ['truncated', 'random', 'pickle'])
+def test_test_refuses_a_bad_checkpoint_in_one_line(tmp_path, capsys, kind):
+    from tests.engine.test_checkpoint import bad_checkpoint
+
+    path, found = bad_checkpoint(tmp_path, kind)
+    rc = load_tool('test').main([str(CPU_CONFIG), str(path), '--work-dir', str(tmp_path / 'w'),
+                                 '--cfg-options', *cli_options(tiny_options(tmp_path))])
+    assert rc == 2
+    _one_error_line(capsys, str(path), found)
+    assert not (tmp_path / 'w').exists()
+
+
+@pytest.mark.parametrize('kind', ['truncated', 'random', 'pickle'])
+@pytest.mark.parametrize('how', ['resume-from', 'load_from', 'resume'])
+def test_train_refuses_a_bad_checkpoint_before_the_runner(tmp_path, capsys, kind, how):
+    """--resume-from CKPT, load_from (config or --cfg-options) and --resume's latest checkpoint of the work dir."""
+    from tests.engine.test_checkpoint import bad_checkpoint
+
+    work = tmp_path / 'w'
+    work.mkdir()
+    path, found = bad_checkpoint(work if how == 'resume' else tmp_path, kind)
+    if how == 'resume':
+        path = path.rename(work / 'iter_2.pth')
+    opts = cli_options(tiny_options(tmp_path)) + ([f'load_from={path}'] if how == 'load_from' else [])
+    args = {'resume-from': ['--resume-from', str(path)], 'resume': ['--resume'], 'load_from': []}[how]
+    rc = load_tool('train').main([str(CPU_CONFIG), '--work-dir', str(work), *args, '--cfg-options', *opts])
+    assert rc == 2
+    _one_error_line(capsys, str(path), found)
+    assert sorted(p.name for p in work.iterdir()) == ([path.name] if path.parent == work else [])
+
+
+def test_train_refuses_to_resume_from_weights_only(tmp_path, capsys):
+    import torch
+
+    torch.save({'state_dict': {}}, tmp_path / 'weights.pth')
+    rc = load_tool('train').main([str(CPU_CONFIG), '--work-dir', str(tmp_path / 'w'), '--resume-from',
+                                  str(tmp_path / 'weights.pth'), '--cfg-options', *cli_options(tiny_options(tmp_path))])
+    assert rc == 2
+    _one_error_line(capsys, 'holds weights only', f'--cfg-options load_from={tmp_path / "weights.pth"}')
+
+
+@pytest.mark.parametrize('args', [['--resume', 'w/iter_2.pth'], ['--resume=w/iter_2.pth'],
+                                  ['--resume', 'w/iter_2.pth', str(CPU_CONFIG)]])
+def test_resume_with_a_path_points_to_resume_from(capsys, args):
+    argv = args if str(CPU_CONFIG) in args else [str(CPU_CONFIG), *args]
+    with pytest.raises(SystemExit) as exc:
+        load_tool('train').parse_args(argv)
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+        "error: --resume takes no value (it resumes from the work dir's latest checkpoint); to resume from "
+        "w/iter_2.pth give --resume-from w/iter_2.pth")

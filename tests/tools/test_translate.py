@@ -626,3 +626,25 @@ def test_a_rename_failing_partway_leaves_no_new_output(translator, scan, tmp_pat
     with pytest.raises(OSError, match="disk full"):
         translate_nifti(translator, scan["image"], tmp_path / "out", progress=False)
     assert len(calls) == 2 and list((tmp_path / "out").glob("*.nii.gz")) == []
+
+
+@pytest.mark.parametrize("kind", ["truncated", "random", "pickle"])
+def test_cli_refuses_a_bad_checkpoint_in_one_line(tiny_model, scan, tmp_path, capsys, kind):
+    import shutil
+
+    from tests.engine.test_checkpoint import bad_checkpoint
+
+    path, found = bad_checkpoint(tmp_path, kind)
+    assert load_tool().main([str(tiny_model.config), str(path), str(scan["image"]), "--out", str(tmp_path / "o"),
+                             "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: checkpoint {path} ") and found in err and err.count("\n") == 1, err
+    assert "weights_only=False" not in err and not (tmp_path / "o").exists()
+    # the same file as a work dir's latest checkpoint
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(tiny_model.config, run)
+    path.rename(run / "iter_2.pth")
+    assert load_tool().main([str(run), str(scan["image"]), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].startswith(f"error: checkpoint {run / 'iter_2.pth'} ") and found in err[-1], err
