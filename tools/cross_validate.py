@@ -17,8 +17,9 @@ evaluation (for runs made before a score was added) and rewrites the results (an
 A preset (mmac.protocol.presets) fixes the cohort (made if missing), config, grid and schedule of one size of the
 paper's protocol, trains with --fast, and writes the report at the end; options given beside it override it:
   cpu        5 folds x {L_C, L_AC} x w_c=1 x 2 repetitions, 64 px, with the fidelity term, 21-33 min on 2 CPU cores
-  gpu        5 folds x {L_C, L_AC} x w_c in {0.25, 0.5, 1}, 128 px, about 8 min on one H100-class GPU
-  rehearsal  the gpu preset's grid at a tiny size, to check the chain on a CPU
+  gpu        both ends of the cohort map at 128 px: the default phantom and independent slices, phantom seeds
+             3 and 4, 5 folds x {L_C, L_AC} x w_c=1 each (40 runs), each cohort's report, then OUT/map
+  rehearsal  the gpu preset's chain at a tiny size, to check it on a CPU
 """
 import argparse
 import sys
@@ -93,6 +94,57 @@ def apply_preset(args) -> dict:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.preset is not None:
+        from mmac.protocol.presets import get_preset
+
+        preset = get_preset(args.preset)
+        if preset.points:
+            return run_map_preset(args, preset)
+    return run_protocol(args)
+
+
+def run_map_preset(args, preset) -> int:
+    """A preset over several cohorts (points of the cohort map): each cohort's protocol and report into
+    ``OUT/<cohort>``, then the map of L_AC - L_C over them into ``OUT/map`` (tools/cohort_map.py)."""
+    import argparse as _argparse
+    import json
+    import os.path as osp
+
+    out = args.out or f'work_dirs/protocol_{preset.name}'
+    points: dict[str, list] = {}
+    for point, name, cohort in preset.points:
+        print(f'== {preset.name}: {point}, cohort {name} ==')
+        sub = _argparse.Namespace(**vars(args))
+        sub.out = osp.join(out, name)
+        rc = run_protocol(sub, cohort=cohort, data_root=osp.join(preset.data_root, name))
+        if rc:
+            return rc
+        points.setdefault(point, []).append(dict(seed=cohort['seed'], loss_dir=osp.abspath(sub.out)))
+    from mmac.fileio import write_json_atomic
+    from mmac.report import markdown_table
+    from mmac.report.cohort_map import cohort_map, format_table, map_figure, read_spec
+
+    spec_path = osp.join(out, 'map_spec.json')
+    write_json_atomic(spec_path, dict(points=[dict(name=p, cohorts=c) for p, c in points.items()]))
+    options, spec = read_spec(spec_path)
+    table, patients = cohort_map(spec, **options)
+    folder = osp.join(out, 'map')
+    import os
+
+    os.makedirs(folder, exist_ok=True)
+    table.to_csv(osp.join(folder, 'map.csv'), index=False)
+    patients.to_csv(osp.join(folder, 'patients.csv'), index=False)
+    text = markdown_table(format_table(table))
+    with open(osp.join(folder, 'map.md'), 'w') as f:
+        f.write(text + '\n')
+    map_figure(table, osp.join(folder, 'map.png'))
+    print(text)
+    print(f"map: {osp.join(folder, 'map.md')} ({json.dumps([p for p in points])})")
+    return 0
+
+
+def run_protocol(args, cohort: dict | None = None, data_root: str | None = None) -> int:
+    """One protocol: the grid of ``args`` on one cohort (the preset's, or ``cohort`` in ``data_root``)."""
     from mmac._cpu import available_cpus
     from mmac.engine.launch import cli_error, load_config
     from mmac.protocol.runs import visible_gpus
@@ -100,9 +152,14 @@ def main(argv=None) -> int:
     try:
         cfg_options = dict(apply_preset(args), **parse_cfg_options(args.cfg_options))
         if args.preset is not None:
+            import os.path as osp
+
             from mmac.protocol.presets import ensure_cohort, get_preset
 
-            ensure_cohort(cfg_options['data_root'], get_preset(args.preset).cohort, workers=min(2, available_cpus()))
+            if data_root is not None:
+                cfg_options['data_root'] = osp.abspath(data_root)
+            ensure_cohort(cfg_options['data_root'], cohort or get_preset(args.preset).cohort,
+                          workers=min(2, available_cpus()))
         base = load_config(args.config, cfg_options=cfg_options)
         num_folds = base.train_dataloader.dataset.num_folds
         folds = range(num_folds) if args.folds is None else args.folds

@@ -19,9 +19,10 @@
 # Writes gpu.txt (device and versions) and one NAME.log per step to $OUT (default ./device_out); a failing
 # step does not stop the later ones; the exit status is the number of failed steps (install failing: 1, and
 # nothing else runs). --quick (64 px, small nets) checks the plumbing.
-# --protocol runs, after the install, only `tools/cross_validate.py --preset gpu` (5 folds x {L_C, L_AC} x
-# w_c in {0.25, 0.5, 1} at 128 px, --fast, 8 runs per GPU; sized for about 8 minutes) with the time left, and
-# writes its results and report to $OUT/protocol_gpu; with --quick it runs the tiny `--preset rehearsal`.
+# --protocol runs, after the install, only `tools/cross_validate.py --preset gpu` (both ends of the cohort map at
+# 128 px: default phantom and independent slices, phantom seeds 3 and 4, 5 folds x {L_C, L_AC} x w_c = 1 each,
+# --fast, 8 runs per GPU; 40 runs, about 11 minutes extrapolated) with the time left, and writes each cohort's
+# results and report and the map to $OUT/protocol_gpu; with --quick it runs the tiny `--preset rehearsal`.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

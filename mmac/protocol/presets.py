@@ -5,12 +5,15 @@ an hour (21 min measured): 5 patient-level folds x {L_C, L_AC} x w_c = 1 x 2 rep
 cohort of the default cohort's make-up (21 healthy, 7 moderate, 13 severe subjects), then the report. It trains
 with ``configs/ac_cyclegan_thigh_cpu_fidelity.py``, the CPU config plus a fidelity term on F shared by both losses
 (``mmac.losses.fidelity``; why in docs/science.md); ``--config configs/ac_cyclegan_thigh_cpu.py`` drops it.
-``--preset gpu`` runs the whole Table 1 grid (w_c in {0.25, 0.5, 1}) at 128 px, sized for one H100-class GPU in
-about 8 minutes with runs packed onto it (not yet run on a GPU). ``--preset rehearsal`` is the GPU preset's grid at
-a tiny size, to check the whole chain on a CPU in a few minutes.
+``--preset gpu`` runs both ends of the cohort map at 128 px (the default phantom and independent slices, phantom
+seeds 3 and 4, 5 folds x {L_C, L_AC} x w_c = 1 each: 40 runs packed onto one H100-class GPU, about 11 minutes
+extrapolated, not yet run on a GPU), each cohort's report, then the map over them; ``--weights 0.25 0.5 1`` gives
+Table 1's whole grid on each. ``--preset rehearsal`` is the GPU preset's chain at a tiny size, to check it on a CPU
+in a few minutes.
 
-The cohorts use phantom seed 2: the CPU settings were chosen on seed 0 (the development cohort) and the demo
-reports seed 1, so no preset scores a patient that took part in choosing the settings.
+The CPU cohort uses phantom seed 2 and the GPU preset's map the map's seeds 3 and 4: the CPU settings were chosen on
+seed 0 (the development cohort) and the demo reports seed 1, so no preset scores a patient that took part in
+choosing the settings.
 """
 from __future__ import annotations
 
@@ -41,6 +44,9 @@ class Preset:
         num_folds: Patient-level folds, all tested.
         cfg_options: Further overrides.
         budget: What the preset is sized for, in words.
+        points: ``(map point, cohort name, cohort)`` triples: when given, the preset runs its grid on each cohort
+            (in ``data_root/<name>``, results in ``OUT/<name>``) and then the cohort map over them
+            (:mod:`mmac.report.cohort_map`); ``cohort`` is then unused. Defaults to () (one cohort).
     """
 
     name: str
@@ -54,6 +60,7 @@ class Preset:
     num_folds: int = 5
     cfg_options: dict[str, object] = field(default_factory=dict)
     budget: str = ''
+    points: tuple[tuple[str, str, dict], ...] = ()
 
     @property
     def config_path(self) -> str:
@@ -68,6 +75,15 @@ class Preset:
         return options
 
 
+def map_points(makeup: dict, seeds=(3, 4)) -> tuple[tuple[str, str, dict], ...]:
+    """Both ends of the cohort map (docs/results.md) for ``makeup``: the default phantom, where slices of a subject
+    follow one anatomy along z, and independent slices, each phantom seed of ``seeds``."""
+    ends = (('default phantom', 'default', {}), ('independent slices', 'independent',
+                                                 {'variation': {'independent_slices': True}}))
+    return tuple((point, f'{name}_s{seed}', dict(makeup, seed=seed, **extra))
+                 for point, name, extra in ends for seed in seeds)
+
+
 PRESETS: dict[str, Preset] = {
     'cpu': Preset(
         name='cpu', config='configs/ac_cyclegan_thigh_cpu_fidelity.py', data_root='data/protocol_cpu',
@@ -75,17 +91,20 @@ PRESETS: dict[str, Preset] = {
         budget='20 runs, 21 min measured on 2 idle CPU cores (33 min with other jobs)'),
     'gpu': Preset(
         name='gpu', config='configs/ac_cyclegan_thigh_gpu.py', data_root='data/protocol_gpu',
-        cohort=dict(DEFAULT_MAKEUP, size=128, slices=53, seed=2), weights=(0.25, 0.5, 1.0), repeats=1, iters=2000,
-        budget='30 runs packed 8 per GPU, about 8 min on one H100-class GPU with --fast'),
+        cohort=dict(DEFAULT_MAKEUP, size=128, slices=53, seed=2), weights=(1.0,), repeats=1, iters=2000,
+        points=map_points(dict(DEFAULT_MAKEUP, size=128, slices=53), seeds=(3, 4)),
+        budget='40 runs packed 8 per GPU (both ends of the cohort map, 2 phantom seeds each), about 11 min on '
+               'one H100-class GPU with --fast (extrapolated from 30 runs in 8 min; not yet run on a GPU)'),
     'rehearsal': Preset(
         name='rehearsal', config='configs/ac_cyclegan_thigh_gpu.py', data_root='data/protocol_rehearsal',
-        cohort=dict(healthy=5, moderate=2, severe=3, size=32, slices=6, seed=2), weights=(0.25, 0.5, 1.0),
+        cohort=dict(healthy=5, moderate=2, severe=3, size=32, slices=6, seed=2), weights=(1.0,),
+        points=map_points(dict(healthy=5, moderate=2, severe=3, size=32, slices=6), seeds=(3,)),
         repeats=1, iters=4, num_folds=2,
         cfg_options={'train_dataloader.dataset.size': 32, 'val_dataloader.dataset.size': 32,
                      'test_dataloader.dataset.size': 32, 'model.generator.num_down': 5,
                      'model.generator.base_channels': 4, 'model.discriminator.base_channels': 4,
                      'model.discriminator.num_conv': 1},
-        budget='12 tiny runs: the GPU preset\'s chain on a CPU in a few minutes'),
+        budget='8 tiny runs on 2 tiny cohorts: the GPU preset\'s chain (runs, reports, map) on a CPU in a few minutes'),
 }
 
 

@@ -21,7 +21,13 @@ def load_tool():
 def test_presets_are_the_protocol_sizes_the_docs_promise():
     cpu, gpu = get_preset("cpu"), get_preset("gpu")
     assert (cpu.num_folds, cpu.weights, cpu.repeats) == (5, (1.0,), 2)  # 5 x 2 losses x 1 x 2 = 20 runs
-    assert (gpu.num_folds, gpu.weights, gpu.repeats) == (5, (0.25, 0.5, 1.0), 1)  # 30 runs
+    assert (gpu.num_folds, gpu.weights, gpu.repeats) == (5, (1.0,), 1)  # 10 runs per cohort
+    # Both ends of the cohort map, two phantom seeds each, none of them the development, demo or CPU cohort.
+    assert [(point, c["seed"], c.get("variation")) for point, _, c in gpu.points] == [
+        ("default phantom", 3, None), ("default phantom", 4, None),
+        ("independent slices", 3, {"independent_slices": True}),
+        ("independent slices", 4, {"independent_slices": True})]
+    assert all(c["size"] == 128 for _, _, c in gpu.points)
     assert cpu.cohort["size"] == 64 and gpu.cohort["size"] == 128
     for preset in PRESETS.values():
         assert Path(preset.config_path).is_file(), preset.name
@@ -67,9 +73,15 @@ def test_rehearsal_preset_runs_the_chain_and_writes_the_report(tmp_path, monkeyp
     rc = tool.main(["--preset", "rehearsal", "--weights", "1", "--folds", "0", "--jobs", "1", "--no-progress",
                     "--out", str(tmp_path / "out")])
     assert rc == 0
-    results = pd.read_csv(tmp_path / "out" / "results.csv")
-    assert set(results["loss"]) == {"L_C", "L_AC"} and set(results["fold"]) == {0}
-    assert {"removal", "removal_heavy", "preservation", "bias_bright", "bias_dark"} <= set(results.columns)
-    assert (tmp_path / "data" / "protocol_rehearsal" / "cohort.json").is_file()
-    report = (tmp_path / "out" / "report" / "report.md").read_text()
-    assert "How sure: L_AC - L_C" in report
+    for name in ("default_s3", "independent_s3"):  # both ends of the map, each with its own cohort and report
+        results = pd.read_csv(tmp_path / "out" / name / "results.csv")
+        assert set(results["loss"]) == {"L_C", "L_AC"} and set(results["fold"]) == {0}
+        assert {"removal", "removal_heavy", "preservation", "bias_bright", "bias_dark"} <= set(results.columns)
+        assert (tmp_path / "data" / "protocol_rehearsal" / name / "cohort.json").is_file()
+        report = (tmp_path / "out" / name / "report" / "report.md").read_text()
+        assert "How sure: L_AC - L_C" in report
+    cohort = json.loads((tmp_path / "data" / "protocol_rehearsal" / "independent_s3" / "cohort.json").read_text())
+    assert cohort["variation"] == {"independent_slices": True}
+    table = pd.read_csv(tmp_path / "out" / "map" / "map.csv")
+    assert list(table["point"].unique()) == ["default phantom", "independent slices"]
+    assert (tmp_path / "out" / "map" / "map.png").is_file()
