@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -88,8 +89,9 @@ def benchmark_threshold_dice(n: int = 1000, size: int = 256, seed: int = 0, repe
     for integer in (True, False):
         images, masks = make_benchmark_slices(n, size, integer, seed)
         baseline_n = n if baseline_slices is None else min(n, baseline_slices)
-        batched_s, batched_cpu = _best_time(lambda: optimal_threshold_dice_batch(images, masks), repeat)
-        base_s, base_cpu = _best_time(lambda: threshold_dice_reference(images[:baseline_n], masks[:baseline_n]), repeat)
+        batched_s, batched_cpu = _best_time(partial(optimal_threshold_dice_batch, images, masks), repeat)
+        base_s, base_cpu = _best_time(partial(threshold_dice_reference, images[:baseline_n], masks[:baseline_n]),
+                                      repeat)
         fast = optimal_threshold_dice_batch(images[:baseline_n], masks[:baseline_n])[0]
         ref = threshold_dice_reference(images[:baseline_n], masks[:baseline_n])[0]
         if not np.array_equal(fast, ref):

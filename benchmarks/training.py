@@ -219,7 +219,7 @@ def _exact_kernels():
 def _rel_diffs(want: list[dict[str, torch.Tensor]], got: list[dict[str, torch.Tensor]]) -> list[tuple]:
     """Per iteration, ``(largest |got - want| / max(|want|, 1e-3) over the logged losses, its loss name)``."""
     out = []
-    for w, g in zip(want, got):
+    for w, g in zip(want, got, strict=True):
         rel = {k: float((g[k].double() - w[k].double()).abs() / w[k].double().abs().clamp_min(1e-3)) for k in w}
         worst = max(rel, key=rel.get)
         out.append((rel[worst], worst))
@@ -311,13 +311,13 @@ def check_fast_equivalence(size: int = 64, base_channels: int = 16, num_down: in
         _, exact = train(exact_variant, weights, False)
         fast, got = train(VARIANTS['fast L_AC'], weights, channels_last)
         _, reference = train(VARIANTS['Modular L_AC'], weights, False, scale=1.0 + perturbation)
-    exact_diff = max(float((e[k].double() - w[k].double()).abs()) for e, w in zip(exact, want) for k in w)
+    exact_diff = max(float((e[k].double() - w[k].double()).abs()) for e, w in zip(exact, want, strict=True) for k in w)
     drift, ref = _rel_diffs(want, got), [r for r, _ in _rel_diffs(want, reference)]
     bound = [first_tolerance] + [first_tolerance + drift_factor * max(ref[:i + 1]) for i in range(1, iters)]
-    over = [d / b for (d, _), b in zip(drift, bound)]
+    over = [d / b for (d, _), b in zip(drift, bound, strict=True)]
     worst = max(range(iters), key=over.__getitem__)
     first_ok = drift[0][0] <= first_tolerance
-    drift_ok = all(d <= b for (d, _), b in zip(drift[1:], bound[1:]))
+    drift_ok = all(d <= b for (d, _), b in zip(drift[1:], bound[1:], strict=True))
     return dict(ok=exact_diff == 0 and first_ok and drift_ok, exact_ok=exact_diff == 0,
                 exact_max_abs_diff=exact_diff, first_ok=first_ok, first_rel_diff=drift[0][0],
                 first_tolerance=first_tolerance, drift_ok=drift_ok, drift=[d for d, _ in drift], reference=ref,

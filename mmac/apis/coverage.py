@@ -79,7 +79,7 @@ def healthy_change(healthy: np.ndarray, translated: np.ndarray) -> dict[str, flo
     healthy, translated = np.asarray(healthy, np.float64), np.asarray(translated, np.float64)
     if healthy.shape != translated.shape or healthy.ndim != 3:
         raise ValueError(f"healthy {healthy.shape} and translated {translated.shape} must be the same (N, H, W)")
-    scores = [faithfulness(y, fy, y, data_range=1.0) for y, fy in zip(healthy, translated)]
+    scores = [faithfulness(y, fy, y, data_range=1.0) for y, fy in zip(healthy, translated, strict=True)]
     out = {}
     for key, source, scale in (("change", "preservation", 1.0), ("bias_bright", "bias_bright", 255.0),
                                ("bias_dark", "bias_dark", 255.0)):

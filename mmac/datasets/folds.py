@@ -50,7 +50,7 @@ def patient_kfold(subjects: Sequence[str], groups: Sequence[str], n_splits: int 
     fold_of: dict[str, int] = {}
     slot = 0
     for group in sorted(set(groups)):
-        members = sorted(s for s, g in zip(subjects, groups) if g == group)
+        members = sorted(s for s, g in zip(subjects, groups, strict=True) if g == group)
         for idx in rng.permutation(len(members)):
             fold_of[members[idx]] = slot % n_splits
             slot += 1

@@ -150,21 +150,26 @@ def read_manifest(path: str | Path, check_files: bool = True) -> list[SubjectRec
         if subject in seen:
             raise ValueError(f"{where}: duplicate subject {subject!r} (first listed in row {seen[subject]})")
         seen[subject] = line
-
-        def resolve(column: str) -> Path | None:
-            value = row.get(column) or ""
-            if not value:
-                return None
-            p = Path(value)
-            p = p if p.is_absolute() else root / p
-            if check_files and not p.is_file():
-                raise FileNotFoundError(f"{where} (subject {subject!r}): {column} file not found: {p}")
-            return p
-
-        records.append(SubjectRecord(subject=subject, group=group, image=resolve("image"), mask=resolve("mask"),
-                                     labels=resolve("labels"), fat_fraction=resolve("fat_fraction"),
-                                     counterpart=resolve("counterpart"), row=line, manifest=path))
+        paths = {column: _resolve_cell(row, column, root, check_files, f"{where} (subject {subject!r})")
+                 for column in ("image", "mask", "labels", "fat_fraction", "counterpart")}
+        records.append(SubjectRecord(subject=subject, group=group, **paths, row=line, manifest=path))
     return records
+
+
+def _resolve_cell(row: dict, column: str, root: Path, check_files: bool, where: str) -> Path | None:
+    """The path in ``row[column]`` (relative to ``root`` unless absolute), or None for an empty cell.
+
+    Raises:
+        FileNotFoundError: ``check_files`` and the file does not exist (``where`` names the row).
+    """
+    value = row.get(column) or ""
+    if not value:
+        return None
+    p = Path(value)
+    p = p if p.is_absolute() else root / p
+    if check_files and not p.is_file():
+        raise FileNotFoundError(f"{where}: {column} file not found: {p}")
+    return p
 
 
 _READ_ERRORS = (EOFError, OSError, zlib.error, gzip.BadGzipFile, ValueError, TypeError, IndexError)

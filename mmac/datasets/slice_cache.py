@@ -188,5 +188,6 @@ class SliceCache:
             self.save(key, arrays)
         except OSError as exc:  # read-only or full disk: the arrays are right, only the cache is not kept
             warnings.warn(f"slice cache {self.root}: cannot write an entry ({type(exc).__name__}: {exc}); "
-                          "going on without caching it (set MMAC_SLICE_CACHE to a writable folder, or off)")
+                          "going on without caching it (set MMAC_SLICE_CACHE to a writable folder, or off)",
+                          stacklevel=1)
         return arrays, False

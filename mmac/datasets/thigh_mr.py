@@ -442,7 +442,7 @@ class ThighMRDataset(BaseDataset):
                 raise ValueError(f"{self.ann_file}: the {self.split} split has no pathological (moderate/severe) "
                                  f"subject to evaluate{self._which()}")
         else:
-            for name, patho in zip(self.domains, (False, True)):
+            for name, patho in zip(self.domains, (False, True), strict=True):
                 if not any(r.pathological == patho for r in records):
                     raise ValueError(f"{self.ann_file}: the train split has no subject of domain {name!r}"
                                      f"{self._which()}")
@@ -452,16 +452,16 @@ class ThighMRDataset(BaseDataset):
             for key, what in (("truth", "counterpart"), ("fat", "fat_fraction")):
                 have = [key in p for p in prepared]
                 if any(have) and not all(have):
-                    missing = [r.subject for r, h in zip(records, have) if not h]
+                    missing = [r.subject for r, h in zip(records, have, strict=True) if not h]
                     warnings.warn(f"{self.ann_file}: {what} is missing for {missing}; it is left out for all "
-                                  f"subjects of the {self.split} split so that batches stay uniform")
+                                  f"subjects of the {self.split} split so that batches stay uniform", stacklevel=1)
                     for p in prepared:
                         p.pop(key, None)
         self._arrays = prepared if self.cache else [None] * len(prepared)
         self._memo = None
 
         if self._train:
-            for name, patho in zip(self.domains, (False, True)):
+            for name, patho in zip(self.domains, (False, True), strict=True):
                 pairs = [(i, z) for i, r in enumerate(records) if r.pathological == patho
                          for z in range(prepared[i]["num_slices"])]
                 self._domain_slices[name] = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)

@@ -76,7 +76,7 @@ def _same(a: Any, b: Any) -> bool:
     if torch.is_tensor(a) or torch.is_tensor(b):
         return a is b
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     return a == b
 
 
@@ -173,8 +173,8 @@ class GraphedStep:
 
         A kernel is launched only when the value changed since the last write.
         """
-        for i, (opt, tensors) in enumerate(zip(self.optimizers, self._lr_tensors)):
-            for j, (group, lr) in enumerate(zip(opt.param_groups, tensors)):
+        for i, (opt, tensors) in enumerate(zip(self.optimizers, self._lr_tensors, strict=True)):
+            for j, (group, lr) in enumerate(zip(opt.param_groups, tensors, strict=True)):
                 value = float(group['lr'])
                 if self._lr_written.get((i, j)) != value:
                     lr.fill_(value)
@@ -182,8 +182,8 @@ class GraphedStep:
 
     def _check_frozen(self) -> None:
         """Raise when a hyperparameter the graph holds as a constant changed since the capture."""
-        for i, (opt, groups) in enumerate(zip(self.optimizers, self._frozen)):
-            for j, (group, frozen) in enumerate(zip(opt.param_groups, groups)):
+        for i, (opt, groups) in enumerate(zip(self.optimizers, self._frozen, strict=True)):
+            for j, (group, frozen) in enumerate(zip(opt.param_groups, groups, strict=True)):
                 for key, value in frozen.items():
                     if not _same(group.get(key), value):
                         raise ValueError(
@@ -207,8 +207,8 @@ class GraphedStep:
 
     def _capture(self) -> bool:
         """Capture ``body`` into ``self.graph``; False when it failed and ``fallback`` is set."""
-        for opt, tensors in zip(self.optimizers, self._lr_tensors):
-            for group, lr in zip(opt.param_groups, tensors):
+        for opt, tensors in zip(self.optimizers, self._lr_tensors, strict=True):
+            for group, lr in zip(opt.param_groups, tensors, strict=True):
                 group['_float_lr'] = group['lr']
                 group['lr'] = lr
         self._clean_grads()

@@ -32,7 +32,7 @@ def check_finite(losses: Mapping[str, torch.Tensor], iteration: int | None) -> N
     finite = torch.isfinite(values)
     if bool(finite.all()):
         return
-    bad = [(n, float(v)) for n, v, ok in zip(names, values.tolist(), finite.tolist()) if not ok]
+    bad = [(n, float(v)) for n, v, ok in zip(names, values.tolist(), finite.tolist(), strict=True) if not ok]
     where = "an unknown iteration" if iteration is None else f"iteration {iteration}"
     terms = ", ".join(f"{n} = {v}" for n, v in bad)
     raise NonFiniteLossError(f"non-finite loss at {where}: {terms}. Training stopped before the optimizer "

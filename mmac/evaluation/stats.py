@@ -170,7 +170,7 @@ def group_summary(patients: pd.DataFrame, by: Sequence[str] | None = None,
             part = run[run["group"].isin(members)]
             if len(part) == 0:
                 continue
-            row = dict(zip(by, run_key))
+            row = dict(zip(by, run_key, strict=True))
             row.update(group=name, n_patients=len(part))
             for column in columns:
                 values = part[column].to_numpy(dtype=np.float64)

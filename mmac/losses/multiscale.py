@@ -57,7 +57,7 @@ def multiscale_l1(pred: Tensor, target: Tensor, pools: Sequence[int] = (1, 8),
     spatial = tuple(pred.shape[2:])
     pool = F.avg_pool2d if pred.ndim == 4 else F.avg_pool3d
     total = pred.new_zeros(())
-    for size, weight in zip(pools, weights):
+    for size, weight in zip(pools, weights, strict=True):
         if any(s % size for s in spatial):
             raise ValueError(f"spatial size {spatial} is not divisible by the block size {size} (pools={pools})")
         diff = pred - target

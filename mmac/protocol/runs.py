@@ -419,7 +419,7 @@ def run_files(out_dir: str | Path, run: str) -> tuple[Path, Path]:
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ValueError(f"{done}: expected JSON with 'config' and 'checkpoint', got an error {exc!r}") from exc
     paths = []
-    for what, name in zip(("config", "checkpoint"), names):
+    for what, name in zip(("config", "checkpoint"), names, strict=True):
         path = resolve_path(name, folder, Path(out_dir))
         if not path.is_file() and (folder / Path(name).name).is_file():
             path = folder / Path(name).name

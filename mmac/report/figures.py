@@ -83,7 +83,7 @@ def boxplots(results: pd.DataFrame, path: str | Path, formats=()) -> Path:
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 + 1.1 * len(settings) * len(panels), 4.6), sharey=True,
                              squeeze=False)
     rng = np.random.default_rng(0)
-    for ax, (label, members) in zip(axes[0], panels):
+    for ax, (label, members) in zip(axes[0], panels, strict=True):
         data, names, colours = [], [], []
         for loss, w_c in settings:
             if loss == "original":
@@ -96,7 +96,7 @@ def boxplots(results: pd.DataFrame, path: str | Path, formats=()) -> Path:
             data.append(values.to_numpy(float))
             colours.append(COLOURS.get(loss, "#2ca02c"))
         parts = ax.boxplot(data, patch_artist=True, widths=0.6, showfliers=False)
-        for box, colour in zip(parts["boxes"], colours):
+        for box, colour in zip(parts["boxes"], colours, strict=True):
             box.set_facecolor(colour)
             box.set_alpha(0.35)
         for i, values in enumerate(data, start=1):

@@ -62,7 +62,7 @@ def markdown_table(frame: pd.DataFrame, digits: int = 3, index: bool = False) ->
     header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
     columns = [str(c) for c in frame.columns]
-    body = ["| " + " | ".join(_cell(v, digits, c) for v, c in zip(row, columns)) + " |"
+    body = ["| " + " | ".join(_cell(v, digits, c) for v, c in zip(row, columns, strict=True)) + " |"
             for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *body])
 
@@ -395,7 +395,8 @@ def summary_text(table_md: str, spread: pd.DataFrame, tests: pd.DataFrame, truth
     if truth is not None and not truth.empty:
         keep = [c for c in SUMMARY_TRUTH if f"{c}_mean" in truth.columns]
         rows = truth[truth["group"].isin(["Moderate", "Severe"])]
-        table = pd.DataFrame({"setting": [setting_label(loss, w) for loss, w in zip(rows["loss"], rows["w_c"])],
+        settings = [setting_label(loss, w) for loss, w in zip(rows["loss"], rows["w_c"], strict=True)]
+        table = pd.DataFrame({"setting": settings,
                               "group": rows["group"].to_numpy(),
                               **{c: rows[f"{c}_mean"].to_numpy(float) for c in keep}})
         lines += ["Against the phantom's truth (means over patients; removal_heavy: share of the heavy fat's error "

@@ -178,7 +178,7 @@ def _fmt(mean: float, std: float, digits: int) -> str:
 
 def format_table1(long: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
     """The paper's layout: rows Moderate / Severe / Pathological, one ``mean ± std`` column per setting."""
-    cells = long.assign(cell=[_fmt(m, s, digits) for m, s in zip(long["mean"], long["std"])])
+    cells = long.assign(cell=[_fmt(m, s, digits) for m, s in zip(long["mean"], long["std"], strict=True)])
     wide = cells.pivot(index="group", columns="column", values="cell")
     rows = [g for g in ROW_LABELS.values() if g in wide.index]
     columns = list(dict.fromkeys(long["column"]))
@@ -496,7 +496,8 @@ def run_table(results: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for values, part in patients.groupby(keys, sort=False):
         severe = part.loc[part["group"] == "severe", "gain"]
-        rows.append(dict(zip(keys, values), n_patients=len(part), dice_original=float(part["dice_original"].mean()),
+        rows.append(dict(zip(keys, values, strict=True), n_patients=len(part),
+                         dice_original=float(part["dice_original"].mean()),
                          dice_translated=float(part["dice_translated"].mean()), gain=float(part["gain"].mean()),
                          severe_gain=float(severe.mean()) if len(severe) else np.nan,
                          n_lowered=int((part["gain"] < 0).sum())))

@@ -141,7 +141,7 @@ def test_healthy_subjects_without_a_mask_get_fs_change_only(tiny_cohort):
                                                                     every=2), translate_healthy=lambda y: y - 5 / 255)
     # Without the mask the slices are chosen by the thigh, not by the muscle: here the same slices, same scores.
     for a, b in zip(sorted(synthetic, key=lambda r: r["subject"]),
-                    sorted((r for r in with_masks if r["source"] == "G(y)"), key=lambda r: r["subject"])):
+                    sorted((r for r in with_masks if r["source"] == "G(y)"), key=lambda r: r["subject"]), strict=True):
         assert a["change"] == pytest.approx(b["change"])
 
 

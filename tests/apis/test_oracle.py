@@ -51,7 +51,7 @@ def test_fit_lowers_the_error_and_saves_a_loadable_model(tmp_path):
     assert history[-1][1] < 0.8 * history[0][1] and history[-1][2] < 0.9 * history[0][2]
     fresh = build_model()
     fresh.load_state_dict(torch.load(out, weights_only=True)['state_dict'], strict=True)
-    for a, b in zip(fresh.state_dict().values(), model.state_dict().values()):
+    for a, b in zip(fresh.state_dict().values(), model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
     assert [p.name for p in tmp_path.iterdir()] == ['oracle.pth']  # no temporary file left
 

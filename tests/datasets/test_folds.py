@@ -20,7 +20,7 @@ def test_every_subject_in_exactly_one_test_fold_and_disjoint():
 
 
 def test_stratified_by_group():
-    group_of = dict(zip(SUBJECTS, GROUPS))
+    group_of = dict(zip(SUBJECTS, GROUPS, strict=True))
     for _, test in patient_kfold(SUBJECTS, GROUPS, n_splits=5, seed=1):
         counts = Counter(group_of[s] for s in test)
         assert counts["healthy"] == 2  # 10 / 5

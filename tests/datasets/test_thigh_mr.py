@@ -219,7 +219,7 @@ def test_threads_load_the_same_arrays(cohort):
     one = build(cohort, split="test", load_workers=1, disk_cache=False)
     three = build(cohort, split="test", load_workers=3, disk_cache=False)
     assert [r.subject for r in one.records] == [r.subject for r in three.records]
-    for a, b in zip(one._arrays, three._arrays):
+    for a, b in zip(one._arrays, three._arrays, strict=True):
         for key in ("img", "mask", "truth", "fat"):
             np.testing.assert_array_equal(a[key], b[key])
 
@@ -256,7 +256,7 @@ def test_disk_cache_serves_the_decoded_arrays(cohort, tmp_path):
     assert train.cache_hits == 3 and len(cache_files(folder)) == 5
     assert set(train._arrays[0]) == {"num_slices", "img", "annotated"}  # it keeps only the images
     plain = build(cohort, split="train", disk_cache=False)
-    for a, b in zip(train._arrays, plain._arrays):
+    for a, b in zip(train._arrays, plain._arrays, strict=True):
         np.testing.assert_array_equal(a["img"], b["img"])
 
 

@@ -31,7 +31,7 @@ def wrappers(model, wrapper=OptimWrapper, **kwargs):
 
 def assert_logs_close(want, got, rtol=1e-5, atol=1e-6):
     """Each iteration's logged losses: the same keys, values within rounding."""
-    for i, (w, g) in enumerate(zip(want, got)):
+    for i, (w, g) in enumerate(zip(want, got, strict=True)):
         assert w.keys() == g.keys(), i
         for k in w:
             torch.testing.assert_close(g[k], w[k], rtol=rtol, atol=atol, msg=f"iteration {i}, {k}")
@@ -65,11 +65,11 @@ def test_fast_step_equals_plain_step(cycle_loss, update_order):
     (plain, plain_optim), (fast, fast_optim) = pair(cycle_loss, fast_step=dict(batch_forwards=False),
                                                      model_kwargs=dict(update_order=update_order))
     want, got = run(plain, plain_optim, BATCHES), run(fast, fast_optim, BATCHES)
-    for i, (w, g) in enumerate(zip(want, got)):
+    for i, (w, g) in enumerate(zip(want, got, strict=True)):
         assert w.keys() == g.keys(), i
         for k in w:
             assert torch.equal(w[k], g[k]), (i, k, w[k], g[k])
-    for (name, p), q in zip(plain.named_parameters(), fast.parameters()):
+    for (name, p), q in zip(plain.named_parameters(), fast.parameters(), strict=True):
         assert torch.equal(p, q), name
     assert all(isinstance(b, DeviceImagePool) for b in fast.image_buffers.values())
     assert not fast.graphed_step.enabled  # cuda_graph='auto' on CPU: eager
@@ -128,7 +128,7 @@ def test_fast_step_bf16_autocast_equals_plain_autocast():
     (plain, plain_optim), (fast, fast_optim) = pair(ASYMMETRIC, AutocastOptimWrapper,
                                                      fast_step=dict(batch_forwards=False))
     want, got = run(plain, plain_optim, BATCHES[:2]), run(fast, fast_optim, BATCHES[:2])
-    for w, g in zip(want, got):
+    for w, g in zip(want, got, strict=True):
         for k in w:
             assert torch.equal(g[k], w[k]), (k, g[k], w[k])
 
@@ -138,7 +138,7 @@ def test_channels_last_close_to_plain():
     want, got = run(plain, plain_optim, BATCHES[:3]), run(fast, fast_optim, BATCHES[:3])
     conv = next(p for p in fast.generators.parameters() if p.dim() == 4)
     assert conv.is_contiguous(memory_format=torch.channels_last)
-    for w, g in zip(want, got):
+    for w, g in zip(want, got, strict=True):
         for k in w:
             torch.testing.assert_close(g[k], w[k], rtol=1e-4, atol=1e-5)
 
@@ -193,7 +193,7 @@ def test_cuda_graph_step_tracks_plain_step_on_gpu(no_tf32, wrapper, tol):
     batches = _to_cuda([batch(n=1, seed=s) for s in range(8)])
     want, got = run(plain, plain_optim, batches), run(fast, fast_optim, batches)
     assert fast.graphed_step.captured and fast.graphed_step.calls == 8
-    for i, (w, g) in enumerate(zip(want, got)):
+    for i, (w, g) in enumerate(zip(want, got, strict=True)):
         for k in w:
             torch.testing.assert_close(g[k], w[k], rtol=tol, atol=tol, msg=f"iteration {i}, {k}")
 
@@ -376,10 +376,10 @@ def test_state_of_a_graphed_run_resumes_on_cpu_plain_and_fast():
             hub.update_info('iter', i)
             logs.append(model.train_step(copy.deepcopy(data), optim))
         hub.update_info('iter', None)
-        for w, g in zip(straight[2:], logs):
+        for w, g in zip(straight[2:], logs, strict=True):
             for k in w:
                 assert torch.equal(g[k], w[k]), (fast_step, k)
-        for (name, p), q in zip(plain.named_parameters(), model.parameters()):
+        for (name, p), q in zip(plain.named_parameters(), model.parameters(), strict=True):
             assert torch.equal(p, q), (fast_step, name)
 
 
@@ -392,10 +392,10 @@ def test_fast_step_fp16_loss_scaling_equals_plain_path():
     (plain, plain_optim), (fast, fast_optim) = pair(ASYMMETRIC, fp16, fast_step=dict(batch_forwards=False))
     assert plain_optim['generators'].loss_scaler is not None
     want, got = run(plain, plain_optim, BATCHES[:2]), run(fast, fast_optim, BATCHES[:2])
-    for w, g in zip(want, got):
+    for w, g in zip(want, got, strict=True):
         for k in w:
             assert torch.equal(g[k], w[k]), (k, g[k], w[k])
-    for (name, p), q in zip(plain.named_parameters(), fast.parameters()):
+    for (name, p), q in zip(plain.named_parameters(), fast.parameters(), strict=True):
         assert torch.equal(p, q), name
     for name in ('generators', 'discriminators'):
         assert plain_optim[name].loss_scaler.get_scale() == fast_optim[name].loss_scaler.get_scale()

@@ -37,7 +37,7 @@ def test_eager_step_equals_plain_loop():
         opt_b.step()
         opt_b.zero_grad()
         assert torch.equal(got, want.detach())
-    for pa, pb in zip(net_a.parameters(), net_b.parameters()):
+    for pa, pb in zip(net_a.parameters(), net_b.parameters(), strict=True):
         assert torch.equal(pa, pb)
     assert step.calls == 6 and not step.captured
 
@@ -97,7 +97,7 @@ def test_cuda_graph_replay_matches_eager_on_gpu(monkeypatch):
         want = eager({'x': x, 'y': y})['loss']
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     assert step.captured
-    for pa, pb in zip(net_a.parameters(), net_b.parameters()):
+    for pa, pb in zip(net_a.parameters(), net_b.parameters(), strict=True):
         torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)
     for opt in (opt_a, opt_b):  # a momentum scheduler is not silently ignored by the graph
         opt.param_groups[0]['betas'] = (0.8, 0.999)
@@ -138,7 +138,7 @@ def test_capturable_optimizer_saves_a_plain_state_dict():
     _plain_adam_steps(net_b, opt_b, data[2:])  # plain Adam on a CPU asserts on capturable=True
     net_c, opt_c = make()
     _plain_adam_steps(net_c, opt_c, data)
-    for pb, pc in zip(net_b.parameters(), net_c.parameters()):
+    for pb, pc in zip(net_b.parameters(), net_c.parameters(), strict=True):
         assert torch.equal(pb, pc)
     assert {int(s['step']) for s in opt_b.state.values()} == {4}
 
@@ -302,5 +302,5 @@ def test_failed_capture_falls_back_to_eager_on_gpu():
             want = eager({'x': x, 'y': y})['loss']
             torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     assert not step.captured and step.calls == 5
-    for pa, pb in zip(net_a.parameters(), net_b.parameters()):
+    for pa, pb in zip(net_a.parameters(), net_b.parameters(), strict=True):
         torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)

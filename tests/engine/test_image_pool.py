@@ -8,7 +8,7 @@ from mmac.engine.image_pool import DeviceImagePool, pool_update
 def reference_pool(size, ratio, batches, uniforms, slots):
     """mmagic's GANImageBuffer policy written with a Python list, the draws given explicitly."""
     stored, returned = [], []
-    for images, u, s in zip(batches, uniforms, slots):
+    for images, u, s in zip(batches, uniforms, slots, strict=True):
         out = []
         for i, image in enumerate(images):
             if len(stored) < size:
@@ -33,7 +33,7 @@ def test_pool_update_matches_list_pool(size, batch):
     expected, stored = reference_pool(size, 0.5, batches, uniforms, slots)
     storage = torch.zeros(size, 1, 4, 4)
     count = torch.zeros((), dtype=torch.int64)
-    for images, u, s, want in zip(batches, uniforms, slots, expected):
+    for images, u, s, want in zip(batches, uniforms, slots, expected, strict=True):
         got, count = pool_update(storage, count, images, u, s, 0.5)
         assert torch.equal(got, want)
     assert int(count) == size

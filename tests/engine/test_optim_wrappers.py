@@ -53,7 +53,7 @@ def test_fp16_inf_gradient_skips_the_step_and_halves_the_scale():
     wrapper = AutocastOptimWrapper(optimizer=torch.optim.SGD(net.parameters(), lr=0.1), dtype='float16')
     wrapper.backward((net(torch.ones(1, 3)) * float('inf')).sum())
     wrapper.step()
-    assert all(torch.equal(p, b) for p, b in zip(net.parameters(), before))
+    assert all(torch.equal(p, b) for p, b in zip(net.parameters(), before, strict=True))
     assert wrapper.loss_scaler.get_scale() == 2.0 ** 15  # default init_scale 2^16 times backoff_factor 0.5
 
 

@@ -40,7 +40,7 @@ def test_rows_match_brute_force_and_group_means():
     samples = [sample(0, 'M01', 'moderate', 0), sample(1, 'M01', 'moderate', 4), sample(2, 'S01', 'severe', 0)]
     metric.process({}, samples)
     rows = metric.results
-    for row, s in zip(rows, samples):
+    for row, s in zip(rows, samples, strict=True):
         mask = s['gt_mask'][0].numpy()
         assert row['dice_original'] == pytest.approx(brute_force_dice(s['real_pathological'][0].numpy(), mask))
         assert row['dice_translated'] == pytest.approx(brute_force_dice(s['fake_healthy'][0].numpy(), mask))
@@ -51,7 +51,7 @@ def test_rows_match_brute_force_and_group_means():
         heavy = np.abs(x - t) > 0.3 * 255
         assert heavy.sum() >= 10
         assert row['removal_heavy'] == pytest.approx(1 - np.abs(fx - t)[heavy].mean() / np.abs(x - t)[heavy].mean())
-    for row, s in zip(rows, samples):  # the Dice of x with F(x) on the infiltration only (|x - t| > 5.1)
+    for row, s in zip(rows, samples, strict=True):  # the Dice of x with F(x) on the infiltration only (|x - t| > 5.1)
         x, fx, t = (s[k][0].numpy().astype(float) for k in ('real_pathological', 'fake_healthy', 'img_healthy_truth'))
         composite = np.where(np.abs(x - t) > 0.02 * 255, fx, x)
         assert row['dice_infiltration_only'] == pytest.approx(brute_force_dice(composite, s['gt_mask'][0].numpy()))

@@ -37,7 +37,7 @@ def test_per_patient_accepts_columns_and_separates_runs():
 
 def test_per_patient_averages_score_columns_and_skips_nan_slices():
     recs = records()
-    for r, removal in zip(recs, [0.2, 0.4, float("nan"), 0.1, float("nan"), 0.4]):
+    for r, removal in zip(recs, [0.2, 0.4, float("nan"), 0.1, float("nan"), 0.4], strict=True):
         r["removal"] = removal
     table = per_patient(recs, columns=["removal"])
     # A: (0.2 + 0.4) / 2; B: its one slice has no score; C: (0.1 + 0.4) / 2, the NaN slice left out
@@ -84,7 +84,8 @@ def exact_two_sided_p(diff):
     w_plus = ranks[diff > 0].sum()
     total = ranks.sum()
     observed = min(w_plus, total - w_plus)
-    null = [sum(r for r, s in zip(ranks, signs) if s) for signs in itertools.product([0, 1], repeat=len(diff))]
+    null = [sum(r for r, s in zip(ranks, signs, strict=True) if s)
+            for signs in itertools.product([0, 1], repeat=len(diff))]
     return observed, min(1.0, 2 * np.mean(np.array(null) <= observed))
 
 
@@ -156,7 +157,8 @@ def test_per_patient_accepts_dataframe():
 
 def _brute_null(n):
     """P(W+ = t) by enumerating all 2^n sign patterns of the ranks 1..n."""
-    sums = [sum(r for r, s in zip(range(1, n + 1), signs) if s) for signs in itertools.product([0, 1], repeat=n)]
+    sums = [sum(r for r, s in zip(range(1, n + 1), signs, strict=True) if s)
+            for signs in itertools.product([0, 1], repeat=n)]
     return np.bincount(sums, minlength=n * (n + 1) // 2 + 1) / 2 ** n
 
 

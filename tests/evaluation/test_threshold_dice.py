@@ -90,7 +90,7 @@ def test_binned_pruning_matches_all_pairs(num_bins):
     # Few bins force the bound to keep or prune bins that hold the optimal thresholds; 128 bins also run
     # the coarse-to-fine start. Data: clusters with ties, outliers, a narrow muscle band.
     rng = np.random.default_rng(num_bins)
-    for trial in range(6):
+    for _ in range(6):
         size = (30, 30)
         image = rng.normal(0, 1, size).round(rng.integers(1, 4))
         image[rng.random(size) < 0.05] = rng.choice([-50.0, 80.0])
@@ -126,7 +126,7 @@ def test_threads_give_the_same_result_as_one(integer):
     one = optimal_threshold_dice_batch(images, masks, workers=1)
     for workers in (3, None):
         many = optimal_threshold_dice_batch(images, masks, workers=workers)
-        for a, b in zip(one, many):
+        for a, b in zip(one, many, strict=True):
             np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(one[0], threshold_dice_reference(images, masks)[0])
 

@@ -68,7 +68,7 @@ def test_patch_part_matches_mmagic_patch_discriminator(num_conv):
     theirs_params, ours_params = list(theirs.parameters()), list(ours.parameters())
     assert [p.shape for p in theirs_params] == [p.shape for p in ours_params]
     with torch.no_grad():
-        for src, dst in zip(theirs_params, ours_params):
+        for src, dst in zip(theirs_params, ours_params, strict=True):
             dst.copy_(torch.randn_like(src) * 0.1)
             src.copy_(dst)
     x = torch.rand(2, 1, 32, 32) * 2 - 1

@@ -25,7 +25,7 @@ def test_weight_statistics(kind, expected_std):
     pix2pix_init(net, kind, gain=0.5)
     conv, linear = net[0], net[3]
     fans = ((8 * 16, 64 * 16), (256, 128))
-    for layer, (fan_in, fan_out) in zip((conv, linear), fans):
+    for layer, (fan_in, fan_out) in zip((conv, linear), fans, strict=True):
         assert float(layer.weight.std()) == pytest.approx(expected_std(fan_in, fan_out, 0.5), rel=0.1)
         assert float(layer.weight.mean()) == pytest.approx(0.0, abs=0.05 * expected_std(fan_in, fan_out, 0.5))
         assert torch.count_nonzero(layer.bias) == 0

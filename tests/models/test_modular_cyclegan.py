@@ -220,10 +220,11 @@ def test_discriminators_first_takes_stock_cyclegan_steps(generator):
     batches = [batch(n=2, seed=s) for s in range(5)]
     start = [p.detach().clone() for p in modular.parameters()]
     want, got = _train(stock, _adam(stock), batches), _train(modular, _adam(modular), batches)
-    for (name, p), q in zip(stock.named_parameters(), modular.parameters()):
+    for (name, p), q in zip(stock.named_parameters(), modular.parameters(), strict=True):
         assert torch.equal(p, q), name
-    assert all(not torch.equal(p, q) for p, q in zip(start, modular.parameters()))  # every parameter trained
-    for i, (w, g) in enumerate(zip(want, got)):
+    # Every parameter trained.
+    assert all(not torch.equal(p, q) for p, q in zip(start, modular.parameters(), strict=True))
+    for i, (w, g) in enumerate(zip(want, got, strict=True)):
         # Stock names are kept; the totals loss_g / loss_d are logged beside them.
         assert set(w) - {'loss'} <= set(g), (i, sorted(w), sorted(g))
         for k in set(w) - {'loss'}:
@@ -241,7 +242,8 @@ def test_generators_first_differs_from_stock_order():
     stock, modular = _stock_and_modular('generators_first')
     batches = [batch(n=2, seed=s) for s in range(3)]
     _train(stock, _adam(stock), batches), _train(modular, _adam(modular), batches)
-    gens = [not torch.equal(p, q) for p, q in zip(stock.generators.parameters(), modular.generators.parameters())]
+    gens = [not torch.equal(p, q)
+            for p, q in zip(stock.generators.parameters(), modular.generators.parameters(), strict=True)]
     assert any(gens)
 
 

@@ -87,7 +87,7 @@ def test_matches_mmagic_unet_with_same_weights():
     ref_params = list(ref.parameters())
     assert [p.shape for p in ours_params] == [p.shape for p in ref_params]
     with torch.no_grad():
-        for mine, theirs in zip(ours_params, ref_params):
+        for mine, theirs in zip(ours_params, ref_params, strict=True):
             mine.copy_(theirs)
         x = torch.randn(2, 1, 32, 32)
         assert torch.allclose(ours(x), ref(x), atol=1e-6)
@@ -212,7 +212,7 @@ def test_gated_closed_gate_is_the_identity_and_open_gate_the_ungated_change():
     plain = UNetGenerator(residual=True, **SMALL)
     with torch.no_grad():
         net.ups[0][1].bias[1] = 1e4  # gate open: x + tanh(change), the ungated residual's output
-        for p, q in zip(plain.parameters(), net.parameters()):
+        for p, q in zip(plain.parameters(), net.parameters(), strict=True):
             if p.shape == q.shape:
                 p.copy_(q)
             else:  # the outermost transposed conv: weight (in, out, k, k), bias (out,); keep the change channel

@@ -32,8 +32,9 @@ def _write_results(folder: Path, dice: dict[str, dict[str, list[float]]], remova
 
 def _cohort(tmp_path, name, seed, ac, c):
     subjects = [f"S{i:02d}" for i in range(1, len(ac) + 1)]
-    folder = _write_results(tmp_path / name, {"L_AC": {s: [v, v] for s, v in zip(subjects, ac)},
-                                              "L_C": {s: [v - 0.01, v + 0.01] for s, v in zip(subjects, c)}})
+    folder = _write_results(tmp_path / name, {
+        "L_AC": {s: [v, v] for s, v in zip(subjects, ac, strict=True)},
+        "L_C": {s: [v - 0.01, v + 0.01] for s, v in zip(subjects, c, strict=True)}})
     return Cohort(seed, folder, folder)
 
 

@@ -42,8 +42,8 @@ def test_cross_validate_report_translate(tiny_cohort, tmp_path):
     pathological = set(manifest.loc[manifest['group'] != 'healthy', 'subject'])
     # Two folds cover every pathological patient once per loss; no patient is tested in two folds.
     for loss, part in results.groupby('loss'):
-        assert set(part['subject']) == pathological
-        assert part.groupby('subject')['fold'].nunique().max() == 1
+        assert set(part['subject']) == pathological, loss
+        assert part.groupby('subject')['fold'].nunique().max() == 1, loss
 
     _run(['tools/report.py', str(out)])
     report = out / 'report'

@@ -45,7 +45,7 @@ def solve(images: np.ndarray, masks: np.ndarray, vmin: np.ndarray, vmax: np.ndar
     if workers == 1:
         return solver(images, masks, vmin, vmax)
     bounds = np.linspace(0, n, workers + 1).astype(int)
-    parts = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    parts = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     with ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(lambda s: solver(images[s], masks[s], vmin[s], vmax[s]), parts))
-    return tuple(np.concatenate(arrays) for arrays in zip(*results))
+    return tuple(np.concatenate(arrays) for arrays in zip(*results, strict=True))
