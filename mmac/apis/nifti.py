@@ -439,6 +439,37 @@ def _indent(message: str) -> str:
     return message.replace("\n", "\n    ")
 
 
+def _check_mask_argument(mask: Path, files: list[Path], out_dir: Path) -> None:
+    """Raise when ``mask`` does not exist, is the output folder, or is one mask file for several volumes."""
+    if not mask.exists():
+        raise FileNotFoundError(f"mask not found: {mask}")
+    if mask.is_dir() and mask.resolve() == out_dir.resolve():
+        raise ValueError(f"--out {out_dir} is the mask folder; choose another folder so the outputs "
+                         "<name>_muscle.nii.gz do not replace masks or get taken as masks next time")
+    if mask.is_file() and len(files) > 1 and not is_manifest(mask):
+        find_mask(mask, files[0], single=False)  # raises the ValueError
+
+
+def _misnamed_inputs(files: list[Path], names: dict | None) -> list[tuple[Path, Exception]]:
+    """``(input, error)`` for each input named as another input's mask or output.
+
+    Taken for an image, such a file would be translated. With ``names`` (a manifest names its images itself)
+    no input is checked.
+    """
+    errors: list[tuple[Path, Exception]] = []
+    by_name = {} if names else {volume_name(f): f for f in files}
+    for f in files:
+        name = volume_name(f)
+        for tag in (*MASK_TAGS[:-1], *OUTPUT_SUFFIXES):
+            owner = by_name.get(name[:-len(tag)]) if name.endswith(tag) else None
+            if owner is not None and owner != f:
+                what = "a mask" if tag in MASK_TAGS else "an output of an earlier translation"
+                errors.append((f, ValueError(f"{f} is named as {what} of {owner} (<name>{tag}); give the masks' "
+                                             "folder as --mask, or move it out of the input folder")))
+                break
+    return errors
+
+
 def check_inputs(files: list[Path], mask: str | Path | None, out_dir: str | Path,
                  percentiles: tuple[float, float] = PERCENTILES, mask_labels=None,
                  optional_masks: bool = False, names: dict | None = None) -> list[tuple[Path, Path | None]]:
@@ -470,13 +501,7 @@ def check_inputs(files: list[Path], mask: str | Path | None, out_dir: str | Path
     out_dir = Path(out_dir)
     if mask is not None:
         mask = Path(mask)
-        if not mask.exists():
-            raise FileNotFoundError(f"mask not found: {mask}")
-        if mask.is_dir() and mask.resolve() == out_dir.resolve():
-            raise ValueError(f"--out {out_dir} is the mask folder; choose another folder so the outputs "
-                             "<name>_muscle.nii.gz do not replace masks or get taken as masks next time")
-        if mask.is_file() and len(files) > 1 and not is_manifest(mask):
-            find_mask(mask, files[0], single=False)  # raises the ValueError
+        _check_mask_argument(mask, files, out_dir)
     found: dict[Path, Path | None] = {}
     errors: list[tuple[Path, Exception]] = []
     for f in files:
@@ -488,16 +513,7 @@ def check_inputs(files: list[Path], mask: str | Path | None, out_dir: str | Path
         mask_files = {m.resolve() for m in found.values() if m is not None}
         files = [f for f in files if f.resolve() not in mask_files]
         errors = [(f, e) for f, e in errors if f.resolve() not in mask_files]
-    by_name = {} if names else {volume_name(f): f for f in files}  # a manifest names its images itself
-    for f in files:  # an input named as another input's mask or output: taken for an image, it would be translated
-        name = volume_name(f)
-        for tag in (*MASK_TAGS[:-1], *OUTPUT_SUFFIXES):
-            owner = by_name.get(name[:-len(tag)]) if name.endswith(tag) else None
-            if owner is not None and owner != f:
-                what = "a mask" if tag in MASK_TAGS else "an output of an earlier translation"
-                errors.append((f, ValueError(f"{f} is named as {what} of {owner} (<name>{tag}); give the masks' "
-                                             "folder as --mask, or move it out of the input folder")))
-                break
+    errors += _misnamed_inputs(files, names)
     taken: dict[str, Path] = {}
     for f in files:
         name = (names or {}).get(f) or volume_name(f)

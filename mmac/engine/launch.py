@@ -49,13 +49,7 @@ def load_config(config: str,
     """
     from mmengine.config import Config
 
-    if not osp.isfile(config):
-        raise FileNotFoundError(f"config file {config} does not exist")
-    if launcher not in LAUNCHERS:
-        raise ValueError(f"--launcher must be one of {LAUNCHERS}, got {launcher!r}")
-    for name, path in (('--resume-from', resume), ('--checkpoint/load_from', load_from)):
-        if path not in (None, 'auto') and not osp.isfile(path):
-            raise FileNotFoundError(f"{name}: checkpoint {path} does not exist")
+    _check_arguments(config, launcher, resume, load_from)
     try:
         cfg = Config.fromfile(config)
     except SyntaxError as exc:
@@ -89,14 +83,30 @@ def load_config(config: str,
     if load_from is not None:
         cfg.load_from = load_from
     if launcher != 'none':
-        import torch
-
-        if not torch.cuda.is_available():  # NCCL needs GPUs; gloo runs everywhere
-            cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
-            # mmengine passes device_ids=[LOCAL_RANK] to DDP wrappers, which DDP refuses for CPU modules.
-            if cfg.get('model_wrapper_cfg') is not None:
-                cfg.model_wrapper_cfg['device_ids'] = None
+        _distributed_without_cuda(cfg)
     return cfg
+
+
+def _check_arguments(config: str, launcher: str, resume: str | None, load_from: str | None) -> None:
+    """Raise when the config or a named checkpoint does not exist, or the launcher is unknown."""
+    if not osp.isfile(config):
+        raise FileNotFoundError(f"config file {config} does not exist")
+    if launcher not in LAUNCHERS:
+        raise ValueError(f"--launcher must be one of {LAUNCHERS}, got {launcher!r}")
+    for name, path in (('--resume-from', resume), ('--checkpoint/load_from', load_from)):
+        if path not in (None, 'auto') and not osp.isfile(path):
+            raise FileNotFoundError(f"{name}: checkpoint {path} does not exist")
+
+
+def _distributed_without_cuda(cfg) -> None:
+    """On a machine without CUDA, make a distributed run use gloo and CPU model wrappers (in place)."""
+    import torch
+
+    if not torch.cuda.is_available():  # NCCL needs GPUs; gloo runs everywhere
+        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+        # mmengine passes device_ids=[LOCAL_RANK] to DDP wrappers, which DDP refuses for CPU modules.
+        if cfg.get('model_wrapper_cfg') is not None:
+            cfg.model_wrapper_cfg['device_ids'] = None
 
 
 def enable_fast_step(cfg) -> None:
@@ -144,7 +154,7 @@ def apply_data_root(cfg) -> None:
             dataset['data_root'] = root
         elif root is not None and dataset['data_root'] != root:
             warnings.warn(f"{key}.dataset.data_root={dataset['data_root']!r} differs from the config's "
-                          f"data_root={root!r}; the loader uses its own")
+                          f"data_root={root!r}; the loader uses its own", stacklevel=1)
 
 
 VIS_BACKENDS = {'tensorboard': ('TensorboardVisBackend', 'tensorboard'), 'wandb': ('WandbVisBackend', 'wandb')}
