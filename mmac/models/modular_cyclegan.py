@@ -302,7 +302,7 @@ class ModularCycleGAN(CycleGAN):
 
         def run(domain: str, parts: list[tuple]) -> None:
             out = gens[domain](torch.cat([t for _, _, t in parts]))  # (sum of the parts' N, C, H, W)
-            for (store, key, t), chunk in zip(parts, out.split([t.shape[0] for _, _, t in parts])):
+            for (store, key, _t), chunk in zip(parts, out.split([t.shape[0] for _, _, t in parts]), strict=True):
                 store[key] = chunk
 
         with_id = self.id_loss is not None

@@ -115,7 +115,7 @@ def _thigh_box(anatomy: ThighAnatomy, z_values: np.ndarray, size: int, margin_mm
     pixel_mm = FOV_MM / size
     low = [int(np.floor((centre - radius + FOV_MM / 2) / pixel_mm)) for centre in anatomy.center]
     high = [int(np.ceil((centre + radius + FOV_MM / 2) / pixel_mm)) for centre in anatomy.center]
-    side = min(size, int(np.ceil(max(h - lo for lo, h in zip(low, high)) / 4)) * 4)
+    side = min(size, int(np.ceil(max(h - lo for lo, h in zip(low, high, strict=True)) / 4)) * 4)
     start = tuple(int(np.clip(lo, 0, size - side)) for lo in low)
     return start, side
 
@@ -366,7 +366,7 @@ def render(anatomy: ThighAnatomy, sub_slice_z: np.ndarray, box: RenderBox, textu
         labels = np.zeros((len(_SUB_OFFSETS), side, side), np.int16)  # per sub-slice, render grid
         healthy_labels = np.zeros((len(_SUB_OFFSETS), side, side), np.int16)
         fat_fraction_sum = np.zeros((box.side, box.side), np.float64)  # weighted sum over sub-slices
-        for q, (z_mm, weight) in enumerate(zip(sub_slice_z[k], _SUB_WEIGHTS)):
+        for q, (z_mm, weight) in enumerate(zip(sub_slice_z[k], _SUB_WEIGHTS, strict=True)):
             plane = render_plane(anatomy, float(z_mm), box, textures, acquisition, involvement, shift_px, label_map)
             image += weight * _block_mean(plane.image, upsample)  # (side, side) -> (box side, box side)
             labels[q] = plane.labels

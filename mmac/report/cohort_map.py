@@ -172,7 +172,7 @@ def cohort_map(points: list[Point], loss: str = "L_AC", reference: str = "L_C",
     rows, patients = [], []
     for point in points:
         diffs = [cohort_differences(c, loss, reference, group) for c in point.cohorts]
-        for cohort, d in zip(point.cohorts, diffs):
+        for cohort, d in zip(point.cohorts, diffs, strict=True):
             rows.append(_row(point, str(cohort.seed), d))
             patients.append(d.assign(point=point.name))
         pooled = pd.concat(diffs, ignore_index=True)
@@ -248,7 +248,7 @@ def map_figure(table: pd.DataFrame, path: str | Path, loss: str = "L_AC", refere
         part = table[table["point"] == name]
         seeds = part[part["seed"] != "pooled"]
         offsets = np.linspace(-0.25, 0.1, max(len(seeds), 1))
-        for off, (_, r) in zip(offsets, seeds.iterrows()):
+        for off, (_, r) in zip(offsets, seeds.iterrows(), strict=True):
             low, high = np.clip([r["ci_low"], r["ci_high"]], -1, 1)
             ax.plot([low, high], [i + off] * 2, color="#9e9e9e", lw=1)
             ax.plot(r["shift"], i + off, "o", color="#616161", ms=4)
@@ -276,21 +276,23 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
     out["loss"] = table["loss"].map("{:.3f}".format)
     out["reference"] = table["reference"].map("{:.3f}".format)
     out["shift (95 % CI)"] = [f"{s:+.4f} ({lo:+.4f} to {hi:+.4f})"
-                              for s, lo, hi in zip(table["shift"], table["ci_low"], table["ci_high"])]
+                              for s, lo, hi in zip(table["shift"], table["ci_low"], table["ci_high"], strict=True)]
     out["p"] = table["p"].map("{:.2g}".format)
-    out["ahead"] = [f"{a}/{n}" for a, n in zip(table["ahead"], table["patients"])]
+    out["ahead"] = [f"{a}/{n}" for a, n in zip(table["ahead"], table["patients"], strict=True)]
     if "seeds_low" in table:
         out["over seeds (95 % t)"] = [
             "" if pd.isna(lo) else f"{m:+.4f} ({lo:+.4f} to {hi:+.4f})"
-            for m, lo, hi in zip(table.get("seeds_mean", table["shift"]), table["seeds_low"], table["seeds_high"])]
+            for m, lo, hi in zip(table.get("seeds_mean", table["shift"]), table["seeds_low"], table["seeds_high"],
+                                 strict=True)]
     if "seed_share" in table:
         out["seed share"] = ["" if pd.isna(v) else f"{v:.2f} (p {p:.2g})"
-                             for v, p in zip(table["seed_share"], table["seed_share_p"])]
+                             for v, p in zip(table["seed_share"], table["seed_share_p"], strict=True)]
     for column in MECHANISM:
         if f"{column}_loss" in table:
-            out[column] = [f"{a:.2f} / {b:.2f}" for a, b in zip(table[f"{column}_loss"], table[f"{column}_reference"])]
+            pairs = zip(table[f"{column}_loss"], table[f"{column}_reference"], strict=True)
+            out[column] = [f"{a:.2f} / {b:.2f}" for a, b in pairs]
     if "g_fat_fraction" in table:
-        out["G's FF / patients'"] = [f"{g:.2f} / {r:.2f}" for g, r in zip(table["g_fat_fraction"],
-                                                                          table["patient_fat_fraction"])]
+        pairs = zip(table["g_fat_fraction"], table["patient_fat_fraction"], strict=True)
+        out["G's FF / patients'"] = [f"{g:.2f} / {r:.2f}" for g, r in pairs]
         out["F change, healthy"] = table["healthy_change"].map("{:.2f}".format)
     return out
