@@ -1,15 +1,16 @@
-"""The README's main job: synthetic cohort -> train L_AC (and the L_C baseline) -> test -> report, on a CPU.
+"""The README's main job: synthetic cohort -> train L_AC and L_C (the paper's losses) -> test -> report, on a CPU.
 
 Sized for a 2-core CPU (under 10 minutes): a small 64 x 64 cohort (10 healthy, 4 moderate, 6 severe subjects),
 two patient-level folds, both tested, so that every pathological patient is scored and L_AC - L_C is measured on
 two paired units; one training seed per call (``--seed``). Runs use the fast iteration (batched network calls,
 eager on a CPU) and go through the same code as the full protocol (:func:`mmac.protocol.runs.run_grid` with
-``configs/ac_cyclegan_thigh_cpu_fidelity.py``, then :func:`make_report`), so rerunning it skips what is finished.
+``configs/ac_cyclegan_thigh_cpu.py``, then :func:`make_report`), so rerunning it skips what is finished.
 
-That config is the CPU config plus a fidelity term that holds F(x) to x outside the infiltration, the same for
-both losses (not in the paper; :mod:`mmac.losses.fidelity`). Without it, 900-iteration CPU runs leave L_AC's F
-free to drift outside the infiltration and L_C ahead; docs/science.md has the measurements.
-``config=`` (``tools/demo.py --config configs/ac_cyclegan_thigh_cpu.py``) trains without it.
+The runs train the paper's losses with nothing added. The cohort is one point of the cohort map
+(docs/results.md): :data:`COHORT` says which, and the summary ends with the map's headline (``docs/map/map.csv``),
+so that the demo's one cohort is read beside the seeds and settings that decide the sign.
+``config=`` (``tools/demo.py --config configs/ac_cyclegan_thigh_cpu_fidelity.py``) trains with the optional
+fidelity term instead (not in the paper; :mod:`mmac.losses.fidelity`).
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from mmac._cpu import available_cpus
 from mmac._validate import check_int, check_real
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIG = osp.join(REPO, 'configs', 'ac_cyclegan_thigh_cpu_fidelity.py')
+CONFIG = osp.join(REPO, 'configs', 'ac_cyclegan_thigh_cpu.py')
+MAP = osp.join(REPO, 'docs', 'map', 'map.csv')
 # The demo's cohort. Its seed (1) differs from the development cohort (seed 0) on which the CPU training
 # settings were chosen, so the demo's table reports patients that took no part in that choice.
 COHORT = dict(healthy=10, moderate=4, severe=6, size=64, slices=24, seed=1)
@@ -80,8 +82,8 @@ def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/demo_cohort'
             (:func:`mmac.protocol.runs.rescore_grid`), then write the report. ``seed``, ``iters`` and ``jobs``
             are then not used. Defaults to False.
         config: The config every run trains with (the demo's cohort and folds are set over it). Defaults to
-            ``configs/ac_cyclegan_thigh_cpu_fidelity.py``; ``configs/ac_cyclegan_thigh_cpu.py`` trains without
-            the fidelity term.
+            ``configs/ac_cyclegan_thigh_cpu.py`` (the paper's losses alone);
+            ``configs/ac_cyclegan_thigh_cpu_fidelity.py`` adds the optional fidelity term.
         weight: The cycle weight w_c of both losses. Defaults to 1 (the paper's grid is 0.25, 0.5, 1; a
             weight of 4 is measured in docs/science.md).
 
@@ -101,7 +103,9 @@ def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/demo_cohort'
             raise FileNotFoundError(f"{out_dir} holds no finished demo run to rescore")
         ensure_cohort(data_dir, workers=min(2, cpus), log=log)
         rescore_grid(out_dir, specs, progress=False, log=log)
-        return make_report(out_dir)
+        result = make_report(out_dir)
+        append_map_headline(result['files']['summary.md'])
+        return result
     ensure_cohort(data_dir, workers=min(2, cpus), log=log)
     jobs = min(2, cpus) if jobs is None else jobs
     log(f'training and testing {len(specs)} runs ({jobs} at once): {", ".join(s.name for s in specs)}')
@@ -111,7 +115,50 @@ def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/demo_cohort'
     if seeds != [seed]:
         log(f'the report pools the seeds finished in {out_dir}: {seeds}')
     collect_results(out_dir, [spec for s in seeds for spec in demo_runs(losses, s, weight)])
-    return make_report(out_dir)
+    result = make_report(out_dir)
+    append_map_headline(result['files']['summary.md'])
+    return result
+
+
+def map_headline(path: str = MAP) -> str:
+    """The cohort map's pooled rows as a short markdown table (empty when ``path`` does not exist).
+
+    Args:
+        path: A ``map.csv`` written by ``tools/cohort_map.py``. Defaults to the committed ``docs/map/map.csv``.
+    """
+    if not osp.isfile(path):
+        return ''
+    import pandas as pd
+
+    table = pd.read_csv(path)
+    pooled = table[table['seed'].astype(str) == 'pooled']
+    seeds = table[table['seed'].astype(str) != 'pooled'].groupby('point', sort=False)['seed'].apply(
+        lambda s: ', '.join(str(v) for v in s))
+    lines = ['| cohort setting (map point) | phantom seeds | severe patients | L_AC - L_C per patient (95 % CI) '
+             '| over seeds (95 % t) |', '|---|---|---|---|---|']
+    for row in pooled.itertuples(index=False):
+        over = ('' if pd.isna(getattr(row, 'seeds_low', float('nan'))) else
+                f"{row.seeds_mean:+.4f} ({row.seeds_low:+.4f} to {row.seeds_high:+.4f})")
+        lines.append(f"| {row.point} | {seeds.get(row.point, '')} | {row.patients} | {row.shift:+.4f} "
+                     f"({row.ci_low:+.4f} to {row.ci_high:+.4f}) | {over} |")
+    return '\n'.join(lines)
+
+
+def append_map_headline(summary, path: str = MAP, cohort: dict | None = None) -> None:
+    """Append where the demo's cohort sits and the map's headline to the report's ``summary.md``."""
+    table = map_headline(path)
+    if not table:
+        return
+    cohort = COHORT if cohort is None else cohort
+    variation = cohort.get('variation') or {}
+    setting = ', '.join(f'{k}={v}' for k, v in variation.items()) or 'the default phantom (13 muscles, slices along z)'
+    text = (f"\n## Where this cohort sits on the cohort map\n\nThe demo's cohort: {setting}; "
+            f"{cohort['healthy']} healthy, {cohort['moderate']} moderate, {cohort['severe']} severe subjects of "
+            f"{cohort['slices']} slices, phantom seed {cohort['seed']}. One cohort decides nothing: the map "
+            "(CPU protocol, paper's losses, w_c = 1, 5 folds, each point on several phantom seeds; docs/results.md, "
+            "docs/map/map.png) says where L_AC beats L_C and how sure:\n\n" + table + "\n")
+    with open(summary, 'a') as f:
+        f.write(text)
 
 
 def finished_seeds(out_dir: str, losses: Sequence[str] = ('L_AC', 'L_C'), weight: float = 1.0) -> list:

@@ -97,3 +97,29 @@ def test_demo_tool_names_a_missing_config_and_makes_nothing(tmp_path):
                             capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 2 and f"--config {tmp_path / 'no.py'}: no such file" in result.stderr
     assert not (tmp_path / "cohort").exists() and not (tmp_path / "out").exists()
+
+
+def test_summary_ends_with_the_map_headline(tmp_path):
+    from mmac.demo import append_map_headline, map_headline
+
+    table = tmp_path / "map.csv"
+    table.write_text("point,seed,patients,shift,ci_low,ci_high,seeds_mean,seeds_low,seeds_high\n"
+                     "default,3,13,-0.02,-0.04,-0.01,,,\n"
+                     "default,4,13,-0.01,-0.02,0.00,,,\n"
+                     "default,pooled,26,-0.015,-0.025,-0.008,-0.015,-0.08,0.05\n")
+    text = map_headline(str(table))
+    assert "| default | 3, 4 | 26 | -0.0150 (-0.0250 to -0.0080) | -0.0150 (-0.0800 to +0.0500) |" in text
+    assert map_headline(str(tmp_path / "none.csv")) == ""
+    summary = tmp_path / "summary.md"
+    summary.write_text("# Table 1\n")
+    append_map_headline(summary, str(table))
+    written = summary.read_text()
+    assert written.startswith("# Table 1\n") and "Where this cohort sits on the cohort map" in written
+    assert f"phantom seed {COHORT['seed']}" in written and "-0.0150" in written
+
+
+def test_main_job_trains_the_papers_losses_alone():
+    from mmac.demo import CONFIG
+
+    text = Path(CONFIG).read_text()
+    assert Path(CONFIG).name == "ac_cyclegan_thigh_cpu.py" and "fidelity" not in text.split("_base_")[1]

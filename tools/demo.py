@@ -1,5 +1,5 @@
-"""The README's main job (CPU, under 10 minutes): make the synthetic demo cohort if missing, train the asymmetric
-loss L_AC and the symmetric baseline L_C on both of its folds, test them, write the report.
+"""The README's main job (CPU, under 10 minutes): make the synthetic demo cohort if missing, train the paper's
+asymmetric loss L_AC and symmetric loss L_C (nothing added) on both of its folds, test them, write the report.
 
     python tools/demo.py [--seed 0] [--out work_dirs/demo] [--data data/demo_cohort] [--iters N] [--jobs J]
                          [--config CONFIG] [--weight W_C]
@@ -23,8 +23,8 @@ def main(argv=None):
     parser.add_argument('--jobs', type=int, default=None, help='runs at once (default: one per core, at most 2)')
     parser.add_argument('--losses', nargs='+', default=['L_AC', 'L_C'], choices=['L_AC', 'L_C'])
     parser.add_argument('--config', default=None, help='config every run trains with (default: '
-                        'configs/ac_cyclegan_thigh_cpu_fidelity.py; configs/ac_cyclegan_thigh_cpu.py trains '
-                        'without the fidelity term)')
+                        "configs/ac_cyclegan_thigh_cpu.py, the paper's losses alone; "
+                        'configs/ac_cyclegan_thigh_cpu_fidelity.py adds the optional fidelity term)')
     parser.add_argument('--weight', type=float, default=1.0, help='cycle weight w_c of both losses (default 1)')
     parser.add_argument('--rescore', action='store_true', help='train nothing: test the finished runs of --out '
                         'again with the current evaluation and rewrite the report')
