@@ -27,6 +27,7 @@ COMPONENT_MODULES = (
     "mmac.losses.cycle",  # CycleConsistencyLoss, AsymmetricCycleLoss
     "mmac.losses.adversarial",  # LSGANLoss, LogLikelihoodGANLoss
     "mmac.losses.fidelity",  # TranslationFidelityLoss
+    "mmac.losses.fixed_point",  # FixedPointLoss
     "mmac.losses.multiscale",  # MultiScaleL1Loss
     "mmac.models.unet",  # UNetGenerator
     "mmac.models.discriminator",  # HistogramPatchDiscriminator

@@ -3,17 +3,20 @@ translation fidelity, multi-scale L1."""
 from mmac.losses.adversarial import LogLikelihoodGANLoss, LSGANLoss, log_likelihood_gan_loss, lsgan_loss
 from mmac.losses.cycle import AsymmetricCycleLoss, CycleConsistencyLoss, cycle_l1
 from mmac.losses.fidelity import TranslationFidelityLoss, fidelity_penalty
+from mmac.losses.fixed_point import FixedPointLoss, fixed_point_l1
 from mmac.losses.multiscale import MultiScaleL1Loss, multiscale_l1
 
 __all__ = [
     "AsymmetricCycleLoss",
     "CycleConsistencyLoss",
+    "FixedPointLoss",
     "LSGANLoss",
     "LogLikelihoodGANLoss",
     "MultiScaleL1Loss",
     "TranslationFidelityLoss",
     "cycle_l1",
     "fidelity_penalty",
+    "fixed_point_l1",
     "log_likelihood_gan_loss",
     "lsgan_loss",
     "multiscale_l1",

@@ -119,6 +119,9 @@ class ModularCycleGAN(CycleGAN):
             ``AutocastOptimWrapper`` (``--amp``) wrappers without gradient accumulation or clipping,
             ``discriminator_steps=1`` and ``disc_init_steps=0``; the discriminators' image history then
             lives on the device and draws from torch's generator instead of numpy's.
+        fixed_point_loss: Config of an optional loss that asks the generator of its ``domain`` to leave its own
+            translations alone, logged as ``fixed_point_loss``: one more forward ``F(sg(F(x)))`` per iteration
+            (:mod:`mmac.losses.fixed_point`; not in the paper). Defaults to None.
         generator_overrides: Per domain, keys that the generator of that domain takes over the shared
             ``generator`` config, e.g. ``dict(pathological=dict(noise_channels=2))`` for a stochastic G that
             makes many pathologies from one healthy slice (configs/ac_cyclegan_thigh_cpu_stochastic.py); the
@@ -139,6 +142,7 @@ class ModularCycleGAN(CycleGAN):
                  update_order: str = 'generators_first',
                  fast_step: dict | None = None,
                  generator_overrides: dict | None = None,
+                 fixed_point_loss: dict | None = None,
                  **kwargs):
         super().__init__(*args, **kwargs)
         self.generator_overrides = self._override_generators(generator_overrides)
@@ -162,6 +166,10 @@ class ModularCycleGAN(CycleGAN):
         self.id_loss_weight = float(id_loss_weight)
         self.id_loss = MODELS.build(id_loss) if id_loss_weight > 0 else None
         self.fidelity_loss = None if fidelity_loss is None else MODELS.build(fidelity_loss)
+        self.fixed_point_loss = None if fixed_point_loss is None else MODELS.build(fixed_point_loss)
+        if self.fixed_point_loss is not None and self.fixed_point_loss.domain not in self._reachable_domains:
+            raise ValueError(f"fixed_point_loss domain {self.fixed_point_loss.domain!r} is not one of the model's "
+                             f"reachable_domains {self._reachable_domains}")
         self.test_in_train_mode = test_in_train_mode
         self.check_finite = check_finite
         if update_order not in UPDATE_ORDERS:
@@ -264,8 +272,8 @@ class ModularCycleGAN(CycleGAN):
                 without identity loss.
 
         Returns:
-            ``loss_gan_g_<domain>`` per domain, ``cycle_loss``, (identity weight > 0) ``id_loss`` and (with a
-            ``fidelity_loss``) ``fidelity_loss``, each ().
+            ``loss_gan_g_<domain>`` per domain, ``cycle_loss``, (identity weight > 0) ``id_loss``, (with a
+            ``fidelity_loss``) ``fidelity_loss`` and (with a ``fixed_point_loss``) ``fixed_point_loss``, each ().
         """
         gens, discs = self.get_module(self.generators), self.get_module(self.discriminators)
         losses, ids = {}, {}
@@ -279,6 +287,10 @@ class ModularCycleGAN(CycleGAN):
         if self.fidelity_loss is not None:
             # fake[d] came from real[other(d)]: F(x) is held to x under 'healthy', G(y) to y under 'pathological'.
             losses['fidelity_loss'] = self.fidelity_loss(fake, {d: real[self._other(d)] for d in fake})
+        if self.fixed_point_loss is not None:
+            d = self.fixed_point_loss.domain
+            once = fake[d].detach()
+            losses['fixed_point_loss'] = self.fixed_point_loss({d: gens[d](once)}, {d: once})
         return losses
 
     def _batched_generator_outputs(self, real: dict[str, Tensor]):

@@ -338,3 +338,22 @@ def test_generator_overrides_make_g_stochastic_and_leave_f_deterministic():
 def test_generator_overrides_refuse_an_unknown_domain():
     with pytest.raises(ValueError, match='reachable|domains'):
         build_model(ASYMMETRIC, generator_overrides=dict(zebra=dict(noise_channels=1)))
+
+
+def test_fixed_point_loss_runs_f_once_more_on_its_own_detached_output():
+    fp = dict(type='FixedPointLoss', loss_weight=1.0, domain='healthy')
+    model = build_model(ASYMMETRIC, fixed_point_loss=fp)
+    real = {'healthy': torch.rand(2, 1, SIZE, SIZE) * 2 - 1, 'pathological': torch.rand(2, 1, SIZE, SIZE) * 2 - 1}
+    fake, rec = model._translate(real)
+    with torch.no_grad():
+        expected = (model.generators['healthy'](fake['healthy'].detach()) - fake['healthy']).abs().mean()
+    counts = count_calls(model)
+    losses = model._generator_losses(real, fake, rec)
+    assert losses['fixed_point_loss'].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert counts['healthy'] == 2  # identity F(y) and the fixed point F(F(x))
+    for fast in (None, dict(cuda_graph=False)):
+        model = build_model(ASYMMETRIC, fixed_point_loss=fp, fast_step=fast)
+        log_vars = model.train_step(batch(), optim(model))
+        assert 'fixed_point_loss' in log_vars
+    with pytest.raises(ValueError, match='reachable_domains'):
+        build_model(ASYMMETRIC, fixed_point_loss=dict(fp, domain='zebra'))
