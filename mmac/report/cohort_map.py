@@ -22,8 +22,9 @@ The spec is JSON (``tools/cohort_map.py --spec``)::
      "points": [{"name": "default", "axis": "slices", "cohorts": [
          {"seed": 3, "loss_dir": "work_dirs/map/default_s3", "reference_dir": "work_dirs/map/default_s3"}]}]}
 
-``reference_dir`` defaults to ``loss_dir``; relative folders are taken from the spec file's folder's working
-directory (the repository root when run from there).
+A point may name its own ``loss`` and ``reference`` (e.g. a variant's L_AC runs against the paper's L_AC of the
+same cohorts). ``reference_dir`` defaults to ``loss_dir``; relative folders are taken from the working directory
+(the repository root when run from there).
 """
 from __future__ import annotations
 
@@ -55,6 +56,8 @@ class Point:
     name: str
     axis: str
     cohorts: tuple[Cohort, ...]
+    loss: str | None = None        # this point's loss and reference, where they differ from the map's
+    reference: str | None = None
 
 
 def read_spec(path: str | Path) -> tuple[dict, list[Point]]:
@@ -79,7 +82,7 @@ def read_spec(path: str | Path) -> tuple[dict, list[Point]]:
             if "seed" not in c or "loss_dir" not in c:
                 raise ValueError(f"{path}: a cohort of point {name!r} lacks 'seed' or 'loss_dir': {c}")
             cohorts.append(Cohort(int(c["seed"]), Path(c["loss_dir"]), Path(c.get("reference_dir", c["loss_dir"]))))
-        points.append(Point(name, raw.get("axis", ""), tuple(cohorts)))
+        points.append(Point(name, raw.get("axis", ""), tuple(cohorts), raw.get("loss"), raw.get("reference")))
     if not points:
         raise ValueError(f"{path}: no 'points'")
     return options, points
@@ -171,7 +174,8 @@ def cohort_map(points: list[Point], loss: str = "L_AC", reference: str = "L_C",
     """
     rows, patients = [], []
     for point in points:
-        diffs = [cohort_differences(c, loss, reference, group) for c in point.cohorts]
+        diffs = [cohort_differences(c, point.loss or loss, point.reference or reference, group)
+                 for c in point.cohorts]
         for cohort, d in zip(point.cohorts, diffs, strict=True):
             rows.append(_row(point, str(cohort.seed), d))
             patients.append(d.assign(point=point.name))

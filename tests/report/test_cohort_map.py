@@ -117,3 +117,14 @@ def test_cli_writes_table_and_figure(tmp_path):
     bad = subprocess.run([sys.executable, str(REPO / "tools" / "cohort_map.py"), "--spec", str(tmp_path / "x.json"),
                           "--out", str(out)], capture_output=True, text=True, cwd=REPO)
     assert bad.returncode != 0 and bad.stderr.strip().startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_point_may_compare_two_runs_of_the_same_loss(tmp_path):
+    variant = _write_results(tmp_path / "v", {"L_AC": {"S01": [0.9], "S02": [0.8]}})
+    paper = _write_results(tmp_path / "p", {"L_AC": {"S01": [0.85], "S02": [0.8]}, "L_C": {"S01": [0.1], "S02": [0.1]}})
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"points": [{"name": "variant vs paper's L_AC", "reference": "L_AC", "cohorts": [
+        {"seed": 3, "loss_dir": str(variant), "reference_dir": str(paper)}]}]}))
+    options, points = read_spec(spec)
+    table, patients = cohort_map(points, **options)
+    np.testing.assert_allclose(patients["difference"], [0.05, 0.0], atol=1e-12)
