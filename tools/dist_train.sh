@@ -16,15 +16,7 @@ NPROC=$2
 root="$(cd "$(dirname "$0")/.." && pwd)"
 python_bin="${PYTHON:-$root/.venv/bin/python}"
 [ -x "$python_bin" ] || python_bin=python
-port=${MASTER_PORT:-${PORT:-}}
-if [ -z "$port" ]; then
-  if [ "${NNODES:-1}" != 1 ]; then
-    port=29500
-  else  # free now; torchrun binds it a moment later
-    port=$("$python_bin" -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])')
-    echo "dist_train.sh: MASTER_PORT unset, using free port $port" >&2
-  fi
-fi
+. "$root/tools/_master_port.sh" dist_train.sh
 PYTHONPATH="$root:${PYTHONPATH:-}" exec "$python_bin" -m torch.distributed.run \
   --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" --master_addr="${MASTER_ADDR:-127.0.0.1}" \
   --nproc_per_node="$NPROC" --master_port="$port" \
