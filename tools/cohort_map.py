@@ -20,8 +20,7 @@ def main(argv=None) -> int:
     p.add_argument('--coverage', action='store_true', help="add G's pathology coverage per seed (mechanism)")
     args = p.parse_args(argv)
     from mmac.engine.launch import cli_error
-    from mmac.report import markdown_table
-    from mmac.report.cohort_map import add_coverage, cohort_map, format_table, map_figure, read_spec
+    from mmac.report.cohort_map import add_coverage, cohort_map, read_spec, write_map
 
     try:
         options, points = read_spec(args.spec)
@@ -30,18 +29,10 @@ def main(argv=None) -> int:
             table = add_coverage(table, points, options['loss'], options['group'])
     except (FileNotFoundError, ValueError) as exc:
         return cli_error(exc)
+    print(write_map(table, patients, args.out, source=args.spec, **options))
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / 'map.csv', index=False)
-    patients.to_csv(out / 'patients.csv', index=False)
-    text = (f"{options['group']} patients, {options['loss']} - {options['reference']} (spec: {args.spec})\n\n"
-            + markdown_table(format_table(table)) + "\n")
-    (out / 'map.md').write_text(text)
-    map_figure(table, out / 'map.png', options['loss'], options['reference'])
-    print(text)
     print(f"written: {out / 'map.csv'}, {out / 'map.md'}, {out / 'map.png'}")
     return 0
-
 
 if __name__ == '__main__':
     from mmac._compat import quiet_third_party_warnings

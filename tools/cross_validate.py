@@ -106,42 +106,28 @@ def main(argv=None) -> int:
 def run_map_preset(args, preset) -> int:
     """A preset over several cohorts (points of the cohort map): each cohort's protocol and report into
     ``OUT/<cohort>``, then the map of L_AC - L_C over them into ``OUT/map`` (tools/cohort_map.py)."""
-    import argparse as _argparse
-    import json
     import os.path as osp
 
     out = args.out or f'work_dirs/protocol_{preset.name}'
     points: dict[str, list] = {}
     for point, name, cohort in preset.points:
         print(f'== {preset.name}: {point}, cohort {name} ==')
-        sub = _argparse.Namespace(**vars(args))
+        sub = argparse.Namespace(**vars(args))
         sub.out = osp.join(out, name)
         rc = run_protocol(sub, cohort=cohort, data_root=osp.join(preset.data_root, name))
         if rc:
             return rc
         points.setdefault(point, []).append(dict(seed=cohort['seed'], loss_dir=osp.abspath(sub.out)))
     from mmac.fileio import write_json_atomic
-    from mmac.report import markdown_table
-    from mmac.report.cohort_map import cohort_map, format_table, map_figure, read_spec
+    from mmac.report.cohort_map import cohort_map, read_spec, write_map
 
+    # The spec is kept beside the runs, so tools/cohort_map.py can redo the map (e.g. with --coverage).
     spec_path = osp.join(out, 'map_spec.json')
     write_json_atomic(spec_path, dict(points=[dict(name=p, cohorts=c) for p, c in points.items()]))
     options, spec = read_spec(spec_path)
     table, patients = cohort_map(spec, **options)
-    folder = osp.join(out, 'map')
-    import os
-
-    os.makedirs(folder, exist_ok=True)
-    table.to_csv(osp.join(folder, 'map.csv'), index=False)
-    patients.to_csv(osp.join(folder, 'patients.csv'), index=False)
-    text = markdown_table(format_table(table))
-    with open(osp.join(folder, 'map.md'), 'w') as f:
-        f.write(text + '\n')
-    map_figure(table, osp.join(folder, 'map.png'))
-    print(text)
-    print(f"map: {osp.join(folder, 'map.md')} ({json.dumps([p for p in points])})")
+    print(write_map(table, patients, osp.join(out, 'map'), source=spec_path, **options))
     return 0
-
 
 def run_protocol(args, cohort: dict | None = None, data_root: str | None = None) -> int:
     """One protocol: the grid of ``args`` on one cohort (the preset's, or ``cohort`` in ``data_root``)."""

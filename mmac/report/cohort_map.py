@@ -300,3 +300,29 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
         out["G's FF / patients'"] = [f"{g:.2f} / {r:.2f}" for g, r in pairs]
         out["F change, healthy"] = table["healthy_change"].map("{:.2f}".format)
     return out
+
+
+def write_map(table: pd.DataFrame, patients: pd.DataFrame, out_dir: str | Path, loss: str = "L_AC",
+              reference: str = "L_C", group: str = "severe", source: str = "") -> str:
+    """Write a map's ``map.csv``, ``patients.csv``, ``map.md`` and ``map.png`` into ``out_dir``; return the text.
+
+    Args:
+        table, patients: :func:`cohort_map`'s result (with :func:`add_coverage` where asked for).
+        out_dir: Output folder, made if missing.
+        loss, reference, group: What the map compares, for the headline and the figure's axis.
+        source: Where the map came from (e.g. the spec's path), named in the headline.
+    """
+    from mmac.fileio import atomic_path, write_text_atomic
+    from mmac.report.report import markdown_table
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, frame in (("map.csv", table), ("patients.csv", patients)):
+        with atomic_path(out / name) as tmp:
+            frame.to_csv(tmp, index=False)
+    text = (f"{group} patients, {loss} - {reference}" + (f" (spec: {source})" if source else "") + "\n\n"
+            + markdown_table(format_table(table)) + "\n")
+    write_text_atomic(out / "map.md", text)
+    map_figure(table, out / "map.png", loss, reference)
+    return text
+
