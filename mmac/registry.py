@@ -28,6 +28,7 @@ COMPONENT_MODULES = (
     "mmac.losses.adversarial",  # LSGANLoss, LogLikelihoodGANLoss
     "mmac.losses.fidelity",  # TranslationFidelityLoss
     "mmac.losses.fixed_point",  # FixedPointLoss
+    "mmac.losses.extrapolated_cycle",  # ExtrapolatedCycleLoss
     "mmac.losses.multiscale",  # MultiScaleL1Loss
     "mmac.models.unet",  # UNetGenerator
     "mmac.models.discriminator",  # HistogramPatchDiscriminator

@@ -122,6 +122,10 @@ class ModularCycleGAN(CycleGAN):
         fixed_point_loss: Config of an optional loss that asks the generator of its ``domain`` to leave its own
             translations alone, logged as ``fixed_point_loss``: one more forward ``F(sg(F(x)))`` per iteration
             (:mod:`mmac.losses.fixed_point`; not in the paper). Defaults to None.
+        extrapolated_cycle_loss: Config of an optional second cycle through the generator of its ``domain``, on
+            the other generator's change scaled by a random factor, logged as ``extrapolated_cycle_loss``:
+            ``|F(y + k * sg(G(y) - y)) - y|_1``, one more forward per iteration
+            (:mod:`mmac.losses.extrapolated_cycle`; not in the paper). Defaults to None.
         generator_overrides: Per domain, keys that the generator of that domain takes over the shared
             ``generator`` config, e.g. ``dict(pathological=dict(noise_channels=2))`` for a stochastic G that
             makes many pathologies from one healthy slice (configs/ac_cyclegan_thigh_cpu_stochastic.py); the
@@ -143,6 +147,7 @@ class ModularCycleGAN(CycleGAN):
                  fast_step: dict | None = None,
                  generator_overrides: dict | None = None,
                  fixed_point_loss: dict | None = None,
+                 extrapolated_cycle_loss: dict | None = None,
                  **kwargs):
         super().__init__(*args, **kwargs)
         self.generator_overrides = self._override_generators(generator_overrides)
@@ -167,9 +172,13 @@ class ModularCycleGAN(CycleGAN):
         self.id_loss = MODELS.build(id_loss) if id_loss_weight > 0 else None
         self.fidelity_loss = None if fidelity_loss is None else MODELS.build(fidelity_loss)
         self.fixed_point_loss = None if fixed_point_loss is None else MODELS.build(fixed_point_loss)
-        if self.fixed_point_loss is not None and self.fixed_point_loss.domain not in self._reachable_domains:
-            raise ValueError(f"fixed_point_loss domain {self.fixed_point_loss.domain!r} is not one of the model's "
-                             f"reachable_domains {self._reachable_domains}")
+        self.extrapolated_cycle_loss = (None if extrapolated_cycle_loss is None
+                                        else MODELS.build(extrapolated_cycle_loss))
+        for name in ('fixed_point_loss', 'extrapolated_cycle_loss'):
+            extra = getattr(self, name)
+            if extra is not None and extra.domain not in self._reachable_domains:
+                raise ValueError(f"{name} domain {extra.domain!r} is not one of the model's "
+                                 f"reachable_domains {self._reachable_domains}")
         self.test_in_train_mode = test_in_train_mode
         self.check_finite = check_finite
         if update_order not in UPDATE_ORDERS:
@@ -273,7 +282,8 @@ class ModularCycleGAN(CycleGAN):
 
         Returns:
             ``loss_gan_g_<domain>`` per domain, ``cycle_loss``, (identity weight > 0) ``id_loss``, (with a
-            ``fidelity_loss``) ``fidelity_loss`` and (with a ``fixed_point_loss``) ``fixed_point_loss``, each ().
+            ``fidelity_loss``) ``fidelity_loss``, (with a ``fixed_point_loss``) ``fixed_point_loss`` and (with an
+            ``extrapolated_cycle_loss``) ``extrapolated_cycle_loss``, each ().
         """
         gens, discs = self.get_module(self.generators), self.get_module(self.discriminators)
         losses, ids = {}, {}
@@ -291,6 +301,11 @@ class ModularCycleGAN(CycleGAN):
             d = self.fixed_point_loss.domain
             once = fake[d].detach()
             losses['fixed_point_loss'] = self.fixed_point_loss({d: gens[d](once)}, {d: once})
+        if self.extrapolated_cycle_loss is not None:
+            d = self.extrapolated_cycle_loss.domain
+            # fake[other(d)] = generators[other(d)](real[d]): G(y) for d = 'healthy'.
+            scaled = self.extrapolated_cycle_loss.extrapolate(real[d], fake[self._other(d)])
+            losses['extrapolated_cycle_loss'] = self.extrapolated_cycle_loss(gens[d](scaled), real[d])
         return losses
 
     def _batched_generator_outputs(self, real: dict[str, Tensor]):

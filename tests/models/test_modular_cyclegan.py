@@ -357,3 +357,31 @@ def test_fixed_point_loss_runs_f_once_more_on_its_own_detached_output():
         assert 'fixed_point_loss' in log_vars
     with pytest.raises(ValueError, match='reachable_domains'):
         build_model(ASYMMETRIC, fixed_point_loss=dict(fp, domain='zebra'))
+
+
+def test_extrapolated_cycle_runs_f_on_g_change_scaled_and_leaves_g_alone():
+    ext = dict(type='ExtrapolatedCycleLoss', loss_weight=1.0, max_scale=2.0, domain='healthy')
+    model = build_model(ASYMMETRIC, extrapolated_cycle_loss=ext)
+    real = {'healthy': torch.rand(2, 1, SIZE, SIZE) * 2 - 1, 'pathological': torch.rand(2, 1, SIZE, SIZE) * 2 - 1}
+    fake, rec = model._translate(real)
+    torch.manual_seed(3)
+    k = 1.0 + torch.rand(2)  # the draw the loss makes after the same seed
+    y, gy = real['healthy'], fake['pathological']
+    with torch.no_grad():  # an independent computation of |F(clip(y + k (G(y) - y))) - y|
+        scaled = (y + k.view(2, 1, 1, 1) * (gy - y)).clamp(-1, 1)
+        expected = (model.generators['healthy'](scaled) - y).abs().mean()
+    counts = count_calls(model)
+    torch.manual_seed(3)
+    losses = model._generator_losses(real, fake, rec)
+    assert losses['extrapolated_cycle_loss'].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert counts['healthy'] == 2  # identity F(y) and F on the extrapolated slice
+    model.zero_grad()
+    losses['extrapolated_cycle_loss'].backward()
+    assert all(p.grad is None for p in model.generators['pathological'].parameters())  # G gets nothing from it
+    assert any(p.grad is not None for p in model.generators['healthy'].parameters())
+    for fast in (None, dict(cuda_graph=False)):
+        model = build_model(ASYMMETRIC, extrapolated_cycle_loss=ext, fast_step=fast)
+        log_vars = model.train_step(batch(), optim(model))
+        assert 'extrapolated_cycle_loss' in log_vars and torch.isfinite(log_vars['extrapolated_cycle_loss'])
+    with pytest.raises(ValueError, match='reachable_domains'):
+        build_model(ASYMMETRIC, extrapolated_cycle_loss=dict(ext, domain='zebra'))
