@@ -6,7 +6,7 @@
 import argparse
 import sys
 
-from mmac.engine.config_checks import preflight_checkpoint, preflight_datasets, preflight_model
+from mmac.engine.config_checks import preflight_checkpoint, preflight_datasets, preflight_training
 from mmac.engine.launch import add_runner_args, cli_error, load_config, parse_cfg_options, set_local_rank
 
 
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
         cfg = load_config(args.config, work_dir=args.work_dir, cfg_options=parse_cfg_options(args.cfg_options),
                           launcher=args.launcher, amp=args.amp, resume=resume, fast=args.fast,
                           vis_backends=args.vis_backend)
-        preflight_model(cfg)
+        preflight_training(cfg)  # model, optimizers, loops: a bad key or value is one error line, no work dir
         preflight_checkpoint(cfg)  # a truncated or foreign checkpoint to resume from or load: one error line
         preflight_datasets(cfg)  # bad data or dataset arguments: one error line, no work dir
     except (FileNotFoundError, ValueError) as exc:

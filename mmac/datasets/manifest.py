@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import gzip
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -355,7 +356,7 @@ def load_subject(record: SubjectRecord, load_counterpart: bool = True, load_fat_
     if record.mask is not None:
         mask = muscle_mask(load_same_grid(record.mask, "mask"), mask_labels, record.mask, where)
     if mask is not None and annotation_every is not None:
-        check_annotated_slices(mask.any(axis=(0, 1)), record, annotation_every, annotation_offset)
+        check_annotated_slices(mask.any(axis=(0, 1)), record, annotation_every, annotation_offset, mask_labels)
 
     counterpart = None
     if load_counterpart and record.counterpart is not None:
@@ -367,7 +368,8 @@ def load_subject(record: SubjectRecord, load_counterpart: bool = True, load_fat_
                          percentiles=(lo, hi), counterpart=counterpart, fat_fraction=fat)
 
 
-def check_annotated_slices(has_muscle: np.ndarray, record: SubjectRecord, every: int = 4, offset: int = 0) -> None:
+def check_annotated_slices(has_muscle: np.ndarray, record: SubjectRecord, every: int = 4, offset: int = 0,
+                           mask_labels: Sequence[int] | None = None) -> None:
     """Raise unless the mask holds muscle on every annotated slice (the evaluation's reference).
 
     Args:
@@ -375,6 +377,7 @@ def check_annotated_slices(has_muscle: np.ndarray, record: SubjectRecord, every:
         record: The subject's manifest row (for the message).
         every: See :func:`annotated_slice_indices`. Defaults to 4.
         offset: See :func:`annotated_slice_indices`. Defaults to 0.
+        mask_labels: The labels counted as muscle, named in the message; None (every non-zero label).
 
     Raises:
         ValueError: The mask is empty on an annotated slice.
@@ -382,8 +385,10 @@ def check_annotated_slices(has_muscle: np.ndarray, record: SubjectRecord, every:
     annotated = annotated_slice_indices(len(has_muscle), every, offset)
     empty = [z for z in annotated if not has_muscle[z]]
     if empty:
+        labels = "" if mask_labels is None else f", muscle being mask_labels {list(mask_labels)}"
         raise ValueError(f"{record.where}: mask {record.mask} is empty on annotated slice(s) {empty} "
-                         f"(axial index, canonical RAS); evaluation needs a muscle mask on every annotated slice")
+                         f"(axial index, canonical RAS{labels}); evaluation needs a muscle mask on every "
+                         "annotated slice")
 
 
 def volume_to_slices(volume: np.ndarray) -> np.ndarray:

@@ -369,7 +369,8 @@ class ThighMRDataset(BaseDataset):
         out["num_slices"] = int(out["num_slices"])
         out["annotated"] = None
         if not self._train:
-            check_annotated_slices(out.pop("muscle_slices"), record, self.annotation_every, self.annotation_offset)
+            check_annotated_slices(out.pop("muscle_slices"), record, self.annotation_every, self.annotation_offset,
+                                   self.mask_labels)
             out["annotated"] = annotated_slice_indices(out["num_slices"], self.annotation_every,
                                                        self.annotation_offset)
         return out

@@ -83,10 +83,23 @@ def read_names(config: str) -> set[str]:
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
 
 
+def is_dumped_config(names: set[str]) -> bool:
+    """Whether a config file that assigns ``names`` is one mmengine dumped into a work dir: no ``_base_``, and
+    the keys a dump always has (mmengine writes ``work_dir`` and ``launcher`` with the merged config)."""
+    return '_base_' not in names and {'work_dir', 'launcher', 'model', 'train_dataloader'} <= names
+
+
 def misspelt_keys(config: str, cfg_keys: Iterable[str], cfg_options: Mapping | None = None) -> list[tuple]:
     """``(key, known key it resembles, where it was set)`` for each top-level key the user set that looks like a
-    misspelling (see :func:`check_top_level_keys`); [] when there is none."""
+    misspelling (see :func:`check_top_level_keys`); [] when there is none.
+
+    A config that mmengine dumped into a work dir holds every variable of its base configs, as assigned keys
+    (mmagic's stock ``dataroot``, say): its own keys passed this check when the run started, so only the
+    ``--cfg-options`` keys are checked.
+    """
     own = assigned_names(config) - {'_base_'}
+    if is_dumped_config(own):
+        own = set()
     from_options = _top_level(cfg_options)
     inherited = set(cfg_keys) - own - from_options
     targets = sorted(set(RUNNER_KEYS) | set(DATA_KNOBS))  # keys whose misspelling silently changes the run
@@ -298,7 +311,7 @@ def _registries_ready(cfg) -> None:
     init_default_scope(cfg.get('default_scope') or 'mmagic')
 
 
-def preflight_model(cfg, checkpoint: str | None = None) -> None:
+def preflight_model(cfg, checkpoint: str | None = None):
     """Build the config's model once, before the runner, so that a misspelt argument is refused early; with
     ``checkpoint``, also load it strictly (the runner's ``load_from`` only warns about keys that do not fit and
     would go on with the weights it has).
@@ -307,19 +320,159 @@ def preflight_model(cfg, checkpoint: str | None = None) -> None:
         cfg: The loaded config.
         checkpoint: A checkpoint the run will load, or None.
 
+    Returns:
+        The built model (on the CPU, untrained), for further checks.
+
     Raises:
-        ValueError: A model part has no argument of that name (the message lists the ones it takes), or the
-            checkpoint's weights do not fit the model.
+        ValueError: A model part has no argument of that name (the message lists the ones it takes), a type no
+            registry holds, a generator that cannot take the loaders' slice size (:func:`check_input_sizes`), or
+            the checkpoint's weights do not fit the model.
     """
     from mmagic.registry import MODELS
 
     _registries_ready(cfg)
-    with _explained_arguments('model'):
+    with _explained_arguments('model'), _named_registry_miss('model'):
         model = MODELS.build(cfg.model)
+    check_input_sizes(model, cfg)
     if checkpoint is not None:
         from mmac.engine.checkpoint import load_checkpoint_strict
 
         load_checkpoint_strict(model, checkpoint)
+    return model
+
+
+@contextlib.contextmanager
+def _named_registry_miss(where: str) -> Iterator[None]:
+    """Raise mmengine's ``KeyError`` for a type no registry holds as a ``ValueError`` that says where it was set."""
+    try:
+        yield
+    except KeyError as exc:
+        message = str(exc.args[0]) if exc.args else str(exc)
+        match = re.match(r"(\S+) is not in the (\S+) registry", message)
+        if match is None:
+            raise
+        raise ValueError(f"{where}: type {match.group(1)!r} is not in the {match.group(2)} registry; is it "
+                         "misspelt, or does its module need custom_imports?") from exc
+
+
+def _dataset_sizes(cfg) -> list[tuple[str, int]]:
+    """``(where, slice size)`` of each ``ThighMRDataset`` of the loaders (the dataset's default where unset)."""
+    default = None
+    found = []
+    for where, dataset in _distinct_datasets(cfg, LOADERS):
+        if 'size' not in dataset and default is None:
+            from mmac.datasets.thigh_mr import ThighMRDataset
+
+            default = inspect.signature(ThighMRDataset.__init__).parameters['size'].default
+        found.append((f'{where}.size', dataset.get('size', default)))
+    return found
+
+
+def check_input_sizes(model, cfg) -> None:
+    """Refuse a generator that cannot take the loaders' slices (a U-Net deeper than the slice size allows).
+
+    Every sub-module with a ``check_spatial_size`` method (:class:`~mmac.models.unet.UNetGenerator`) is asked
+    about each ``ThighMRDataset``'s slice size.
+
+    Raises:
+        ValueError: Names the module, the dataset key and what to change.
+    """
+    sizes = [(where, size) for where, size in _dataset_sizes(cfg) if isinstance(size, int) and size > 0]
+    for name, module in model.named_modules():
+        check = getattr(module, 'check_spatial_size', None)
+        if not callable(check):
+            continue
+        for where, size in sizes:
+            try:
+                check((size, size))
+            except ValueError as exc:
+                raise ValueError(f"model.{name} cannot take the slices of {where} = {size}: {exc}") from exc
+
+
+def check_loops(cfg) -> None:
+    """Refuse a training loop or a loader that mmengine would only reject after making the work dir.
+
+    Checks ``train_cfg``'s arguments against the loop it builds (``IterBasedTrainLoop`` for ``by_epoch=False``,
+    else ``EpochBasedTrainLoop``, or its ``type``), ``max_iters`` / ``max_epochs`` and ``val_interval`` >= 1, and
+    every loader's ``batch_size`` >= 1.
+
+    Raises:
+        ValueError: Names the key and the allowed values (or arguments).
+    """
+    for key in LOADERS:
+        loader = cfg.get(key)
+        if isinstance(loader, Mapping) and 'batch_size' in loader:
+            size = loader['batch_size']
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                raise ValueError(f"{key}.batch_size must be an integer >= 1, got {size!r}")
+    train_cfg = cfg.get('train_cfg')
+    if not isinstance(train_cfg, Mapping):
+        return
+    from mmengine.registry import LOOPS
+
+    loop_type = train_cfg.get('type') or ('EpochBasedTrainLoop' if train_cfg.get('by_epoch', True)
+                                          else 'IterBasedTrainLoop')
+    loop = LOOPS.get(loop_type) if isinstance(loop_type, str) else loop_type
+    if loop is None:
+        raise ValueError(f"train_cfg.type {loop_type!r} is not a registered training loop")
+    allowed = [p for p in inspect.signature(loop.__init__).parameters
+               if p not in ('self', 'runner', 'dataloader', 'args', 'kwargs')]
+    for arg in train_cfg:
+        if arg not in allowed and arg not in ('type', 'by_epoch'):
+            close = difflib.get_close_matches(arg, allowed, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ''
+            raise ValueError(f"train_cfg: {loop.__name__} has no argument {arg!r}{hint} Allowed: {', '.join(allowed)}")
+    for arg in ('max_iters', 'max_epochs', 'val_interval', 'val_begin'):
+        if arg in train_cfg:
+            value = train_cfg[arg]
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if arg == 'val_begin' else 1):
+                least = 0 if arg == 'val_begin' else 1
+                raise ValueError(f"train_cfg.{arg} must be an integer >= {least}, got {value!r}")
+
+
+def check_optimizers(model, cfg) -> None:
+    """Build the optimizers once, before the runner, so that a bad learning rate or optimizer type is one line.
+
+    Raises:
+        ValueError: From the optimizer's constructor (torch's "Invalid learning rate: -1"), or an optimizer type
+            that no registry holds, prefixed with ``optim_wrapper``.
+    """
+    if not isinstance(cfg.get('optim_wrapper'), Mapping):
+        return
+    from mmengine.registry import OPTIMIZERS
+
+    def walk(node, where):
+        if isinstance(node, Mapping):
+            lr = node.get('lr') if where.endswith('.optimizer') else None
+            if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr >= 0):
+                raise ValueError(f"{where}.lr must be a number >= 0, got {lr!r}")
+            kind = node.get('type') if where.endswith('.optimizer') else None
+            if isinstance(kind, str) and OPTIMIZERS.get(kind) is None:
+                close = difflib.get_close_matches(kind, list(OPTIMIZERS.module_dict), n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]!r}?" if close else ''
+                raise ValueError(f"{where}.type {kind!r} is not in the optimizer registry{hint}")
+            for key, value in node.items():
+                walk(value, f'{where}.{key}')
+
+    walk(cfg.optim_wrapper, 'optim_wrapper')
+    from mmengine.optim import build_optim_wrapper
+
+    with _named_registry_miss('optim_wrapper'), _explained_arguments('optim_wrapper'):
+        try:
+            build_optim_wrapper(model, cfg.optim_wrapper)
+        except ValueError as exc:
+            raise ValueError(f"optim_wrapper: {exc}") from exc
+
+
+def preflight_training(cfg) -> None:
+    """The checks of a training run before its runner: the model (:func:`preflight_model`), its optimizers and
+    its loops; each refusal is one ``ValueError`` naming the key.
+
+    Raises:
+        ValueError: See :func:`preflight_model`, :func:`check_optimizers` and :func:`check_loops`.
+    """
+    check_loops(cfg)
+    check_optimizers(preflight_model(cfg), cfg)
 
 
 def preflight_checkpoint(cfg) -> None:

@@ -292,12 +292,54 @@ def parse_cfg_options(pairs: Sequence[str] | None) -> dict:
 
     from mmengine.config import DictAction
 
+    structured = {}
+    plain = []
     for pair in pairs:
         if '=' not in pair or not pair.split('=', 1)[0]:
             raise ValueError(f"--cfg-options: {pair!r} is not of the form KEY=VALUE")
-    namespace = argparse.Namespace()
-    DictAction(option_strings=['--cfg-options'], dest='cfg_options')(None, namespace, list(pairs))
-    return namespace.cfg_options
+        key, value = pair.split('=', 1)
+        if 'dict(' in value:  # DictAction splits dict(a=1, b=2) at its commas (or recurses without end)
+            structured[key] = literal_value(value, key)
+        else:
+            plain.append(pair)
+    namespace = argparse.Namespace(cfg_options={})
+    if plain:
+        DictAction(option_strings=['--cfg-options'], dest='cfg_options')(None, namespace, plain)
+    return {**namespace.cfg_options, **structured}
+
+
+def literal_value(text: str, key: str = 'value'):
+    """Read a ``--cfg-options`` value written as Python literals with ``dict(k=v)`` calls, as configs write them.
+
+    ``[dict(type='VisBackend'), dict(type='TensorboardVisBackend')]`` -> a list of two dicts. Only literals
+    (numbers, strings, True/False/None, lists, tuples, ``{...}`` and ``dict(key=...)``) are accepted; nothing
+    is evaluated.
+
+    Raises:
+        ValueError: Names ``key`` and the part that is not a literal.
+    """
+    import ast
+
+    def convert(node):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == 'dict' \
+                and not node.args and all(kw.arg for kw in node.keywords):
+            return {kw.arg: convert(kw.value) for kw in node.keywords}
+        if isinstance(node, (ast.List, ast.Tuple)):
+            items = [convert(item) for item in node.elts]
+            return items if isinstance(node, ast.List) else tuple(items)
+        if isinstance(node, ast.Dict) and None not in node.keys:
+            return {convert(k): convert(v) for k, v in zip(node.keys, node.values, strict=True)}
+        try:
+            return ast.literal_eval(node)
+        except ValueError:
+            raise ValueError(f"--cfg-options {key}: {ast.unparse(node)!r} is not a literal (numbers, strings, "
+                             "True/False/None, lists, tuples, dict(key=value) or {...})") from None
+
+    try:
+        tree = ast.parse(text.strip(), mode='eval')
+    except SyntaxError as exc:
+        raise ValueError(f"--cfg-options {key}: cannot read {text!r}: {exc.msg}") from None
+    return convert(tree.body)
 
 
 def latest_checkpoint(work_dir: str) -> str | None:

@@ -214,11 +214,24 @@ class UNetGenerator(nn.Module):
             layout = "(N, C, H, W)" if self.dims == 2 else "(N, C, D, H, W)"
             raise ValueError(f"UNetGenerator(dims={self.dims}, in_channels={self.in_channels}) expects "
                              f"{layout} with C={self.in_channels}, got shape {tuple(x.shape)}")
+        self.check_spatial_size(tuple(x.shape[2:]))
+
+    def check_spatial_size(self, spatial: tuple[int, ...]) -> None:
+        """Raise unless every spatial size is a multiple of ``2**num_down`` (checked before a run, and per input).
+
+        Args:
+            spatial: The input's spatial sizes, e.g. ``(H, W)``.
+
+        Raises:
+            ValueError: A size not divisible by ``2**num_down``; the message names the deepest ``num_down`` that fits.
+        """
         factor = 2 ** self.num_down
-        spatial = tuple(x.shape[2:])
+        spatial = tuple(int(size) for size in spatial)
         if any(size % factor for size in spatial):
+            fits = min((size & -size).bit_length() - 1 for size in spatial)  # largest k with 2**k | every size
             raise ValueError(f"input spatial size {spatial} is not divisible by 2**num_down = {factor} "
-                             f"(num_down={self.num_down}); pad or crop every spatial size to a multiple of {factor}")
+                             f"(num_down={self.num_down}); pad or crop every spatial size to a multiple of {factor}"
+                             f", or use num_down <= {fits}")
 
     def forward(self, x: Tensor) -> Tensor:
         """Translate ``x`` of shape (N, in_channels, *S) to (N, out_channels, *S), values in (-1, 1) (in

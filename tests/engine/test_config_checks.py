@@ -254,3 +254,47 @@ def test_a_data_knob_without_a_thigh_loader_is_refused(tmp_path):
 def test_a_misspelt_new_knob_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown top-level key 'mask_label'; did you mean 'mask_labels'"):
         load_config(user_config(tmp_path, BASE + "mask_label = [1, 2]\n"))
+
+
+def test_a_config_dumped_into_a_work_dir_is_not_taken_for_typos(tiny_model):
+    """mmengine's dump holds every base variable as the file's own (mmagic's stock ``dataroot``): it loads."""
+    from mmac.engine.config_checks import is_dumped_config
+
+    assert 'dataroot' in assigned_names(str(tiny_model.config)) and is_dumped_config(
+        assigned_names(str(tiny_model.config)))
+    load_config(str(tiny_model.config))  # used to raise "unknown top-level key 'dataroot'"
+    with pytest.raises(ValueError, match="did you mean 'data_root'"):  # its --cfg-options are still checked
+        load_config(str(tiny_model.config), cfg_options={"data_rot": "/x"})
+
+
+def test_a_u_net_deeper_than_the_slices_allow_is_refused_with_the_depth_that_fits():
+    from mmac.engine.config_checks import preflight_model
+
+    cfg = load_config(str(CPU_CONFIG), cfg_options={"model.generator.num_down": 7})  # 64 px slices: 6 fits
+    with pytest.raises(ValueError, match=r"train_dataloader\.dataset\.size = 64.*num_down <= 6"):
+        preflight_model(cfg)
+    preflight_model(load_config(str(CPU_CONFIG)))
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"train_cfg.max_iter": 3}, "IterBasedTrainLoop has no argument 'max_iter'; did you mean 'max_iters'?"),
+    ({"train_cfg.max_iters": 0}, r"train_cfg\.max_iters must be an integer >= 1, got 0"),
+    ({"train_cfg.val_interval": -2}, r"train_cfg\.val_interval must be an integer >= 1"),
+    ({"val_dataloader.batch_size": 0}, r"val_dataloader\.batch_size must be an integer >= 1, got 0"),
+    ({"optim_wrapper.discriminators.optimizer.lr": -0.1},
+     r"optim_wrapper\.discriminators\.optimizer\.lr must be a number >= 0, got -0\.1"),
+    ({"optim_wrapper.generators.optimizer.type": "Adamm"},
+     "'Adamm' is not in the optimizer registry; did you mean 'Adam'"),
+])
+def test_training_checks_refuse_loops_loaders_and_optimizers(options, message):
+    from mmac.engine.config_checks import preflight_training
+
+    with pytest.raises(ValueError, match=message):
+        preflight_training(load_config(str(CPU_CONFIG), cfg_options=options))
+
+
+def test_training_checks_pass_every_shipped_cpu_config():
+    from mmac.engine.config_checks import preflight_training
+
+    for config in sorted((REPO / "configs").glob("*_cpu*.py")):
+        preflight_training(load_config(str(config)))

@@ -73,3 +73,18 @@ def test_readme_shows_the_documented_user_config():
     readme = (REPO / "README.md").read_text()
     assert "# configs/my_study.py\n" + documented_config().replace(f"'{REPO}/configs/ac_cyclegan_thigh.py'",
                                                                   "'./ac_cyclegan_thigh.py'") in readme
+
+
+def test_cfg_options_read_lists_of_dicts_as_configs_write_them():
+    from mmac.engine.launch import parse_cfg_options
+
+    options = parse_cfg_options(["visualizer.vis_backends=[dict(type='VisBackend'), "
+                                 "dict(type='TensorboardVisBackend', save_dir='a,b')]", "a=[1,2]", "b=x"])
+    assert options == {"visualizer.vis_backends": [{"type": "VisBackend"},
+                                                   {"type": "TensorboardVisBackend", "save_dir": "a,b"}],
+                       "a": [1, 2], "b": "x"}
+    assert parse_cfg_options(["k=(dict(n=-1, t=True, s=None),)"]) == {"k": ({"n": -1, "t": True, "s": None},)}
+    with pytest.raises(ValueError, match=r"--cfg-options x: 'os.system\(1\)' is not a literal"):
+        parse_cfg_options(["x=[dict(a=os.system(1))]"])
+    with pytest.raises(ValueError, match="--cfg-options y: cannot read"):
+        parse_cfg_options(["y=[dict(a=1)"])
