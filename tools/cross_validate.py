@@ -25,8 +25,8 @@ import argparse
 import sys
 
 from mmac.engine.launch import parse_cfg_options
-from mmac.protocol.grid import LOSSES, make_grid
-from mmac.protocol.runs import check_fold_data, check_fold_files, pending_runs, rescore_grid, run_grid
+from mmac.protocol.grid import PAPER_LOSSES, REFERENCE, make_grid
+from mmac.protocol.runs import check_fold_data, check_fold_files, check_losses, pending_runs, rescore_grid, run_grid
 
 
 def parse_args(argv=None):
@@ -38,8 +38,12 @@ def parse_args(argv=None):
     p.add_argument('--config', default=None,
                    help='config to start from; its cycle loss is replaced per run (default '
                    'configs/ac_cyclegan_thigh.py)')
-    p.add_argument('--losses', nargs='+', default=list(LOSSES), choices=list(LOSSES),
-                   help='cycle losses to run (default: both)')
+    p.add_argument('--losses', nargs='+', default=list(PAPER_LOSSES), metavar='LOSS',
+                   help="cycle losses to run (default: L_C L_AC): the paper's, a name in the config's "
+                        "cycle_losses, or a cycle loss type registered in MODELS (e.g. from the config's "
+                        "custom_imports)")
+    p.add_argument('--reference', default=REFERENCE,
+                   help="the loss every other one is compared against in the report (default L_C)")
     p.add_argument('--weights', nargs='+', type=float, default=None, help='values of w_c (default 0.25 0.5 1)')
     p.add_argument('--folds', nargs='+', type=int, default=None,
                    help='test folds to run (default: all folds of the config, 0..num_folds-1)')
@@ -154,6 +158,7 @@ def run_protocol(args, cohort: dict | None = None, data_root: str | None = None)
             raise ValueError(f"--folds {bad} outside [0, {num_folds}): the config {args.config} has "
                              f"num_folds={num_folds}")
         specs = make_grid(args.losses, args.weights, folds, args.repeats)
+        check_losses(base, args.losses)
         todo = pending_runs(args.config, specs, args.out, iters=args.iters, epochs=args.epochs,
                             cfg_options=cfg_options or None)
         if args.rescore:
@@ -178,7 +183,7 @@ def run_protocol(args, cohort: dict | None = None, data_root: str | None = None)
         return 0
     from mmac.report import make_report
 
-    result = make_report(args.out, progress=not args.no_progress)
+    result = make_report(args.out, progress=not args.no_progress, reference=args.reference)
     print(result['files']['summary.md'].read_text())
     print(f"report:  {result['files']['report.md']}")
     return 0

@@ -2,12 +2,17 @@
 # Download, on a machine that reaches the package registry, what an offline machine needs to run mmac on
 # top of its own torch, numpy, opencv and scientific stack (e.g. a GPU image: Python 3.12, torch 2.11).
 #
-#   tools/fetch_offline_wheels.sh DIR [--python-version 3.12]
+#   tools/fetch_offline_wheels.sh DIR [--python-version 3.12] [--build-mmcv PYTHON]
 #
 # DIR receives wheels of the OpenMMLab stack and the packages the image lacks or holds in versions mmagic
 # 1.2.0 cannot use (versions from requirements/constraints.txt), setuptools 69.5.1 and wheel for building mmcv
 # (setuptools < 70.1 needs the wheel package for bdist_wheel), and
 # the mmcv 2.1.0 source distribution (built there by tools/offline_install.sh). About 21 MB.
+# With --build-mmcv PYTHON, the mmcv wheel is built here too (tools/build_mmcv_wheel.sh, CPU ops, about 13 min on
+# 2 cores) with PYTHON, an interpreter of the image's Python version holding the image's torch (e.g. a venv of
+# Python 3.12 with torch 2.11 from the package registry), setuptools < 70, wheel and ninja, and checked to import
+# with that torch; tools/offline_install.sh then only copies wheels, and builds from the sdist only when the
+# prebuilt wheel does not import with the image's torch.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,13 +20,21 @@ constraints="$root/requirements/constraints.txt"
 python_bin="${PYTHON:-python3}"
 [ $# -ge 1 ] || { echo "usage: tools/fetch_offline_wheels.sh DIR [--python-version 3.12]" >&2; exit 2; }
 dir="$1"; shift
-pyver="3.12"
+pyver="3.12"; build_python=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --python-version) pyver="$2"; shift 2 ;;
-    *) echo "fetch_offline_wheels.sh: unknown argument '$1' (allowed: --python-version X.Y)" >&2; exit 2 ;;
+    --build-mmcv) build_python="$2"; shift 2 ;;
+    *) echo "fetch_offline_wheels.sh: unknown argument '$1' (allowed: --python-version X.Y, --build-mmcv PYTHON)" >&2
+       exit 2 ;;
   esac
 done
+if [ -n "$build_python" ]; then
+  got="$("$build_python" -c 'import sys, torch; print(f"{sys.version_info[0]}.{sys.version_info[1]} {torch.__version__}")')" || {
+    echo "fetch_offline_wheels.sh: --build-mmcv $build_python cannot import torch" >&2; exit 2; }
+  [ "${got%% *}" = "$pyver" ] || {
+    echo "fetch_offline_wheels.sh: --build-mmcv $build_python is Python ${got%% *}, the wheels are for $pyver" >&2; exit 2; }
+fi
 mkdir -p "$dir"
 
 # What a GPU image with torch, numpy 2, opencv-python-headless, scipy, pandas, scikit-image, matplotlib,
@@ -68,5 +81,14 @@ if not (os.path.isfile(target) and hashlib.sha256(open(target, "rb").read()).hex
     os.replace(target + ".partial", target)
 print(f"{name}: sha256 OK")
 PY
+if [ -n "$build_python" ]; then
+  echo "building the mmcv 2.1.0 wheel with $build_python (Python/torch: $got)"
+  whl="$(PYTHON="$build_python" "$root/tools/build_mmcv_wheel.sh" "$dir/mmcv-2.1.0.tar.gz" "$dir" O0)"
+  check="$(mktemp -d)"
+  trap 'rm -rf "$check"' EXIT
+  "$build_python" -m pip install -q --no-deps --no-index --target "$check" "$whl"
+  PYTHONPATH="$check" "$build_python" -c "import mmcv, mmcv.ops, torch; print(f'{mmcv.__version__} with ops imports with torch {torch.__version__}')" || {
+    rm -f "$whl"; echo "fetch_offline_wheels.sh: the built wheel does not import; removed" >&2; exit 1; }
+fi
 du -sh "$dir"
 ls "$dir"

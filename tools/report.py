@@ -25,6 +25,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--format", nargs="+", default=[], choices=["pdf", "svg"], dest="formats", metavar="FORMAT",
                    help="also write every figure as pdf and/or svg (vector, for papers); PNG is always written "
                         "(report.md shows it)")
+    p.add_argument("--reference", default="L_C",
+                   help="the loss every other loss is compared against (default L_C; the paper's grid: L_AC - L_C)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bars on stderr (Fig. 3 and the coverage read the runs' checkpoints)")
     args = p.parse_args(argv)
@@ -40,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         written = make_report(args.results_dir, args.out, fig3_slices=args.fig3_slices, fig3_w_c=args.fig3_wc,
-                              device=args.device, formats=args.formats, progress=not args.no_progress)
+                              device=args.device, formats=args.formats, progress=not args.no_progress,
+                              reference=args.reference)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

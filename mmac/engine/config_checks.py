@@ -32,7 +32,7 @@ RUNNER_KEYS = (
     'test_cfg', 'auto_scale_lr', 'optim_wrapper', 'param_scheduler', 'val_evaluator', 'test_evaluator',
     'default_hooks', 'custom_hooks', 'data_preprocessor', 'load_from', 'resume', 'launcher', 'env_cfg',
     'log_processor', 'log_level', 'visualizer', 'vis_backends', 'default_scope', 'randomness', 'experiment_name',
-    'runner_type', 'model_wrapper_cfg', 'custom_imports', 'compile', 'strategy', 'cfg')
+    'runner_type', 'model_wrapper_cfg', 'custom_imports', 'compile', 'strategy', 'cfg', 'cycle_losses')
 # Data knobs: top-level name -> the ThighMRDataset argument of every loader it sets (see apply_data_knobs).
 DATA_KNOBS = {'data_root': 'data_root', 'manifest': 'manifest', 'image_size': 'size', 'fold': 'fold',
               'num_folds': 'num_folds', 'fold_seed': 'fold_seed', 'resize_mode': 'resize_mode',

@@ -1,16 +1,60 @@
-"""Run specifications of the paper's protocol: loss {L_C, L_AC} x w_c x folds x repetitions (no mmagic)."""
+"""Run specifications of the paper's protocol: loss x w_c x folds x repetitions (no mmagic).
+
+The losses are the paper's two, ``L_C`` and ``L_AC`` (:data:`LOSSES`), or any other cycle loss: a name that a
+config defines in its top-level ``cycle_losses`` dict (``cycle_losses = dict(L_M=dict(type='MyCycleLoss',
+margin=0.1))``), or the type name of a cycle loss registered in mmagic's ``MODELS``. Every run gets
+``loss_weight = w_c`` unless the definition sets its own (:func:`cycle_loss_config`).
+"""
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from mmac._validate import check_choice
-
-# The cycle loss config of each loss name, as a function of w_c (paper eqs. 2 and 3).
+# The cycle loss config of each of the paper's loss names, as a function of w_c (paper eqs. 2 and 3).
 LOSSES = {
     'L_C': lambda w_c: dict(type='CycleConsistencyLoss', loss_weight=w_c),
     'L_AC': lambda w_c: dict(type='AsymmetricCycleLoss', loss_weight=w_c, domain='healthy'),
 }
+PAPER_LOSSES = tuple(LOSSES)
+REFERENCE = 'L_C'  # what every other loss is compared against, unless a report names another
+_LOSS_NAME = re.compile(r'[A-Za-z][A-Za-z0-9_]*')  # the name is part of run folders (L_AC_wc1_f0_r0)
+
+
+def check_loss_name(name: object) -> str:
+    """A loss name: letters, digits and underscores, starting with a letter (it names run folders).
+
+    Raises:
+        ValueError: Another name.
+    """
+    if not isinstance(name, str) or not _LOSS_NAME.fullmatch(name):
+        raise ValueError(f"loss name {name!r} must be letters, digits and underscores, starting with a letter "
+                         f"(e.g. L_AC, MyCycleLoss)")
+    return name
+
+
+def cycle_loss_config(loss: str, w_c: float, defined: Mapping[str, Mapping] | None = None) -> dict:
+    """The ``model.cycle_loss`` config of a run of ``loss`` at cycle weight ``w_c``.
+
+    Args:
+        loss: One of :data:`LOSSES`, a key of ``defined``, or the type name of a registered cycle loss.
+        w_c: The cycle weight; becomes ``loss_weight`` unless the definition sets one.
+        defined: The config's ``cycle_losses``: ``{name: loss config}``. Defaults to None.
+
+    Returns:
+        A new dict, e.g. ``{'type': 'AsymmetricCycleLoss', 'loss_weight': 0.5, 'domain': 'healthy'}``.
+
+    Raises:
+        ValueError: A definition that is not a dict with a ``type``.
+    """
+    if loss in LOSSES:
+        return LOSSES[loss](w_c)
+    definition = (defined or {}).get(loss)
+    if definition is None:
+        return dict(type=loss, loss_weight=w_c)
+    if not isinstance(definition, Mapping) or 'type' not in definition:
+        raise ValueError(f"cycle_losses[{loss!r}] must be a loss config dict with a 'type', got {definition!r}")
+    return {'loss_weight': w_c, **dict(definition)}
 
 
 @dataclass(frozen=True, order=True)
@@ -18,7 +62,7 @@ class RunSpec:
     """One training + test run of the grid.
 
     Attributes:
-        loss: ``'L_C'`` or ``'L_AC'``.
+        loss: The loss name: ``'L_C'``, ``'L_AC'`` or another cycle loss (see the module docstring).
         w_c: Cycle weight.
         fold: Test fold (0-based).
         repetition: Repetition index (0-based); sets the training seed, shared by both losses so that
@@ -31,7 +75,7 @@ class RunSpec:
     repetition: int
 
     def __post_init__(self):
-        check_choice(self.loss, LOSSES, "loss")
+        check_loss_name(self.loss)
         if not self.w_c > 0:
             raise ValueError(f"w_c must be > 0, got {self.w_c}")
         if self.fold < 0 or self.repetition < 0:
@@ -47,8 +91,9 @@ class RunSpec:
         """Training seed: depends on fold and repetition, not on the loss or w_c (paired runs)."""
         return 1000 * self.repetition + self.fold
 
-    def cycle_loss(self) -> dict:
-        return LOSSES[self.loss](self.w_c)
+    def cycle_loss(self, defined: Mapping[str, Mapping] | None = None) -> dict:
+        """This run's ``model.cycle_loss`` (:func:`cycle_loss_config`), ``defined`` the config's ``cycle_losses``."""
+        return cycle_loss_config(self.loss, self.w_c, defined)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,7 +104,7 @@ def make_grid(losses: Sequence[str] = ('L_C', 'L_AC'), weights: Sequence[float] 
     """The runs of the grid, ordered so that each (fold, repetition) finishes all its settings together.
 
     Args:
-        losses: Loss names, from ``'L_C'``, ``'L_AC'``.
+        losses: Loss names (see :class:`RunSpec`).
         weights: Values of w_c.
         folds: Test folds to run.
         repeats: Repetitions per setting and fold.

@@ -103,6 +103,50 @@ def check_fold_files(cfg_options: dict | None, folds: Sequence[int], keys: Seque
             raise FileNotFoundError(f"--cfg-options {key}={value!r}: no such file for {listed}{hint}")
 
 
+def check_losses(cfg, losses: Sequence[str]) -> None:
+    """Before any run starts: every loss of the grid names a cycle loss the model can be built with.
+
+    A loss is one of the paper's (``L_C``, ``L_AC``), a name in the config's top-level ``cycle_losses``, or the
+    type name of a cycle loss registered in mmagic's ``MODELS`` (a user's module reaches the registry through
+    the config's ``custom_imports``). Each of the others is built into the config's model once
+    (:func:`mmac.engine.config_checks.preflight_model`), so a misspelt option is refused with the arguments the
+    loss takes.
+
+    Args:
+        cfg: The loaded base config.
+        losses: The grid's loss names.
+
+    Raises:
+        ValueError: A name that is none of the above, or a loss whose config does not build.
+    """
+    import copy
+
+    from mmagic.registry import MODELS
+
+    from mmac.engine.config_checks import _registries_ready, preflight_model
+    from mmac.protocol.grid import LOSSES, check_loss_name, cycle_loss_config
+
+    defined = cfg.get('cycle_losses') or {}
+    _registries_ready(cfg)
+    for loss in losses:
+        check_loss_name(loss)
+        if loss in LOSSES:
+            continue
+        loss_cfg = cycle_loss_config(loss, 1.0, defined)
+        if loss not in defined and MODELS.get(loss) is None:
+            raise ValueError(f"--losses {loss}: not one of the paper's losses ({', '.join(LOSSES)}), not a name in "
+                             f"the config's cycle_losses ({', '.join(defined) or 'it has none'}), and no loss type "
+                             "of that name is registered in MODELS (does the config's custom_imports import its "
+                             "module?)")
+        trial = copy.deepcopy(cfg)
+        trial.model.cycle_loss = loss_cfg
+        try:
+            with _forget_run_instances():
+                preflight_model(trial)
+        except ValueError as exc:
+            raise ValueError(f"--losses {loss} ({loss_cfg}): {exc}") from exc
+
+
 def check_fold_data(config: str, folds: Sequence[int], cfg_options: dict | None = None, log=print) -> None:
     """Before any run starts: every fold's training and test data can be read and evaluated.
 
@@ -204,7 +248,7 @@ def run_config(config: str, spec: RunSpec, out_dir: str, iters: int | None = Non
         raise ValueError("give --iters or --epochs, not both")
     cfg = load_config(config, work_dir=run_dir(out_dir, spec), cfg_options=for_fold(cfg_options, spec.fold),
                       fast=fast)
-    cfg.model.cycle_loss = spec.cycle_loss()
+    cfg.model.cycle_loss = spec.cycle_loss(cfg.get('cycle_losses'))
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[loader].dataset.fold = spec.fold
     cfg.randomness = dict(seed=spec.seed, diff_rank_seed=True)

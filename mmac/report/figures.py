@@ -20,13 +20,22 @@ import pandas as pd  # noqa: E402
 
 from mmac.fileio import atomic_path  # noqa: E402
 from mmac.protocol.runs import resolve_path, run_files  # noqa: E402
-from mmac.report.tables import LOSS_ORDER, _loss_order, patient_table, setting_label  # noqa: E402
+from mmac.report.tables import _loss_order, patient_table, setting_label  # noqa: E402
 
 __all__ = ["boxplots", "fat_fraction_scatter", "select_fig3_slices", "load_done", "fig3", "save_figure",
            "FIGURE_FORMATS"]
 
 logger = logging.getLogger(__name__)
 COLOURS = {"original": "#9e9e9e", "L_C": "#1f77b4", "L_AC": "#d62728"}
+OTHER_COLOURS = ("#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")  # further losses, by name
+
+
+def loss_colour(loss: str, losses) -> str:
+    """The colour of ``loss``: the paper's fixed ones, then :data:`OTHER_COLOURS` in the order of the others."""
+    if loss in COLOURS:
+        return COLOURS[loss]
+    others = [name for name in _loss_order(losses) if name not in COLOURS]
+    return OTHER_COLOURS[others.index(loss) % len(OTHER_COLOURS)] if loss in others else OTHER_COLOURS[0]
 FIGURE_FORMATS = ("png", "pdf", "svg")
 
 
@@ -94,7 +103,7 @@ def boxplots(results: pd.DataFrame, path: str | Path, formats=()) -> Path:
                 values = patients.loc[sel, "dice_translated"]
                 names.append(setting_label(loss, w_c).replace(", ", "\n"))
             data.append(values.to_numpy(float))
-            colours.append(COLOURS.get(loss, "#2ca02c"))
+            colours.append(loss_colour(loss, patients["loss"].unique()))
         parts = ax.boxplot(data, patch_artist=True, widths=0.6, showfliers=False)
         for box, colour in zip(parts["boxes"], colours, strict=True):
             box.set_facecolor(colour)
@@ -123,7 +132,7 @@ def fat_fraction_scatter(results: pd.DataFrame, path: str | Path, formats=()) ->
             part = results[(results["loss"] == loss) & (results["w_c"] == w_c)]
             if not len(part):
                 continue
-            colour = matplotlib.colors.to_rgba(COLOURS.get(loss, "#2ca02c"), alpha=shades[w_c])
+            colour = matplotlib.colors.to_rgba(loss_colour(loss, results["loss"].unique()), alpha=shades[w_c])
             ax.scatter(part["ff_true"], part["ff_est"], s=14, marker=markers.get(loss, "s"), color=colour,
                        label=setting_label(loss, w_c))
     top = float(np.nanmax([results["ff_true"].max(), results["ff_est"].max(), 0.05])) * 1.05
@@ -139,20 +148,24 @@ def fat_fraction_scatter(results: pd.DataFrame, path: str | Path, formats=()) ->
     return save_figure(fig, path, formats)
 
 
-def select_fig3_slices(results: pd.DataFrame, n: int = 3, w_c: float | None = None) -> pd.DataFrame:
-    """Test slices for Fig. 3: those with the largest L_AC improvement over the original Dice.
+def select_fig3_slices(results: pd.DataFrame, n: int = 3, w_c: float | None = None, loss: str = "L_AC",
+                       reference: str = "L_C") -> pd.DataFrame:
+    """Test slices for Fig. 3: those with the largest improvement of ``loss`` over the original Dice.
 
     Slices of severe patients are preferred (the paper's Fig. 3); moderate ones are used when there are no
-    severe ones. Only slices tested with both L_AC and L_C in the same fold and repetition count.
+    severe ones. Only slices tested with both ``loss`` and ``reference`` in the same fold and repetition count.
 
     Args:
         results: Validated results.
         n: Number of slices (distinct subject/slice). Defaults to 3.
         w_c: Cycle weight; None takes 1 when present, else the largest. Defaults to None.
+        loss: The loss whose gain picks the slices. Defaults to ``'L_AC'``.
+        reference: The loss shown beside it. Defaults to ``'L_C'``.
 
     Returns:
-        Columns ``subject``, ``group``, ``slice``, ``fold``, ``repetition``, ``w_c``, ``run_L_AC``,
-        ``run_L_C``, ``dice_original``, ``dice_L_AC``, ``dice_L_C``; at most ``n`` rows, best first.
+        Columns ``subject``, ``group``, ``slice``, ``fold``, ``repetition``, ``w_c``, ``run_<reference>``,
+        ``run_<loss>``, ``dice_original``, ``dice_<reference>``, ``dice_<loss>`` (``run_L_C``, ``run_L_AC``,
+        ... for the paper's pair); at most ``n`` rows, best first.
 
     Raises:
         ValueError: No slice was tested with both losses.
@@ -162,19 +175,20 @@ def select_fig3_slices(results: pd.DataFrame, n: int = 3, w_c: float | None = No
         w_c = 1.0 if 1.0 in values else values[-1]
     at = results[results["w_c"] == w_c]
     keys = ["fold", "repetition", "subject", "group", "slice"]
-    ac = at[at["loss"] == "L_AC"][keys + ["run", "dice_original", "dice_translated"]]
-    lc = at[at["loss"] == "L_C"][keys + ["run", "dice_translated"]]
-    both = ac.merge(lc, on=keys, suffixes=("_L_AC", "_L_C"))
+    main = at[at["loss"] == loss][keys + ["run", "dice_original", "dice_translated"]]
+    other = at[at["loss"] == reference][keys + ["run", "dice_translated"]]
+    both = main.merge(other, on=keys, suffixes=(f"_{loss}", f"_{reference}"))
     if both.empty:
-        raise ValueError(f"no test slice was evaluated with both L_AC and L_C at w_c={w_c:g}")
-    both = both.rename(columns={"dice_translated_L_AC": "dice_L_AC", "dice_translated_L_C": "dice_L_C"})
+        raise ValueError(f"no test slice was evaluated with both {loss} and {reference} at w_c={w_c:g}")
+    both = both.rename(columns={f"dice_translated_{loss}": f"dice_{loss}",
+                                f"dice_translated_{reference}": f"dice_{reference}"})
     severe = both[both["group"] == "severe"]
     both = severe if len(severe) else both
-    both = both.assign(w_c=float(w_c), gain=both["dice_L_AC"] - both["dice_original"])
+    both = both.assign(w_c=float(w_c), gain=both[f"dice_{loss}"] - both["dice_original"])
     both = both.sort_values(["gain", "subject", "slice"], ascending=[False, True, True])
     both = both.drop_duplicates(["subject", "slice"]).head(n)
-    return both[["subject", "group", "slice", "fold", "repetition", "w_c", "run_L_AC", "run_L_C", "dice_original",
-                 "dice_L_AC", "dice_L_C"]].reset_index(drop=True)
+    return both[["subject", "group", "slice", "fold", "repetition", "w_c", f"run_{reference}", f"run_{loss}",
+                 "dice_original", f"dice_{reference}", f"dice_{loss}"]].reset_index(drop=True)
 
 
 load_done = run_files  # ``(config, checkpoint)`` of a finished run: mmac.protocol.runs.run_files
@@ -207,11 +221,13 @@ def _subject_slice(config: Path, subject: str, index: int, size: int | None, mod
 
 
 def fig3(results: pd.DataFrame, results_dir: str | Path, path: str | Path, n: int = 3, w_c: float | None = None,
-         device: str = "cpu", formats=(), progress: bool = False) -> tuple[Path, pd.DataFrame]:
+         device: str = "cpu", formats=(), progress: bool = False, loss: str = "L_AC",
+         reference: str = "L_C") -> tuple[Path, pd.DataFrame]:
     """Re-create the paper's Fig. 3 from the runs' checkpoints.
 
-    For each slice of :func:`select_fig3_slices`: the original slice, F(x) of the L_C run and F(x) of the L_AC
-    run of the same fold, repetition and w_c, each with the segmentation of its optimal two thresholds (red)
+    For each slice of :func:`select_fig3_slices`: the original slice, F(x) of the ``reference`` run (L_C) and
+    F(x) of the ``loss`` run (L_AC) of the same fold, repetition and w_c, each with the segmentation of its
+    optimal two thresholds (red)
     and the reference muscle mask's outline (green), Dice in the panel title. The slice comes from the
     manifest named in the L_AC run's config, normalised and resized as the dataset does; the Dice is
     recomputed on it (it matches results.csv up to float rounding).
@@ -239,20 +255,21 @@ def fig3(results: pd.DataFrame, results_dir: str | Path, path: str | Path, n: in
     from mmac.evaluation.threshold_dice import optimal_threshold_dice
 
     results_dir = Path(results_dir)
-    chosen = select_fig3_slices(results, n=n, w_c=w_c)
-    runs = {run: load_done(results_dir, run) for run in pd.unique(chosen[["run_L_C", "run_L_AC"]].values.ravel())}
+    chosen = select_fig3_slices(results, n=n, w_c=w_c, loss=loss, reference=reference)
+    shown_runs = pd.unique(chosen[[f"run_{reference}", f"run_{loss}"]].values.ravel())
+    runs = {run: load_done(results_dir, run) for run in shown_runs}
     translators = {}
     fig, axes = plt.subplots(len(chosen), 3, figsize=(9, 3.1 * len(chosen)), squeeze=False)
     recomputed = []
     for row, item in tqdm(chosen.iterrows(), total=len(chosen), desc="report: fig3", unit="slice",
                           disable=not progress):
         panels = []
-        for loss in ("original", *LOSS_ORDER):
-            run = item["run_L_AC"] if loss == "original" else item[f"run_{loss}"]
+        for shown_loss in ("original", reference, loss):
+            run = item[f"run_{loss}"] if shown_loss == "original" else item[f"run_{shown_loss}"]
             if run not in translators:
                 translators[run] = init_translator(*runs[run], device=device)
             translator = translators[run]
-            if loss == "original":
+            if shown_loss == "original":
                 image, mask = _subject_slice(runs[run][0], item["subject"], int(item["slice"]),
                                              translator.image_size, translator.resize_mode, results_dir)
                 shown = image[0]
@@ -260,16 +277,17 @@ def fig3(results: pd.DataFrame, results_dir: str | Path, path: str | Path, n: in
                 shown = translator.translate_slices(image)[0]
             dice, lo, hi = optimal_threshold_dice(shown * 255.0, mask[0])
             seg = (shown * 255.0 >= lo) & (shown * 255.0 <= hi)
-            panels.append((loss, shown, seg, dice))
-        recomputed.append({f"dice_{loss}_recomputed": dice for loss, _, _, dice in panels})
-        for col, (loss, shown, seg, dice) in enumerate(panels):
+            panels.append((shown_loss, shown, seg, dice))
+        recomputed.append({f"dice_{name}_recomputed": dice for name, _, _, dice in panels})
+        for col, (shown_loss, shown, seg, dice) in enumerate(panels):
             ax = axes[row, col]
             ax.imshow(shown, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             overlay = np.zeros((*seg.shape, 4))
             overlay[seg] = (1.0, 0.1, 0.1, 0.4)
             ax.imshow(overlay, interpolation="nearest")
             ax.contour(mask[0].astype(float), levels=[0.5], colors="lime", linewidths=0.8)
-            name = "Original x (c)" if loss == "original" else f"F(x), {setting_label(loss, item['w_c'])}"
+            name = ("Original x (c)" if shown_loss == "original"
+                    else f"F(x), {setting_label(shown_loss, item['w_c'])}")
             ax.set_title(f"{name}\nDice {dice:.3f}", fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])

@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 
 from mmac.fileio import write_text_atomic
+from mmac.protocol.grid import REFERENCE
 from mmac.report import figures
 from mmac.report.tables import (
+    comparisons,
     coverage_table,
     format_table1,
     has_phantom_truth,
@@ -75,7 +77,7 @@ def _write_csv(frame: pd.DataFrame, path: Path, index: bool = False) -> Path:
 
 def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3_slices: int = 3,
                 fig3_w_c: float | None = None, device: str = "cpu", formats: Sequence[str] = (),
-                progress: bool = False) -> dict:
+                progress: bool = False, reference: str = REFERENCE) -> dict:
     """Write the report of a cross-validation.
 
     Args:
@@ -88,6 +90,8 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
             also written as ``<name>.<format>``. Defaults to ().
         progress: tqdm progress bars on stderr over the steps that read the runs' checkpoints ("report: fig3"
             over Fig. 3's slices, "report: coverage" over the runs). Defaults to False.
+        reference: The loss every other loss is compared against (paired tests, spreads, Fig. 3). Defaults to
+            ``'L_C'``, so the paper's grid compares L_AC with L_C.
 
     Returns:
         ``{'files': {name: path}, 'notes': [str]}``; notes say what was skipped and why.
@@ -110,15 +114,19 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
     files["table1_long.csv"] = _write_csv(long, out / "table1_long.csv")
     table_md = markdown_table(wide, index=True)
     files["table1.md"] = write_text_atomic(out / "table1.md", table_md + "\n")
-    tests = pvalues(results)
+    if reference not in set(results["loss"]):
+        notes.append(f"the reference loss {reference} is not in the results (losses: "
+                     f"{', '.join(sorted(set(results['loss'])))}): no loss is compared with another")
+    pairs = comparisons(results["loss"].unique(), reference)
+    tests = pvalues(results, reference)
     files["pvalues.csv"] = _write_csv(tests, out / "pvalues.csv")
     shares = slice_share_table(results)
     files["slice_shares.csv"] = _write_csv(shares, out / "slice_shares.csv")
-    spread = loss_difference_spread(results)
+    spread = loss_difference_spread(results, reference=reference)
     files["loss_difference.csv"] = _write_csv(spread, out / "loss_difference.csv")
     spread_oracle = None
     if has_scores(results, "dice_infiltration_only"):
-        spread_oracle = loss_difference_spread(results, column="dice_infiltration_only")
+        spread_oracle = loss_difference_spread(results, column="dice_infiltration_only", reference=reference)
         files["loss_difference_infiltration_only.csv"] = _write_csv(
             spread_oracle, out / "loss_difference_infiltration_only.csv")
     runs = run_table(results)
@@ -127,9 +135,13 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
 
     fig3_text = ""
     try:
+        if not pairs:
+            raise ValueError(f"it shows a loss beside the reference {reference}, and the results have no such pair")
+        loss = pairs[0][0]
         files["fig3.png"], chosen = figures.fig3(results, results_dir, out / "fig3.png", n=fig3_slices,
-                                                 w_c=fig3_w_c, device=device, formats=formats, progress=progress)
-        fig3_text = _fig3_section(chosen)
+                                                 w_c=fig3_w_c, device=device, formats=formats, progress=progress,
+                                                 loss=loss, reference=reference)
+        fig3_text = _fig3_section(chosen, loss, reference)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         note = f"Figure 3 skipped: {exc}"
         logger.warning(note)
@@ -162,7 +174,7 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
                          "skipped")
         else:
             files["healthy_change.csv"] = _write_csv(change, out / "healthy_change.csv")
-            difference = healthy_change_difference(coverage_rows)
+            difference = healthy_change_difference(coverage_rows, reference)
             files["healthy_change_difference.csv"] = _write_csv(difference, out / "healthy_change_difference.csv")
             coverage_text += _healthy_change_section(change, difference)
     except (FileNotFoundError, ValueError, KeyError) as exc:
@@ -181,9 +193,10 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
             if fmt != "png":
                 files[f"{name[:-4]}.{fmt}"] = files[name].with_suffix(f".{fmt}")
     report = _report_text(results, results_dir, table_md, tests, shares, fig3_text, phantom_text + coverage_text,
-                          notes, spread, spread_oracle, training_text, runs)
+                          notes, spread, spread_oracle, training_text, runs, reference)
     files["report.md"] = write_text_atomic(out / "report.md", report)
-    files["summary.md"] = write_text_atomic(out / "summary.md", summary_text(table_md, spread, tests, truth))
+    files["summary.md"] = write_text_atomic(out / "summary.md", summary_text(table_md, spread, tests, truth,
+                                                                             reference))
     logger.info("report written to %s", out / "report.md")
     return {"files": files, "notes": notes}
 
@@ -219,15 +232,15 @@ def training_terms(results: pd.DataFrame, results_dir: Path) -> str:
     return "Training: " + "; ".join(parts) + "."
 
 
-def _fig3_section(chosen: pd.DataFrame) -> str:
-    shown = chosen[["subject", "group", "slice", "fold", "repetition", "w_c", "dice_original", "dice_L_C",
-                    "dice_L_AC"]]
+def _fig3_section(chosen: pd.DataFrame, loss: str = "L_AC", reference: str = "L_C") -> str:
+    shown = chosen[["subject", "group", "slice", "fold", "repetition", "w_c", "dice_original", f"dice_{reference}",
+                    f"dice_{loss}"]]
     return ("![Fig. 3](fig3.png)\n\n"
-            "Rows: the severe test slices (moderate when there are none) whose Dice improved most with L_AC over "
-            "the original slice. Columns: the original slice x, F(x) of the L_C run and F(x) of the L_AC run of "
-            "the same fold and repetition. Red: the voxels between the optimal two thresholds; green outline: "
-            "the reference muscle mask; panel titles give the Dice, recomputed from the checkpoints. The values "
-            "of results.csv for these slices:\n\n" + markdown_table(shown) + "\n")
+            f"Rows: the severe test slices (moderate when there are none) whose Dice improved most with {loss} "
+            f"over the original slice. Columns: the original slice x, F(x) of the {reference} run and F(x) of the "
+            f"{loss} run of the same fold and repetition. Red: the voxels between the optimal two thresholds; "
+            "green outline: the reference muscle mask; panel titles give the Dice, recomputed from the "
+            "checkpoints. The values of results.csv for these slices:\n\n" + markdown_table(shown) + "\n")
 
 
 def _phantom_section(truth: pd.DataFrame) -> str:
@@ -332,8 +345,9 @@ def _healthy_change_section(change: pd.DataFrame, difference: pd.DataFrame) -> s
                    f"{worst['bias_dark_mean']:+.1f} grey levels.")
     paired = ""
     if not difference.empty:
-        paired = ("\n\nL_AC - L_C of change over the paired units (fold, repetition), negative where L_AC's F "
-                  "changes the healthy thighs less (`healthy_change_difference.csv`):\n\n"
+        paired = ("\n\nEach loss minus the reference (comparison) of change over the paired units (fold, "
+                  "repetition), negative where the loss's F changes the healthy thighs less "
+                  "(`healthy_change_difference.csv`):\n\n"
                   + markdown_table(difference, digits=2))
     return ("\n## What F does to healthy thighs\n\n"
             "A healthy slice y is its own pseudo-healthy version, so F(y) should be y up to its noise. Each run's"
@@ -376,22 +390,25 @@ def _runs_section(runs: pd.DataFrame | None) -> list[str]:
 SUMMARY_TRUTH = ("removal_heavy", "preservation", "preservation_blur", "ssim")
 
 
-def summary_text(table_md: str, spread: pd.DataFrame, tests: pd.DataFrame, truth: pd.DataFrame | None) -> str:
+def summary_text(table_md: str, spread: pd.DataFrame, tests: pd.DataFrame, truth: pd.DataFrame | None,
+                 reference: str = REFERENCE) -> str:
     """The report's headline in a screenful (``summary.md``, printed by ``tools/demo.py``): Table 1, how sure
-    L_AC - L_C is, and, on the synthetic cohort, how much heavy fat F removed and how much else it changed.
+    each loss minus the reference (L_AC - L_C) is, and, on the synthetic cohort, how much heavy fat F removed and
+    how much else it changed.
 
     Args:
         table_md: Table 1 as Markdown.
         spread: :func:`~mmac.report.tables.loss_difference_spread`.
         tests: :func:`~mmac.report.tables.pvalues`.
         truth: :func:`~mmac.report.tables.phantom_truth`, or None without the phantom's truth.
+        reference: The loss the others are compared against. Defaults to ``'L_C'``.
     """
     lines = ["# Summary (details in report.md)", "", "Optimal two-threshold Dice, mean ± std over patients:", "",
              table_md, ""]
     if not spread.empty:
-        compact = spread[["w_c", "group", "n_units", "mean", "ci_low", "ci_high", "verdict"]]
-        lines += ["L_AC - L_C over the paired units (fold, repetition), with the 95 % interval of the mean:", "",
-                  markdown_table(compact, digits=4), "", *_interval_lines(tests)]
+        compact = spread[["comparison", "w_c", "group", "n_units", "mean", "ci_low", "ci_high", "verdict"]]
+        lines += [f"Each loss minus {reference} over the paired units (fold, repetition), with the 95 % interval "
+                  "of the mean:", "", markdown_table(compact, digits=4), "", *_interval_lines(tests, reference)]
     if truth is not None and not truth.empty:
         keep = [c for c in SUMMARY_TRUTH if f"{c}_mean" in truth.columns]
         rows = truth[truth["group"].isin(["Moderate", "Severe"])]
@@ -406,45 +423,50 @@ def summary_text(table_md: str, spread: pd.DataFrame, tests: pd.DataFrame, truth
     return "\n".join(lines)
 
 
-def _interval_lines(tests: pd.DataFrame | None) -> list[str]:
-    """Per w_c, L_AC - L_C per patient with its 95 % interval, in words: what this run rules out."""
+def _interval_lines(tests: pd.DataFrame | None, reference: str = REFERENCE) -> list[str]:
+    """Per comparison and w_c, loss minus reference (L_AC - L_C) per patient with its 95 % interval, in words:
+    what this run rules out."""
     if tests is None or tests.empty:
         return []
-    rows = tests[(tests["comparison"] == "L_AC vs L_C") & tests["group"].isin(["Severe", "Pathological"])]
+    plain = tests["comparison"].str.endswith(f" vs {reference}") & ~tests["comparison"].str.startswith("original")
+    rows = tests[plain & tests["group"].isin(["Severe", "Pathological"])]
     lines = []
     for row in rows.itertuples(index=False):
+        what = row.comparison.replace(" vs ", " - ")
         if np.isfinite(row.ci_low) and np.isfinite(row.ci_high):
-            lines.append(f"- w_c={row.w_c:g}, {row.group.lower()} patients ({row.n_patients}): L_AC - L_C "
+            lines.append(f"- w_c={row.w_c:g}, {row.group.lower()} patients ({row.n_patients}): {what} "
                          f"{row.shift:+.4f} per patient (Hodges-Lehmann), 95 % interval {row.ci_low:+.4f} to "
                          f"{row.ci_high:+.4f}. The signed-rank test at 5 % rejects every difference outside it; "
                          + ("zero is inside it." if row.ci_low <= 0 <= row.ci_high else "zero is not."))
         else:
-            lines.append(f"- w_c={row.w_c:g}, {row.group.lower()} patients ({row.n_patients}): L_AC - L_C "
+            lines.append(f"- w_c={row.w_c:g}, {row.group.lower()} patients ({row.n_patients}): {what} "
                          f"{row.shift:+.4f} per patient; {row.n_patients} patients are too few to bound it at "
                          "95 %.")
     if not lines:
         return []
-    return ["What this run rules out: L_AC - L_C per patient with its 95 % interval (from the Wilcoxon "
+    return [f"What this run rules out: each loss minus {reference} per patient with its 95 % interval (from the "
+            "Wilcoxon "
             "signed-rank test, `pvalues.csv`):", "", *lines, ""]
 
 
 def _spread_section(spread: pd.DataFrame, oracle: pd.DataFrame | None = None,
-                    tests: pd.DataFrame | None = None) -> list[str]:
+                    tests: pd.DataFrame | None = None, reference: str = REFERENCE) -> list[str]:
     if spread.empty:
         return []
     lines = [
-        "## How sure: L_AC - L_C over folds and repetitions",
+        f"## How sure: {', '.join(dict.fromkeys(spread['comparison']))} over folds and repetitions",
         "",
         "GAN training varies with the seed, so a difference is only a finding when it holds across the runs. "
         "A unit is one fold and repetition, trained once with each loss from the same seed; its difference is "
-        "the mean over its test patients of L_AC - L_C (per-patient Dice). Mean, std, min and max are over "
+        "the mean over its test patients of the loss minus the reference (comparison; L_AC - L_C in the "
+        "paper's grid), per-patient Dice. Mean, std, min and max are over "
         "units; ci_low and ci_high bound the mean with 95 % confidence (t-interval, the units taken as "
         "independent draws); the verdict says whether the sign held in every unit or the difference lies "
         "within the spread. (`loss_difference.csv`)",
         "",
         markdown_table(spread, digits=4),
         "",
-        *_interval_lines(tests),
+        *_interval_lines(tests, reference),
     ]
     if oracle is not None and not oracle.empty:
         lines += [
@@ -461,7 +483,7 @@ def _spread_section(spread: pd.DataFrame, oracle: pd.DataFrame | None = None,
 def _report_text(results: pd.DataFrame, results_dir: Path, table_md: str, tests: pd.DataFrame,
                  shares: pd.DataFrame, fig3_text: str, phantom_text: str, notes: list[str],
                  spread: pd.DataFrame | None = None, spread_oracle: pd.DataFrame | None = None,
-                 training_text: str = "", runs: pd.DataFrame | None = None) -> str:
+                 training_text: str = "", runs: pd.DataFrame | None = None, reference: str = REFERENCE) -> str:
     n_patients = results.groupby("group")["subject"].nunique()
     reps = results.groupby(["loss", "w_c"])["repetition"].nunique()
     settings = ", ".join(f"{loss} at w_c={w:g} ({n} repetition{'s' if n != 1 else ''})"
@@ -490,7 +512,7 @@ def _report_text(results: pd.DataFrame, results_dir: Path, table_md: str, tests:
         "",
         table_md,
         "",
-        *_spread_section(spread if spread is not None else pd.DataFrame(), spread_oracle, tests),
+        *_spread_section(spread if spread is not None else pd.DataFrame(), spread_oracle, tests, reference),
         "## Paired Wilcoxon signed-rank tests over patients",
         "",
         "Two-sided, paired by patient, on the per-patient Dice of Table 1 (scipy's `wilcoxon`, zero "

@@ -32,6 +32,7 @@ from mmac.evaluation.stats import (
     per_patient,
     slice_shares,
 )
+from mmac.protocol.grid import REFERENCE
 
 __all__ = ["REQUIRED_COLUMNS", "PHANTOM_COLUMNS", "ROW_LABELS", "LOSS_ORDER", "read_results", "check_results",
            "patient_table", "table1", "format_table1", "pvalues", "slice_share_table", "phantom_truth",
@@ -45,7 +46,7 @@ PHANTOM_COLUMNS = ("psnr", "ssim", "ff_true", "ff_est")
 FAITHFULNESS_COLUMNS = ("removal", "removal_heavy", "preservation", "preservation_blur", "bias_bright", "bias_dark",
                         "dice_infiltration_only")
 ROW_LABELS = {"moderate": "Moderate", "severe": "Severe", "pathological": "Pathological"}
-LOSS_ORDER = ("L_C", "L_AC")  # the paper's columns (b), (a)
+LOSS_ORDER = ("L_C", "L_AC")  # the paper's columns (b), (a); other losses follow by name
 PAPER_LETTER = {"L_AC": "a", "L_C": "b", "original": "c"}
 CI_LEVEL = 0.95  # the confidence level of every interval in the tables
 
@@ -105,6 +106,20 @@ def has_phantom_truth(results: pd.DataFrame) -> bool:
 
 def _loss_order(losses) -> list[str]:
     return [loss for loss in LOSS_ORDER if loss in set(losses)] + sorted(set(losses) - set(LOSS_ORDER))
+
+
+def comparisons(losses, reference: str = REFERENCE) -> list[tuple[str, str]]:
+    """``(loss, reference)`` for every loss of ``losses`` but the reference, in the report's order (the paper's
+    L_AC first, then the others by name); [] when ``losses`` lacks the reference.
+
+    Args:
+        losses: The loss names of the results.
+        reference: The loss every other one is compared against. Defaults to ``'L_C'``.
+    """
+    losses = set(losses)
+    if reference not in losses:
+        return []
+    return [(loss, reference) for loss in _loss_order(losses) if loss != reference]
 
 
 def _by_setting_and_group(frame: pd.DataFrame):
@@ -206,12 +221,13 @@ def _paired(a: pd.DataFrame, b: pd.DataFrame, comparison: str, w_c: float, rows:
                          statistic=test.statistic, pvalue=test.pvalue, note=test.note))
 
 
-def pvalues(results: pd.DataFrame) -> pd.DataFrame:
+def pvalues(results: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
     """Paired two-sided Wilcoxon signed-rank tests over patients, per w_c and group.
 
-    Comparisons: ``'L_AC vs L_C'`` (translated Dice of the two losses at the same w_c), ``'L_AC vs original'``
-    and ``'L_C vs original'`` (translated against the original slices' Dice), and, when the results carry
-    ``dice_infiltration_only`` (phantom runs), ``'L_AC vs L_C, F on the infiltration only'`` on that Dice.
+    Comparisons: every loss against ``reference`` (:func:`comparisons`; for the paper's grid ``'L_AC vs L_C'``,
+    translated Dice of the two losses at the same w_c), every loss against the original slices' Dice
+    (``'L_AC vs original'``, ``'L_C vs original'``, ...), and, when the results carry ``dice_infiltration_only``
+    (phantom runs), each loss against the reference on that Dice (``'L_AC vs L_C, F on the infiltration only'``).
     Patients are paired by subject (only patients present in both settings); values are the repetition-averaged
     per-patient means of :func:`patient_table`. The test is :func:`mmac.evaluation.stats.paired_wilcoxon` (scipy's
     ``wilcoxon``, zero differences dropped; all differences zero gives p = 1 and a note).
@@ -238,12 +254,12 @@ def pvalues(results: pd.DataFrame) -> pd.DataFrame:
     for w_c in sorted(patients["w_c"].unique()):
         at = patients[patients["w_c"] == w_c]
         by_loss = {loss: at[at["loss"] == loss] for loss in at["loss"].unique()}
-        if "L_AC" in by_loss and "L_C" in by_loss:
-            _paired(values(by_loss["L_AC"], "dice_translated", True), values(by_loss["L_C"], "dice_translated"),
-                    "L_AC vs L_C", float(w_c), rows)
+        for loss, ref in comparisons(by_loss, reference):
+            _paired(values(by_loss[loss], "dice_translated", True), values(by_loss[ref], "dice_translated"),
+                    f"{loss} vs {ref}", float(w_c), rows)
             if has_oracle:
-                _paired(values(by_loss["L_AC"], oracle, True), values(by_loss["L_C"], oracle),
-                        "L_AC vs L_C, F on the infiltration only", float(w_c), rows)
+                _paired(values(by_loss[loss], oracle, True), values(by_loss[ref], oracle),
+                        f"{loss} vs {ref}, F on the infiltration only", float(w_c), rows)
         for loss in _loss_order(by_loss)[::-1]:
             frame = by_loss[loss]
             _paired(values(frame, "dice_translated", True), values(frame, "dice_original"),
@@ -311,11 +327,13 @@ def phantom_truth(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def loss_difference_spread(results: pd.DataFrame, column: str = "dice_translated") -> pd.DataFrame:
-    """How sure is L_AC - L_C? Its spread over the paired units (fold, repetition) that were run.
+def loss_difference_spread(results: pd.DataFrame, column: str = "dice_translated",
+                           reference: str = REFERENCE) -> pd.DataFrame:
+    """How sure is each loss minus the reference (L_AC - L_C in the paper's grid)? Its spread over the paired
+    units (fold, repetition) that were run.
 
     A unit is one fold and repetition, trained once with each loss from the same seed. Within a unit the
-    difference is the mean over its test patients of (L_AC - L_C) per-patient Dice (slice means). The table
+    difference is the mean over its test patients of (loss - reference) per-patient Dice (slice means). The table
     gives the mean, sample std, min and max of that difference over units, the 95 % t-interval of the mean
     (:func:`mmac.evaluation.stats.mean_interval`: the units taken as independent draws), and a plain verdict:
     the sign holds in every unit, or the difference lies within the spread (the sign changes between units),
@@ -325,33 +343,38 @@ def loss_difference_spread(results: pd.DataFrame, column: str = "dice_translated
         results: Validated results (:func:`check_results`).
         column: The per-slice score compared, ``'dice_translated'`` (the default) or another one, such as
             ``'dice_infiltration_only'``.
+        reference: The loss subtracted (:func:`comparisons`). Defaults to ``'L_C'``.
 
     Returns:
-        Columns ``w_c``, ``group``, ``n_units``, ``mean``, ``std``, ``ci_low``, ``ci_high``, ``min``, ``max``,
-        ``verdict``; empty when the results lack one of the two losses.
+        Columns ``comparison`` (``'L_AC - L_C'``), ``w_c``, ``group``, ``n_units``, ``mean``, ``std``,
+        ``ci_low``, ``ci_high``, ``min``, ``max``, ``verdict``; empty when the results lack the reference or
+        every other loss.
 
     Raises:
         KeyError: The results lack ``column``.
     """
     from mmac.evaluation.stats import GROUPS
 
-    columns = ["w_c", "group", "n_units", "mean", "std", "ci_low", "ci_high", "min", "max", "verdict"]
-    if not {"L_AC", "L_C"} <= set(results["loss"]):
+    columns = ["comparison", "w_c", "group", "n_units", "mean", "std", "ci_low", "ci_high", "min", "max",
+               "verdict"]
+    pairs = comparisons(results["loss"].unique(), reference)
+    if not pairs:
         return pd.DataFrame(columns=columns)
     extra = [] if column in VALUE_KEYS else [column]  # per_patient averages the Dice columns anyway
     patients = per_patient(results, by=["loss", "w_c", "fold", "repetition"], columns=extra)
     wide = patients.pivot_table(index=["w_c", "fold", "repetition", "subject", "group"], columns="loss",
                                 values=column).reset_index()
-    wide = wide.dropna(subset=["L_AC", "L_C"]).assign(difference=lambda f: f["L_AC"] - f["L_C"])
     rows = []
-    for w_c in sorted(wide["w_c"].unique()):
-        for name, members in GROUPS.items():
-            part = wide[(wide["w_c"] == w_c) & wide["group"].isin(members)]
-            if part.empty:
-                continue
-            units = part.groupby(["fold", "repetition"])["difference"].mean().to_numpy(float)
-            rows.append(dict(w_c=float(w_c), group=ROW_LABELS[name],
-                             **_unit_spread(units, "L_AC ahead", "L_C ahead")))
+    for loss, ref in pairs:
+        paired = wide.dropna(subset=[loss, ref]).assign(difference=lambda f, a=loss, b=ref: f[a] - f[b])
+        for w_c in sorted(paired["w_c"].unique()):
+            for name, members in GROUPS.items():
+                part = paired[(paired["w_c"] == w_c) & paired["group"].isin(members)]
+                if part.empty:
+                    continue
+                units = part.groupby(["fold", "repetition"])["difference"].mean().to_numpy(float)
+                rows.append(dict(comparison=f"{loss} - {ref}", w_c=float(w_c), group=ROW_LABELS[name],
+                                 **_unit_spread(units, f"{loss} ahead", f"{ref} ahead")))
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -449,27 +472,31 @@ def healthy_change_table(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=columns)
 
 
-def healthy_change_difference(rows: pd.DataFrame) -> pd.DataFrame:
-    """L_AC - L_C of F's ``change`` of held-out healthy subjects, over the paired units (fold, repetition).
+def healthy_change_difference(rows: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
+    """Each loss minus the reference (L_AC - L_C) of F's ``change`` of held-out healthy subjects, over the
+    paired units (fold, repetition).
 
     Args:
         rows: As for :func:`healthy_change_table`, with ``fold`` and ``repetition`` of each run.
+        reference: The loss subtracted (:func:`comparisons`). Defaults to ``'L_C'``.
 
     Returns:
-        Columns ``w_c``, ``n_units``, ``mean``, ``std``, ``ci_low``, ``ci_high`` (95 % t-interval of the mean),
-        ``min``, ``max`` and ``verdict`` (negative: L_AC's F changes the healthy thighs less), one row per w_c
-        run with both losses; empty without such units.
+        Columns ``comparison`` (``'L_AC - L_C'``), ``w_c``, ``n_units``, ``mean``, ``std``, ``ci_low``,
+        ``ci_high`` (95 % t-interval of the mean), ``min``, ``max`` and ``verdict`` (negative: the loss's F
+        changes the healthy thighs less), one row per comparison and w_c run with both losses; empty without
+        such units.
     """
-    columns = ["w_c", "n_units", "mean", "std", "ci_low", "ci_high", "min", "max", "verdict"]
+    columns = ["comparison", "w_c", "n_units", "mean", "std", "ci_low", "ci_high", "min", "max", "verdict"]
     if not {"held_out", "change", "fold", "repetition"} <= set(rows.columns):
         return pd.DataFrame(columns=columns)
     per_run = _held_out_healthy(rows).pivot_table(index=["w_c", "fold", "repetition"], columns="loss",
                                                   values="change", aggfunc="mean")
-    if not {"L_AC", "L_C"} <= set(per_run.columns):
-        return pd.DataFrame(columns=columns)
-    units = (per_run["L_AC"] - per_run["L_C"]).dropna()
-    out = [dict(w_c=float(w_c), **_unit_spread(part.to_numpy(float), "L_AC changes more", "L_AC changes less"))
-           for w_c, part in units.groupby(level="w_c")]
+    out = []
+    for loss, ref in comparisons(per_run.columns, reference):
+        units = (per_run[loss] - per_run[ref]).dropna()
+        out += [dict(comparison=f"{loss} - {ref}", w_c=float(w_c),
+                     **_unit_spread(part.to_numpy(float), f"{loss} changes more", f"{loss} changes less"))
+                for w_c, part in units.groupby(level="w_c")]
     return pd.DataFrame(out, columns=columns)
 
 

@@ -29,7 +29,7 @@ def test_cycle_loss_configs():
 
 
 @pytest.mark.parametrize('kwargs, match', [
-    (dict(losses=['L_X']), 'unknown loss'), (dict(weights=[0]), 'w_c'), (dict(repeats=0), 'repeats'),
+    (dict(losses=['L-X']), 'letters, digits and underscores'), (dict(weights=[0]), 'w_c'), (dict(repeats=0), 'repeats'),
     (dict(folds=[]), 'empty'), (dict(weights=[1, 1]), 'duplicate')])
 def test_bad_grids(kwargs, match):
     with pytest.raises(ValueError, match=match):
