@@ -6,7 +6,7 @@ PyTorch's CUDA-graph recipe for whole-network capture ("CUDA Graphs", PyTorch do
 steps the wrapped torch optimizers directly instead of going through mmengine's optimizer wrappers, keeps the
 discriminators' image history on the device (:class:`~mmac.engine.image_pool.DeviceImagePool`) and hands the
 iteration to :class:`~mmac.engine.graphed_step.GraphedStep`. The losses are the model's own expressions
-(``_translate``, ``_batched_generator_outputs``, ``_generator_losses``, ``_discriminator_losses``), taken from
+(``forward_cycles``, ``batched_generator_outputs``, ``generator_losses``, ``discriminator_losses``), taken from
 the model it is given; the updates follow its ``update_order``.
 
 The config is the model's ``fast_step`` dict (:data:`FAST_STEP_DEFAULTS`, checked by
@@ -206,7 +206,7 @@ class FastCycleGANStep:
         graph = graph_with_loss_scaling(cfg, graph_enabled(cfg, model, device, distributed), wrappers)
         if cfg['channels_last']:
             model.to(memory_format=torch.channels_last)
-        model.image_buffers = {d: DeviceImagePool(model.buffer_size) for d in model._reachable_domains}
+        model.image_buffers = {d: DeviceImagePool(model.buffer_size) for d in model.domains}
         self._gen_wrapper, self._disc_wrapper = wrappers['generators'], wrappers['discriminators']
         self._gen_cast = _autocast(self._gen_wrapper, device, graph)
         self._disc_cast = _autocast(self._disc_wrapper, device, graph)
@@ -237,27 +237,27 @@ class FastCycleGANStep:
         def generator_losses() -> dict[str, Tensor]:
             set_requires_grad(model.discriminators, False)
             try:
-                return model._generator_losses(real, fake, reconstructions, identities)
+                return model.generator_losses(real, fake, reconstructions, identities)
             finally:
                 set_requires_grad(model.discriminators, True)
 
         with self._gen_cast:
             if self.cfg['batch_forwards']:
-                fake, reconstructions, identities = model._batched_generator_outputs(real)
+                fake, reconstructions, identities = model.batched_generator_outputs(real)
             else:
-                (fake, reconstructions), identities = model._translate(real), None
+                (fake, reconstructions), identities = model.forward_cycles(real), None
             if gens_first:
                 gen_losses = generator_losses()
         if gens_first:
             gen_log = self._update(self._gen_wrapper, gen_losses, model.generators)
         with self._disc_cast:
-            disc_losses = model._discriminator_losses(real, fake, batched=self.cfg['batch_forwards'])
+            disc_losses = model.discriminator_losses(real, fake, batched=self.cfg['batch_forwards'])
         disc_log = self._update(self._disc_wrapper, disc_losses, model.discriminators)
         if not gens_first:
             with self._gen_cast:
                 gen_losses = generator_losses()
             gen_log = self._update(self._gen_wrapper, gen_losses, model.generators)
-        return dict(model._name_total(gen_log, 'loss_g'), **model._name_total(disc_log, 'loss_d'))
+        return dict(model.name_total(gen_log, 'loss_g'), **model.name_total(disc_log, 'loss_d'))
 
     def __call__(self, real: dict[str, Tensor], iteration: int | None) -> dict[str, Tensor]:
         """Run one iteration on the preprocessed ``real`` images per domain, each (N, C, H, W).

@@ -57,7 +57,7 @@ class CycleVisualizationHook(Hook):
 
         model = model.module if is_model_wrapper(model) else model
         data = model.data_preprocessor(self._fixed, True)
-        domains = list(model._reachable_domains)
+        domains = list(model.domains)
         was_training = model.training
         model.eval()
         try:

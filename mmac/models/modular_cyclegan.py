@@ -79,6 +79,17 @@ _CHILDREN_WITH_WRAPPERS = ('generators', 'discriminators')  # what mmagic's sepa
 class ModularCycleGAN(CycleGAN):
     """CycleGAN with pluggable losses.
 
+    Training interface: both iterations, the plain one (:meth:`train_step` through mmengine's optimizer wrappers)
+    and the fast one (:class:`~mmac.engine.fast_step.FastCycleGANStep`, ``fast_step=``), compute an iteration
+    from the same public methods, so a subclass that changes one of them trains the same either way:
+
+    * :attr:`domains`, :meth:`cycle_domains`: the two domains and those whose cycle the cycle loss needs;
+    * :meth:`forward_cycles` (or :meth:`batched_generator_outputs`, the same outputs in fewer calls): the
+      translations, the cycles and the identity mappings of an iteration;
+    * :meth:`generator_losses`: every generator loss term from those outputs (override it to add one);
+    * :meth:`discriminator_losses`: the discriminators' terms on the buffered fakes;
+    * :meth:`name_total`: the logged total's name.
+
     Args:
         *args: Passed to :class:`mmagic.models.CycleGAN` (``generator``, ``discriminator``, domains,
             ``data_preprocessor`` ...).
@@ -236,6 +247,11 @@ class ModularCycleGAN(CycleGAN):
                 self.get_module(self.discriminators)[domain].init_weights()
 
     # ------------------------------------------------------------------ training
+    @property
+    def domains(self) -> tuple[str, ...]:
+        """The model's two domains (mmagic's ``reachable_domains``), e.g. ``('healthy', 'pathological')``."""
+        return tuple(self._reachable_domains)
+
     def _other(self, domain: str) -> str:
         return self._get_opposite_domain(domain)
 
@@ -243,7 +259,7 @@ class ModularCycleGAN(CycleGAN):
         """Domains whose cycle (``domain -> other -> domain``) the cycle loss needs."""
         return [d for d in self._reachable_domains if self.cycle_loss.needs_cycle(d)]
 
-    def _translate(self, real: dict[str, Tensor], cycles: bool = True):
+    def forward_cycles(self, real: dict[str, Tensor], cycles: bool = True):
         """Translations and the cycles the cycle loss needs, in mmagic's ``CycleGAN`` call order.
 
         Args:
@@ -267,7 +283,7 @@ class ModularCycleGAN(CycleGAN):
                 reconstructions[source] = gens[source](fake[target])
         return fake, {d: reconstructions[d] for d in needed}
 
-    def _generator_losses(self, real: dict[str, Tensor], fake: dict[str, Tensor],
+    def generator_losses(self, real: dict[str, Tensor], fake: dict[str, Tensor],
                           reconstructions: dict[str, Tensor],
                           identities: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
         """Adversarial, cycle and identity losses of the generators, under stock ``CycleGAN``'s names.
@@ -308,7 +324,7 @@ class ModularCycleGAN(CycleGAN):
             losses['extrapolated_cycle_loss'] = self.extrapolated_cycle_loss(gens[d](scaled), real[d])
         return losses
 
-    def _batched_generator_outputs(self, real: dict[str, Tensor]):
+    def batched_generator_outputs(self, real: dict[str, Tensor]):
         """Every generator output of an iteration in 2 calls (L_AC) or 3 (L_C) instead of 5 or 6.
 
         Inputs of one generator are concatenated along the batch and run as one forward: ``gens[first]``
@@ -317,7 +333,7 @@ class ModularCycleGAN(CycleGAN):
         Identical maths only for networks without batch statistics (see ``fast_step.batch_forwards``).
 
         Returns:
-            ``(fake, reconstructions, identities)`` as :meth:`_generator_losses` takes them.
+            ``(fake, reconstructions, identities)`` as :meth:`generator_losses` takes them.
         """
         gens = self.get_module(self.generators)
         cycles = self.cycle_domains()
@@ -340,7 +356,7 @@ class ModularCycleGAN(CycleGAN):
             run(first, [(reconstructions, first, fake[second])])
         return fake, {d: reconstructions[d] for d in cycles}, identities
 
-    def _discriminator_losses(self, real: dict[str, Tensor], fake: dict[str, Tensor],
+    def discriminator_losses(self, real: dict[str, Tensor], fake: dict[str, Tensor],
                               batched: bool = False) -> dict[str, Tensor]:
         """Discriminator losses on buffered fakes, halved as in CycleGAN: ``loss_gan_d_<domain>``, each ().
 
@@ -373,7 +389,7 @@ class ModularCycleGAN(CycleGAN):
         return {k: v.detach() for k, v in log_vars.items()}
 
     @staticmethod
-    def _name_total(log_vars: dict[str, Tensor], name: str) -> dict[str, Tensor]:
+    def name_total(log_vars: dict[str, Tensor], name: str) -> dict[str, Tensor]:
         """``log_vars`` with the total ``'loss'`` of :meth:`parse_losses` renamed to ``name``."""
         return {k if k != 'loss' else name: v for k, v in log_vars.items()}
 
@@ -415,24 +431,24 @@ class ModularCycleGAN(CycleGAN):
         def update_generators() -> dict[str, Tensor]:
             set_requires_grad(self.discriminators, False)
             try:
-                losses = self._generator_losses(real, fake, reconstructions)
-                return self._name_total(self._update(gen_wrapper, losses, self.generators, iteration), 'loss_g')
+                losses = self.generator_losses(real, fake, reconstructions)
+                return self.name_total(self._update(gen_wrapper, losses, self.generators, iteration), 'loss_g')
             finally:
                 set_requires_grad(self.discriminators, True)
 
         log_vars = {}
         with gen_wrapper.optim_context(self.generators), torch.set_grad_enabled(update_gen):
-            fake, reconstructions = self._translate(real, cycles=update_gen)
+            fake, reconstructions = self.forward_cycles(real, cycles=update_gen)
             if update_gen and gens_first:
                 log_vars.update(update_generators())
         with disc_wrapper.optim_context(self.discriminators):
-            disc_log = self._update(disc_wrapper, self._discriminator_losses(real, fake), self.discriminators,
+            disc_log = self._update(disc_wrapper, self.discriminator_losses(real, fake), self.discriminators,
                                     iteration)
         if update_gen and not gens_first:
             # Stock CycleGAN's order: the generators step against the discriminators just updated.
             with gen_wrapper.optim_context(self.generators):
                 log_vars.update(update_generators())
-        log_vars.update(self._name_total(disc_log, 'loss_d'))
+        log_vars.update(self.name_total(disc_log, 'loss_d'))
         return log_vars
 
     # ------------------------------------------------------------------ inference

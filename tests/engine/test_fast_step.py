@@ -432,3 +432,31 @@ def test_batched_forwards_with_histogram_discriminator_match_plain_step():
     assert batch_statistics_modules(fast) == []
     want, got = run(plain, plain_optim, BATCHES), run(fast, fast_optim, BATCHES)
     assert_logs_close(want, got)
+
+
+def test_a_subclass_with_an_extra_loss_term_trains_the_same_with_and_without_the_fast_step():
+    """The fast step drives the model through its public training interface (forward_cycles,
+    generator_losses, ...): a subclass that adds a term in generator_losses keeps --fast working."""
+    from mmagic.registry import MODELS
+
+    from mmac.models import ModularCycleGAN
+
+    @MODELS.register_module(name='ModularCycleGANWithGainPenalty', force=True)
+    class WithGainPenalty(ModularCycleGAN):
+        def generator_losses(self, real, fake, reconstructions, identities=None):
+            losses = super().generator_losses(real, fake, reconstructions, identities)
+            losses['gain_penalty'] = 0.1 * (fake['pathological'] - real['healthy']).abs().mean()
+            return losses
+
+    plain = build_model(ASYMMETRIC, type='ModularCycleGANWithGainPenalty')
+    plain.init_weights()
+    fast = build_model(ASYMMETRIC, type='ModularCycleGANWithGainPenalty', fast_step=dict(batch_forwards=False))
+    fast.load_state_dict(plain.state_dict())
+    assert type(plain) is WithGainPenalty and type(fast) is WithGainPenalty
+    want, got = run(plain, wrappers(plain), BATCHES), run(fast, wrappers(fast), BATCHES)
+    assert all('gain_penalty' in log for log in want + got)
+    for w, g in zip(want, got, strict=True):
+        for k in w:
+            assert torch.equal(w[k], g[k]), k
+    for (name, p), q in zip(plain.named_parameters(), fast.parameters(), strict=True):
+        assert torch.equal(p, q), name

@@ -344,11 +344,11 @@ def test_fixed_point_loss_runs_f_once_more_on_its_own_detached_output():
     fp = dict(type='FixedPointLoss', loss_weight=1.0, domain='healthy')
     model = build_model(ASYMMETRIC, fixed_point_loss=fp)
     real = {'healthy': torch.rand(2, 1, SIZE, SIZE) * 2 - 1, 'pathological': torch.rand(2, 1, SIZE, SIZE) * 2 - 1}
-    fake, rec = model._translate(real)
+    fake, rec = model.forward_cycles(real)
     with torch.no_grad():
         expected = (model.generators['healthy'](fake['healthy'].detach()) - fake['healthy']).abs().mean()
     counts = count_calls(model)
-    losses = model._generator_losses(real, fake, rec)
+    losses = model.generator_losses(real, fake, rec)
     assert losses['fixed_point_loss'].item() == pytest.approx(expected.item(), rel=1e-5)
     assert counts['healthy'] == 2  # identity F(y) and the fixed point F(F(x))
     for fast in (None, dict(cuda_graph=False)):
@@ -363,7 +363,7 @@ def test_extrapolated_cycle_runs_f_on_g_change_scaled_and_leaves_g_alone():
     ext = dict(type='ExtrapolatedCycleLoss', loss_weight=1.0, max_scale=2.0, domain='healthy')
     model = build_model(ASYMMETRIC, extrapolated_cycle_loss=ext)
     real = {'healthy': torch.rand(2, 1, SIZE, SIZE) * 2 - 1, 'pathological': torch.rand(2, 1, SIZE, SIZE) * 2 - 1}
-    fake, rec = model._translate(real)
+    fake, rec = model.forward_cycles(real)
     torch.manual_seed(3)
     k = 1.0 + torch.rand(2)  # the draw the loss makes after the same seed
     y, gy = real['healthy'], fake['pathological']
@@ -372,7 +372,7 @@ def test_extrapolated_cycle_runs_f_on_g_change_scaled_and_leaves_g_alone():
         expected = (model.generators['healthy'](scaled) - y).abs().mean()
     counts = count_calls(model)
     torch.manual_seed(3)
-    losses = model._generator_losses(real, fake, rec)
+    losses = model.generator_losses(real, fake, rec)
     assert losses['extrapolated_cycle_loss'].item() == pytest.approx(expected.item(), rel=1e-5)
     assert counts['healthy'] == 2  # identity F(y) and F on the extrapolated slice
     model.zero_grad()
