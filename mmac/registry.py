@@ -13,6 +13,7 @@ registers the recorded classes. Modules that need mmagic anyway (``models/modula
 from __future__ import annotations
 
 import importlib
+import sys
 import warnings
 from collections.abc import Callable
 from typing import TypeVar
@@ -21,7 +22,7 @@ from mmac._compat import apply_numpy2_shim, check_stack
 from mmac._validate import check_choice
 
 T = TypeVar("T")
-REGISTRIES = ("MODELS", "DATASETS", "TRANSFORMS", "METRICS", "HOOKS")
+REGISTRIES = ("MODELS", "DATASETS", "TRANSFORMS", "METRICS", "HOOKS", "OPTIM_WRAPPERS")
 # Every module that defines a registered component; register_all_modules() imports them all.
 COMPONENT_MODULES = (
     "mmac.losses.cycle",  # CycleConsistencyLoss, AsymmetricCycleLoss
@@ -57,8 +58,10 @@ def get_registry(name: str):
 def register(registry: str, force: bool = False) -> Callable[[T], T]:
     """Class decorator: mark a class for mmagic's ``registry``; :func:`register_all_modules` registers it.
 
-    Importing a marked module imports nothing of mmagic. After :func:`register_all_modules` has run, a class
-    marked later (a module imported afterwards) is registered at once.
+    The one registration style of mmac's components. Importing a marked module imports nothing of mmagic (the
+    pure core stays usable without it); once mmagic's registries are loaded (a module that imports mmagic
+    itself, or after :func:`register_all_modules`), a marked class is registered at once, as mmagic's own
+    ``@MODELS.register_module()`` would.
 
     Args:
         registry: Name of the mmagic registry, e.g. ``'MODELS'``.
@@ -71,7 +74,7 @@ def register(registry: str, force: bool = False) -> Callable[[T], T]:
 
     def decorator(cls: T) -> T:
         _pending.append((registry, cls, force))
-        if _registered:
+        if _registered or "mmagic.registry" in sys.modules:  # mmagic is loaded anyway: register now
             _register_pending()
         return cls
 

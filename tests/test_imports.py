@@ -87,3 +87,16 @@ def test_tool_help_loads_no_mmagic(tool):
             "except SystemExit as exc:\n"
             "    assert exc.code in (0, None), exc.code\n")
     assert not _loaded_after(code) & {"mmagic", "mmcv", "diffusers", "transformers"}
+
+
+def test_one_registration_style():
+    """Every mmac component is marked with mmac.registry.register, none with a registry's own decorator."""
+    import re
+
+    from tests.conftest import REPO
+
+    own = [f"{path.relative_to(REPO)}:{i}" for path in sorted((REPO / "mmac").rglob("*.py"))
+           if path.name != "registry.py"
+           for i, line in enumerate(path.read_text().splitlines(), start=1)
+           if re.match(r"\s*@\w+\.register_module\(", line)]
+    assert not own, own

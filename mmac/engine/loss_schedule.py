@@ -11,13 +11,13 @@ The weight is a function of the runner's iteration alone, so a resumed run conti
 """
 from __future__ import annotations
 
-from mmagic.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from torch import nn
 
 from mmac._validate import check_int, check_type
 from mmac.losses.schedule import check_schedule, weight_at
+from mmac.registry import register
 
 
 def loss_modules(model: nn.Module) -> list[str]:
@@ -25,7 +25,7 @@ def loss_modules(model: nn.Module) -> list[str]:
     return sorted(name for name, child in model.named_children() if hasattr(child, 'loss_weight'))
 
 
-@HOOKS.register_module()
+@register("HOOKS")
 class LossWeightScheduleHook(Hook):
     """Set ``model.<loss>.loss_weight`` before every training iteration from a schedule.
 

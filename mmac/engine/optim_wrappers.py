@@ -13,8 +13,9 @@ import contextlib
 
 import torch
 import torch.nn as nn
-from mmagic.registry import OPTIM_WRAPPERS
 from mmengine.optim import OptimWrapper
+
+from mmac.registry import register
 
 _DTYPES = {'bfloat16': torch.bfloat16, 'float16': torch.float16}
 #: Allowed values of ``AutocastOptimWrapper(dtype=...)`` and ``enable_amp(dtype=...)``.
@@ -34,7 +35,7 @@ def default_amp_dtype(device: torch.device | str) -> str:
     return 'bfloat16'
 
 
-@OPTIM_WRAPPERS.register_module()
+@register("OPTIM_WRAPPERS")
 class AutocastOptimWrapper(OptimWrapper):
     """An optimizer wrapper whose ``optim_context`` runs the forward pass under ``torch.autocast``.
 

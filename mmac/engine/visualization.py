@@ -4,11 +4,12 @@ from __future__ import annotations
 import os.path as osp
 
 import torch
-from mmagic.registry import HOOKS
 from mmengine.hooks import Hook
 
+from mmac.registry import register
 
-@HOOKS.register_module()
+
+@register("HOOKS")
 class CycleVisualizationHook(Hook):
     """Every ``interval`` iterations, translate a fixed training batch and save an image grid.
 

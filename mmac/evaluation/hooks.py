@@ -3,16 +3,16 @@ from __future__ import annotations
 
 import os.path as osp
 
-from mmagic.registry import HOOKS
 from mmengine.dist import master_only
 from mmengine.hooks import Hook
 
 from mmac.evaluation.metrics import ThresholdDiceMetric
 from mmac.evaluation.stats import SCORE_KEYS, group_summary, per_patient
 from mmac.fileio import write_csv_atomic
+from mmac.registry import register
 
 
-@HOOKS.register_module()
+@register("HOOKS")
 class ThresholdDiceHook(Hook):
     """After each validation/test, write ``<work_dir>/dice/<phase>_per_patient.csv`` and ``..._per_slice.csv``.
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from mmagic.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
@@ -20,6 +19,7 @@ from mmac.evaluation.faithfulness import faithfulness, infiltration_only
 from mmac.evaluation.fat_fraction import fat_fraction_estimate  # noqa: F401  (re-exported)
 from mmac.evaluation.stats import group_summary, per_patient
 from mmac.evaluation.threshold_dice import optimal_threshold_dice_batch
+from mmac.registry import register
 
 
 def _to_numpy(value) -> np.ndarray:
@@ -38,7 +38,7 @@ def _squeeze_channel(array: np.ndarray, key: str) -> np.ndarray:
                      f"{array.shape}")
 
 
-@METRICS.register_module()
+@register("METRICS")
 class ThresholdDiceMetric(BaseMetric):
     """Per-slice optimal two-threshold Dice of original and translated slices, logged per group.
 

@@ -31,6 +31,7 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmac.engine.fast_step import FastCycleGANStep, check_fast_step_cfg
 from mmac.engine.graphed_step import GraphedStep
 from mmac.engine.guards import average_gradients, check_finite
+from mmac.registry import register
 
 Tensor = torch.Tensor
 
@@ -75,7 +76,7 @@ def _rename(state_dict: dict, pairs: list[tuple[str, str]]) -> None:
 _CHILDREN_WITH_WRAPPERS = ('generators', 'discriminators')  # what mmagic's separate DDP wraps in this model
 
 
-@MODELS.register_module()
+@register("MODELS")
 class ModularCycleGAN(CycleGAN):
     """CycleGAN with pluggable losses.
 
