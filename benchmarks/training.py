@@ -47,7 +47,7 @@ def _device(device: str) -> torch.device:
 
 def amp_dtype_name(device: torch.device) -> str:
     """``'bf16'`` or ``'fp16'``: what ``amp=True`` autocasts to on ``device`` (see ``default_amp_dtype``)."""
-    from mmac.engine.optim_wrappers import default_amp_dtype
+    from mmac.training.optim_wrappers import default_amp_dtype
 
     return {'bfloat16': 'bf16', 'float16': 'fp16'}[default_amp_dtype(device)]
 
@@ -78,7 +78,7 @@ def build_variant(variant: dict, size: int, base_channels: int, num_down: int, d
     register_all_modules()
     from mmagic.registry import MODELS
 
-    from mmac.engine.optim_wrappers import AutocastOptimWrapper
+    from mmac.training.optim_wrappers import AutocastOptimWrapper
 
     init_default_scope('mmagic')
     variant = dict(variant)

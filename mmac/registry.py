@@ -38,9 +38,9 @@ COMPONENT_MODULES = (
     "mmac.datasets.thigh_mr",  # ThighMRDataset, PackDomainInputs
     "mmac.evaluation.metrics",  # ThresholdDiceMetric
     "mmac.evaluation.hooks",  # ThresholdDiceHook
-    "mmac.engine.optim_wrappers",  # AutocastOptimWrapper
-    "mmac.engine.visualization",  # CycleVisualizationHook
-    "mmac.engine.loss_schedule",  # LossWeightScheduleHook
+    "mmac.training.optim_wrappers",  # AutocastOptimWrapper
+    "mmac.training.visualization",  # CycleVisualizationHook
+    "mmac.training.loss_schedule",  # LossWeightScheduleHook
 )
 
 _pending: list[tuple[str, type, bool]] = []  # (registry, class, force) marked but not yet registered
@@ -94,7 +94,7 @@ def register_all_modules(init_default_scope: bool = False) -> None:
 
     Checks the installed stack first (:func:`mmac._compat.check_stack`), so that a wrong environment gives
     one message naming the fix instead of a deep import error, and makes mmengine load local checkpoints
-    with ``weights_only=True`` (:func:`mmac.engine.checkpoint.install_checkpoint_loader`).
+    with ``weights_only=True`` (:func:`mmac.checkpoint.install_checkpoint_loader`).
 
     Args:
         init_default_scope: Also set mmengine's default scope to ``'mmagic'``, so that ``MODELS.build`` finds
@@ -113,7 +113,7 @@ def register_all_modules(init_default_scope: bool = False) -> None:
             importlib.import_module(module)
     _registered = True
     _register_pending()
-    from mmac.engine.checkpoint import install_checkpoint_loader
+    from mmac.checkpoint import install_checkpoint_loader
 
     install_checkpoint_loader()
     if init_default_scope:

@@ -35,7 +35,7 @@ def test_import_mmac_loads_no_openmmlab():
 
 
 @pytest.mark.parametrize("module", ["mmac.losses", "mmac.models", "mmac.models.unet", "mmac.datasets",
-                                    "mmac.engine"])
+                                    "mmac.training"])
 def test_torch_modules_load_no_mmagic(module):
     assert _loaded_after(f"import {module}") <= {"torch"}
 

@@ -49,7 +49,7 @@ def trained_tiny_model(cohort: Path, tmp_path_factory) -> TinyModel:
     """Train (once per cohort and session) and return the tiny model."""
     key = str(Path(cohort).resolve())
     if key not in _CACHE:
-        from mmac.engine.launch import build_runner, load_config
+        from mmac.runner.launch import build_runner, load_config
 
         work_dir = tmp_path_factory.mktemp("tiny_translator") / "work"
         cfg = load_config(str(CPU_CONFIG), work_dir=str(work_dir), cfg_options=tiny_cfg_options(Path(cohort)))

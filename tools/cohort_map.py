@@ -19,8 +19,8 @@ def main(argv=None) -> int:
     p.add_argument('--out', required=True, help='output folder')
     p.add_argument('--coverage', action='store_true', help="add G's pathology coverage per seed (mechanism)")
     args = p.parse_args(argv)
-    from mmac.engine.launch import cli_error
     from mmac.report.cohort_map import add_coverage, cohort_map, read_spec, write_map
+    from mmac.runner.launch import cli_error
 
     try:
         options, points = read_spec(args.spec)

@@ -24,9 +24,9 @@ paper's protocol, trains with --fast, and writes the report at the end; options 
 import argparse
 import sys
 
-from mmac.engine.launch import parse_cfg_options
 from mmac.protocol.grid import PAPER_LOSSES, REFERENCE, make_grid
 from mmac.protocol.runs import check_fold_data, check_fold_files, check_losses, pending_runs, rescore_grid, run_grid
+from mmac.runner.launch import parse_cfg_options
 
 
 def parse_args(argv=None):
@@ -136,8 +136,8 @@ def run_map_preset(args, preset) -> int:
 def run_protocol(args, cohort: dict | None = None, data_root: str | None = None) -> int:
     """One protocol: the grid of ``args`` on one cohort (the preset's, or ``cohort`` in ``data_root``)."""
     from mmac._cpu import available_cpus
-    from mmac.engine.launch import cli_error, load_config
     from mmac.protocol.runs import visible_gpus
+    from mmac.runner.launch import cli_error, load_config
 
     try:
         cfg_options = dict(apply_preset(args), **parse_cfg_options(args.cfg_options))

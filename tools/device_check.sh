@@ -94,7 +94,7 @@ fi
 
 # The tests that need a GPU (the CPU ones run everywhere, in CI too).
 step gpu_tests 80 python3 -m pytest -q -p no:cacheprovider -rs -k "gpu or cuda_graph" \
-  tests/engine/test_graphed_step.py tests/engine/test_image_pool.py tests/engine/test_fast_step.py
+  tests/training/test_graphed_step.py tests/training/test_image_pool.py tests/training/test_fast_step.py
 step bench_fp32 100 python3 tools/benchmark.py train "${net[@]}" --batch-sizes 1 8 --iters "$iters" --warmup 6
 
 # A real run through the runner on a small phantom cohort: --fast --amp for 40 iterations (graph capture,

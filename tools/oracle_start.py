@@ -45,14 +45,14 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmac.engine.launch import cli_error
+    from mmac.runner.launch import cli_error
 
     try:
         import torch
 
         from mmac import register_all_modules
         from mmac.apis.oracle import pretrain_with_truth, training_patients, truth_pairs
-        from mmac.engine.launch import load_config, parse_cfg_options
+        from mmac.runner.launch import load_config, parse_cfg_options
 
         register_all_modules(init_default_scope=True)
         from mmagic.registry import MODELS

@@ -77,7 +77,7 @@ def summarise(frame):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmac.engine.launch import cli_error
+    from mmac.runner.launch import cli_error
 
     if args.every < 1:
         return cli_error(ValueError(f"--every must be >= 1, got {args.every}"))

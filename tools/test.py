@@ -5,8 +5,8 @@
 import argparse
 import sys
 
-from mmac.engine.config_checks import preflight_datasets, preflight_model
-from mmac.engine.launch import add_runner_args, cli_error, load_config, parse_cfg_options, set_local_rank
+from mmac.runner.config_checks import preflight_datasets, preflight_model
+from mmac.runner.launch import add_runner_args, cli_error, load_config, parse_cfg_options, set_local_rank
 
 
 def parse_args(argv=None):
@@ -28,7 +28,7 @@ def main(argv=None) -> int:
         preflight_datasets(cfg, ('test_dataloader',))  # bad data or dataset arguments: one error line, no work dir
     except (FileNotFoundError, ValueError) as exc:
         return cli_error(exc)
-    from mmac.engine.launch import run_runner
+    from mmac.runner.launch import run_runner
 
     return run_runner(cfg, 'test')
 

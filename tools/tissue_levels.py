@@ -37,7 +37,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmac.engine.launch import cli_error
+    from mmac.runner.launch import cli_error
 
     try:
         from mmac.datasets.levels import level_summary, tissue_levels

@@ -6,8 +6,8 @@
 import argparse
 import sys
 
-from mmac.engine.config_checks import preflight_checkpoint, preflight_datasets, preflight_training
-from mmac.engine.launch import add_runner_args, cli_error, load_config, parse_cfg_options, set_local_rank
+from mmac.runner.config_checks import preflight_checkpoint, preflight_datasets, preflight_training
+from mmac.runner.launch import add_runner_args, cli_error, load_config, parse_cfg_options, set_local_rank
 
 
 def parse_args(argv=None):
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
         preflight_datasets(cfg)  # bad data or dataset arguments: one error line, no work dir
     except (FileNotFoundError, ValueError) as exc:
         return cli_error(exc)
-    from mmac.engine.launch import run_runner
+    from mmac.runner.launch import run_runner
 
     return run_runner(cfg, 'train')
 

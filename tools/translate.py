@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.checkpoint is None:
-            from mmac.engine.launch import find_run
+            from mmac.runner.launch import find_run
 
             config, checkpoint = find_run(args.model)
             print(f"model: {config} + {checkpoint}", file=sys.stderr)

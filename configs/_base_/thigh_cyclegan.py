@@ -9,7 +9,7 @@ custom_imports = dict(imports=['mmac.registration'], allow_failed_imports=False)
 # The default data is the synthetic cohort: `python tools/make_phantom.py --out data/phantom`.
 # For real scans set data_root, the folder holding manifest.csv (see README, "Real data"), in a config that
 # inherits this one or with `--cfg-options data_root=...`: the three loaders below leave their data_root None,
-# and mmac's tools (mmac.engine.launch.load_config) fill it from this one key.
+# and mmac's tools (mmac.runner.launch.load_config) fill it from this one key.
 data_root = 'data/phantom'
 manifest = 'manifest.csv'
 image_size = 256

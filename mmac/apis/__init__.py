@@ -1,5 +1,6 @@
 """Inference on trained models: pseudo-healthy translation of slices, volumes and NIfTI files."""
-from mmac.apis.inference import Translator, init_model, init_translator, model_image_size, translate
+from mmac.apis.api import translate
+from mmac.apis.inference import Translator, init_model, init_translator, model_image_size
 from mmac.apis.nifti import (
     VolumeResult,
     find_inputs,

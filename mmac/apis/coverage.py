@@ -221,12 +221,12 @@ def _test_subjects(dataset_cfg, records) -> set:
 
 def run_coverage(work_dir: str, every: int = 4, device: str = 'cpu', cohorts: dict | None = None) -> list[dict]:
     """:func:`model_coverage` of a training run's work dir (config and last checkpoint found by
-    :func:`mmac.engine.launch.find_run`); each row gets ``run`` = ``work_dir``.
+    :func:`mmac.runner.launch.find_run`); each row gets ``run`` = ``work_dir``.
 
     Raises:
         FileNotFoundError: No config or checkpoint in ``work_dir``, or the cohort's manifest is missing.
     """
-    from mmac.engine.launch import find_run
+    from mmac.runner.launch import find_run
 
     config, checkpoint = find_run(work_dir)
     return [dict(run=work_dir, **row)

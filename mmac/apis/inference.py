@@ -7,8 +7,8 @@ muscle on F(x) by two intensity thresholds. This module loads such a model from 
 checkpoint and runs F outside the mmengine runner.
 
 The entry points follow mmagic's ``mmagic.apis``: :func:`init_model` loads a model from a config and a checkpoint,
-or from a training run's work dir alone, and :func:`translate` applies it to an array, a NIfTI file or a study's
-manifest::
+or from a training run's work dir alone, and :func:`~mmac.apis.api.translate` applies it to an array, a NIfTI
+file or a study's manifest::
 
     from mmac.apis import init_model, translate
     model = init_model("work_dirs/ac_cyclegan_thigh")               # its config and latest checkpoint
@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from mmac._validate import check_choice, check_int
 from mmac.datasets.manifest import slices_to_volume, volume_to_slices
 
-__all__ = ["Translator", "init_model", "init_translator", "load_model_config", "model_image_size", "translate"]
+__all__ = ["Translator", "init_model", "init_translator", "load_model_config", "model_image_size"]
 
 
 def _scalar(value: Any, default: float, what: str) -> float:
@@ -90,7 +90,7 @@ class Translator:
             ``'fit'``, see :func:`mmac.datasets.thigh_mr.fit_slices`). Defaults to ``'fit'``.
         device: Torch device. Defaults to ``'cpu'``.
         cfg: The model's mmengine ``Config``, kept as ``self.cfg`` (as mmagic's ``init_model`` keeps
-            ``model.cfg``); :func:`translate` reads its mask labels. Defaults to None.
+            ``model.cfg``); :func:`~mmac.apis.api.translate` reads its mask labels. Defaults to None.
 
     Raises:
         ValueError: ``direction`` is not a domain of the model, or ``image_size`` is not divisible by
@@ -318,7 +318,7 @@ def init_translator(config, checkpoint: str | Path, device: str | torch.device =
     register_all_modules()  # mmac's components and the weights-only checkpoint loader
     from mmengine.registry import init_default_scope
 
-    from mmac.engine.checkpoint import load_checkpoint_strict
+    from mmac.checkpoint import load_checkpoint_strict
 
     cfg = load_model_config(config)
     if not Path(checkpoint).is_file():
@@ -349,7 +349,7 @@ def _model_files(config, checkpoint) -> tuple:
             raise ValueError(f"init_model: {checkpoint} is a checkpoint file, not a work dir; give its config too, "
                              "init_model(CONFIG, CHECKPOINT)")
         return config, Path(checkpoint)
-    from mmac.engine.launch import find_run
+    from mmac.runner.launch import find_run
 
     found_config, found = find_run(str(checkpoint))  # both inside the work dir, wherever it now lies
     return (found_config if config is None else config), Path(found)
@@ -357,13 +357,13 @@ def _model_files(config, checkpoint) -> tuple:
 
 def init_model(config=None, checkpoint: str | Path | None = None, device: str | torch.device = "cpu",
                direction: str = "healthy") -> Translator:
-    """Load a trained model for :func:`translate`, in the manner of mmagic's ``init_model``.
+    """Load a trained model for :func:`~mmac.apis.api.translate`, in the manner of mmagic's ``init_model``.
 
     Any of ``init_model(CONFIG, CHECKPOINT)``, ``init_model(WORK_DIR)`` or ``init_model(None, WORK_DIR)`` (the
     config mmengine dumped into the work dir), and ``init_model(CONFIG, WORK_DIR)`` (that config, the work dir's
     checkpoint). A work dir's checkpoint is the one its ``last_checkpoint`` file names, looked up by file name
     inside the work dir (a moved or copied work dir loads its own file, never the original folder's), else its
-    ``iter_<n>.pth`` / ``epoch_<n>.pth`` with the largest ``n`` (:func:`mmac.engine.launch.find_run`).
+    ``iter_<n>.pth`` / ``epoch_<n>.pth`` with the largest ``n`` (:func:`mmac.runner.launch.find_run`).
 
     Known harmless third-party warnings raised while the model is built (:data:`mmac._compat.THIRD_PARTY_NOISE`:
     pkg_resources, transformers' pytree deprecation, mmcv's conv-bias note) are not shown; the process's warning
@@ -397,71 +397,3 @@ def init_model(config=None, checkpoint: str | Path | None = None, device: str | 
         for category, message in THIRD_PARTY_NOISE:
             warnings.filterwarnings("ignore", message=message, category=category)
         return init_translator(config, checkpoint, device=device, direction=direction)
-
-
-def translate(model: Translator, input, out_dir: str | Path | None = None, mask: str | Path | None = None,
-              batch_size: int = 16, progress: bool = False, mask_labels=None):
-    """Translate with a model from :func:`init_model`: an array in memory, or NIfTI volumes on disk.
-
-    ``input`` may be:
-
-    * a slice, ``(H, W)`` intensities normalised to [0, 1] (:func:`mmac.datasets.manifest.normalise`, as the
-      dataset does per volume): returns F(x), ``(H, W)`` float32 in [0, 1]. A size other than the training size
-      is fitted to it and back (:meth:`Translator.translate_slices`, which also takes a stack ``(N, H, W)``).
-    * a volume, ``(X, Y, Z)`` in [0, 1], canonical RAS, translated slice by slice along Z
-      (:meth:`Translator.translate_volume`): returns ``(X, Y, Z)`` float32 in [0, 1].
-    * a NIfTI file (``.nii`` / ``.nii.gz``): writes ``<name>_pseudohealthy.nii.gz``, ``<name>_fatmap.nii.gz``,
-      ``<name>_muscle.nii.gz`` and a row of ``fat_fraction.csv`` into ``out_dir``, in the input's grid, header
-      and intensity scale (:mod:`mmac.apis.nifti`); returns its :class:`~mmac.apis.nifti.VolumeResult`.
-    * a folder of NIfTI files, or a study's ``manifest.csv`` (every image it lists, outputs named by subject,
-      its masks the reference masks): the same for each volume, all checked before any is translated; returns
-      a list of results in input order.
-
-    Args:
-        model: The translator from :func:`init_model`.
-        input: An array or a path, as above.
-        out_dir: Output folder of a path input (created if missing). Defaults to None.
-        mask: For a path input, reference muscle masks that set the thresholds: a mask file (one volume), a
-            folder of masks or a manifest; None: histogram thresholds (a manifest input uses its own masks).
-            Defaults to None.
-        batch_size: Slices per forward pass. Defaults to 16.
-        progress: tqdm progress bars. Defaults to False.
-        mask_labels: For a path input, the mask labels that are muscle; None: the model config's, else every
-            non-zero voxel. Defaults to None.
-
-    Returns:
-        The translated array, or what was written for a path input (see above).
-
-    Raises:
-        TypeError: ``model`` is not a :class:`Translator`, or ``input`` neither a numpy array nor a path.
-        ValueError: An array that is not 2D or 3D, not finite or outside [0, 1]; ``out_dir``, ``mask`` or
-            ``mask_labels`` with an array, or no ``out_dir`` with a path; bad NIfTI inputs (all listed, nothing
-            written).
-        FileNotFoundError: A path input or mask that does not exist.
-    """
-    import os
-
-    if not isinstance(model, Translator):
-        raise TypeError(f"model must be a Translator from mmac.apis.init_model, got {type(model).__name__}")
-    if isinstance(input, np.ndarray):
-        given = [name for name, value in (("out_dir", out_dir), ("mask", mask), ("mask_labels", mask_labels))
-                 if value is not None]
-        if given:
-            raise ValueError(f"translate: {', '.join(given)} apply to a NIfTI or manifest path, not to an array, "
-                             "whose translation is returned")
-        if input.ndim == 2:
-            return model.translate_slices(input[None], batch_size=batch_size, progress=progress)[0]  # (H, W)
-        if input.ndim == 3:
-            return model.translate_volume(input, batch_size=batch_size, progress=progress)  # (X, Y, Z)
-        raise ValueError(f"translate: an array must be a slice (H, W) or a volume (X, Y, Z), got shape "
-                         f"{input.shape}; for a stack of slices (N, H, W) call model.translate_slices")
-    if not isinstance(input, (str, os.PathLike)):
-        raise TypeError(f"translate: input must be a numpy array, a NIfTI file, a folder of them or a manifest.csv, "
-                        f"got {type(input).__name__}")
-    if out_dir is None:
-        raise ValueError(f"translate: the outputs of {input} are written as NIfTI files; give out_dir")
-    from mmac.apis.nifti import is_manifest, translate_inputs
-
-    results = translate_inputs(model, input, out_dir, mask=mask, batch_size=batch_size, progress=progress,
-                               mask_labels=mask_labels)
-    return results if is_manifest(input) or Path(input).is_dir() else results[0]

@@ -224,7 +224,7 @@ class ThighMRDataset(BaseDataset):
     Args:
         manifest: Manifest path, joined to ``data_root`` when relative.
         data_root: Root folder. The shipped configs set None here and one ``data_root`` at the top of the config,
-            which mmac's tools copy into every loader (:func:`mmac.engine.launch.apply_data_root`); None reaching
+            which mmac's tools copy into every loader (:func:`mmac.runner.launch.apply_data_root`); None reaching
             the dataset is an error. Defaults to ``''``.
         split: ``'train'``, ``'val'`` or ``'test'``; None takes ``'test'`` when ``test_mode`` else ``'train'``.
             ``'val'`` and ``'test'`` select the same subjects and items (a fold's test subjects): the paper
@@ -279,7 +279,7 @@ class ThighMRDataset(BaseDataset):
         if data_root is None:
             raise ValueError("ThighMRDataset: data_root is None. The shipped configs take it from the `data_root` "
                              "at the top of the config, which mmac's tools (tools/train.py, tools/test.py, "
-                             "tools/cross_validate.py, mmac.engine.launch.load_config) copy into every loader; "
+                             "tools/cross_validate.py, mmac.runner.launch.load_config) copy into every loader; "
                              "elsewhere set <loader>.dataset.data_root")
         if split is None:
             split = "test" if test_mode else "train"

@@ -1,5 +1,5 @@
 """A loss weight that changes with the training iteration (pure maths; the hook is
-:class:`mmac.engine.loss_schedule.LossWeightScheduleHook`).
+:class:`mmac.training.loss_schedule.LossWeightScheduleHook`).
 
 Two shapes, with ``w0`` the weight at the start (``start_weight``) and ``w1`` the weight at the end (``end_weight``):
 

@@ -14,7 +14,7 @@ keeps mmagic's constructor, data flow and logged loss names (``loss_gan_g_<domai
 mmagic's (discriminators first); with the latter, the default symmetric loss, stock weights and no image pool
 it takes stock ``CycleGAN``'s training steps exactly (tests/models/test_modular_cyclegan.py).
 
-With ``fast_step`` set, ``train_step`` hands the iteration to :class:`~mmac.engine.fast_step.FastCycleGANStep`,
+With ``fast_step`` set, ``train_step`` hands the iteration to :class:`~mmac.training.fast_step.FastCycleGANStep`,
 which bypasses the optimizer wrappers' Python machinery, keeps the discriminators' image history on the device
 and, on a GPU, captures the whole iteration in one CUDA graph; it computes this model's loss expressions.
 """
@@ -28,10 +28,10 @@ from mmagic.structures import DataSample
 from mmengine import MessageHub
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 
-from mmac.engine.fast_step import FastCycleGANStep, check_fast_step_cfg
-from mmac.engine.graphed_step import GraphedStep
-from mmac.engine.guards import average_gradients, check_finite
 from mmac.registry import register
+from mmac.training.fast_step import FastCycleGANStep, check_fast_step_cfg
+from mmac.training.graphed_step import GraphedStep
+from mmac.training.guards import average_gradients, check_finite
 
 Tensor = torch.Tensor
 
@@ -81,7 +81,7 @@ class ModularCycleGAN(CycleGAN):
     """CycleGAN with pluggable losses.
 
     Training interface: both iterations, the plain one (:meth:`train_step` through mmengine's optimizer wrappers)
-    and the fast one (:class:`~mmac.engine.fast_step.FastCycleGANStep`, ``fast_step=``), compute an iteration
+    and the fast one (:class:`~mmac.training.fast_step.FastCycleGANStep`, ``fast_step=``), compute an iteration
     from the same public methods, so a subclass that changes one of them trains the same either way:
 
     * :attr:`domains`, :meth:`cycle_domains`: the two domains and those whose cycle the cycle loss needs;
@@ -112,7 +112,7 @@ class ModularCycleGAN(CycleGAN):
             in the paper; defaults to None (no such term).
         test_in_train_mode: Run ``val_step``/``test_step`` in train mode as mmagic's ``forward_test`` does
             (dropout and batch statistics active). Defaults to False (eval mode).
-        check_finite: Stop with :class:`~mmac.engine.guards.NonFiniteLossError` naming the iteration and the
+        check_finite: Stop with :class:`~mmac.training.guards.NonFiniteLossError` naming the iteration and the
             loss term when a loss is NaN/inf, before any optimizer step. Costs one host sync per update.
             Defaults to True.
         update_order: ``'generators_first'`` (default; the original CycleGAN and the paper: the generators
@@ -120,7 +120,7 @@ class ModularCycleGAN(CycleGAN):
             or ``'discriminators_first'`` (mmagic's stock ``CycleGAN``: the discriminators step first, then the
             generators against the updated discriminators). The generators' forwards run once either way.
         fast_step: None (default) trains through the optimizer wrappers as mmengine does. A dict switches
-            to the fast iteration (:mod:`mmac.engine.fast_step`), with keys ``cuda_graph`` (True, False or
+            to the fast iteration (:mod:`mmac.training.fast_step`), with keys ``cuda_graph`` (True, False or
             ``'auto'``: capture when the model is on a GPU, not distributed, without host-syncing layers or
             fp16 loss scaling, and go on eagerly if the capture fails; default ``'auto'``), ``channels_last``
             (default False),
@@ -396,12 +396,12 @@ class ModularCycleGAN(CycleGAN):
 
     @property
     def graphed_step(self) -> GraphedStep | None:
-        """The fast step's :class:`~mmac.engine.graphed_step.GraphedStep`, once the first fast iteration built it."""
+        """The fast step's :class:`~mmac.training.graphed_step.GraphedStep`, once the first fast iteration built it."""
         return None if self._fast is None else self._fast.graphed
 
     def train_step(self, data: dict, optim_wrapper: OptimWrapperDict) -> dict[str, Tensor]:
         """One CycleGAN iteration, the two updates in ``update_order``: the fast step when ``fast_step`` is set
-        (:class:`~mmac.engine.fast_step.FastCycleGANStep`), else the plain one through the optimizer wrappers.
+        (:class:`~mmac.training.fast_step.FastCycleGANStep`), else the plain one through the optimizer wrappers.
 
         Args:
             data: A batch from the dataloader with ``inputs['img_<domain>']`` for both domains.

@@ -23,10 +23,11 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
-from mmac._cpu import threads_per_job  # noqa: F401  (defined in mmac._cpu, which engine uses too; re-exported)
+from mmac._cpu import threads_per_job  # noqa: F401  (defined in mmac._cpu, which the runner uses too; re-exported)
 from mmac.evaluation.stats import SCORE_KEYS
 from mmac.fileio import write_csv_atomic, write_json_atomic
 from mmac.protocol.grid import RunSpec
+from mmac.runner.config_checks import LOADERS
 
 RESULT_COLUMNS = ['run', 'loss', 'w_c', 'fold', 'repetition', 'subject', 'group', 'slice', 'dice_original',
                   'dice_translated', 'lo_original', 'hi_original', 'lo_translated', 'hi_translated']
@@ -109,7 +110,7 @@ def check_losses(cfg, losses: Sequence[str]) -> None:
     A loss is one of the paper's (``L_C``, ``L_AC``), a name in the config's top-level ``cycle_losses``, or the
     type name of a cycle loss registered in mmagic's ``MODELS`` (a user's module reaches the registry through
     the config's ``custom_imports``). Each of the others is built into the config's model once
-    (:func:`mmac.engine.config_checks.preflight_model`), so a misspelt option is refused with the arguments the
+    (:func:`mmac.runner.config_checks.preflight_model`), so a misspelt option is refused with the arguments the
     loss takes.
 
     Args:
@@ -123,8 +124,8 @@ def check_losses(cfg, losses: Sequence[str]) -> None:
 
     from mmagic.registry import MODELS
 
-    from mmac.engine.config_checks import _registries_ready, preflight_model
     from mmac.protocol.grid import LOSSES, check_loss_name, cycle_loss_config
+    from mmac.runner.config_checks import _registries_ready, preflight_model
 
     defined = cfg.get('cycle_losses') or {}
     _registries_ready(cfg)
@@ -150,7 +151,7 @@ def check_losses(cfg, losses: Sequence[str]) -> None:
 def check_fold_data(config: str, folds: Sequence[int], cfg_options: dict | None = None, log=print) -> None:
     """Before any run starts: every fold's training and test data can be read and evaluated.
 
-    Builds each fold's train and test datasets once (:func:`mmac.engine.config_checks.preflight_datasets`):
+    Builds each fold's train and test datasets once (:func:`mmac.runner.config_checks.preflight_datasets`):
     the manifest and every volume and mask are read and checked, every tested patient's mask covers its
     annotated slices, and every fold's test part holds a pathological patient. So a bad mask or a fold without
     patients stops the grid at once, not after the folds before it have trained.
@@ -158,8 +159,8 @@ def check_fold_data(config: str, folds: Sequence[int], cfg_options: dict | None 
     Raises:
         ValueError, FileNotFoundError: The dataset's message, prefixed with the fold.
     """
-    from mmac.engine.config_checks import preflight_datasets
-    from mmac.engine.launch import load_config
+    from mmac.runner.config_checks import preflight_datasets
+    from mmac.runner.launch import load_config
 
     folds = sorted(set(folds))
     if not folds:
@@ -167,7 +168,7 @@ def check_fold_data(config: str, folds: Sequence[int], cfg_options: dict | None 
     log(f"checking the data of fold(s) {', '.join(map(str, folds))}")
     for fold in folds:
         cfg = load_config(config, cfg_options=for_fold(cfg_options, fold))
-        for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        for loader in LOADERS:
             cfg[loader].dataset.fold = fold
         try:
             with _forget_run_instances():  # the default scope and logger the check makes are not kept
@@ -242,14 +243,14 @@ def run_config(config: str, spec: RunSpec, out_dir: str, iters: int | None = Non
     Raises:
         ValueError: Both ``iters`` and ``epochs`` given, or a non-positive schedule.
     """
-    from mmac.engine.launch import load_config
+    from mmac.runner.launch import load_config
 
     if iters is not None and epochs is not None:
         raise ValueError("give --iters or --epochs, not both")
     cfg = load_config(config, work_dir=run_dir(out_dir, spec), cfg_options=for_fold(cfg_options, spec.fold),
                       fast=fast)
     cfg.model.cycle_loss = spec.cycle_loss(cfg.get('cycle_losses'))
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+    for loader in LOADERS:
         cfg[loader].dataset.fold = spec.fold
     cfg.randomness = dict(seed=spec.seed, diff_rank_seed=True)
     # mmengine names a runner's logger and visualizer '<config>_<timestamp>' (one-second resolution) and hands an
@@ -335,7 +336,7 @@ def execute_run(config: str, spec: RunSpec, out_dir: str, iters: int | None = No
     Returns:
         Path of the run's per-slice ``results.csv``.
     """
-    from mmac.engine.launch import build_runner
+    from mmac.runner.launch import build_runner
     start = time.time()
     cfg = run_config(config, spec, out_dir, iters=iters, epochs=epochs, cfg_options=cfg_options, fast=fast)
     work = run_dir(out_dir, spec)
@@ -391,7 +392,7 @@ def rescore_run(out_dir: str, spec: RunSpec) -> str:
     """
     from mmengine.config import Config
 
-    from mmac.engine.launch import build_runner
+    from mmac.runner.launch import build_runner
     work = run_dir(out_dir, spec)
     config, checkpoint = run_files(out_dir, spec.name)
     done = read_done(out_dir, spec)

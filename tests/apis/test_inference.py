@@ -102,7 +102,7 @@ def test_init_translator_errors(tiny_model):
 
 
 def test_init_translator_loads_the_checkpoint_weights(tiny_model, translator):
-    from mmac.engine.checkpoint import load_local_checkpoint
+    from mmac.checkpoint import load_local_checkpoint
 
     state = load_local_checkpoint(str(tiny_model.checkpoint), map_location="cpu")["state_dict"]
     key = next(k for k in state if k.startswith("generators.healthy.") and k.endswith("weight"))
@@ -114,7 +114,7 @@ def test_init_translator_refuses_a_checkpoint_of_another_model(tiny_model, tmp_p
     """Weights that do not fit the config's model (a key missing) are a ValueError naming the checkpoint, which
     the command line prints as one error line, not a RuntimeError traceback."""
     from mmac.apis import init_translator
-    from mmac.engine.checkpoint import load_local_checkpoint
+    from mmac.checkpoint import load_local_checkpoint
 
     checkpoint = load_local_checkpoint(str(tiny_model.checkpoint), map_location="cpu")
     state = checkpoint["state_dict"]
@@ -192,7 +192,7 @@ def test_a_copied_work_dir_loads_its_own_checkpoint(tiny_model, tmp_path):
     import shutil
 
     from mmac.apis import init_model
-    from mmac.engine.checkpoint import load_local_checkpoint
+    from mmac.checkpoint import load_local_checkpoint
 
     copy = tmp_path / "copied"
     shutil.copytree(tiny_model.work_dir, copy)

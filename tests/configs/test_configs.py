@@ -12,7 +12,7 @@ from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 import mmac  # noqa: E402,F401
-from mmac.engine.optim_wrappers import AutocastOptimWrapper, enable_amp  # noqa: E402
+from mmac.training.optim_wrappers import AutocastOptimWrapper, enable_amp  # noqa: E402
 
 CONFIGS = sorted(p for p in (Path(__file__).resolve().parents[2] / "configs").rglob("*.py") if "_base_" not in p.parts)
 THIGH = [p for p in CONFIGS if "thigh" in p.name]

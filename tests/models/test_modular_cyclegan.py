@@ -12,7 +12,7 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 from mmac import register_all_modules  # noqa: E402
-from mmac.engine.guards import NonFiniteLossError  # noqa: E402
+from mmac.training.guards import NonFiniteLossError  # noqa: E402
 
 register_all_modules()
 init_default_scope('mmagic')

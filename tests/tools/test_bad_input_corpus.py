@@ -1,7 +1,7 @@
 """A corpus of bad inputs to the command-line tools: each one ends in one ``error:`` line, never a traceback.
 
 Every case runs a tool's ``main`` in this process, as ``python tools/<tool>.py ...`` would, and asks four things:
-the exit status is 2 (argparse's and :func:`mmac.engine.launch.cli_error`'s), no exception escapes, stderr has one
+the exit status is 2 (argparse's and :func:`mmac.runner.launch.cli_error`'s), no exception escapes, stderr has one
 ``error:`` line (argparse: ``<prog>: error:``), last but for the indented bad inputs it lists, that names what is
 wrong, and nothing was written:
 no work dir, no output folder. Kinds: missing, misspelt and contradicting config keys and options, values out of

@@ -33,7 +33,7 @@ def test_cross_validate_report_translate(tiny_cohort, tmp_path):
     out = tmp_path / 'cv'
     _run(['tools/cross_validate.py', '--out', str(out), '--config', str(CPU_CONFIG), '--weights', '1',
           '--repeats', '1', '--iters', '2', '--no-progress', '--fast', '--cfg-options', *_options(tiny_cohort)])
-    # --fast reached every run's model (eager on this CPU; the maths equals the plain path, tests/engine).
+    # --fast reached every run's model (eager on this CPU; the maths equals the plain path, tests/training).
     dumped = sorted((out / 'runs').glob('*/run_config.py'))
     assert len(dumped) == 4 and all("fast_step=dict(cuda_graph='auto')" in p.read_text() for p in dumped), dumped
     results = pd.read_csv(out / 'results.csv')

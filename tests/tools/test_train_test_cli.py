@@ -130,7 +130,7 @@ def test_test_refuses_a_checkpoint_that_does_not_fit(tiny_model, tmp_path, capsy
     refuses such a checkpoint with one error line instead of reporting the Dice of an untrained F."""
     import torch
 
-    from mmac.engine.checkpoint import load_local_checkpoint
+    from mmac.checkpoint import load_local_checkpoint
 
     state = load_local_checkpoint(str(tiny_model.checkpoint), map_location='cpu')['state_dict']
     renamed = {k.replace('generators.', 'gens.', 1): v for k, v in state.items()}
@@ -155,7 +155,7 @@ def _one_error_line(capsys, *words):
 
 @pytest.mark.parametrize('kind', ['truncated', 'random', 'pickle'])
 def test_test_refuses_a_bad_checkpoint_in_one_line(tmp_path, capsys, kind):
-    from tests.engine.test_checkpoint import bad_checkpoint
+    from tests.test_checkpoint import bad_checkpoint
 
     path, found = bad_checkpoint(tmp_path, kind)
     rc = load_tool('test').main([str(CPU_CONFIG), str(path), '--work-dir', str(tmp_path / 'w'),
@@ -169,7 +169,7 @@ def test_test_refuses_a_bad_checkpoint_in_one_line(tmp_path, capsys, kind):
 @pytest.mark.parametrize('how', ['resume-from', 'load_from', 'resume'])
 def test_train_refuses_a_bad_checkpoint_before_the_runner(tmp_path, capsys, kind, how):
     """--resume-from CKPT, load_from (config or --cfg-options) and --resume's latest checkpoint of the work dir."""
-    from tests.engine.test_checkpoint import bad_checkpoint
+    from tests.test_checkpoint import bad_checkpoint
 
     work = tmp_path / 'w'
     work.mkdir()

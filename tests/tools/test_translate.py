@@ -264,7 +264,7 @@ def _run_dir(folder: Path, configs=(), checkpoints=(), last=None) -> Path:
 
 
 def test_find_run_prefers_run_config_and_the_largest_iteration(tmp_path):
-    from mmac.engine.launch import find_run
+    from mmac.runner.launch import find_run
 
     grid = _run_dir(tmp_path / "grid", ["ac_cyclegan_thigh.py", "run_config.py"], ["iter_2.pth", "iter_10.pth"])
     assert find_run(str(grid)) == (str(grid / "run_config.py"), str(grid / "iter_10.pth"))
@@ -273,7 +273,7 @@ def test_find_run_prefers_run_config_and_the_largest_iteration(tmp_path):
 
 
 def test_find_run_follows_last_checkpoint_also_after_a_move(tmp_path):
-    from mmac.engine.launch import find_run
+    from mmac.runner.launch import find_run
 
     run = _run_dir(tmp_path / "run", ["c.py"], ["iter_4.pth", "iter_8.pth"], last=str(tmp_path / "run" / "iter_4.pth"))
     assert find_run(str(run))[1] == str(run / "iter_4.pth")
@@ -287,7 +287,7 @@ def test_find_run_follows_last_checkpoint_also_after_a_move(tmp_path):
     (["a.py", "b.py"], ["iter_2.pth"], ValueError, r"several configs \(a.py, b.py\)"),
 ])
 def test_find_run_errors(tmp_path, configs, checkpoints, error, match):
-    from mmac.engine.launch import find_run
+    from mmac.runner.launch import find_run
 
     with pytest.raises(error, match=match):
         find_run(str(_run_dir(tmp_path / "run", configs, checkpoints)))
@@ -632,7 +632,7 @@ def test_a_rename_failing_partway_leaves_no_new_output(translator, scan, tmp_pat
 def test_cli_refuses_a_bad_checkpoint_in_one_line(tiny_model, scan, tmp_path, capsys, kind):
     import shutil
 
-    from tests.engine.test_checkpoint import bad_checkpoint
+    from tests.test_checkpoint import bad_checkpoint
 
     path, found = bad_checkpoint(tmp_path, kind)
     assert load_tool().main([str(tiny_model.config), str(path), str(scan["image"]), "--out", str(tmp_path / "o"),

@@ -5,7 +5,7 @@ import torch
 pytest.importorskip('mmagic')
 from mmagic.structures import DataSample  # noqa: E402
 
-from mmac.engine.visualization import CycleVisualizationHook  # noqa: E402
+from mmac.training.visualization import CycleVisualizationHook  # noqa: E402
 from tests.models.test_modular_cyclegan import ASYMMETRIC, SIZE, build_model  # noqa: E402
 
 

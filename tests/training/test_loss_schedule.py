@@ -5,7 +5,7 @@ from unittest import mock
 import pytest
 
 pytest.importorskip('mmagic')
-from mmac.engine.loss_schedule import LossWeightScheduleHook, loss_modules  # noqa: E402
+from mmac.training.loss_schedule import LossWeightScheduleHook, loss_modules  # noqa: E402
 from tests.models.test_modular_cyclegan import batch, build_model, optim  # noqa: E402
 
 FIDELITY = dict(type='TranslationFidelityLoss', loss_weight=4.0)
@@ -87,7 +87,7 @@ def test_refuses_a_graph_that_would_freeze_the_weight():
 
 def test_in_a_training_run(tiny_cohort, tmp_path):
     """The fidelity term is 0 from the step on: the schedule reaches the loss the model computes."""
-    from mmac.engine.launch import build_runner, load_config
+    from mmac.runner.launch import build_runner, load_config
     from tests.conftest import tiny_options
     from tests.tiny_model import ROOT
 

@@ -24,8 +24,7 @@ import inspect
 import re
 from collections.abc import Iterable, Iterator, Mapping
 
-from mmac.engine.launch import LOADERS
-
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')  # a thigh config's three loaders
 # Top-level keys that mmengine's Runner, mmagic's stock configs and the thigh base config define.
 RUNNER_KEYS = (
     'model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg', 'val_cfg',
@@ -157,7 +156,7 @@ def _thigh_loaders(cfg) -> list[str]:
 def apply_data_knobs(cfg, config: str, cfg_options: Mapping | None = None, log=None) -> list[str]:
     """Carry the data knobs a config sets at top level to the loaders built from them in a base config.
 
-    For each knob of :data:`DATA_KNOBS` except ``data_root`` (:func:`mmac.engine.launch.apply_data_root` owns
+    For each knob of :data:`DATA_KNOBS` except ``data_root`` (:func:`mmac.runner.launch.apply_data_root` owns
     it), and each pipeline of :data:`PIPELINE_KNOBS`, that the config file assigns or ``--cfg-options`` sets at
     top level: every ``ThighMRDataset`` loader it feeds whose argument ``--cfg-options`` does not set itself gets
     the knob's value, provided those loaders agree with each other (untouched inheritance; a loader that leaves
@@ -335,7 +334,7 @@ def preflight_model(cfg, checkpoint: str | None = None):
         model = MODELS.build(cfg.model)
     check_input_sizes(model, cfg)
     if checkpoint is not None:
-        from mmac.engine.checkpoint import load_checkpoint_strict
+        from mmac.checkpoint import load_checkpoint_strict
 
         load_checkpoint_strict(model, checkpoint)
     return model
@@ -486,13 +485,13 @@ def preflight_checkpoint(cfg) -> None:
 
     Raises:
         FileNotFoundError: The checkpoint does not exist.
-        ValueError: It is not a checkpoint (:func:`mmac.engine.checkpoint.load_local_checkpoint`), or a resume
+        ValueError: It is not a checkpoint (:func:`mmac.checkpoint.load_local_checkpoint`), or a resume
             names a file that holds weights only (no ``meta`` with the iteration to go on from).
     """
     path = cfg.get('load_from')
     if not path or '://' in str(path):
         return
-    from mmac.engine.checkpoint import load_local_checkpoint
+    from mmac.checkpoint import load_local_checkpoint
 
     checkpoint = load_local_checkpoint(str(path), map_location='cpu')
     if cfg.get('resume') and not {'meta', 'state_dict'} <= set(checkpoint):

@@ -1,10 +1,10 @@
-"""mmac.engine.config_checks: misspelt keys, data knobs that would not reach the loaders, data checked first."""
+"""mmac.runner.config_checks: misspelt keys, data knobs that would not reach the loaders, data checked first."""
 import pytest
 
 pytest.importorskip("mmagic")
 
-from mmac.engine.config_checks import apply_data_knobs, assigned_names, check_top_level_keys  # noqa: E402
-from mmac.engine.launch import LOADERS, load_config  # noqa: E402
+from mmac.runner.config_checks import apply_data_knobs, assigned_names, check_top_level_keys  # noqa: E402
+from mmac.runner.launch import LOADERS, load_config  # noqa: E402
 from tests.conftest import CPU_CONFIG, REPO  # noqa: E402
 
 BASE = f"_base_ = '{REPO}/configs/ac_cyclegan_thigh.py'\n"
@@ -96,7 +96,7 @@ def test_check_top_level_keys_needs_the_user_to_have_set_the_key(tmp_path):
 
 
 def test_preflight_explains_a_misspelt_dataset_argument(tiny_cohort):
-    from mmac.engine.config_checks import preflight_datasets
+    from mmac.runner.config_checks import preflight_datasets
 
     cfg = load_config(str(CPU_CONFIG), cfg_options={"data_root": str(tiny_cohort),
                                                     "train_dataloader.dataset.mask_label": [1]})
@@ -106,7 +106,7 @@ def test_preflight_explains_a_misspelt_dataset_argument(tiny_cohort):
 
 
 def test_preflight_passes_good_data(tiny_cohort):
-    from mmac.engine.config_checks import preflight_datasets
+    from mmac.runner.config_checks import preflight_datasets
 
     preflight_datasets(load_config(str(CPU_CONFIG), cfg_options={"data_root": str(tiny_cohort)}))
 
@@ -133,7 +133,7 @@ def test_no_config_of_the_mmagic_zoo_is_taken_for_a_typo():
 
     import mmagic
 
-    from mmac.engine.config_checks import misspelt_keys
+    from mmac.runner.config_checks import misspelt_keys
 
     root = os.path.join(os.path.dirname(mmagic.__file__), ".mim", "configs")
     files = sorted(glob.glob(os.path.join(root, "**", "*.py"), recursive=True))
@@ -151,7 +151,7 @@ def test_a_variable_the_file_reads_is_its_own(tmp_path):
 def test_preflight_finds_the_thigh_dataset_inside_a_wrapper(tiny_cohort):
     """A RepeatDataset around the thigh dataset is built by the runner as it is; the preflight checks the inner
     dataset (whose misspelt argument it names where it sits) and never gives the wrapper a pipeline."""
-    from mmac.engine.config_checks import preflight_datasets
+    from mmac.runner.config_checks import preflight_datasets
 
     cfg = load_config(str(CPU_CONFIG), cfg_options={"data_root": str(tiny_cohort)})
     inner = cfg.train_dataloader.dataset
@@ -190,7 +190,7 @@ def test_every_dataset_argument_is_a_knob_or_said_where_to_set():
     import inspect
 
     from mmac.datasets.thigh_mr import ThighMRDataset
-    from mmac.engine.config_checks import DATA_KNOBS, LOADER_ONLY
+    from mmac.runner.config_checks import DATA_KNOBS, LOADER_ONLY
 
     arguments = set(inspect.signature(ThighMRDataset.__init__).parameters) - {"self"}
     assert arguments == set(DATA_KNOBS.values()) | set(LOADER_ONLY)
@@ -258,7 +258,7 @@ def test_a_misspelt_new_knob_is_refused(tmp_path):
 
 def test_a_config_dumped_into_a_work_dir_is_not_taken_for_typos(tiny_model):
     """mmengine's dump holds every base variable as the file's own (mmagic's stock ``dataroot``): it loads."""
-    from mmac.engine.config_checks import is_dumped_config
+    from mmac.runner.config_checks import is_dumped_config
 
     assert 'dataroot' in assigned_names(str(tiny_model.config)) and is_dumped_config(
         assigned_names(str(tiny_model.config)))
@@ -268,7 +268,7 @@ def test_a_config_dumped_into_a_work_dir_is_not_taken_for_typos(tiny_model):
 
 
 def test_a_u_net_deeper_than_the_slices_allow_is_refused_with_the_depth_that_fits():
-    from mmac.engine.config_checks import preflight_model
+    from mmac.runner.config_checks import preflight_model
 
     cfg = load_config(str(CPU_CONFIG), cfg_options={"model.generator.num_down": 7})  # 64 px slices: 6 fits
     with pytest.raises(ValueError, match=r"train_dataloader\.dataset\.size = 64.*num_down <= 6"):
@@ -287,14 +287,14 @@ def test_a_u_net_deeper_than_the_slices_allow_is_refused_with_the_depth_that_fit
      "'Adamm' is not in the optimizer registry; did you mean 'Adam'"),
 ])
 def test_training_checks_refuse_loops_loaders_and_optimizers(options, message):
-    from mmac.engine.config_checks import preflight_training
+    from mmac.runner.config_checks import preflight_training
 
     with pytest.raises(ValueError, match=message):
         preflight_training(load_config(str(CPU_CONFIG), cfg_options=options))
 
 
 def test_training_checks_pass_every_shipped_cpu_config():
-    from mmac.engine.config_checks import preflight_training
+    from mmac.runner.config_checks import preflight_training
 
     for config in sorted((REPO / "configs").glob("*_cpu*.py")):
         preflight_training(load_config(str(config)))

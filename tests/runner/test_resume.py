@@ -5,8 +5,8 @@ import torch
 pytest.importorskip("mmagic")
 from mmengine.hooks import Hook  # noqa: E402
 
-from mmac.engine.guards import NonFiniteLossError  # noqa: E402
-from mmac.engine.launch import build_runner, load_config  # noqa: E402
+from mmac.runner.launch import build_runner, load_config  # noqa: E402
+from mmac.training.guards import NonFiniteLossError  # noqa: E402
 from tests.conftest import CPU_CONFIG, tiny_options  # noqa: E402
 
 
@@ -22,7 +22,7 @@ def _train(work_dir, data_root, max_iters, resume=None, extra=None, fast=False, 
 
 
 def _load(path):
-    from mmac.engine.checkpoint import load_local_checkpoint
+    from mmac.checkpoint import load_local_checkpoint
 
     return load_local_checkpoint(str(path), map_location="cpu")
 
@@ -63,7 +63,7 @@ def test_resume_continues_where_it_stopped(straight_run, tiny_cohort, tmp_path):
 def test_fast_iteration_retraces_plain_training(straight_run, tiny_cohort, tmp_path, resume):
     """tools/train.py --fast through the runner: same weights and Adam state as the plain run (CPU: eager)."""
     # Separate network calls: the plain path's expressions, so the weights must match to rounding (batched
-    # calls are compared in tests/engine/test_fast_step.py).
+    # calls are compared in tests/training/test_fast_step.py).
     runner = _train(tmp_path, tiny_cohort, max_iters=4, fast=True, extra={"model.fast_step.batch_forwards": False},
                     resume=str(straight_run / "iter_2.pth") if resume else None)
     assert runner.model.fast_step == dict(cuda_graph='auto', channels_last=False, warmup=3, batch_forwards=False)
@@ -202,7 +202,7 @@ def test_resume_in_an_empty_work_dir_starts_fresh(tiny_cohort, tmp_path, monkeyp
 
 
 def test_latest_checkpoint_looks_only_inside_the_work_dir(tmp_path):
-    from mmac.engine.launch import latest_checkpoint
+    from mmac.runner.launch import latest_checkpoint
 
     elsewhere = tmp_path / "original"
     elsewhere.mkdir()

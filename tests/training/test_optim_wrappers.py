@@ -7,7 +7,7 @@ import torch
 pytest.importorskip("mmagic")
 from mmengine.config import Config  # noqa: E402
 
-from mmac.engine.optim_wrappers import AMP_DTYPES, AutocastOptimWrapper, default_amp_dtype, enable_amp  # noqa: E402
+from mmac.training.optim_wrappers import AMP_DTYPES, AutocastOptimWrapper, default_amp_dtype, enable_amp  # noqa: E402
 
 
 def test_auto_dtype_is_bf16_on_cpu_and_bf16_capable_gpus_else_fp16(monkeypatch):

@@ -1,4 +1,4 @@
-"""The fast iteration (mmac.engine.fast_step, ModularCycleGAN(fast_step=...)) against the plain wrapper path:
+"""The fast iteration (mmac.training.fast_step, ModularCycleGAN(fast_step=...)) against the plain wrapper path:
 same losses, same weights; its configuration checks."""
 import copy
 
@@ -9,16 +9,16 @@ pytest.importorskip("mmagic")
 from mmengine import MessageHub  # noqa: E402
 from mmengine.optim import AmpOptimWrapper, OptimWrapper, OptimWrapperDict  # noqa: E402
 
-from mmac.engine.fast_step import (  # noqa: E402
+from mmac.training.fast_step import (  # noqa: E402
     batch_statistics_modules,
     check_wrapper,
     graph_enabled,
     graph_with_loss_scaling,
     host_sync_modules,
 )
-from mmac.engine.guards import NonFiniteLossError  # noqa: E402
-from mmac.engine.image_pool import DeviceImagePool  # noqa: E402
-from mmac.engine.optim_wrappers import AutocastOptimWrapper  # noqa: E402
+from mmac.training.guards import NonFiniteLossError  # noqa: E402
+from mmac.training.image_pool import DeviceImagePool  # noqa: E402
+from mmac.training.optim_wrappers import AutocastOptimWrapper  # noqa: E402
 from tests.models.test_modular_cyclegan import ASYMMETRIC, SYMMETRIC, batch, build_model, count_calls  # noqa: E402
 
 

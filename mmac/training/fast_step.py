@@ -4,8 +4,8 @@ and, on a GPU, the whole iteration captured in one CUDA graph.
 PyTorch's CUDA-graph recipe for whole-network capture ("CUDA Graphs", PyTorch documentation; Nguyen et al.,
 "Accelerating PyTorch with CUDA Graphs", 2021) applied to a CycleGAN iteration: :class:`FastCycleGANStep`
 steps the wrapped torch optimizers directly instead of going through mmengine's optimizer wrappers, keeps the
-discriminators' image history on the device (:class:`~mmac.engine.image_pool.DeviceImagePool`) and hands the
-iteration to :class:`~mmac.engine.graphed_step.GraphedStep`. The losses are the model's own expressions
+discriminators' image history on the device (:class:`~mmac.training.image_pool.DeviceImagePool`) and hands the
+iteration to :class:`~mmac.training.graphed_step.GraphedStep`. The losses are the model's own expressions
 (``forward_cycles``, ``batched_generator_outputs``, ``generator_losses``, ``discriminator_losses``), taken from
 the model it is given; the updates follow its ``update_order``.
 
@@ -32,10 +32,10 @@ from mmagic.models.utils import set_requires_grad
 from mmengine.optim import OptimWrapper
 
 from mmac._validate import check_choice
-from mmac.engine.graphed_step import GraphedStep
-from mmac.engine.guards import average_gradients, check_finite
-from mmac.engine.image_pool import DeviceImagePool
-from mmac.engine.optim_wrappers import AutocastOptimWrapper
+from mmac.training.graphed_step import GraphedStep
+from mmac.training.guards import average_gradients, check_finite
+from mmac.training.image_pool import DeviceImagePool
+from mmac.training.optim_wrappers import AutocastOptimWrapper
 
 Tensor = torch.Tensor
 
@@ -183,7 +183,7 @@ class FastCycleGANStep:
 
     Building it (at the first fast iteration, when the model's device is known) checks the wrappers, decides
     on the CUDA graph, converts the model to channels_last if asked, replaces the model's image buffers by
-    :class:`~mmac.engine.image_pool.DeviceImagePool` and builds the :class:`GraphedStep`.
+    :class:`~mmac.training.image_pool.DeviceImagePool` and builds the :class:`GraphedStep`.
 
     Args:
         model: The ``ModularCycleGAN``; its networks, losses, ``update_order``, ``buffer_size`` and

@@ -1,11 +1,11 @@
-"""mmac.engine.launch: one data_root for the three loaders of a config."""
+"""mmac.runner.launch: one data_root for the three loaders of a config."""
 import warnings
 
 import pytest
 
 pytest.importorskip("mmagic")
 
-from mmac.engine.launch import LOADERS, load_config  # noqa: E402
+from mmac.runner.launch import LOADERS, load_config  # noqa: E402
 from tests.conftest import CPU_CONFIG, REPO  # noqa: E402
 
 
@@ -76,7 +76,7 @@ def test_readme_shows_the_documented_user_config():
 
 
 def test_cfg_options_read_lists_of_dicts_as_configs_write_them():
-    from mmac.engine.launch import parse_cfg_options
+    from mmac.runner.launch import parse_cfg_options
 
     options = parse_cfg_options(["visualizer.vis_backends=[dict(type='VisBackend'), "
                                  "dict(type='TensorboardVisBackend', save_dir='a,b')]", "a=[1,2]", "b=x"])

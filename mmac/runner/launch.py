@@ -5,6 +5,8 @@ import os
 import os.path as osp
 from collections.abc import Sequence
 
+from mmac.runner.config_checks import LOADERS  # noqa: F401  (the loaders' names; re-exported here)
+
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
 
@@ -26,7 +28,7 @@ def load_config(config: str,
             ``./work_dirs/<config name>``.
         cfg_options: Overrides in mmengine's ``--cfg-options`` form (``{'a.b': 1}``).
         launcher: One of ``none``, ``pytorch``, ``slurm``, ``mpi``.
-        amp: Switch every optimizer wrapper to autocast (:func:`mmac.engine.optim_wrappers.enable_amp`): bf16
+        amp: Switch every optimizer wrapper to autocast (:func:`mmac.training.optim_wrappers.enable_amp`): bf16
             where the device supports it, else fp16 with dynamic loss scaling.
         resume: ``'auto'`` resumes from the latest checkpoint in ``work_dir`` (:func:`resume_latest`), or starts
             fresh when it holds none; a path resumes from that file.
@@ -45,7 +47,7 @@ def load_config(config: str,
             ``last_checkpoint`` names a checkpoint the work dir does not hold (:func:`resume_latest`).
         ValueError: Unknown launcher or visualizer backend, a backend whose package is missing, a config
             that is not valid Python, a top-level key that looks misspelt, or data knobs the loaders disagree
-            on (:mod:`mmac.engine.config_checks`).
+            on (:mod:`mmac.runner.config_checks`).
     """
     from mmengine.config import Config
 
@@ -56,7 +58,7 @@ def load_config(config: str,
         raise ValueError(f"config {config} is not valid Python: {exc}") from exc
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
-    from mmac.engine.config_checks import apply_data_knobs, check_top_level_keys
+    from mmac.runner.config_checks import apply_data_knobs, check_top_level_keys
 
     check_top_level_keys(cfg, config, cfg_options)
     apply_data_knobs(cfg, config, cfg_options)
@@ -67,7 +69,7 @@ def load_config(config: str,
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config))[0])
     if amp:
-        from mmac.engine.optim_wrappers import enable_amp
+        from mmac.training.optim_wrappers import enable_amp
 
         enable_amp(cfg)
     if fast:
@@ -127,7 +129,6 @@ def enable_fast_step(cfg) -> None:
     cfg.setdefault('env_cfg', {})['cudnn_benchmark'] = True
 
 
-LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
 def apply_data_root(cfg) -> None:
@@ -219,10 +220,10 @@ def run_runner(cfg, method: str) -> int:
     """Build the runner and call ``method`` (``'train'`` or ``'test'``); the tools' exit status.
 
     A misspelt argument of a part mmengine builds late (a loop, an evaluator) is refused as one ``error:`` line
-    with the arguments that part takes (:func:`mmac.engine.config_checks.explain_unexpected_argument`); any
+    with the arguments that part takes (:func:`mmac.runner.config_checks.explain_unexpected_argument`); any
     other error propagates. The process group is closed after a success.
     """
-    from mmac.engine.config_checks import explain_unexpected_argument
+    from mmac.runner.config_checks import explain_unexpected_argument
 
     try:
         getattr(build_runner(cfg), method)()

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mmac.engine.image_pool import DeviceImagePool, pool_update
+from mmac.training.image_pool import DeviceImagePool, pool_update
 
 
 def reference_pool(size, ratio, batches, uniforms, slots):

@@ -4,7 +4,7 @@ import contextlib
 import pytest
 import torch
 
-from mmac.engine.graphed_step import GraphedStep
+from mmac.training.graphed_step import GraphedStep
 
 
 def make(seed=0):
@@ -147,7 +147,7 @@ class _FakeCuda:
     """Stands in for torch.cuda's streams, device guard and graphs, recording how GraphedStep uses them."""
 
     def __init__(self, monkeypatch, fail_capture=False):
-        import mmac.engine.graphed_step as module
+        import mmac.training.graphed_step as module
 
         self.streams, self.capture_streams, self.device_guards, self.replays = [], [], 0, 0
         self.capturing = False

@@ -1,4 +1,4 @@
-"""mmac.engine.checkpoint: a file that is not an mmengine checkpoint is one ValueError naming it and what it holds."""
+"""mmac.checkpoint: a file that is not an mmengine checkpoint is one ValueError naming it and what it holds."""
 import collections
 import os
 import pickle
@@ -6,7 +6,7 @@ import pickle
 import pytest
 import torch
 
-from mmac.engine.checkpoint import load_local_checkpoint
+from mmac.checkpoint import load_local_checkpoint
 
 
 class Foreign:

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mmac.engine.guards import NonFiniteLossError, average_gradients, check_finite
+from mmac.training.guards import NonFiniteLossError, average_gradients, check_finite
 
 
 def test_finite_losses_pass():
