@@ -277,9 +277,20 @@ def render_slice(anat: ThighAnatomy, z_mm: float, x: np.ndarray, y: np.ndarray,
     comp = r < r_cmp
     tissue[comp] = MUSCLE
 
-    # Muscle partition: power diagram of the seeds on warped coordinates.
     rc_mean = float(np.mean(anat.compartment_radius(np.linspace(0, 2 * np.pi, 64, endpoint=False), t)))
     mp, bp = anat.plane_parameters(t)                         # (M, 4) ang/rad/size/pres, (B, 3) ang/rad/pres
+    labels, seeds = _partition_muscles(anat, t, mp, rc_mean, x, y, comp, warp, label_map)
+    _draw_septa(tissue, labels)
+    bone = _draw_femur(anat, t, rc_mean, x, y, tissue, labels)
+    _draw_bundles(anat, t, bp, x, y, comp, bone, tissue, labels)
+    _draw_saphenous_vein(anat, t, x, y, tissue)
+    return SliceGeometry(tissue=tissue, labels=labels, x=x, y=y, t=t, seeds=seeds)
+
+
+def _partition_muscles(anat: ThighAnatomy, t: float, mp: np.ndarray, rc_mean: float, x: np.ndarray, y: np.ndarray,
+                       comp: np.ndarray, warp, label_map) -> tuple[np.ndarray, np.ndarray]:
+    """Muscle labels ``(n, n)`` int16 of the compartment ``comp``: a power diagram of the muscles' seeds on the
+    (warped) coordinates; and the seeds ``(M, 2)``."""
     m_ang = np.deg2rad(mp[:, 0])
     m_rad = mp[:, 1] * anat.compartment_radius(m_ang, t)
     seeds = np.stack([m_rad * np.cos(m_ang), m_rad * np.sin(m_ang)], axis=1).astype(np.float32)  # (M, 2)
@@ -300,9 +311,12 @@ def render_slice(anat: ThighAnatomy, z_mm: float, x: np.ndarray, y: np.ndarray,
         best = np.where(better, cost, best)
         lab[better] = i + 1
     labels[comp] = lab if label_map is None else label_map[lab]
+    return labels, seeds
 
-    # Septa: one-pixel lines where the muscle label changes between neighbours.
-    sep = np.zeros(x.shape, bool)
+
+def _draw_septa(tissue: np.ndarray, labels: np.ndarray) -> None:
+    """One-pixel septa where the muscle label changes between neighbours (in place)."""
+    sep = np.zeros(labels.shape, bool)
     dx = (labels[:-1, :] != labels[1:, :]) & (labels[:-1, :] > 0) & (labels[1:, :] > 0)
     dy = (labels[:, :-1] != labels[:, 1:]) & (labels[:, :-1] > 0) & (labels[:, 1:] > 0)
     sep[:-1, :] |= dx
@@ -310,7 +324,10 @@ def render_slice(anat: ThighAnatomy, z_mm: float, x: np.ndarray, y: np.ndarray,
     tissue[sep] = SEPTUM
     labels[sep] = 0
 
-    # Femur.
+
+def _draw_femur(anat: ThighAnatomy, t: float, rc_mean: float, x: np.ndarray, y: np.ndarray, tissue: np.ndarray,
+                labels: np.ndarray) -> np.ndarray:
+    """Cortex and marrow of the femur (in place); returns the bone mask."""
     fx = float(anat.femur_x(t)) * rc_mean
     fy = float(anat.femur_y(t)) * rc_mean
     fr = float(anat.femur_r(t))
@@ -320,8 +337,12 @@ def render_slice(anat: ThighAnatomy, z_mm: float, x: np.ndarray, y: np.ndarray,
     tissue[bone] = CORTEX
     tissue[fd < fr - float(anat.cortex(t))] = MARROW
     labels[bone] = 0
+    return bone
 
-    # Neurovascular bundles in fat pads.
+
+def _draw_bundles(anat: ThighAnatomy, t: float, bp: np.ndarray, x: np.ndarray, y: np.ndarray, comp: np.ndarray,
+                  bone: np.ndarray, tissue: np.ndarray, labels: np.ndarray) -> None:
+    """Neurovascular bundles in their fat pads (in place): vessels side by side, across the radial direction."""
     b_ang = np.deg2rad(bp[:, 0])
     b_rad = bp[:, 1] * anat.compartment_radius(b_ang, t)
     for k, b in enumerate(anat.bundles):
@@ -334,22 +355,21 @@ def render_slice(anat: ThighAnatomy, z_mm: float, x: np.ndarray, y: np.ndarray,
         pad = (d2 < (b["pad"] * pres) ** 2) & comp & ~bone
         tissue[pad] = FAT_PAD
         labels[pad] = 0
-        # vessels side by side, perpendicular to the radial direction
         ux, uy = -np.sin(ang), np.cos(ang)
         for off, _, vr in b["vessels"]:
             vx, vy = bx + off * ux, by + off * uy
             ves = ((x - vx) ** 2 + (y - vy) ** 2 < (vr * pres) ** 2) & pad
             tissue[ves] = NERVE if b["nerve"] else VESSEL
 
-    # Great saphenous vein in the medial subcutaneous fat.
+
+def _draw_saphenous_vein(anat: ThighAnatomy, t: float, x: np.ndarray, y: np.ndarray, tissue: np.ndarray) -> None:
+    """The great saphenous vein in the medial subcutaneous fat (in place)."""
     ang = np.deg2rad(178.0 + 8.0 * t)
     rs = float(anat.outer_radius(np.array(ang), t)) - anat.skin
     rf = float(anat.compartment_radius(np.array(ang), t)) + anat.fascia
     mid = 0.5 * (rs + rf)
     gsv = ((x - mid * np.cos(ang)) ** 2 + (y - mid * np.sin(ang)) ** 2 < min(2.2, 0.3 * (rs - rf)) ** 2)
     tissue[gsv & (tissue == SUBCUT_FAT)] = VESSEL
-
-    return SliceGeometry(tissue=tissue, labels=labels, x=x, y=y, t=t, seeds=seeds)
 
 
 def muscle_depth(labels: np.ndarray, n_labels: int = len(MUSCLES)) -> np.ndarray:

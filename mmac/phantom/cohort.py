@@ -608,55 +608,68 @@ def make_cohort(out_dir: str | os.PathLike, healthy: int = 21, moderate: int = 7
     jobs = [(g, i, sid) for g in GROUPS for i, sid in enumerate(subject_ids(g, counts[g]), start=1)]
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
-        rows, infos = [], []
-        from tqdm import tqdm
-
         task = dict(tmp=tmp, seed=seed, size=size, slices=slices, slice_spacing=slice_spacing,
                     chemical_shift=chemical_shift, variation=variation)
-        n_workers = min(workers, len(jobs))
-        if n_workers <= 1:
-            results = map(lambda job: _write_subject(job, **task), jobs)
-            for row, info in tqdm(results, total=len(jobs), desc="phantom", unit="subject", disable=not progress):
-                rows.append(row)
-                infos.append(info)
-        else:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor
-
-            # fork: workers inherit the imported modules instead of re-importing mmac (and mmagic) each.
-            ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-            with ProcessPoolExecutor(n_workers, mp_context=ctx) as pool:
-                futures = [pool.submit(_write_subject, job, **task) for job in jobs]
-                try:
-                    for fut in tqdm(futures, desc="phantom", unit="subject", disable=not progress):
-                        row, info = fut.result()
-                        rows.append(row)
-                        infos.append(info)
-                except BaseException:
-                    for fut in futures:
-                        fut.cancel()
-                    raise
-        with open(tmp / "manifest.csv", "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
-            w.writeheader()
-            w.writerows(rows)
-        with open(tmp / "muscles.csv", "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(("label", "muscle"))
-            w.writerows((i + 1, m) for i, m in enumerate(MUSCLES))
-        with open(tmp / "subjects.csv", "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(infos[0]))
-            w.writeheader()
-            w.writerows({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()} for r in infos)
-        if not variation.is_default:
-            import json
-
-            (tmp / "variation.json").write_text(json.dumps(variation.changes(), indent=2) + "\n")
+        rows, infos = _write_subjects(jobs, task, workers, progress)
+        _write_tables(tmp, rows, infos, variation)
         _publish(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir / "manifest.csv"
+
+
+def _write_subjects(jobs: list[tuple[str, int, str]], task: dict, workers: int,
+                    progress: bool) -> tuple[list[dict], list[dict]]:
+    """Every subject of ``jobs`` through :func:`_write_subject` (in ``workers`` processes when more than one),
+    in job order: the manifest rows and the subjects' infos."""
+    from tqdm import tqdm
+
+    rows, infos = [], []
+    n_workers = min(workers, len(jobs))
+    if n_workers <= 1:
+        results = map(lambda job: _write_subject(job, **task), jobs)
+        for row, info in tqdm(results, total=len(jobs), desc="phantom", unit="subject", disable=not progress):
+            rows.append(row)
+            infos.append(info)
+        return rows, infos
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork: workers inherit the imported modules instead of re-importing mmac (and mmagic) each.
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    with ProcessPoolExecutor(n_workers, mp_context=ctx) as pool:
+        futures = [pool.submit(_write_subject, job, **task) for job in jobs]
+        try:
+            for fut in tqdm(futures, desc="phantom", unit="subject", disable=not progress):
+                row, info = fut.result()
+                rows.append(row)
+                infos.append(info)
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+    return rows, infos
+
+
+def _write_tables(folder: Path, rows: list[dict], infos: list[dict], variation: Variation) -> None:
+    """``manifest.csv``, ``muscles.csv``, ``subjects.csv`` and (not the default) ``variation.json``."""
+    with open(folder / "manifest.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    with open(folder / "muscles.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(("label", "muscle"))
+        w.writerows((i + 1, m) for i, m in enumerate(MUSCLES))
+    with open(folder / "subjects.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(infos[0]))
+        w.writeheader()
+        w.writerows({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()} for r in infos)
+    if not variation.is_default:
+        import json
+
+        (folder / "variation.json").write_text(json.dumps(variation.changes(), indent=2) + "\n")
 
 
 def _write_subject(job: tuple[str, int, str], tmp: Path, seed: int, size: int, slices: int,

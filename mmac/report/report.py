@@ -108,48 +108,17 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
     files: dict[str, Path] = {}
     notes: list[str] = []
 
-    long = table1(results)
-    wide = format_table1(long)
-    files["table1.csv"] = _write_csv(wide, out / "table1.csv", index=True)
-    files["table1_long.csv"] = _write_csv(long, out / "table1_long.csv")
-    table_md = markdown_table(wide, index=True)
-    files["table1.md"] = write_text_atomic(out / "table1.md", table_md + "\n")
     if reference not in set(results["loss"]):
         notes.append(f"the reference loss {reference} is not in the results (losses: "
                      f"{', '.join(sorted(set(results['loss'])))}): no loss is compared with another")
     pairs = comparisons(results["loss"].unique(), reference)
-    tests = pvalues(results, reference)
-    files["pvalues.csv"] = _write_csv(tests, out / "pvalues.csv")
-    shares = slice_share_table(results)
-    files["slice_shares.csv"] = _write_csv(shares, out / "slice_shares.csv")
-    spread = loss_difference_spread(results, reference=reference)
-    files["loss_difference.csv"] = _write_csv(spread, out / "loss_difference.csv")
-    spread_oracle = None
-    if has_scores(results, "dice_infiltration_only"):
-        spread_oracle = loss_difference_spread(results, column="dice_infiltration_only", reference=reference)
-        files["loss_difference_infiltration_only.csv"] = _write_csv(
-            spread_oracle, out / "loss_difference_infiltration_only.csv")
-    runs = run_table(results)
-    files["runs.csv"] = _write_csv(runs, out / "runs.csv")
+    table_md, tests, shares, spread, spread_oracle, runs = _tables_part(results, out, files, reference)
     files["boxplots.png"] = figures.boxplots(results, out / "boxplots.png", formats)
 
-    fig3_text = ""
-    try:
-        if not pairs:
-            raise ValueError(f"it shows a loss beside the reference {reference}, and the results have no such pair")
-        loss = pairs[0][0]
-        files["fig3.png"], chosen = figures.fig3(results, results_dir, out / "fig3.png", n=fig3_slices,
-                                                 w_c=fig3_w_c, device=device, formats=formats, progress=progress,
-                                                 loss=loss, reference=reference)
-        fig3_text = _fig3_section(chosen, loss, reference)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        note = f"Figure 3 skipped: {exc}"
-        logger.warning(note)
-        notes.append(note)
-        fig3_text = f"*{note}*\n"
-
-    phantom_text = ""
+    fig3_text = _fig3_part(results, results_dir, out, files, notes, pairs, reference,
+                           dict(n=fig3_slices, w_c=fig3_w_c, device=device, formats=formats, progress=progress))
     truth = None
+    phantom_text = ""
     if has_phantom_truth(results):
         truth = phantom_truth(results)
         files["phantom_truth.csv"] = _write_csv(truth, out / "phantom_truth.csv")
@@ -158,29 +127,7 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
     else:
         notes.append("no phantom truth columns (psnr, ssim, ff_true, ff_est): phantom table and fat-fraction "
                      "plot skipped")
-
-    coverage_text = ""
-    try:
-        coverage_rows = _coverage_rows(results, results_dir, device, progress=progress)
-        coverage = coverage_table(coverage_rows)
-        if coverage["what"].str.startswith("G(y)").any():
-            files["pathology_coverage.csv"] = _write_csv(coverage, out / "pathology_coverage.csv")
-            coverage_text = _coverage_section(coverage)
-        else:
-            notes.append("no healthy subject with a muscle mask: G's pathology coverage skipped")
-        change = healthy_change_table(coverage_rows)
-        if change.empty:
-            notes.append("no held-out healthy subject in the runs' test folds: F's change of healthy thighs "
-                         "skipped")
-        else:
-            files["healthy_change.csv"] = _write_csv(change, out / "healthy_change.csv")
-            difference = healthy_change_difference(coverage_rows, reference)
-            files["healthy_change_difference.csv"] = _write_csv(difference, out / "healthy_change_difference.csv")
-            coverage_text += _healthy_change_section(change, difference)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        note = f"G's pathology coverage skipped: {exc}"
-        logger.warning(note)
-        notes.append(note)
+    coverage_text = _coverage_part(results, results_dir, out, files, notes, reference, device, progress)
 
     try:
         training_text = training_terms(results, results_dir)
@@ -199,6 +146,80 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
                                                                              reference))
     logger.info("report written to %s", out / "report.md")
     return {"files": files, "notes": notes}
+
+
+def _tables_part(results: pd.DataFrame, out: Path, files: dict, reference: str) -> tuple:
+    """Table 1, the paired tests, slice shares, the spreads over units and the runs' table, written to ``out``:
+    ``(Table 1 as Markdown, tests, shares, spread, spread on the infiltration-only Dice or None, runs)``."""
+    long = table1(results)
+    wide = format_table1(long)
+    files["table1.csv"] = _write_csv(wide, out / "table1.csv", index=True)
+    files["table1_long.csv"] = _write_csv(long, out / "table1_long.csv")
+    table_md = markdown_table(wide, index=True)
+    files["table1.md"] = write_text_atomic(out / "table1.md", table_md + "\n")
+    tests = pvalues(results, reference)
+    files["pvalues.csv"] = _write_csv(tests, out / "pvalues.csv")
+    shares = slice_share_table(results)
+    files["slice_shares.csv"] = _write_csv(shares, out / "slice_shares.csv")
+    spread = loss_difference_spread(results, reference=reference)
+    files["loss_difference.csv"] = _write_csv(spread, out / "loss_difference.csv")
+    spread_oracle = None
+    if has_scores(results, "dice_infiltration_only"):
+        spread_oracle = loss_difference_spread(results, column="dice_infiltration_only", reference=reference)
+        files["loss_difference_infiltration_only.csv"] = _write_csv(
+            spread_oracle, out / "loss_difference_infiltration_only.csv")
+    runs = run_table(results)
+    files["runs.csv"] = _write_csv(runs, out / "runs.csv")
+    return table_md, tests, shares, spread, spread_oracle, runs
+
+
+def _skipped(notes: list[str], what: str, exc: BaseException) -> str:
+    note = f"{what} skipped: {exc}"
+    logger.warning(note)
+    notes.append(note)
+    return note
+
+
+def _fig3_part(results: pd.DataFrame, results_dir: Path, out: Path, files: dict, notes: list[str],
+               pairs: list[tuple[str, str]], reference: str, options: dict) -> str:
+    """Fig. 3 for the first loss compared with ``reference`` (``options``: :func:`figures.fig3`'s ``n``,
+    ``w_c``, ``device``, ``formats``, ``progress``); its report section, or the note why it was skipped."""
+    try:
+        if not pairs:
+            raise ValueError(f"it shows a loss beside the reference {reference}, and the results have no such pair")
+        loss = pairs[0][0]
+        files["fig3.png"], chosen = figures.fig3(results, results_dir, out / "fig3.png", loss=loss,
+                                                 reference=reference, **options)
+        return _fig3_section(chosen, loss, reference)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        return f"*{_skipped(notes, 'Figure 3', exc)}*\n"
+
+
+def _coverage_part(results: pd.DataFrame, results_dir: Path, out: Path, files: dict, notes: list[str],
+                   reference: str, device: str, progress: bool) -> str:
+    """G's pathology coverage and F's change of held-out healthy thighs, read from the runs' checkpoints:
+    their files and report sections ('' with a note where skipped)."""
+    text = ""
+    try:
+        coverage_rows = _coverage_rows(results, results_dir, device, progress=progress)
+        coverage = coverage_table(coverage_rows)
+        if coverage["what"].str.startswith("G(y)").any():
+            files["pathology_coverage.csv"] = _write_csv(coverage, out / "pathology_coverage.csv")
+            text = _coverage_section(coverage)
+        else:
+            notes.append("no healthy subject with a muscle mask: G's pathology coverage skipped")
+        change = healthy_change_table(coverage_rows)
+        if change.empty:
+            notes.append("no held-out healthy subject in the runs' test folds: F's change of healthy thighs "
+                         "skipped")
+        else:
+            files["healthy_change.csv"] = _write_csv(change, out / "healthy_change.csv")
+            difference = healthy_change_difference(coverage_rows, reference)
+            files["healthy_change_difference.csv"] = _write_csv(difference, out / "healthy_change_difference.csv")
+            text += _healthy_change_section(change, difference)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        _skipped(notes, "G's pathology coverage", exc)
+    return text
 
 
 def training_terms(results: pd.DataFrame, results_dir: Path) -> str:

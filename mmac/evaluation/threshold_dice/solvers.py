@@ -57,6 +57,20 @@ def _initial_runs(m: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, ...]:
     return p, q, i, j
 
 
+def _run_sums(m: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """``(M per row, prefix sums of m, prefix sums of c, packed)``: the prefix sums are (N, L + 1), a run i..j
+    sums ``cm[j + 1] - cm[i]``; ``packed`` says whether a start index fits in the low digits (base L) of the
+    scan's int64 gains (``|prefix of w| <= 2 q M + p P``)."""
+    n, length = m.shape
+    total_m = m.sum(axis=1)
+    cm = np.zeros((n, length + 1), np.int64)
+    cs = np.zeros((n, length + 1), np.int64)
+    np.cumsum(m, axis=1, out=cm[:, 1:])
+    np.cumsum(c, axis=1, out=cs[:, 1:])
+    bound = int((2 * (total_m + cs[:, -1]) * total_m + 2 * total_m * cs[:, -1]).max()) * max(length, 1)
+    return total_m, cm, cs, bound < 2**62
+
+
 def _dinkelbach(m: np.ndarray, c: np.ndarray, p: np.ndarray, q: np.ndarray, i: np.ndarray,
                 j: np.ndarray) -> tuple[np.ndarray, ...]:
     """Maximise ``2 S_m / (M + S_c)`` over runs of groups, per row, exactly.
@@ -75,14 +89,7 @@ def _dinkelbach(m: np.ndarray, c: np.ndarray, p: np.ndarray, q: np.ndarray, i: n
     """
     n, length = m.shape
     p, q, i, j = (np.array(a, dtype=np.int64) for a in (p, q, i, j))
-    total_m = m.sum(axis=1)
-    cm = np.zeros((n, length + 1), np.int64)  # (N, L + 1) prefix sums: run i..j sums cm[j + 1] - cm[i]
-    cs = np.zeros((n, length + 1), np.int64)
-    np.cumsum(m, axis=1, out=cm[:, 1:])
-    np.cumsum(c, axis=1, out=cs[:, 1:])
-    # |prefix of w| <= 2 q M + p P; packing a start index into the low digits (base L) must fit int64.
-    bound = int((2 * (total_m + cs[:, -1]) * total_m + 2 * total_m * cs[:, -1]).max()) * max(length, 1)
-    packed = bound < 2**62
+    total_m, cm, cs, packed = _run_sums(m, c)
     scale = length if packed else 1
     tie = (length - 1 - np.arange(length))[None, :]  # (1, L): smaller for later starts -> last argmin
     active = np.arange(n)
@@ -272,40 +279,28 @@ def _candidate_bins(m: np.ndarray, c: np.ndarray, p0: np.ndarray, q0: np.ndarray
     return cand
 
 
-def _solve_binned_chunk(block: np.ndarray, mblock: np.ndarray, bins: int, vmin: np.ndarray,
-                        vmax: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Exact optimum for ``(k, P)`` float values and bool masks; see the module docstring."""
-    k = block.shape[0]
+def _bin_level_optimum(m: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Exact best run of whole bins, ``(p, q, first bin, last bin)`` per row of ``(k, B)`` counts. Started from
+    the best run of coarse bins (groups of ``_COARSE_FACTOR`` bins), which leaves few iterations at full size."""
+    k, bins = m.shape
     rows = np.arange(k)
-    gbin = _global_bins(block, bins, vmin, vmax)  # (k, P): slice * bins + bin
-    key = gbin * 2
-    key += mblock
-    counts = np.bincount(key.ravel(), minlength=2 * bins * k).reshape(k, bins, 2)
-    m = counts[:, :, 1].astype(np.int64)  # (k, B)
-    c = m + counts[:, :, 0]
-
-    # 1. Exact best run of whole bins: a lower bound lambda_0 = p0 / q0 that real thresholds reach. Started
-    #    from the best run of coarse bins (groups of `factor` bins), which leaves few iterations at full size.
     factor = _COARSE_FACTOR if bins % _COARSE_FACTOR == 0 and bins >= 4 * _COARSE_FACTOR else 1
-    if factor > 1:
-        m3 = m.reshape(k, bins // factor, factor)  # (k, B / factor, factor)
-        c3 = c.reshape(k, bins // factor, factor)
-        mc, cc = m3.sum(axis=2), c3.sum(axis=2)
-        pc, qc, ic, jc = _dinkelbach(mc, cc, *_initial_runs(mc, cc))
-        start = ic * factor + np.argmax(c3[rows, ic] > 0, axis=1)  # first non-empty bin of the coarse one
-        stop = jc * factor + factor - 1 - np.argmax(c3[rows, jc, ::-1] > 0, axis=1)
-        p0, q0, a0, b0 = _dinkelbach(m, c, pc, qc, start, stop)
-    else:
-        p0, q0, a0, b0 = _dinkelbach(m, c, *_initial_runs(m, c))
+    if factor == 1:
+        return _dinkelbach(m, c, *_initial_runs(m, c))
+    m3 = m.reshape(k, bins // factor, factor)  # (k, B / factor, factor)
+    c3 = c.reshape(k, bins // factor, factor)
+    mc, cc = m3.sum(axis=2), c3.sum(axis=2)
+    pc, qc, ic, jc = _dinkelbach(mc, cc, *_initial_runs(mc, cc))
+    start = ic * factor + np.argmax(c3[rows, ic] > 0, axis=1)  # first non-empty bin of the coarse one
+    stop = jc * factor + factor - 1 - np.argmax(c3[rows, jc, ::-1] > 0, axis=1)
+    return _dinkelbach(m, c, pc, qc, start, stop)
 
-    # 2. Bins that can hold an end of a better run; the ends of the bin-level optimum are refined too,
-    #    so that its thresholds are known values.
-    cand = _candidate_bins(m, c, p0, q0)
-    cand[rows, a0] = True
-    cand[rows, b0] = True
-    cand &= c > 0
 
-    # 3. Sort the pixels of candidate bins only; group equal values.
+def _value_groups(block: np.ndarray, mblock: np.ndarray, gbin: np.ndarray, cand: np.ndarray,
+                  bins: int) -> tuple[np.ndarray, ...]:
+    """The pixels of candidate bins sorted and grouped by equal value: per group its global bin, value, pixel
+    and mask counts and rank within its bin; and the groups per bin, ``(k, B)``."""
+    k = block.shape[0]
     flat_bins = gbin.ravel()
     sel = np.flatnonzero(cand.ravel()[flat_bins])
     sel_bin = flat_bins[sel]
@@ -323,6 +318,33 @@ def _solve_binned_chunk(block: np.ndarray, mblock: np.ndarray, bins: int, vmin: 
     per_bin = np.bincount(g_bin, minlength=k * bins).reshape(k, bins)
     first_group_of_bin = np.cumsum(per_bin.ravel()) - per_bin.ravel()
     g_rank = np.arange(starts.size) - first_group_of_bin[g_bin]
+    return g_bin, g_val, g_c, g_m, g_rank, per_bin
+
+
+def _solve_binned_chunk(block: np.ndarray, mblock: np.ndarray, bins: int, vmin: np.ndarray,
+                        vmax: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Exact optimum for ``(k, P)`` float values and bool masks; see the module docstring."""
+    k = block.shape[0]
+    rows = np.arange(k)
+    gbin = _global_bins(block, bins, vmin, vmax)  # (k, P): slice * bins + bin
+    key = gbin * 2
+    key += mblock
+    counts = np.bincount(key.ravel(), minlength=2 * bins * k).reshape(k, bins, 2)
+    m = counts[:, :, 1].astype(np.int64)  # (k, B)
+    c = m + counts[:, :, 0]
+
+    # 1. Exact best run of whole bins: a lower bound lambda_0 = p0 / q0 that real thresholds reach.
+    p0, q0, a0, b0 = _bin_level_optimum(m, c)
+
+    # 2. Bins that can hold an end of a better run; the ends of the bin-level optimum are refined too,
+    #    so that its thresholds are known values.
+    cand = _candidate_bins(m, c, p0, q0)
+    cand[rows, a0] = True
+    cand[rows, b0] = True
+    cand &= c > 0
+
+    # 3. Sort the pixels of candidate bins only; group equal values.
+    g_bin, g_val, g_c, g_m, g_rank, per_bin = _value_groups(block, mblock, gbin, cand, bins)
 
     # 4. Layout per slice: candidate bins expand into their value groups; each maximal run of other bins
     #    becomes one atomic group (no optimal threshold falls inside it).
