@@ -2,13 +2,16 @@
 # The GPU check, in one call of at most 9 minutes: install the stack offline, run the GPU tests, benchmark at
 # the paper's size against the stock mmagic loop, train and resume through the runner, measure packing.
 #
-#   tools/fetch_offline_wheels.sh .whl          # beforehand, where the package registry is reachable
+#   tools/fetch_offline_wheels.sh .whl --build-mmcv PY312   # beforehand, where the package registry is reachable;
+#                                               # PY312: a Python 3.12 with the image's torch (the prebuilt mmcv
+#                                               # wheel makes the install a copy, 9 s here); carry .whl to the device
 #   tools/device_check.sh [WHEELDIR] [--quick]  # on the GPU machine, from the repository root
 #   tools/device_check.sh [WHEELDIR] --protocol # a second call: install, then the paper's protocol at GPU size
 #
 # Steps, cheapest and most informative first, each with its own time limit (seconds); the limits add up to
 # TOTAL_S (default 520, under the 540 s of one 9-minute call), and no step runs past what is left of TOTAL_S:
-#   install     150  tools/offline_install.sh (mmcv built from source, ~90 s on 16 cores); pytest from the
+#   install     150  tools/offline_install.sh (copies the wheels; mmcv is built from source, ~90 s on 16 cores,
+#                    only when .whl has no prebuilt wheel that loads with the image's torch); pytest from the
 #                    wheels only where the image has none
 #   gpu_tests    80  the CUDA-graph, image-pool and fast-step tests that need a GPU (they skip elsewhere)
 #   bench_fp32  100  tools/benchmark.py train, 256 px, 54.4 M-parameter U-Net, batch 1 and 8, fp32, stock

@@ -42,6 +42,9 @@ mkdir -p "$dir"
 # mmagic 1.2.0's diffusers 0.24.
 names=(mmengine mmagic diffusers transformers tokenizers huggingface_hub lpips resize-right addict termcolor
        yapf platformdirs albumentations qudida nibabel)
+# mmagic imports click and einops at registration; an image of torch and the scientific stack need not have them
+# (found by installing into a Python 3.12 + torch 2.11 environment with only that stack).
+names+=(click einops)
 # pytest and what it needs, for an image without it: tools/offline_install.sh leaves them out, and
 # tools/device_check.sh installs them only where `import pytest` fails.
 names+=(pytest pluggy iniconfig Pygments)
