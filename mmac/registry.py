@@ -44,7 +44,6 @@ COMPONENT_MODULES = (
 )
 
 _pending: list[tuple[str, type, bool]] = []  # (registry, class, force) marked but not yet registered
-_registered = False  # register_all_modules() has run: later marks register at once
 
 
 def get_registry(name: str):
@@ -74,7 +73,7 @@ def register(registry: str, force: bool = False) -> Callable[[T], T]:
 
     def decorator(cls: T) -> T:
         _pending.append((registry, cls, force))
-        if _registered or "mmagic.registry" in sys.modules:  # mmagic is loaded anyway: register now
+        if "mmagic.registry" in sys.modules:  # mmagic is loaded (by register_all_modules, too): register now
             _register_pending()
         return cls
 
@@ -103,7 +102,6 @@ def register_all_modules(init_default_scope: bool = False) -> None:
     Raises:
         mmac._compat.StackError: mmagic, mmcv (with ops) or mmengine missing or of an unsupported version.
     """
-    global _registered
     apply_numpy2_shim()  # before anything imports mmagic (see mmac._compat)
     check_stack(require_mmagic=True)
     with warnings.catch_warnings():
@@ -111,7 +109,6 @@ def register_all_modules(init_default_scope: bool = False) -> None:
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|diffusers)\.")
         for module in COMPONENT_MODULES:
             importlib.import_module(module)
-    _registered = True
     _register_pending()
     from mmac.checkpoint import install_checkpoint_loader
 

@@ -60,22 +60,26 @@ def test_no_module_imports_a_higher_layer():
     assert not upward, "\n".join(sorted(upward))
 
 
-def test_units_import_each_other_without_cycles():
-    graph = {source: {t for t, _ in targets} for source, targets in imports().items()}
-    state: dict[str, int] = {}
+def assert_acyclic(graph: dict[str, set[str]]) -> None:
+    """Depth-first search over ``graph``; raise naming the first cycle found."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
 
-    def visit(unit, path):
-        if state.get(unit) == 1:
-            raise AssertionError("import cycle: " + " -> ".join(path[path.index(unit):] + [unit]))
-        if state.get(unit) == 2:
+    def visit(node, path):
+        if state.get(node) == 1:
+            raise AssertionError("import cycle: " + " -> ".join(path[path.index(node):] + [node]))
+        if state.get(node) == 2:
             return
-        state[unit] = 1
-        for nxt in sorted(graph.get(unit, ())):
-            visit(nxt, path + [unit])
-        state[unit] = 2
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            visit(nxt, path + [node])
+        state[node] = 2
 
-    for unit in sorted(graph):
-        visit(unit, [])
+    for node in sorted(graph):
+        visit(node, [])
+
+
+def test_units_import_each_other_without_cycles():
+    assert_acyclic({source: {t for t, _ in targets} for source, targets in imports().items()})
 
 
 def module_imports() -> dict[str, set[str]]:
@@ -98,18 +102,4 @@ def module_imports() -> dict[str, set[str]]:
 
 def test_modules_import_each_other_without_cycles():
     """Also inside a subpackage (the command-line driver and its config checks used to import each other)."""
-    graph = module_imports()
-    state: dict[str, int] = {}
-
-    def visit(module, path):
-        if state.get(module) == 1:
-            raise AssertionError("import cycle: " + " -> ".join(path[path.index(module):] + [module]))
-        if state.get(module) == 2:
-            return
-        state[module] = 1
-        for nxt in sorted(graph.get(module, ())):
-            visit(nxt, path + [module])
-        state[module] = 2
-
-    for module in sorted(graph):
-        visit(module, [])
+    assert_acyclic(module_imports())

@@ -125,10 +125,10 @@ def check_losses(cfg, losses: Sequence[str]) -> None:
     from mmagic.registry import MODELS
 
     from mmac.protocol.grid import LOSSES, check_loss_name, cycle_loss_config
-    from mmac.runner.config_checks import _registries_ready, preflight_model
+    from mmac.runner.config_checks import preflight_model, registries_ready
 
     defined = cfg.get('cycle_losses') or {}
-    _registries_ready(cfg)
+    registries_ready(cfg)
     for loss in losses:
         check_loss_name(loss)
         if loss in LOSSES:

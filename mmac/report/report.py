@@ -449,8 +449,7 @@ def _interval_lines(tests: pd.DataFrame | None, reference: str = REFERENCE) -> l
     what this run rules out."""
     if tests is None or tests.empty:
         return []
-    plain = tests["comparison"].str.endswith(f" vs {reference}") & ~tests["comparison"].str.startswith("original")
-    rows = tests[plain & tests["group"].isin(["Severe", "Pathological"])]
+    rows = tests[tests["comparison"].str.endswith(f" vs {reference}") & tests["group"].isin(["Severe", "Pathological"])]
     lines = []
     for row in rows.itertuples(index=False):
         what = row.comparison.replace(" vs ", " - ")

@@ -247,10 +247,20 @@ def explain_unexpected_argument(exc: TypeError, where: str = '') -> ValueError |
         return None
     allowed = [p for p in inspect.signature(cls.__init__).parameters
                if p not in ('self', 'args', 'kwargs')]
-    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ''
+    return _no_such_argument(where, name, key, allowed)
+
+
+def _did_you_mean(key: str, choices) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices`` to ``key``, or '' when none is close."""
+    close = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ''
+
+
+def _no_such_argument(where: str, name: str, key: str, allowed: list[str]) -> ValueError:
+    """The refusal of argument ``key`` that ``name`` does not take, with the closest one and all it takes."""
     prefix = f"{where}: " if where else ''
-    return ValueError(f"{prefix}{name} has no argument {key!r}{hint} Allowed: {', '.join(allowed)}")
+    return ValueError(f"{prefix}{name} has no argument {key!r}{_did_you_mean(key, allowed)} "
+                      f"Allowed: {', '.join(allowed)}")
 
 
 def _registered(name: str):
@@ -300,7 +310,7 @@ def _explained_arguments(where: str) -> Iterator[None]:
         raise explained from exc
 
 
-def _registries_ready(cfg) -> None:
+def registries_ready(cfg) -> None:
     """mmac's components registered and the config's default scope (mmagic's) set, for a build outside a runner."""
     from mmengine.registry import init_default_scope
 
@@ -329,7 +339,7 @@ def preflight_model(cfg, checkpoint: str | None = None):
     """
     from mmagic.registry import MODELS
 
-    _registries_ready(cfg)
+    registries_ready(cfg)
     with _explained_arguments('model'), _named_registry_miss('model'):
         model = MODELS.build(cfg.model)
     check_input_sizes(model, cfg)
@@ -418,9 +428,7 @@ def check_loops(cfg) -> None:
                if p not in ('self', 'runner', 'dataloader', 'args', 'kwargs')]
     for arg in train_cfg:
         if arg not in allowed and arg not in ('type', 'by_epoch'):
-            close = difflib.get_close_matches(arg, allowed, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ''
-            raise ValueError(f"train_cfg: {loop.__name__} has no argument {arg!r}{hint} Allowed: {', '.join(allowed)}")
+            raise _no_such_argument('train_cfg', loop.__name__, arg, allowed)
     for arg in ('max_iters', 'max_epochs', 'val_interval', 'val_begin'):
         if arg in train_cfg:
             value = train_cfg[arg]
@@ -447,9 +455,8 @@ def check_optimizers(model, cfg) -> None:
                 raise ValueError(f"{where}.lr must be a number >= 0, got {lr!r}")
             kind = node.get('type') if where.endswith('.optimizer') else None
             if isinstance(kind, str) and OPTIMIZERS.get(kind) is None:
-                close = difflib.get_close_matches(kind, list(OPTIMIZERS.module_dict), n=1, cutoff=0.6)
-                hint = f"; did you mean {close[0]!r}?" if close else ''
-                raise ValueError(f"{where}.type {kind!r} is not in the optimizer registry{hint}")
+                raise ValueError(f"{where}.type {kind!r} is not in the optimizer registry"
+                                 f"{_did_you_mean(kind, OPTIMIZERS.module_dict)}")
             for key, value in node.items():
                 walk(value, f'{where}.{key}')
 
@@ -517,7 +524,7 @@ def preflight_datasets(cfg, loaders: Iterable[str] = LOADERS) -> None:
     """
     from mmagic.registry import DATASETS
 
-    _registries_ready(cfg)
+    registries_ready(cfg)
     for where, dataset in _distinct_datasets(cfg, loaders):
         with _explained_arguments(where):
             DATASETS.build(dict(dataset, pipeline=[]))
