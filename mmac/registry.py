@@ -30,8 +30,10 @@ COMPONENT_MODULES = (
     "mmac.losses.fidelity",  # TranslationFidelityLoss
     "mmac.losses.fixed_point",  # FixedPointLoss
     "mmac.losses.extrapolated_cycle",  # ExtrapolatedCycleLoss
+    "mmac.losses.latent_cycle",  # LatentCycleLoss
     "mmac.losses.multiscale",  # MultiScaleL1Loss
     "mmac.models.unet",  # UNetGenerator
+    "mmac.models.latent_encoder",  # LatentEncoder
     "mmac.models.discriminator",  # HistogramPatchDiscriminator
     "mmac.models.modular_cyclegan",  # ModularCycleGAN
     "mmac.datasets.transforms",  # RandomRot90, RandomFlip2D

@@ -1,8 +1,9 @@
-"""Generators, discriminators and the loss-injectable CycleGAN (``ModularCycleGAN``, imported on first use)."""
+"""Generators, the latent encoder of a stochastic generator, discriminators and the loss-injectable CycleGAN (``ModularCycleGAN``, imported on first use)."""
 from mmac.models.discriminator import HistogramPatchDiscriminator
+from mmac.models.latent_encoder import LatentEncoder
 from mmac.models.unet import UNetGenerator
 
-__all__ = ["HistogramPatchDiscriminator", "UNetGenerator"]
+__all__ = ["HistogramPatchDiscriminator", "LatentEncoder", "UNetGenerator"]
 
 
 def __getattr__(name: str):

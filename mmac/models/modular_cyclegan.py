@@ -28,12 +28,16 @@ from mmagic.structures import DataSample
 from mmengine import MessageHub
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 
+from mmac.losses.latent_cycle import sample_posterior
 from mmac.registry import register
 from mmac.training.fast_step import FastCycleGANStep, check_fast_step_cfg
 from mmac.training.graphed_step import GraphedStep
 from mmac.training.guards import average_gradients, check_finite
 
 Tensor = torch.Tensor
+
+#: Key of the latent encoder (``latent_encoder=``) among the generators, whose optimizer trains it.
+LATENT_ENCODER = 'latent_encoder'
 
 #: Allowed values of ``ModularCycleGAN(update_order=...)``.
 UPDATE_ORDERS = ('generators_first', 'discriminators_first')
@@ -143,6 +147,15 @@ class ModularCycleGAN(CycleGAN):
             makes many pathologies from one healthy slice (configs/ac_cyclegan_thigh_cpu_stochastic.py); the
             domain's generator is built again from the merged config. Defaults to None (both generators from
             ``generator``, as stock CycleGAN).
+        latent_encoder: Config of an encoder from a slice and its translation to a code posterior, e.g.
+            ``dict(type='LatentEncoder', in_channels=2, latent_channels=2, stride=8)``; kept among the generators
+            under ``'latent_encoder'`` (their optimizer trains it). Only with ``latent_cycle_loss``.
+        latent_cycle_loss: Config of an optional cycle through a code, logged as ``latent_cycle_loss``:
+            ``|G(sg(F(x)), z) - x|_1`` with z drawn from ``latent_encoder([x, F(x)])``, plus a KL term, for a
+            stochastic generator of its ``domain`` (``generator_overrides`` with ``noise_channels`` and
+            ``noise_stride`` equal to the encoder's ``latent_channels`` and ``stride``); one more forward of the
+            encoder and of that generator per iteration (:mod:`mmac.losses.latent_cycle`, after augmented
+            CycleGAN; not in the paper; configs/ac_cyclegan_thigh_cpu_latent.py). Defaults to None.
         **kwargs: Passed to :class:`mmagic.models.CycleGAN` (``buffer_size``, ``loss_config`` ...).
     """
 
@@ -160,6 +173,8 @@ class ModularCycleGAN(CycleGAN):
                  generator_overrides: dict | None = None,
                  fixed_point_loss: dict | None = None,
                  extrapolated_cycle_loss: dict | None = None,
+                 latent_encoder: dict | None = None,
+                 latent_cycle_loss: dict | None = None,
                  **kwargs):
         super().__init__(*args, **kwargs)
         self.generator_overrides = self._override_generators(generator_overrides)
@@ -186,11 +201,13 @@ class ModularCycleGAN(CycleGAN):
         self.fixed_point_loss = None if fixed_point_loss is None else MODELS.build(fixed_point_loss)
         self.extrapolated_cycle_loss = (None if extrapolated_cycle_loss is None
                                         else MODELS.build(extrapolated_cycle_loss))
-        for name in ('fixed_point_loss', 'extrapolated_cycle_loss'):
+        self.latent_cycle_loss = None if latent_cycle_loss is None else MODELS.build(latent_cycle_loss)
+        for name in ('fixed_point_loss', 'extrapolated_cycle_loss', 'latent_cycle_loss'):
             extra = getattr(self, name)
             if extra is not None and extra.domain not in self._reachable_domains:
                 raise ValueError(f"{name} domain {extra.domain!r} is not one of the model's "
                                  f"reachable_domains {self._reachable_domains}")
+        self._build_latent_encoder(latent_encoder)
         self.test_in_train_mode = test_in_train_mode
         self.check_finite = check_finite
         if update_order not in UPDATE_ORDERS:
@@ -225,6 +242,34 @@ class ModularCycleGAN(CycleGAN):
                 raise ValueError(f"generator_overrides[{domain!r}] must be a dict of generator keys, got {keys!r}")
             self.generators[domain] = MODELS.build({**self._gen_cfg, **keys})
         return overrides
+
+    def _build_latent_encoder(self, config: dict | None) -> None:
+        """Build ``latent_encoder`` among the generators and check it fits ``latent_cycle_loss``'s generator.
+
+        Raises:
+            ValueError: One of the two options without the other, or an encoder whose code does not fit the
+                generator's noise (channels, grid) or whose input is not a slice and its translation.
+        """
+        loss = self.latent_cycle_loss
+        if (config is None) != (loss is None):
+            given, missing = ('latent_encoder', 'latent_cycle_loss') if loss is None else ('latent_cycle_loss',
+                                                                                            'latent_encoder')
+            raise ValueError(f"{given} needs {missing}: the latent cycle runs the encoder and the loss together "
+                             "(see configs/ac_cyclegan_thigh_cpu_latent.py)")
+        if config is None:
+            return
+        encoder = MODELS.build(config)
+        generator = self.generators[loss.domain]
+        wanted = {'noise_channels': encoder.latent_channels, 'noise_stride': encoder.stride,
+                  'in_channels': encoder.in_channels // 2}
+        found = {key: getattr(generator, key, None) for key in wanted}
+        if found != wanted or encoder.in_channels % 2:
+            raise ValueError(f"latent_encoder (latent_channels={encoder.latent_channels}, stride={encoder.stride}, "
+                             f"in_channels={encoder.in_channels}) does not fit the {loss.domain!r} generator "
+                             f"({found}); the generator needs noise_channels={encoder.latent_channels} and "
+                             f"noise_stride={encoder.stride} (generator_overrides), and the encoder in_channels "
+                             "twice the generator's (a slice and its translation)")
+        self.generators[LATENT_ENCODER] = encoder
 
     def load_state_dict(self, state_dict, *args, **kwargs):
         """torch's ``load_state_dict``, with the keys put in the form a DDP-wrapped model wants
@@ -300,7 +345,8 @@ class ModularCycleGAN(CycleGAN):
         Returns:
             ``loss_gan_g_<domain>`` per domain, ``cycle_loss``, (identity weight > 0) ``id_loss``, (with a
             ``fidelity_loss``) ``fidelity_loss``, (with a ``fixed_point_loss``) ``fixed_point_loss`` and (with an
-            ``extrapolated_cycle_loss``) ``extrapolated_cycle_loss``, each ().
+            ``extrapolated_cycle_loss``) ``extrapolated_cycle_loss`` and (with a ``latent_cycle_loss``)
+            ``latent_cycle_loss``, each ().
         """
         gens, discs = self.get_module(self.generators), self.get_module(self.discriminators)
         losses, ids = {}, {}
@@ -323,7 +369,21 @@ class ModularCycleGAN(CycleGAN):
             # fake[other(d)] = generators[other(d)](real[d]): G(y) for d = 'healthy'.
             scaled = self.extrapolated_cycle_loss.extrapolate(real[d], fake[self._other(d)])
             losses['extrapolated_cycle_loss'] = self.extrapolated_cycle_loss(gens[d](scaled), real[d])
+        if self.latent_cycle_loss is not None:
+            losses['latent_cycle_loss'] = self._latent_cycle(real, fake)
         return losses
+
+    def _latent_cycle(self, real: dict[str, Tensor], fake: dict[str, Tensor]) -> Tensor:
+        """The latent cycle's loss: ``G(F(x), z) vs x`` with z drawn from ``E([x, F(x)])`` (d = the loss's domain,
+        x = ``real[d]``, F(x) = ``fake[other(d)]``, G = ``generators[d]``)."""
+        gens = self.get_module(self.generators)
+        d = self.latent_cycle_loss.domain
+        translated = fake[self._other(d)]  # F(x) for d = 'pathological', (N, C, H, W)
+        if self.latent_cycle_loss.detach_translation:
+            translated = translated.detach()
+        mean, logvar = gens[LATENT_ENCODER](torch.cat([real[d], translated], dim=1))  # each (N, latent, h, w)
+        reconstruction = gens[d](translated, noise=sample_posterior(mean, logvar))
+        return self.latent_cycle_loss(reconstruction, real[d], mean, logvar)
 
     def batched_generator_outputs(self, real: dict[str, Tensor]):
         """Every generator output of an iteration in 2 calls (L_AC) or 3 (L_C) instead of 5 or 6.

@@ -233,13 +233,23 @@ class UNetGenerator(nn.Module):
                              f"(num_down={self.num_down}); pad or crop every spatial size to a multiple of {factor}"
                              f", or use num_down <= {fits}")
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, noise: Tensor | None = None) -> Tensor:
         """Translate ``x`` of shape (N, in_channels, *S) to (N, out_channels, *S), values in (-1, 1) (in
-        (-2, 2) with ``residual``)."""
+        (-2, 2) with ``residual``).
+
+        Args:
+            x: The input, (N, in_channels, *S).
+            noise: With ``noise_channels``, the code on the coarse grid, (N, noise_channels, *S / noise_stride),
+                e.g. one a :class:`~mmac.models.latent_encoder.LatentEncoder` inferred from an image; None draws
+                it from the standard normal. Must be None for a deterministic generator.
+        """
         self._check_input(x)
         source = x
+        if noise is not None and not self.noise_channels:
+            raise ValueError("noise was given to a UNetGenerator with noise_channels=0; set noise_channels to the "
+                             "code's channels")
         if self.noise_channels:
-            x = torch.cat([x, self._noise(x)], dim=1)  # (N, in + noise_channels, *S)
+            x = torch.cat([x, self._noise(x, noise)], dim=1)  # (N, in + noise_channels, *S)
         skips = []
         for down in self.downs:
             skips.append(x)  # skips[i]: input of level i, (N, C_{i-1}, *S / 2**i)
@@ -252,10 +262,20 @@ class UNetGenerator(nn.Module):
             x = self.head(torch.cat([source, x], dim=1))  # (N, in + C_0, *S) -> (N, out_channels, *S)
         return source + x if self.residual else x
 
-    def _noise(self, x: Tensor) -> Tensor:
-        """Smooth standard-normal noise (N, noise_channels, *S) for the input ``x`` (N, C, *S)."""
-        coarse = [max(size // self.noise_stride, 1) for size in x.shape[2:]]
-        noise = torch.randn(x.shape[0], self.noise_channels, *coarse, device=x.device, dtype=x.dtype)
+    def noise_shape(self, x: Tensor) -> tuple[int, ...]:
+        """Shape of the coarse code for the input ``x`` (N, C, *S): (N, noise_channels, *S / noise_stride)."""
+        return (x.shape[0], self.noise_channels, *(max(size // self.noise_stride, 1) for size in x.shape[2:]))
+
+    def _noise(self, x: Tensor, noise: Tensor | None = None) -> Tensor:
+        """The code upsampled to the input's grid, (N, noise_channels, *S): ``noise`` if given (on the coarse
+        grid), else smooth standard-normal noise for the input ``x`` (N, C, *S)."""
+        shape = self.noise_shape(x)
+        if noise is None:
+            noise = torch.randn(shape, device=x.device, dtype=x.dtype)
+        elif tuple(noise.shape) != shape:
+            raise ValueError(f"noise must have shape {shape} (N, noise_channels, *S / noise_stride) for an input "
+                             f"of shape {tuple(x.shape)}, got {tuple(noise.shape)}")
+        noise = noise.to(x.dtype)
         if self.noise_stride == 1:
             return noise
         mode = "bilinear" if self.dims == 2 else "trilinear"
