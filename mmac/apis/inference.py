@@ -103,8 +103,9 @@ class Translator:
         if generators is None:
             raise TypeError(f"expected a CycleGAN-style model with a 'generators' dict, got {type(model).__name__}")
         generators = getattr(generators, "module", generators)
-        if direction not in generators:
-            raise ValueError(f"direction {direction!r} is not a domain of the model; allowed: {sorted(generators)} "
+        domains = list(getattr(model, "_reachable_domains", None) or generators)  # not a latent encoder
+        if direction not in domains:
+            raise ValueError(f"direction {direction!r} is not a domain of the model; allowed: {sorted(domains)} "
                              "('healthy' is F: pathological -> pseudo-healthy)")
         check_choice(resize_mode, ("resize", "pad", "fit"), "resize_mode")
         self.device = torch.device(device)

@@ -33,7 +33,7 @@ REDUCTIONS = ("mean", "none")
 
 
 def gaussian_kl(mean: Tensor, logvar: Tensor, reduction: str = "mean") -> Tensor:
-    """KL divergence of ``N(mean, exp(logvar))`` from ``N(0, 1)``, per element ``(mean² + exp(logvar) - 1 - logvar) / 2``.
+    """KL of ``N(mean, exp(logvar))`` from ``N(0, 1)``: ``(mean² + exp(logvar) - 1 - logvar) / 2`` per element.
 
     Args:
         mean: Posterior means, (N, ...) with the batch first.

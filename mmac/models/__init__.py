@@ -1,4 +1,5 @@
-"""Generators, the latent encoder of a stochastic generator, discriminators and the loss-injectable CycleGAN (``ModularCycleGAN``, imported on first use)."""
+"""Generators, the latent encoder of a stochastic generator, discriminators and the loss-injectable CycleGAN
+(``ModularCycleGAN``, imported on first use)."""
 from mmac.models.discriminator import HistogramPatchDiscriminator
 from mmac.models.latent_encoder import LatentEncoder
 from mmac.models.unet import UNetGenerator

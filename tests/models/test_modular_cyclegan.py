@@ -385,3 +385,70 @@ def test_extrapolated_cycle_runs_f_on_g_change_scaled_and_leaves_g_alone():
         assert 'extrapolated_cycle_loss' in log_vars and torch.isfinite(log_vars['extrapolated_cycle_loss'])
     with pytest.raises(ValueError, match='reachable_domains'):
         build_model(ASYMMETRIC, extrapolated_cycle_loss=dict(ext, domain='zebra'))
+
+
+LATENT = dict(type='LatentCycleLoss', loss_weight=1.0, kl_weight=0.05, domain='pathological')
+ENCODER = dict(type='LatentEncoder', in_channels=2, latent_channels=2, stride=8, base_channels=4)
+STOCHASTIC_G = dict(pathological=dict(noise_channels=2, noise_stride=8))
+
+
+def test_latent_cycle_reproduces_x_through_a_code_and_gives_f_no_gradient():
+    model = build_model(ASYMMETRIC, generator_overrides=STOCHASTIC_G, latent_encoder=ENCODER,
+                        latent_cycle_loss=LATENT, id_loss_weight=0.0)  # G's identity forward would draw first
+    gens = model.generators
+    real = {'healthy': torch.rand(2, 1, SIZE, SIZE) * 2 - 1, 'pathological': torch.rand(2, 1, SIZE, SIZE) * 2 - 1}
+    fake, rec = model.forward_cycles(real)
+    x, fx = real['pathological'], fake['healthy']
+    with torch.no_grad():  # an independent computation: E, one draw after the same seed, G, then L1 + KL
+        mean, logvar = gens['latent_encoder'](torch.cat([x, fx], dim=1))
+        torch.manual_seed(7)
+        z = mean + (0.5 * logvar).exp() * torch.randn(2, 2, SIZE // 8, SIZE // 8)
+        gfx = gens['pathological'](fx, noise=z)
+        kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).mean()
+        expected = (gfx - x).abs().mean() + 0.05 * kl
+    counts = count_calls(model)
+    torch.manual_seed(7)
+    losses = model.generator_losses(real, fake, rec)
+    assert losses['latent_cycle_loss'].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert counts == {'healthy': 0, 'pathological': 1}  # G once more (on F(x)); F not at all
+    model.zero_grad()
+    losses['latent_cycle_loss'].backward()
+    assert all(p.grad is None for p in gens['healthy'].parameters())  # F(x) is detached: no tie of F(x) to x
+    for name in ('pathological', 'latent_encoder'):
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in gens[name].parameters())
+
+
+def test_latent_cycle_without_the_stop_gradient_is_augmented_cyclegans_cycle():
+    model = build_model(ASYMMETRIC, generator_overrides=STOCHASTIC_G, latent_encoder=ENCODER,
+                        latent_cycle_loss=dict(LATENT, detach_translation=False), id_loss_weight=0.0)
+    real = {'healthy': torch.rand(2, 1, SIZE, SIZE) * 2 - 1, 'pathological': torch.rand(2, 1, SIZE, SIZE) * 2 - 1}
+    fake, rec = model.forward_cycles(real)
+    model.generator_losses(real, fake, rec)['latent_cycle_loss'].backward()
+    assert any(p.grad is not None for p in model.generators['healthy'].parameters())
+
+
+def test_latent_encoder_trains_with_the_generators_in_both_iterations():
+    for fast in (None, dict(cuda_graph=False)):
+        model = build_model(ASYMMETRIC, generator_overrides=STOCHASTIC_G, latent_encoder=ENCODER,
+                            latent_cycle_loss=LATENT, fast_step=fast)
+        encoder = model.generators['latent_encoder']
+        before = [p.detach().clone() for p in encoder.parameters()]
+        log_vars = model.train_step(batch(), optim(model))
+        assert 'latent_cycle_loss' in log_vars and torch.isfinite(log_vars['latent_cycle_loss'])
+        assert any(not torch.equal(b, p) for b, p in zip(before, encoder.parameters(), strict=True))
+        assert any(k.startswith('generators.latent_encoder.') for k in model.state_dict())
+
+
+def test_latent_cycle_configuration_errors():
+    with pytest.raises(ValueError, match='latent_cycle_loss needs latent_encoder'):
+        build_model(ASYMMETRIC, generator_overrides=STOCHASTIC_G, latent_cycle_loss=LATENT)
+    with pytest.raises(ValueError, match='latent_encoder needs latent_cycle_loss'):
+        build_model(ASYMMETRIC, generator_overrides=STOCHASTIC_G, latent_encoder=ENCODER)
+    with pytest.raises(ValueError, match='noise_channels=2 and noise_stride=8'):
+        build_model(ASYMMETRIC, latent_encoder=ENCODER, latent_cycle_loss=LATENT)  # a deterministic G
+    with pytest.raises(ValueError, match='noise_stride=4'):
+        build_model(ASYMMETRIC, generator_overrides=STOCHASTIC_G, latent_encoder=dict(ENCODER, stride=4),
+                    latent_cycle_loss=LATENT)
+    with pytest.raises(ValueError, match='reachable_domains'):
+        build_model(ASYMMETRIC, generator_overrides=STOCHASTIC_G, latent_encoder=ENCODER,
+                    latent_cycle_loss=dict(LATENT, domain='zebra'))

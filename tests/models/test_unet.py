@@ -358,3 +358,27 @@ def test_noise_errors():
         UNetGenerator(noise_channels=-1)
     with pytest.raises(ValueError, match="noise_stride"):
         UNetGenerator(noise_stride=0)
+
+
+def test_a_given_code_replaces_the_draw_and_equals_the_seeded_draw():
+    net = UNetGenerator(num_down=5, base_channels=4, noise_channels=2, noise_stride=8, residual=True)
+    x = torch.rand(3, 1, 32, 32) * 2 - 1
+    assert net.noise_shape(x) == (3, 2, 4, 4)
+    torch.manual_seed(5)
+    drawn = net(x)
+    torch.manual_seed(5)
+    code = torch.randn(3, 2, 4, 4)  # the draw the generator makes after the same seed
+    assert torch.allclose(net(x, noise=code), drawn, atol=1e-6)
+    assert torch.equal(net(x, noise=code), net(x, noise=code))  # a given code: deterministic
+    assert not torch.allclose(net(x, noise=code), net(x, noise=code + 1.0))
+    code.requires_grad_(True)
+    net(x, noise=code).sum().backward()
+    assert code.grad is not None and code.grad.abs().sum() > 0  # gradients reach an inferred code
+
+
+def test_a_given_code_of_the_wrong_shape_or_for_a_deterministic_generator_is_refused():
+    net = UNetGenerator(num_down=5, base_channels=4, noise_channels=2, noise_stride=8)
+    with pytest.raises(ValueError, match=r"noise must have shape \(1, 2, 4, 4\)"):
+        net(torch.zeros(1, 1, 32, 32), noise=torch.zeros(1, 2, 8, 8))
+    with pytest.raises(ValueError, match="noise_channels=0"):
+        UNetGenerator(num_down=5, base_channels=4)(torch.zeros(1, 1, 32, 32), noise=torch.zeros(1, 1, 4, 4))
