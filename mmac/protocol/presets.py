@@ -3,8 +3,9 @@
 ``tools/cross_validate.py --preset cpu`` runs the paper's protocol at a size a 2-core CPU finishes in about half
 an hour (21 min measured): 5 patient-level folds x {L_C, L_AC} x w_c = 1 x 2 repetitions on a 64 px synthetic
 cohort of the default cohort's make-up (21 healthy, 7 moderate, 13 severe subjects), then the report. It trains
-with ``configs/ac_cyclegan_thigh_cpu_fidelity.py``, the CPU config plus a fidelity term on F shared by both losses
-(``mmac.losses.fidelity``; why in docs/science.md); ``--config configs/ac_cyclegan_thigh_cpu.py`` drops it.
+the paper's losses with nothing added (``configs/ac_cyclegan_thigh_cpu.py``); ``--config
+configs/ac_cyclegan_thigh_cpu_fidelity.py`` adds the optional fidelity term on F (``mmac.losses.fidelity``, not in
+the paper; docs/science.md).
 ``--preset gpu`` runs both ends of the cohort map at 128 px (the default phantom and independent slices, phantom
 seeds 3 and 4, 5 folds x {L_C, L_AC} x w_c = 1 each: 40 runs packed onto one H100-class GPU, about 11 minutes
 extrapolated, not yet run on a GPU), each cohort's report, then the map over them; ``--weights 0.25 0.5 1`` gives
@@ -86,7 +87,7 @@ def map_points(makeup: dict, seeds=(3, 4)) -> tuple[tuple[str, str, dict], ...]:
 
 PRESETS: dict[str, Preset] = {
     'cpu': Preset(
-        name='cpu', config='configs/ac_cyclegan_thigh_cpu_fidelity.py', data_root='data/protocol_cpu',
+        name='cpu', config='configs/ac_cyclegan_thigh_cpu.py', data_root='data/protocol_cpu',
         cohort=dict(DEFAULT_MAKEUP, size=64, slices=53, seed=2), weights=(1.0,), repeats=2, iters=900,
         budget='20 runs, 21 min measured on 2 idle CPU cores (33 min with other jobs)'),
     'gpu': Preset(
