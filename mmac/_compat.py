@@ -90,6 +90,11 @@ def check_stack(require_mmagic: bool = False) -> None:
                 importlib.import_module("mmcv.ops")
             except Exception as exc:
                 problems.append(f"mmcv has no compiled ops (mmcv-lite?), mmagic.models needs them: {exc!r}")
+        if not problems:
+            try:  # what registration imports: mmagic's models pull in torchvision, diffusers, transformers ...
+                importlib.import_module("mmagic.models")
+            except Exception as exc:
+                problems.append(f"mmagic.models fails to import (a dependency of mmagic missing?): {exc!r}")
     if problems:
         raise StackError("mmac cannot run on this Python environment:\n  - " + "\n  - ".join(problems)
                          + f"\nTo fix: {FIX}.")

@@ -50,3 +50,16 @@ def test_missing_package_is_named(monkeypatch):
                                             ('0.10.7', (0, 10, 7)), ('2.1.0rc1', (2, 1, 0))])
 def test_version_tuple(text, expected):
     assert _compat._version_tuple(text) == expected
+
+
+def test_a_missing_dependency_of_mmagics_models_is_named():
+    """torchvision absent (as in an image without it): mmagic itself imports, its models do not; the check says so."""
+    import subprocess
+    import sys
+
+    pytest.importorskip('mmagic')
+    code = ("import sys; sys.modules['torchvision'] = None\n"  # importing torchvision now raises ImportError
+            "from mmac import _compat\n"
+            "try:\n    _compat.check_stack(require_mmagic=True)\nexcept _compat.StackError as exc:\n    print(exc)\n")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300).stdout
+    assert 'mmagic.models fails to import' in out and 'torchvision' in out, out
