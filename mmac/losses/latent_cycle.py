@@ -5,16 +5,18 @@ pathological slice), the asymmetric loss of Gadermayr et al. trains G only throu
 cycle, and F learns to remove pathology only from G's fakes. On the synthetic cohort G adds a fat fraction of about
 0.25 to healthy muscle where the severe patients have about 0.5 (docs/results.md): F is tested on pathology outside
 what its cycle taught it. Augmented CycleGAN (Almahairi et al., ICML 2018) closes the pathological cycle through a
-code instead: an encoder E infers from x and F(x) the code z with which G gives x back,
+code instead: an encoder E infers from x the code z with which G gives x back,
 
-    L_lat = w * E_x E_{z ~ q(z | x, F(x))} |G(sg(F(x)), z) - x|_1  +  w_kl * E_x KL(q(z | x, F(x)) || N(0, I)),
+    L_lat = w * E_x E_{z ~ q(z | x)} |G(sg(F(x)), z) - x|_1  +  w_kl * E_x KL(q(z | x) || N(0, I)),
 
 where sg stops the gradient. The first term asks G (and E) to reproduce real pathology, severe patients'
 included, from a healthy-looking slice and a code; the KL term (BicycleGAN's, Zhu et al., NeurIPS 2017) keeps the
-codes E infers where G's own draws come from, so that G's fakes, which F's healthy cycle learns from, cover the
-patients' pathology. Because F(x) is detached, the term gives F no gradient: it never ties F(x) to x, so F need
-keep no trace of the infiltration (the reason for the asymmetric loss). Without the stop-gradient it is
-augmented CycleGAN's cycle, where the code carries the pathology so that F(x) need not.
+codes E infers near the prior. G's own fakes G(y, z), which F's healthy cycle learns from, draw z from the prior
+(``fake_codes='prior'``) or from E's posterior of the batch's real pathological slices (``'posterior'``: the
+patients' pathology carried onto healthy anatomy, so that F's cycle sees it at the patients' strength). Because
+F(x) is detached, the term gives F no gradient: it never ties F(x) to x, so F need keep no trace of the
+infiltration (the reason for the asymmetric loss). Without the stop-gradient it is augmented CycleGAN's cycle,
+where the code carries the pathology so that F(x) need not.
 
 Not in Gadermayr et al.; an option of :class:`~mmac.models.ModularCycleGAN` (``latent_cycle_loss=`` with
 ``latent_encoder=``), off by default. The model runs E and G once more per iteration and calls the loss with the
@@ -30,6 +32,7 @@ from mmac.losses.cycle import reduce_error
 from mmac.registry import register
 
 REDUCTIONS = ("mean", "none")
+FAKE_CODES = ("prior", "posterior")
 
 
 def gaussian_kl(mean: Tensor, logvar: Tensor, reduction: str = "mean") -> Tensor:
@@ -72,6 +75,9 @@ class LatentCycleLoss(nn.Module):
             'pathological' (G reproduces x from F(x)).
         detach_translation: Stop the gradient at the translation the cycle starts from (F(x)), so the term
             trains only the encoder and the generator of ``domain``. Defaults to True (no tie of F(x) to x).
+        fake_codes: Where the codes of the generator's translations (its fakes) come from: ``'prior'`` (N(0, I),
+            drawn by the generator) or ``'posterior'`` (a draw from the encoder's posterior of the real slice of
+            ``domain`` at the same batch index, without gradient). Defaults to ``'prior'``.
         reduction: ``'mean'``, shape (); ``'none'``: per sample, shape (N,). Defaults to ``'mean'``.
 
     Raises:
@@ -80,7 +86,7 @@ class LatentCycleLoss(nn.Module):
     """
 
     def __init__(self, loss_weight: float = 1.0, kl_weight: float = 0.05, domain: str = "pathological",
-                 detach_translation: bool = True, reduction: str = "mean") -> None:
+                 detach_translation: bool = True, fake_codes: str = "prior", reduction: str = "mean") -> None:
         super().__init__()
         self.loss_weight = check_real(loss_weight, "loss_weight", minimum=0)
         self.kl_weight = check_real(kl_weight, "kl_weight", minimum=0)
@@ -88,13 +94,14 @@ class LatentCycleLoss(nn.Module):
         self.domain = domain
         check_type(detach_translation, bool, "detach_translation", expected="True or False")
         self.detach_translation = detach_translation
+        self.fake_codes = check_choice(fake_codes, FAKE_CODES, "fake_codes")
         self.reduction = check_choice(reduction, REDUCTIONS, "reduction")
 
     def forward(self, reconstruction: Tensor, original: Tensor, mean: Tensor, logvar: Tensor) -> Tensor:
         """Compute the loss.
 
         Args:
-            reconstruction: G(F(x), z), z drawn from the posterior, (N, C, H, W).
+            reconstruction: G(F(x), z), z drawn from the posterior q(z | x), (N, C, H, W).
             original: The real slices x, the same shape.
             mean: The posterior's mean, (N, latent_channels, h, w).
             logvar: Its log-variance, the same shape.
@@ -116,4 +123,5 @@ class LatentCycleLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"loss_weight={self.loss_weight}, kl_weight={self.kl_weight}, domain={self.domain!r}, "
-                f"detach_translation={self.detach_translation}, reduction={self.reduction!r}")
+                f"detach_translation={self.detach_translation}, fake_codes={self.fake_codes!r}, "
+                f"reduction={self.reduction!r}")

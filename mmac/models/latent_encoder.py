@@ -2,7 +2,7 @@
 
 Augmented CycleGAN (Almahairi et al., ICML 2018) makes the many-to-one direction's inverse one-to-many: the
 generator G: Y -> X takes a latent code beside the healthy slice, and an encoder infers from a real pathological
-slice x (and its translation F(x)) the code with which G gives x back. Here the code is a map on a grid
+slice x the code with which G gives x back. Here the code is a map on a grid
 ``stride`` times coarser than the image, the grid on which :class:`~mmac.models.unet.UNetGenerator` draws its
 noise (``noise_stride``), so that a code inferred from x and a code drawn from the prior enter G the same way.
 The encoder returns the mean and log-variance of a diagonal Gaussian (a variational encoder, as BicycleGAN's,
@@ -31,7 +31,7 @@ class LatentEncoder(nn.Module):
     code must carry how much pathology a slice has, which an instance norm would divide away.
 
     Args:
-        in_channels: Channels of the input, e.g. 2 for a slice and its translation concatenated. Defaults to 2.
+        in_channels: Channels of the input slice. Defaults to 1.
         latent_channels: Channels of the code; the generator's ``noise_channels``. Defaults to 2.
         stride: How much coarser the code's grid is than the image, a power of 2 >= 2; the generator's
             ``noise_stride``. Defaults to 8.
@@ -42,7 +42,7 @@ class LatentEncoder(nn.Module):
         ValueError: A count < 1, or ``stride`` not a power of 2 >= 2.
     """
 
-    def __init__(self, in_channels: int = 2, latent_channels: int = 2, stride: int = 8,
+    def __init__(self, in_channels: int = 1, latent_channels: int = 2, stride: int = 8,
                  base_channels: int = 16) -> None:
         super().__init__()
         self.in_channels = check_int(in_channels, "in_channels", minimum=1)

@@ -147,15 +147,17 @@ class ModularCycleGAN(CycleGAN):
             makes many pathologies from one healthy slice (configs/ac_cyclegan_thigh_cpu_stochastic.py); the
             domain's generator is built again from the merged config. Defaults to None (both generators from
             ``generator``, as stock CycleGAN).
-        latent_encoder: Config of an encoder from a slice and its translation to a code posterior, e.g.
-            ``dict(type='LatentEncoder', in_channels=2, latent_channels=2, stride=8)``; kept among the generators
+        latent_encoder: Config of an encoder from a slice to a code posterior, e.g.
+            ``dict(type='LatentEncoder', in_channels=1, latent_channels=2, stride=8)``; kept among the generators
             under ``'latent_encoder'`` (their optimizer trains it). Only with ``latent_cycle_loss``.
         latent_cycle_loss: Config of an optional cycle through a code, logged as ``latent_cycle_loss``:
-            ``|G(sg(F(x)), z) - x|_1`` with z drawn from ``latent_encoder([x, F(x)])``, plus a KL term, for a
+            ``|G(sg(F(x)), z) - x|_1`` with z drawn from ``latent_encoder(x)``, plus a KL term, for a
             stochastic generator of its ``domain`` (``generator_overrides`` with ``noise_channels`` and
             ``noise_stride`` equal to the encoder's ``latent_channels`` and ``stride``); one more forward of the
             encoder and of that generator per iteration (:mod:`mmac.losses.latent_cycle`, after augmented
-            CycleGAN; not in the paper; configs/ac_cyclegan_thigh_cpu_latent.py). Defaults to None.
+            CycleGAN; not in the paper; configs/ac_cyclegan_thigh_cpu_latent.py). With its
+            ``fake_codes='posterior'`` the generator's translations take codes the encoder infers from the real
+            slices of its domain (one more encoder forward, without gradient). Defaults to None.
         **kwargs: Passed to :class:`mmagic.models.CycleGAN` (``buffer_size``, ``loss_config`` ...).
     """
 
@@ -261,14 +263,14 @@ class ModularCycleGAN(CycleGAN):
         encoder = MODELS.build(config)
         generator = self.generators[loss.domain]
         wanted = {'noise_channels': encoder.latent_channels, 'noise_stride': encoder.stride,
-                  'in_channels': encoder.in_channels // 2}
+                  'in_channels': encoder.in_channels}
         found = {key: getattr(generator, key, None) for key in wanted}
-        if found != wanted or encoder.in_channels % 2:
+        if found != wanted:
             raise ValueError(f"latent_encoder (latent_channels={encoder.latent_channels}, stride={encoder.stride}, "
                              f"in_channels={encoder.in_channels}) does not fit the {loss.domain!r} generator "
                              f"({found}); the generator needs noise_channels={encoder.latent_channels} and "
-                             f"noise_stride={encoder.stride} (generator_overrides), and the encoder in_channels "
-                             "twice the generator's (a slice and its translation)")
+                             f"noise_stride={encoder.stride} (generator_overrides), and the encoder the "
+                             "generator's in_channels (it encodes a slice of that generator's domain)")
         self.generators[LATENT_ENCODER] = encoder
 
     def load_state_dict(self, state_dict, *args, **kwargs):
@@ -319,12 +321,13 @@ class ModularCycleGAN(CycleGAN):
         """
         gens = self.get_module(self.generators)
         needed = self.cycle_domains() if cycles else []
+        codes = self.translation_codes(real)
         fake: dict[str, Tensor] = {}
         reconstructions: dict[str, Tensor] = {}
         for target in self._reachable_domains:
             source = self._other(target)
             # fake[d] = generators[d](real[other(d)]): F(x) under 'healthy', G(y) under 'pathological'.
-            fake[target] = gens[target](real[source])
+            fake[target] = gens[target](real[source], **({'noise': codes[target]} if target in codes else {}))
             if source in needed:
                 reconstructions[source] = gens[source](fake[target])
         return fake, {d: reconstructions[d] for d in needed}
@@ -374,16 +377,31 @@ class ModularCycleGAN(CycleGAN):
         return losses
 
     def _latent_cycle(self, real: dict[str, Tensor], fake: dict[str, Tensor]) -> Tensor:
-        """The latent cycle's loss: ``G(F(x), z) vs x`` with z drawn from ``E([x, F(x)])`` (d = the loss's domain,
+        """The latent cycle's loss: ``G(F(x), z) vs x`` with z drawn from ``E(x)`` (d = the loss's domain,
         x = ``real[d]``, F(x) = ``fake[other(d)]``, G = ``generators[d]``)."""
         gens = self.get_module(self.generators)
         d = self.latent_cycle_loss.domain
         translated = fake[self._other(d)]  # F(x) for d = 'pathological', (N, C, H, W)
         if self.latent_cycle_loss.detach_translation:
             translated = translated.detach()
-        mean, logvar = gens[LATENT_ENCODER](torch.cat([real[d], translated], dim=1))  # each (N, latent, h, w)
+        mean, logvar = gens[LATENT_ENCODER](real[d])  # each (N, latent, h, w)
         reconstruction = gens[d](translated, noise=sample_posterior(mean, logvar))
         return self.latent_cycle_loss(reconstruction, real[d], mean, logvar)
+
+    def translation_codes(self, real: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Codes for the translations of a generator whose latent cycle takes them from the posterior.
+
+        Returns:
+            ``{d: z}`` with z drawn, without gradient, from the latent encoder's posterior of ``real[d]``,
+            (N, latent_channels, *S / stride), for the latent cycle's domain d when its ``fake_codes`` is
+            ``'posterior'``; else ``{}`` (every generator draws its own noise, if it has any).
+        """
+        loss = self.latent_cycle_loss
+        if loss is None or loss.fake_codes != 'posterior':
+            return {}
+        with torch.no_grad():
+            mean, logvar = self.get_module(self.generators)[LATENT_ENCODER](real[loss.domain])
+            return {loss.domain: sample_posterior(mean, logvar)}
 
     def batched_generator_outputs(self, real: dict[str, Tensor]):
         """Every generator output of an iteration in 2 calls (L_AC) or 3 (L_C) instead of 5 or 6.
@@ -398,6 +416,7 @@ class ModularCycleGAN(CycleGAN):
         """
         gens = self.get_module(self.generators)
         cycles = self.cycle_domains()
+        codes = self.translation_codes(real)
         first = next((self._other(d) for d in self._reachable_domains if d in cycles), self._reachable_domains[0])
         second = self._other(first)
         fake: dict[str, Tensor] = {}
@@ -405,7 +424,13 @@ class ModularCycleGAN(CycleGAN):
         identities: dict[str, Tensor] = {}
 
         def run(domain: str, parts: list[tuple]) -> None:
-            out = gens[domain](torch.cat([t for _, _, t in parts]))  # (sum of the parts' N, C, H, W)
+            extra = {}
+            if domain in codes:  # the translation takes the given codes, the other parts draws from the prior
+                net = gens[domain]
+                extra['noise'] = torch.cat([codes[domain] if store is fake else
+                                            torch.randn(net.noise_shape(t), device=t.device, dtype=t.dtype)
+                                            for store, _, t in parts])
+            out = gens[domain](torch.cat([t for _, _, t in parts]), **extra)  # (sum of the parts' N, C, H, W)
             for (store, key, _t), chunk in zip(parts, out.split([t.shape[0] for _, _, t in parts]), strict=True):
                 store[key] = chunk
 

@@ -56,5 +56,7 @@ def test_errors():
         LatentCycleLoss(kl_weight=-0.1)
     with pytest.raises(ValueError, match="reduction"):
         LatentCycleLoss(reduction="sum")
+    with pytest.raises(ValueError, match="fake_codes"):
+        LatentCycleLoss(fake_codes="data")
     with pytest.raises(TypeError, match="detach_translation"):
         LatentCycleLoss(detach_translation="yes")

@@ -34,7 +34,7 @@ def test_errors():
         LatentEncoder(stride=6)
     with pytest.raises(ValueError, match="stride"):
         LatentEncoder(stride=1)
-    with pytest.raises(ValueError, match=r"expects \(N, 2, H, W\) with H and W multiples of 8"):
-        LatentEncoder()(torch.zeros(1, 2, 12, 16))
+    with pytest.raises(ValueError, match=r"expects \(N, 1, H, W\) with H and W multiples of 8"):
+        LatentEncoder()(torch.zeros(1, 1, 12, 16))
     with pytest.raises(ValueError, match="expects"):
-        LatentEncoder()(torch.zeros(1, 1, 16, 16))
+        LatentEncoder()(torch.zeros(1, 2, 16, 16))

@@ -388,7 +388,7 @@ def test_extrapolated_cycle_runs_f_on_g_change_scaled_and_leaves_g_alone():
 
 
 LATENT = dict(type='LatentCycleLoss', loss_weight=1.0, kl_weight=0.05, domain='pathological')
-ENCODER = dict(type='LatentEncoder', in_channels=2, latent_channels=2, stride=8, base_channels=4)
+ENCODER = dict(type='LatentEncoder', in_channels=1, latent_channels=2, stride=8, base_channels=4)
 STOCHASTIC_G = dict(pathological=dict(noise_channels=2, noise_stride=8))
 
 
@@ -400,7 +400,7 @@ def test_latent_cycle_reproduces_x_through_a_code_and_gives_f_no_gradient():
     fake, rec = model.forward_cycles(real)
     x, fx = real['pathological'], fake['healthy']
     with torch.no_grad():  # an independent computation: E, one draw after the same seed, G, then L1 + KL
-        mean, logvar = gens['latent_encoder'](torch.cat([x, fx], dim=1))
+        mean, logvar = gens['latent_encoder'](x)
         torch.manual_seed(7)
         z = mean + (0.5 * logvar).exp() * torch.randn(2, 2, SIZE // 8, SIZE // 8)
         gfx = gens['pathological'](fx, noise=z)
@@ -452,3 +452,27 @@ def test_latent_cycle_configuration_errors():
     with pytest.raises(ValueError, match='reachable_domains'):
         build_model(ASYMMETRIC, generator_overrides=STOCHASTIC_G, latent_encoder=ENCODER,
                     latent_cycle_loss=dict(LATENT, domain='zebra'))
+
+
+def test_posterior_codes_carry_each_patients_code_into_gs_translation_in_both_forward_paths():
+    model = build_model(ASYMMETRIC, generator_overrides=STOCHASTIC_G, latent_encoder=ENCODER,
+                        latent_cycle_loss=dict(LATENT, fake_codes='posterior'))
+    real = {'healthy': torch.rand(2, 1, SIZE, SIZE) * 2 - 1, 'pathological': torch.rand(2, 1, SIZE, SIZE) * 2 - 1}
+    with torch.no_grad():  # the independent computation: G(y_i, z_i), z_i a posterior draw for x_i
+        mean, logvar = model.generators['latent_encoder'](real['pathological'])
+        torch.manual_seed(11)
+        z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape)
+        expected = model.generators['pathological'](real['healthy'], noise=z)
+        torch.manual_seed(11)
+        fake, _ = model.forward_cycles(real)
+        torch.manual_seed(11)
+        batched, _, _ = model.batched_generator_outputs(real)
+    assert torch.allclose(fake['pathological'], expected, atol=1e-6)
+    assert torch.allclose(batched['pathological'], expected, atol=1e-5)
+    assert model.translation_codes(real)['pathological'].requires_grad is False  # E learns from its cycle only
+    prior = build_model(ASYMMETRIC, generator_overrides=STOCHASTIC_G, latent_encoder=ENCODER, latent_cycle_loss=LATENT)
+    assert prior.translation_codes(real) == {}
+    for fast in (None, dict(cuda_graph=False)):
+        model = build_model(ASYMMETRIC, generator_overrides=STOCHASTIC_G, latent_encoder=ENCODER,
+                            latent_cycle_loss=dict(LATENT, fake_codes='posterior'), fast_step=fast)
+        assert torch.isfinite(model.train_step(batch(), optim(model))['latent_cycle_loss'])
