@@ -343,19 +343,44 @@ def execute_run(config: str, spec: RunSpec, out_dir: str, iters: int | None = No
     os.makedirs(work, exist_ok=True)
     # The runner's console output (config dump, per-iteration logs) goes to the run's folder, not the terminal
     # where the grid's progress bar is; mmengine binds its console handler to sys.stdout at logger creation.
+    checkpoint = osp.join(work, f'iter_{cfg.train_cfg.max_iters}.pth')
+    averaged = averages_weights(cfg)
     with open(osp.join(work, 'console.log'), 'a') as console, _forget_run_instances():
         with contextlib.redirect_stdout(console):
             runner = build_runner(cfg)
             runner.train()
-            runner.test()
+            if not averaged:
+                runner.test()
+    if averaged:
+        _test_checkpoint(cfg.copy(), work, checkpoint)
     results = _write_results(work, spec)
-    checkpoint = osp.join(work, f'iter_{cfg.train_cfg.max_iters}.pth')
     done = dict(spec.to_dict(), run=spec.name, checkpoint=checkpoint, config=osp.join(work, 'run_config.py'),
                 iters=cfg.train_cfg.max_iters, seconds=round(time.time() - start, 1),
                 settings=_settings(config, iters, epochs, cfg_options))
     cfg.dump(done['config'])
     write_json_atomic(osp.join(work, 'DONE'), done)
     return results
+
+
+def averages_weights(cfg) -> bool:
+    """Whether the config keeps a weight average (mmengine's ``EMAHook``) that the test must score.
+
+    ``EMAHook`` builds its average again in ``before_run``, which ``runner.test()`` calls after ``runner.train()``
+    on the same runner: that test would score the last iterate while the checkpoint holds the average. Such runs
+    are tested from their checkpoint by a fresh runner instead (:func:`_test_checkpoint`).
+    """
+    return any(isinstance(hook, dict) and hook.get('type') in ('EMAHook', 'mmengine.EMAHook')
+               for hook in cfg.get('custom_hooks') or ())
+
+
+def _test_checkpoint(cfg, work: str, checkpoint: str) -> None:
+    """Test ``checkpoint`` with the run's config ``cfg`` by a runner that trains nothing, output in ``work``."""
+    from mmac.runner.launch import build_runner
+
+    cfg.work_dir, cfg.load_from, cfg.resume = work, str(checkpoint), False
+    with open(osp.join(work, 'console.log'), 'a') as console, _forget_run_instances():
+        with contextlib.redirect_stdout(console):
+            build_runner(cfg).test()
 
 
 def _write_results(work: str, spec: RunSpec) -> str:
@@ -392,15 +417,10 @@ def rescore_run(out_dir: str, spec: RunSpec) -> str:
     """
     from mmengine.config import Config
 
-    from mmac.runner.launch import build_runner
     work = run_dir(out_dir, spec)
     config, checkpoint = run_files(out_dir, spec.name)
     done = read_done(out_dir, spec)
-    cfg = Config.fromfile(str(config))
-    cfg.work_dir, cfg.load_from, cfg.resume = work, str(checkpoint), False
-    with open(osp.join(work, 'console.log'), 'a') as console, _forget_run_instances():
-        with contextlib.redirect_stdout(console):
-            build_runner(cfg).test()
+    _test_checkpoint(Config.fromfile(str(config)), work, checkpoint)
     results = _write_results(work, spec)
     write_json_atomic(osp.join(work, 'DONE'), dict(done, rescored=time.strftime('%Y-%m-%d %H:%M:%S')))
     return results

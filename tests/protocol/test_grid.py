@@ -355,3 +355,20 @@ def test_a_run_made_when_epochs_counted_items_is_not_reused(tmp_path):
     assert settings_differences(old, now) == [f"epochs_to_iterations: None then, {EPOCHS_TO_ITERATIONS!r} now"]
     assert settings_differences(now, _settings(config, None, 16.0, {})) == []
     assert 'epochs_to_iterations' not in _settings(config, 900, None, {})  # --iters runs are unaffected
+
+
+def test_a_weight_average_is_what_the_run_tests(grid_env, tmp_path):
+    """With mmengine's EMAHook, train-then-test on one runner would score the last iterate (the hook rebuilds its
+    average in before_run); the run's scores must be those of its checkpoint's average, as a later rescore gives."""
+    from mmac.protocol.runs import rescore_run, run_grid
+
+    config, options = grid_env
+    options = dict(options, custom_hooks=[dict(type='ThresholdDiceHook'),
+                                          dict(type='EMAHook', momentum=0.5, begin_iter=0)])
+    options['train_cfg.max_iters'] = 3
+    specs = make_grid(['L_AC'], [1.0], [0], 1)
+    out = tmp_path / 'cv'
+    trained = pd.read_csv(run_grid(config, specs, str(out), iters=3, cfg_options=options, progress=False,
+                                   log=lambda m: None))
+    again = pd.read_csv(rescore_run(str(out), specs[0]))
+    pd.testing.assert_frame_equal(again[trained.columns], trained)
