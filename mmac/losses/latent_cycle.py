@@ -76,8 +76,11 @@ class LatentCycleLoss(nn.Module):
         detach_translation: Stop the gradient at the translation the cycle starts from (F(x)), so the term
             trains only the encoder and the generator of ``domain``. Defaults to True (no tie of F(x) to x).
         fake_codes: Where the codes of the generator's translations (its fakes) come from: ``'prior'`` (N(0, I),
-            drawn by the generator) or ``'posterior'`` (a draw from the encoder's posterior of the real slice of
+            drawn by the generator) or ``'posterior'`` (the encoder's code, see ``sample``, of the real slice of
             ``domain`` at the same batch index, without gradient). Defaults to ``'prior'``.
+        sample: Draw the code from the posterior (reparameterised, a variational encoder); False takes its mean,
+            a deterministic code as augmented CycleGAN's encoder gives (the KL term then only keeps the means
+            small). Defaults to True.
         reduction: ``'mean'``, shape (); ``'none'``: per sample, shape (N,). Defaults to ``'mean'``.
 
     Raises:
@@ -86,7 +89,8 @@ class LatentCycleLoss(nn.Module):
     """
 
     def __init__(self, loss_weight: float = 1.0, kl_weight: float = 0.05, domain: str = "pathological",
-                 detach_translation: bool = True, fake_codes: str = "prior", reduction: str = "mean") -> None:
+                 detach_translation: bool = True, fake_codes: str = "prior", sample: bool = True,
+                 reduction: str = "mean") -> None:
         super().__init__()
         self.loss_weight = check_real(loss_weight, "loss_weight", minimum=0)
         self.kl_weight = check_real(kl_weight, "kl_weight", minimum=0)
@@ -95,13 +99,19 @@ class LatentCycleLoss(nn.Module):
         check_type(detach_translation, bool, "detach_translation", expected="True or False")
         self.detach_translation = detach_translation
         self.fake_codes = check_choice(fake_codes, FAKE_CODES, "fake_codes")
+        check_type(sample, bool, "sample", expected="True or False")
+        self.sample = sample
         self.reduction = check_choice(reduction, REDUCTIONS, "reduction")
+
+    def code(self, mean: Tensor, logvar: Tensor) -> Tensor:
+        """The code the generator gets from a posterior: a draw (``sample``) or its mean; shapes as ``mean``."""
+        return sample_posterior(mean, logvar) if self.sample else mean
 
     def forward(self, reconstruction: Tensor, original: Tensor, mean: Tensor, logvar: Tensor) -> Tensor:
         """Compute the loss.
 
         Args:
-            reconstruction: G(F(x), z), z drawn from the posterior q(z | x), (N, C, H, W).
+            reconstruction: G(F(x), z), z the code of the posterior q(z | x) (:meth:`code`), (N, C, H, W).
             original: The real slices x, the same shape.
             mean: The posterior's mean, (N, latent_channels, h, w).
             logvar: Its log-variance, the same shape.
@@ -123,5 +133,5 @@ class LatentCycleLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"loss_weight={self.loss_weight}, kl_weight={self.kl_weight}, domain={self.domain!r}, "
-                f"detach_translation={self.detach_translation}, fake_codes={self.fake_codes!r}, "
+                f"detach_translation={self.detach_translation}, fake_codes={self.fake_codes!r}, sample={self.sample}, "
                 f"reduction={self.reduction!r}")

@@ -28,7 +28,6 @@ from mmagic.structures import DataSample
 from mmengine import MessageHub
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 
-from mmac.losses.latent_cycle import sample_posterior
 from mmac.registry import register
 from mmac.training.fast_step import FastCycleGANStep, check_fast_step_cfg
 from mmac.training.graphed_step import GraphedStep
@@ -385,23 +384,23 @@ class ModularCycleGAN(CycleGAN):
         if self.latent_cycle_loss.detach_translation:
             translated = translated.detach()
         mean, logvar = gens[LATENT_ENCODER](real[d])  # each (N, latent, h, w)
-        reconstruction = gens[d](translated, noise=sample_posterior(mean, logvar))
+        reconstruction = gens[d](translated, noise=self.latent_cycle_loss.code(mean, logvar))
         return self.latent_cycle_loss(reconstruction, real[d], mean, logvar)
 
     def translation_codes(self, real: dict[str, Tensor]) -> dict[str, Tensor]:
         """Codes for the translations of a generator whose latent cycle takes them from the posterior.
 
         Returns:
-            ``{d: z}`` with z drawn, without gradient, from the latent encoder's posterior of ``real[d]``,
-            (N, latent_channels, *S / stride), for the latent cycle's domain d when its ``fake_codes`` is
-            ``'posterior'``; else ``{}`` (every generator draws its own noise, if it has any).
+            ``{d: z}`` with z the code (a draw or the mean, without gradient) of the latent encoder's posterior of
+            ``real[d]``, (N, latent_channels, *S / stride), for the latent cycle's domain d when its ``fake_codes``
+            is ``'posterior'``; else ``{}`` (every generator draws its own noise, if it has any).
         """
         loss = self.latent_cycle_loss
         if loss is None or loss.fake_codes != 'posterior':
             return {}
         with torch.no_grad():
             mean, logvar = self.get_module(self.generators)[LATENT_ENCODER](real[loss.domain])
-            return {loss.domain: sample_posterior(mean, logvar)}
+            return {loss.domain: loss.code(mean, logvar)}
 
     def batched_generator_outputs(self, real: dict[str, Tensor]):
         """Every generator output of an iteration in 2 calls (L_AC) or 3 (L_C) instead of 5 or 6.

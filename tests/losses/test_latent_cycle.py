@@ -58,5 +58,16 @@ def test_errors():
         LatentCycleLoss(reduction="sum")
     with pytest.raises(ValueError, match="fake_codes"):
         LatentCycleLoss(fake_codes="data")
+    with pytest.raises(TypeError, match="sample"):
+        LatentCycleLoss(sample=1)
     with pytest.raises(TypeError, match="detach_translation"):
         LatentCycleLoss(detach_translation="yes")
+
+
+def test_code_is_a_draw_or_the_mean():
+    mean, logvar = torch.full((4, 2), 0.5), torch.zeros(4, 2)
+    assert torch.equal(LatentCycleLoss(sample=False).code(mean, logvar), mean)
+    torch.manual_seed(0)
+    drawn = LatentCycleLoss().code(mean, logvar)
+    torch.manual_seed(0)
+    assert torch.equal(drawn, mean + torch.randn(4, 2))

@@ -472,6 +472,11 @@ def test_posterior_codes_carry_each_patients_code_into_gs_translation_in_both_fo
     assert model.translation_codes(real)['pathological'].requires_grad is False  # E learns from its cycle only
     prior = build_model(ASYMMETRIC, generator_overrides=STOCHASTIC_G, latent_encoder=ENCODER, latent_cycle_loss=LATENT)
     assert prior.translation_codes(real) == {}
+    means = build_model(ASYMMETRIC, generator_overrides=STOCHASTIC_G, latent_encoder=ENCODER,
+                        latent_cycle_loss=dict(LATENT, fake_codes='posterior', sample=False))
+    with torch.no_grad():
+        assert torch.equal(means.translation_codes(real)['pathological'],
+                           means.generators['latent_encoder'](real['pathological'])[0])
     for fast in (None, dict(cuda_graph=False)):
         model = build_model(ASYMMETRIC, generator_overrides=STOCHASTIC_G, latent_encoder=ENCODER,
                             latent_cycle_loss=dict(LATENT, fake_codes='posterior'), fast_step=fast)
