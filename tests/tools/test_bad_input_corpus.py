@@ -132,6 +132,9 @@ CASES = {
         c, t, options=opts(c, **{'model.generator.type': 'NoSuchNet'})), 'NoSuchNet'),
     'train/U-Net too deep for the slice size': (lambda c, m, t: _train(
         c, t, options=opts(c, **{'model.generator.num_down': 9})), 'num_down'),
+    'train/latent cycle with a deterministic G': (lambda c, m, t: _train(
+        c, t, options=opts(c, **{'model.latent_encoder.type': 'LatentEncoder',
+                                 'model.latent_cycle_loss.type': 'LatentCycleLoss'})), 'noise_channels=2'),
     'train/cycle loss on an unknown domain': (lambda c, m, t: _train(
         c, t, options=opts(c, **{'model.cycle_loss.domain': 'zebra'})), 'zebra'),
     'train/negative learning rate': (lambda c, m, t: _train(
