@@ -150,10 +150,10 @@ class ModularCycleGAN(CycleGAN):
             ``dict(type='LatentEncoder', in_channels=1, latent_channels=2, stride=8)``; kept among the generators
             under ``'latent_encoder'`` (their optimizer trains it). Only with ``latent_cycle_loss``.
         latent_cycle_loss: Config of an optional cycle through a code, logged as ``latent_cycle_loss``:
-            ``|G(sg(F(x)), z) - x|_1`` with z drawn from ``latent_encoder(x)``, plus a KL term, for a
-            stochastic generator of its ``domain`` (``generator_overrides`` with ``noise_channels`` and
-            ``noise_stride`` equal to the encoder's ``latent_channels`` and ``stride``); one more forward of the
-            encoder and of that generator per iteration (:mod:`mmac.losses.latent_cycle`, after augmented
+            ``|G(sg(F(x)), z) - x|_1`` with z the code ``latent_encoder(x)`` gives (a draw or the mean), plus a
+            KL term, for a stochastic generator of its ``domain`` (``generator_overrides`` with ``noise_channels``
+            and ``noise_stride`` equal to the encoder's ``latent_channels`` and ``stride``); one more forward of
+            the encoder and of that generator per iteration (:mod:`mmac.losses.latent_cycle`, after augmented
             CycleGAN; not in the paper; configs/ac_cyclegan_thigh_cpu_latent.py). With its
             ``fake_codes='posterior'`` the generator's translations take codes the encoder infers from the real
             slices of its domain (one more encoder forward, without gradient). Defaults to None.
@@ -249,7 +249,7 @@ class ModularCycleGAN(CycleGAN):
 
         Raises:
             ValueError: One of the two options without the other, or an encoder whose code does not fit the
-                generator's noise (channels, grid) or whose input is not a slice and its translation.
+                generator's noise (channels, grid) or whose input channels are not the generator's.
         """
         loss = self.latent_cycle_loss
         if (config is None) != (loss is None):
@@ -376,7 +376,7 @@ class ModularCycleGAN(CycleGAN):
         return losses
 
     def _latent_cycle(self, real: dict[str, Tensor], fake: dict[str, Tensor]) -> Tensor:
-        """The latent cycle's loss: ``G(F(x), z) vs x`` with z drawn from ``E(x)`` (d = the loss's domain,
+        """The latent cycle's loss: ``G(F(x), z) vs x`` with z the code of ``E(x)`` (d = the loss's domain,
         x = ``real[d]``, F(x) = ``fake[other(d)]``, G = ``generators[d]``)."""
         gens = self.get_module(self.generators)
         d = self.latent_cycle_loss.domain
