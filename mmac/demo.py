@@ -155,8 +155,9 @@ def append_map_headline(summary, path: str = MAP, cohort: dict | None = None) ->
     text = (f"\n## Where this cohort sits on the cohort map\n\nThe demo's cohort: {setting}; "
             f"{cohort['healthy']} healthy, {cohort['moderate']} moderate, {cohort['severe']} severe subjects of "
             f"{cohort['slices']} slices, phantom seed {cohort['seed']}. One cohort decides nothing: the map "
-            "(CPU protocol, paper's losses, w_c = 1, 5 folds, each point on its own phantom seeds; docs/results.md, "
-            "docs/map/map.png) says how L_AC - L_C moves with the cohort, and how sure:\n\n" + table + "\n")
+            "(CPU protocol, paper's losses, w_c = 1 unless a point says otherwise, 5 folds, each point on its own "
+            "phantom seeds; docs/results.md, docs/map/map.png) says how L_AC - L_C moves with the cohort, and how "
+            "sure:\n\n" + table + "\n")
     with open(summary, 'a') as f:
         f.write(text)
 
