@@ -50,6 +50,20 @@ def _check_domain_weights(domain_weights: object) -> dict[str, float]:
     return checked
 
 
+def check_same_shape(first: Tensor, second: Tensor, names: tuple[str, str]) -> None:
+    """Raise unless ``first`` and ``second`` are tensors of one shape; the messages use ``names``.
+
+    Raises:
+        TypeError: A value that is not a torch.Tensor.
+        ValueError: Shapes that differ.
+    """
+    for value, name in zip((first, second), names, strict=True):
+        check_type(value, Tensor, name, expected="a torch.Tensor")
+    if first.shape != second.shape:
+        raise ValueError(f"{names[0]} has shape {tuple(first.shape)} but {names[1]} has shape "
+                         f"{tuple(second.shape)}; they must be equal")
+
+
 def reduce_error(error: Tensor, reduction: str) -> Tensor:
     """Reduce a per-element error: a scalar for 'mean' and 'sum', the mean per sample, shape (N,), for 'none'."""
     if reduction == "mean":
@@ -112,11 +126,8 @@ def cycle_l1(reconstructions: Mapping[str, Tensor], originals: Mapping[str, Tens
             if domain not in tensors:
                 raise ValueError(f"{name} has no key {domain!r}, whose cycle has weight {weight} in the loss; "
                                  f"keys given: {sorted(tensors)}")
-            check_type(tensors[domain], Tensor, f"{name}[{domain!r}]", expected="a torch.Tensor")
         reconstruction, original = reconstructions[domain], originals[domain]
-        if reconstruction.shape != original.shape:
-            raise ValueError(f"reconstructions[{domain!r}] has shape {tuple(reconstruction.shape)} but "
-                             f"originals[{domain!r}] has shape {tuple(original.shape)}; they must be equal")
+        check_same_shape(reconstruction, original, (f"reconstructions[{domain!r}]", f"originals[{domain!r}]"))
         if reduction == "none":
             if reconstruction.ndim < 1:
                 raise ValueError(f"reduction='none' needs a batch dimension, reconstructions[{domain!r}] is 0-d")

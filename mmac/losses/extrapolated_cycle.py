@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from mmac._validate import check_choice, check_real, check_type
-from mmac.losses.cycle import reduce_error
+from mmac.losses.cycle import check_same_shape, reduce_error
 from mmac.registry import register
 
 REDUCTIONS = ("mean", "none")
@@ -50,11 +50,8 @@ def extrapolate(start: Tensor, synthetic: Tensor, scale: Tensor,
         TypeError: Non-tensor inputs.
         ValueError: Shapes that differ, ``scale`` not of shape (N,), ``value_range`` not ``low < high``.
     """
-    check_type(start, Tensor, "start", expected="a torch.Tensor")
-    check_type(synthetic, Tensor, "synthetic", expected="a torch.Tensor")
+    check_same_shape(start, synthetic, ("start", "synthetic"))
     check_type(scale, Tensor, "scale", expected="a torch.Tensor")
-    if start.shape != synthetic.shape:
-        raise ValueError(f"start has shape {tuple(start.shape)} but synthetic has shape {tuple(synthetic.shape)}")
     if start.ndim < 1 or scale.shape != start.shape[:1]:
         raise ValueError(f"scale must have shape ({start.shape[0] if start.ndim else '?'},), one factor per "
                          f"sample, got {tuple(scale.shape)}")
@@ -130,11 +127,7 @@ class ExtrapolatedCycleLoss(nn.Module):
             TypeError: Non-tensor inputs.
             ValueError: Shapes that differ.
         """
-        check_type(reconstruction, Tensor, "reconstruction", expected="a torch.Tensor")
-        check_type(start, Tensor, "start", expected="a torch.Tensor")
-        if reconstruction.shape != start.shape:
-            raise ValueError(f"reconstruction has shape {tuple(reconstruction.shape)} but start has shape "
-                             f"{tuple(start.shape)}")
+        check_same_shape(reconstruction, start, ("reconstruction", "start"))
         return self.loss_weight * reduce_error((reconstruction - start).abs(), self.reduction)
 
     def extra_repr(self) -> str:

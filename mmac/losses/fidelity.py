@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from mmac._validate import check_choice, check_real, check_type
-from mmac.losses.cycle import reduce_error
+from mmac.losses.cycle import check_same_shape, reduce_error
 from mmac.registry import register
 
 #: Allowed values of ``penalty``.
@@ -62,14 +62,10 @@ def fidelity_penalty(translation: Tensor, source: Tensor, penalty: str = "bounde
         TypeError: non-tensor inputs, a scale that is not a real number.
         ValueError: unknown ``penalty`` or ``reduction``, ``scale`` <= 0 or not finite, shapes that differ.
     """
-    check_type(translation, Tensor, "translation", expected="a torch.Tensor")
-    check_type(source, Tensor, "source", expected="a torch.Tensor")
+    check_same_shape(translation, source, ("translation", "source"))
     check_choice(penalty, PENALTIES, "penalty")
     check_choice(reduction, REDUCTIONS, "reduction")
     scale = check_real(scale, "scale", minimum=0, exclusive_minimum=True)
-    if translation.shape != source.shape:
-        raise ValueError(f"translation has shape {tuple(translation.shape)} but source has shape "
-                         f"{tuple(source.shape)}; they must be equal")
     change = (translation - source).abs()
     if penalty == "bounded_l1":
         change = scale * -torch.expm1(-change / scale)  # s (1 - exp(-|d| / s)), exact for small |d|

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from torch import Tensor, nn
 
 from mmac._validate import check_choice, check_real, check_type
-from mmac.losses.cycle import reduce_error
+from mmac.losses.cycle import check_same_shape, reduce_error
 from mmac.registry import register
 
 REDUCTIONS = ("mean", "none")
@@ -39,11 +39,8 @@ def fixed_point_l1(again: Tensor, once: Tensor, reduction: str = "mean") -> Tens
         TypeError: Non-tensor inputs.
         ValueError: Shapes that differ, unknown ``reduction``.
     """
-    check_type(again, Tensor, "again", expected="a torch.Tensor")
-    check_type(once, Tensor, "once", expected="a torch.Tensor")
+    check_same_shape(again, once, ("again", "once"))
     check_choice(reduction, REDUCTIONS, "reduction")
-    if again.shape != once.shape:
-        raise ValueError(f"again has shape {tuple(again.shape)} but once has shape {tuple(once.shape)}")
     return reduce_error((again - once.detach()).abs(), reduction)
 
 

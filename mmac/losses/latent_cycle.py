@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from mmac._validate import check_choice, check_real, check_type
-from mmac.losses.cycle import reduce_error
+from mmac.losses.cycle import check_same_shape, reduce_error
 from mmac.registry import register
 
 REDUCTIONS = ("mean", "none")
@@ -47,11 +47,8 @@ def gaussian_kl(mean: Tensor, logvar: Tensor, reduction: str = "mean") -> Tensor
         TypeError: Non-tensor inputs.
         ValueError: Shapes that differ, unknown ``reduction``.
     """
-    check_type(mean, Tensor, "mean", expected="a torch.Tensor")
-    check_type(logvar, Tensor, "logvar", expected="a torch.Tensor")
+    check_same_shape(mean, logvar, ("mean", "logvar"))
     check_choice(reduction, REDUCTIONS, "reduction")
-    if mean.shape != logvar.shape:
-        raise ValueError(f"mean has shape {tuple(mean.shape)} but logvar has shape {tuple(logvar.shape)}")
     return reduce_error(0.5 * (mean.square() + logvar.exp() - 1.0 - logvar), reduction)
 
 
@@ -123,11 +120,7 @@ class LatentCycleLoss(nn.Module):
             TypeError: Non-tensor inputs.
             ValueError: Shapes that differ.
         """
-        check_type(reconstruction, Tensor, "reconstruction", expected="a torch.Tensor")
-        check_type(original, Tensor, "original", expected="a torch.Tensor")
-        if reconstruction.shape != original.shape:
-            raise ValueError(f"reconstruction has shape {tuple(reconstruction.shape)} but original has shape "
-                             f"{tuple(original.shape)}")
+        check_same_shape(reconstruction, original, ("reconstruction", "original"))
         cycle = reduce_error((reconstruction - original).abs(), self.reduction)
         return self.loss_weight * cycle + self.kl_weight * gaussian_kl(mean, logvar, self.reduction)
 
