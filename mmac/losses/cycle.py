@@ -153,20 +153,45 @@ class CycleConsistencyLoss(nn.Module):
         domain_weights: ``{domain: weight}``, weights >= 0 and at least one positive; domains not named have
             weight 0. None weights every domain given to ``forward`` by 1. Defaults to None.
         reduction: 'mean', 'sum' or 'none', see :func:`cycle_l1`. Defaults to 'mean'.
+        translation_grad: Share of the cycle's gradient that reaches the generator which made the translation
+            inside the cycle (G in ``F(G(y))``), in [0, 1]: 1 is the paper's loss, 0 lets the cycle train only
+            the generator that closes it (F), so G cannot make its pathology easy for F to undo (not in the
+            paper; see :meth:`cycle_input`). Defaults to 1.0.
 
     Raises:
-        TypeError: ``loss_weight`` or a domain weight not a real number, ``domain_weights`` not a dict of
-            string keys.
-        ValueError: negative or non-finite ``loss_weight``, bad ``domain_weights``, unknown ``reduction``.
+        TypeError: ``loss_weight``, ``translation_grad`` or a domain weight not a real number, ``domain_weights``
+            not a dict of string keys.
+        ValueError: negative or non-finite ``loss_weight``, bad ``domain_weights``, unknown ``reduction``,
+            ``translation_grad`` outside [0, 1].
     """
 
     def __init__(self, loss_weight: float = 1.0, domain_weights: Mapping[str, float] | None = None,
-                 reduction: str = "mean") -> None:
+                 reduction: str = "mean", translation_grad: float = 1.0) -> None:
         super().__init__()
         self.loss_weight = check_real(loss_weight, "loss_weight", minimum=0)
         self.domain_weights = None if domain_weights is None else _check_domain_weights(domain_weights)
         check_choice(reduction, REDUCTIONS, "reduction")
         self.reduction = reduction
+        self.translation_grad = check_real(translation_grad, "translation_grad", minimum=0, maximum=1)
+
+    def cycle_input(self, translation: Tensor) -> Tensor:
+        """The translation as the cycle's second generator takes it: same values, gradient scaled.
+
+        A model calls this on ``G(y)`` before it computes ``F(G(y))``; the adversarial and identity losses use
+        ``G(y)`` itself, so only the cycle's gradient into G is scaled (by ``translation_grad``).
+
+        Args:
+            translation: The first generator's output, any shape, e.g. (N, C, H, W).
+
+        Returns:
+            A tensor equal to ``translation``; backward multiplies its gradient by ``translation_grad``.
+        """
+        if self.translation_grad == 1.0:
+            return translation
+        held = translation.detach()
+        if self.translation_grad == 0.0:
+            return held
+        return held + self.translation_grad * (translation - held)
 
     @property
     def active_domains(self) -> tuple[str, ...] | None:
@@ -208,7 +233,7 @@ class CycleConsistencyLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"loss_weight={self.loss_weight}, domain_weights={self.domain_weights}, "
-                f"reduction={self.reduction!r}")
+                f"reduction={self.reduction!r}, translation_grad={self.translation_grad}")
 
 
 @register("MODELS")
@@ -223,18 +248,23 @@ class AsymmetricCycleLoss(CycleConsistencyLoss):
         loss_weight: The cycle weight w_c, >= 0. Defaults to 1.0.
         domain: The domain whose cycle is kept. Defaults to 'healthy'.
         reduction: 'mean', 'sum' or 'none', see :func:`cycle_l1`. Defaults to 'mean'.
+        translation_grad: Share of the cycle's gradient that reaches G, in [0, 1]; 0 trains F alone on
+            ``(G(y), y)`` (see :class:`CycleConsistencyLoss`). Defaults to 1.0, the paper's loss.
 
     Raises:
-        TypeError: non-string ``domain``, ``loss_weight`` not a real number.
-        ValueError: negative or non-finite ``loss_weight``, unknown ``reduction``; in ``forward``, ``domain``
-            missing from the inputs (see :func:`cycle_l1`).
+        TypeError: non-string ``domain``, ``loss_weight`` or ``translation_grad`` not a real number.
+        ValueError: negative or non-finite ``loss_weight``, unknown ``reduction``, ``translation_grad`` outside
+            [0, 1]; in ``forward``, ``domain`` missing from the inputs (see :func:`cycle_l1`).
     """
 
-    def __init__(self, loss_weight: float = 1.0, domain: str = "healthy", reduction: str = "mean") -> None:
+    def __init__(self, loss_weight: float = 1.0, domain: str = "healthy", reduction: str = "mean",
+                 translation_grad: float = 1.0) -> None:
         _check_domain(domain, "AsymmetricCycleLoss(domain=...)")
-        super().__init__(loss_weight=loss_weight, domain_weights={domain: 2.0}, reduction=reduction)
+        super().__init__(loss_weight=loss_weight, domain_weights={domain: 2.0}, reduction=reduction,
+                         translation_grad=translation_grad)
         self.domain = domain
 
     def extra_repr(self) -> str:
-        return f"loss_weight={self.loss_weight}, domain={self.domain!r}, reduction={self.reduction!r}"
+        return (f"loss_weight={self.loss_weight}, domain={self.domain!r}, reduction={self.reduction!r}, "
+                f"translation_grad={self.translation_grad}")
 

@@ -328,8 +328,14 @@ class ModularCycleGAN(CycleGAN):
             # fake[d] = generators[d](real[other(d)]): F(x) under 'healthy', G(y) under 'pathological'.
             fake[target] = gens[target](real[source], **({'noise': codes[target]} if target in codes else {}))
             if source in needed:
-                reconstructions[source] = gens[source](fake[target])
+                reconstructions[source] = gens[source](self._cycle_input(fake[target]))
         return fake, {d: reconstructions[d] for d in needed}
+
+    def _cycle_input(self, translation: Tensor) -> Tensor:
+        """``translation`` as the cycle's second generator takes it: the cycle loss's ``cycle_input`` (which may
+        scale the cycle's gradient into the first generator), or ``translation`` for losses without one."""
+        cycle_input = getattr(self.cycle_loss, 'cycle_input', None)
+        return translation if cycle_input is None else cycle_input(translation)
 
     def generator_losses(self, real: dict[str, Tensor], fake: dict[str, Tensor],
                           reconstructions: dict[str, Tensor],
@@ -436,9 +442,9 @@ class ModularCycleGAN(CycleGAN):
         with_id = self.id_loss is not None
         run(first, [(fake, first, real[second])] + ([(identities, first, real[first])] if with_id else []))
         run(second, [(fake, second, real[first])] + ([(identities, second, real[second])] if with_id else [])
-            + ([(reconstructions, second, fake[first])] if second in cycles else []))
+            + ([(reconstructions, second, self._cycle_input(fake[first]))] if second in cycles else []))
         if first in cycles:
-            run(first, [(reconstructions, first, fake[second])])
+            run(first, [(reconstructions, first, self._cycle_input(fake[second]))])
         return fake, {d: reconstructions[d] for d in cycles}, identities
 
     def discriminator_losses(self, real: dict[str, Tensor], fake: dict[str, Tensor],

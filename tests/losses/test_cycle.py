@@ -191,3 +191,27 @@ def test_builds_from_mmagic_registry(cycles):
     assert isinstance(loss, AsymmetricCycleLoss) and loss.loss_weight == 0.5 and loss.domain == "healthy"
     sym = registry.MODELS.build(dict(type="CycleConsistencyLoss", domain_weights={"healthy": 1.0}))
     assert isinstance(sym, CycleConsistencyLoss) and sym.active_domains == ("healthy",)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.25, 1.0])
+def test_translation_grad_scales_the_gradient_into_the_translation_and_keeps_the_value(share):
+    translation = torch.tensor([[[[0.5, -1.0]]]], requires_grad=True)
+    original = torch.tensor([[[[0.0, 0.0]]]])
+    loss = AsymmetricCycleLoss(loss_weight=1.5, translation_grad=share)
+    passed = loss.cycle_input(translation)
+    assert torch.equal(passed, translation.detach())
+    value = loss({"healthy": 2.0 * passed}, {"healthy": original})  # a 'closing generator' that doubles
+    # By hand: 2 * 1.5 * mean(|2 * [0.5, -1]|) = 3 * 1.5 = 4.5; d/dt = 3 * 2 * sign(t) / 2 = 3 * sign(t), times share.
+    assert value.item() == pytest.approx(4.5)
+    if share == 0.0:
+        assert not passed.requires_grad  # nothing flows back at all
+        return
+    value.backward()
+    assert torch.allclose(translation.grad, share * torch.tensor([[[[3.0, -3.0]]]]))
+
+
+@pytest.mark.parametrize("share, error", [(-0.1, ValueError), (1.5, ValueError), (float("nan"), ValueError),
+                                          ("0", TypeError)])
+def test_error_translation_grad_outside_zero_one(share, error):
+    with pytest.raises(error, match="translation_grad"):
+        CycleConsistencyLoss(translation_grad=share)

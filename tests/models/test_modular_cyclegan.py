@@ -481,3 +481,26 @@ def test_posterior_codes_carry_each_patients_code_into_gs_translation_in_both_fo
         model = build_model(ASYMMETRIC, generator_overrides=STOCHASTIC_G, latent_encoder=ENCODER,
                             latent_cycle_loss=dict(LATENT, fake_codes='posterior'), fast_step=fast)
         assert torch.isfinite(model.train_step(batch(), optim(model))['latent_cycle_loss'])
+
+
+def test_cycle_trains_f_only_when_translation_grad_is_zero_in_both_forward_paths():
+    f_only = dict(ASYMMETRIC, translation_grad=0.0)
+    real = {'healthy': torch.rand(2, 1, SIZE, SIZE) * 2 - 1, 'pathological': torch.rand(2, 1, SIZE, SIZE) * 2 - 1}
+    paper, model = build_model(ASYMMETRIC), build_model(f_only)  # same seed: same weights
+    for outputs in (lambda m: m.forward_cycles(real)[1], lambda m: m.batched_generator_outputs(real)[1]):
+        expected = outputs(paper)['healthy']
+        reconstruction = outputs(model)['healthy']
+        assert torch.allclose(reconstruction, expected, atol=1e-5)  # the same F(G(y)) ...
+        for m, rec, g_learns in ((paper, expected, True), (model, reconstruction, False)):
+            m.zero_grad()
+            rec.abs().mean().backward()
+            g_grads = [p.grad for p in m.generators['pathological'].parameters()]
+            assert any(g is not None and g.abs().sum() > 0 for g in g_grads) == g_learns  # ... G learns only in one
+            assert any(p.grad is not None for p in m.generators['healthy'].parameters())
+    fake, rec = model.forward_cycles(real)
+    model.zero_grad()
+    model.generator_losses(real, fake, rec)['loss_gan_g_pathological'].backward()
+    assert any(p.grad is not None for p in model.generators['pathological'].parameters())  # G's GAN term stays
+    for fast in (None, dict(cuda_graph=False)):
+        m = build_model(f_only, fast_step=fast)
+        assert torch.isfinite(m.train_step(batch(), optim(m))['cycle_loss'])
