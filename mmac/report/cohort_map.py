@@ -225,7 +225,7 @@ def add_coverage(table: pd.DataFrame, points: list[Point], loss: str = "L_AC", g
         found = []
         for cohort in point.cohorts:
             log(f"coverage: {point.name}, seed {cohort.seed}")
-            values = cohort_coverage(cohort, loss, group)
+            values = cohort_coverage(cohort, point.loss or loss, group)
             found.append(values)
             at = (table["point"] == point.name) & (table["seed"] == str(cohort.seed))
             for key, value in values.items():
@@ -243,11 +243,12 @@ def map_figure(table: pd.DataFrame, path: str | Path, loss: str = "L_AC", refere
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     from mmac.report.figures import save_figure
 
     names = list(dict.fromkeys(table["point"]))
-    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.75 * len(names) * 1.0))
+    fig, ax = plt.subplots(figsize=(9.0, 1.2 + 0.75 * len(names)))
     for i, name in enumerate(names):
         part = table[table["point"] == name]
         seeds = part[part["seed"] != "pooled"]
@@ -267,7 +268,10 @@ def map_figure(table: pd.DataFrame, path: str | Path, loss: str = "L_AC", refere
     ax.set_yticks(range(len(names)))
     ax.set_yticklabels(names, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel(f"severe Dice, {loss} - {reference} per patient (Hodges-Lehmann, 95 % interval)")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=7))
+    ax.tick_params(axis="x", labelsize=8)
+    ax.set_xlabel(f"severe Dice, {loss} - {reference} (or the row's pair) per patient\n"
+                  "Hodges-Lehmann shift, 95 % interval", fontsize=9)
     ax.set_title(title or f"Where {loss} beats {reference}: grey = one phantom seed, thick = pooled", fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)

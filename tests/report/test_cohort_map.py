@@ -128,3 +128,19 @@ def test_a_point_may_compare_two_runs_of_the_same_loss(tmp_path):
     options, points = read_spec(spec)
     table, patients = cohort_map(points, **options)
     np.testing.assert_allclose(patients["difference"], [0.05, 0.0], atol=1e-12)
+
+
+def test_coverage_reads_each_points_own_loss(tmp_path, monkeypatch):
+    import mmac.report.cohort_map as cm
+
+    asked = []
+    monkeypatch.setattr(cm, "cohort_coverage", lambda cohort, loss, group: asked.append((cohort.seed, loss)) or
+                        dict(g_fat_fraction=0.1 * cohort.seed, patient_fat_fraction=0.5, healthy_change=1.0))
+    points = [Point("paper", "", (Cohort(3, tmp_path, tmp_path),)),
+              Point("variant", "", (Cohort(4, tmp_path, tmp_path), Cohort(5, tmp_path, tmp_path)), "L_AC_F")]
+    table = pd.DataFrame([dict(point=p.name, seed=s) for p in points for s in [str(c.seed) for c in p.cohorts]
+                          + ["pooled"]])
+    out = cm.add_coverage(table, points, "L_AC", "severe", log=lambda *_: None)
+    assert asked == [(3, "L_AC"), (4, "L_AC_F"), (5, "L_AC_F")]
+    pooled = out[(out["point"] == "variant") & (out["seed"] == "pooled")]
+    assert pooled["g_fat_fraction"].item() == pytest.approx((0.4 + 0.5) / 2)
