@@ -12,6 +12,8 @@ of the same cohort). For each point the map gives:
 * over seeds: the t-interval of the per-seed mean differences, which does count the cohort's own effect, and the
   share of the per-patient differences' variance that lies between seeds (one-way ANOVA's eta squared, with its
   F-test p-value, scipy), i.e. how much of the spread is the cohort's seed;
+* where a point's cohorts were trained with several repetitions (training seeds): how far one run's mean
+  difference moves with the training seed and with the cohort (:func:`seed_components`);
 * the mechanism: how much infiltration F removed (``removal``), how much F changed outside the infiltration
   (``preservation``, in units of the noise) with each loss, and, when ``coverage`` is asked for, the fat fraction
   G adds to healthy muscle under the loss against the patients' own (:mod:`mmac.apis.coverage`).
@@ -147,6 +149,59 @@ def seed_share(differences: pd.DataFrame) -> tuple[float, float]:
     return (between / total if total > 0 else float("nan")), pvalue
 
 
+def repetition_differences(cohort: Cohort, loss: str = "L_AC", reference: str = "L_C",
+                           group: str = "severe") -> pd.DataFrame:
+    """Per training repetition of one cohort: the mean over its patients of ``loss - reference``.
+
+    A repetition is one training seed per fold, shared by both losses (:mod:`mmac.protocol.grid`); only the
+    repetitions that both result sets hold count.
+
+    Returns:
+        One row per repetition: ``seed`` (the cohort's), ``repetition``, ``difference`` (mean over patients of the
+        per-patient differences) and ``patients``.
+    """
+    means = []
+    for folder, name in ((cohort.loss_dir, loss), (cohort.reference_dir, reference)):
+        frame = pd.read_csv(folder / "results.csv")
+        frame = frame[(frame["loss"] == name) & (frame["group"] == group)]
+        if "repetition" not in frame:
+            frame = frame.assign(repetition=0)
+        means.append(per_patient(frame, by=["repetition"]).set_index(["repetition", "subject"])["dice_translated"])
+    paired = pd.concat(means, axis=1, keys=["loss", "reference"], join="inner")
+    paired["difference"] = paired["loss"] - paired["reference"]
+    out = paired.groupby(level="repetition")["difference"].agg(["mean", "size"]).reset_index()
+    return pd.DataFrame({"seed": cohort.seed, "repetition": out["repetition"].astype(int),
+                         "difference": out["mean"], "patients": out["size"].astype(int)})
+
+
+def seed_components(repetitions: pd.DataFrame) -> dict[str, float]:
+    """How much a point's mean difference moves with the training seed and with the cohort (random effects).
+
+    One-way random-effects ANOVA of the per-repetition mean differences (:func:`repetition_differences`) with
+    the cohort as the group: the training seed's variance is the mean square within cohorts, the cohort's is
+    ``(MS_between - MS_within) / R`` (at least 0). Needs at least two cohorts with the same number R >= 2 of
+    repetitions each.
+
+    Returns:
+        ``training_sd`` and ``cohort_sd`` (standard deviations of one run's mean difference that each source
+        adds) and ``cohort_share`` (the cohort's share of their sum of variances); NaN where the design does not
+        allow them.
+    """
+    nan = dict(training_sd=float("nan"), cohort_sd=float("nan"), cohort_share=float("nan"))
+    groups = [g["difference"].to_numpy(dtype=float) for _, g in repetitions.groupby("seed")]
+    sizes = {len(g) for g in groups}
+    if len(groups) < 2 or len(sizes) != 1 or min(sizes) < 2:
+        return nan
+    reps = sizes.pop()
+    means = np.array([g.mean() for g in groups])
+    within = sum(float(((g - g.mean()) ** 2).sum()) for g in groups) / (len(groups) * (reps - 1))
+    between = reps * float(((means - means.mean()) ** 2).sum()) / (len(groups) - 1)
+    cohort = max(0.0, (between - within) / reps)
+    total = cohort + within
+    return dict(training_sd=float(np.sqrt(within)), cohort_sd=float(np.sqrt(cohort)),
+                cohort_share=cohort / total if total > 0 else float("nan"))
+
+
 def _row(point: Point, seed: str, diffs: pd.DataFrame) -> dict:
     shift = hodges_lehmann(diffs["dice_loss"], diffs["dice_reference"])
     test = paired_wilcoxon(diffs["dice_loss"], diffs["dice_reference"])
@@ -186,6 +241,9 @@ def cohort_map(points: list[Point], loss: str = "L_AC", reference: str = "L_C",
             over = mean_interval(seed_means)
             row.update(seeds_mean=over.estimate, seeds_low=over.low, seeds_high=over.high)
         row["seed_share"], row["seed_share_p"] = seed_share(pooled)
+        row.update(seed_components(pd.concat(
+            [repetition_differences(c, point.loss or loss, point.reference or reference, group)
+             for c in point.cohorts], ignore_index=True)))
         rows.append(row)
     return pd.DataFrame(rows), pd.concat(patients, ignore_index=True)
 
@@ -295,6 +353,10 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
     if "seed_share" in table:
         out["seed share"] = ["" if pd.isna(v) else f"{v:.2f} (p {p:.2g})"
                              for v, p in zip(table["seed_share"], table["seed_share_p"], strict=True)]
+    if "training_sd" in table and table["training_sd"].notna().any():
+        out["sd: training seed / cohort"] = [
+            "" if pd.isna(t) else f"{t:.4f} / {c:.4f} ({share:.0%} cohort)"
+            for t, c, share in zip(table["training_sd"], table["cohort_sd"], table["cohort_share"], strict=True)]
     for column in MECHANISM:
         if f"{column}_loss" in table:
             pairs = zip(table[f"{column}_loss"], table[f"{column}_reference"], strict=True)

@@ -144,3 +144,39 @@ def test_coverage_reads_each_points_own_loss(tmp_path, monkeypatch):
     assert asked == [(3, "L_AC"), (4, "L_AC_F"), (5, "L_AC_F")]
     pooled = out[(out["point"] == "variant") & (out["seed"] == "pooled")]
     assert pooled["g_fat_fraction"].item() == pytest.approx((0.4 + 0.5) / 2)
+
+
+def test_seed_components_of_a_hand_worked_two_by_two():
+    from mmac.report.cohort_map import seed_components
+
+    reps = pd.DataFrame(dict(seed=[3, 3, 4, 4], repetition=[0, 1, 0, 1], difference=[0.01, 0.03, -0.02, 0.00]))
+    # Cohort means 0.02 and -0.01 (grand 0.005): MS_between = 2 * (0.015^2 + 0.015^2) / 1 = 0.0009;
+    # MS_within = 4 * 0.01^2 / (2 * 1) = 0.0002, so the training seed's variance is 0.0002 and the cohort's
+    # (0.0009 - 0.0002) / 2 = 0.00035, its share 0.00035 / 0.00055.
+    c = seed_components(reps)
+    assert c["training_sd"] == pytest.approx(0.0002 ** 0.5)
+    assert c["cohort_sd"] == pytest.approx(0.00035 ** 0.5)
+    assert c["cohort_share"] == pytest.approx(0.35 / 0.55)
+    assert np.isnan(seed_components(reps[reps["repetition"] == 0])["training_sd"])  # one repetition each
+    assert np.isnan(seed_components(reps.iloc[:3])["cohort_sd"])  # unbalanced
+    flat = reps.assign(difference=[0.0, 0.02, 0.0, 0.02])  # the same cohorts: all spread is the training seed's
+    assert seed_components(flat)["cohort_sd"] == 0.0 and seed_components(flat)["cohort_share"] == 0.0
+
+
+def test_repetition_differences_pair_patients_within_each_repetition(tmp_path):
+    from mmac.report.cohort_map import repetition_differences
+
+    rows = []
+    for rep, (ac, c) in enumerate([((0.80, 0.70), (0.78, 0.75)), ((0.90, 0.60), (0.80, 0.60))]):
+        for loss, values in (("L_AC", ac), ("L_C", c)):
+            for subject, value in zip(("S01", "S02"), values, strict=True):
+                for k in range(2):  # two slices, the patient's mean is the value
+                    rows.append(dict(run=f"{loss}_wc1_f0_r{rep}", loss=loss, w_c=1.0, fold=0, repetition=rep,
+                                     subject=subject, group="severe", slice=k, dice_original=0.7,
+                                     dice_translated=value))
+    (tmp_path / "c").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "c" / "results.csv", index=False)
+    out = repetition_differences(Cohort(3, tmp_path / "c", tmp_path / "c"))
+    assert list(out["repetition"]) == [0, 1] and list(out["patients"]) == [2, 2]
+    # r0: (0.02 + -0.05) / 2 = -0.015; r1: (0.10 + 0.00) / 2 = 0.05
+    np.testing.assert_allclose(out["difference"], [-0.015, 0.05], atol=1e-12)
