@@ -12,7 +12,7 @@
 # Development cohort (phantom seed 0, severe, against the same cohort's paper runs; docs/results.md): L_AC_F
 # -0.001 (-0.011 to +0.006) against L_AC, G's fat fraction 0.31 against 0.23; L_C_SG +0.003 (-0.008 to +0.015)
 # against L_AC and -0.003 (-0.020 to +0.004) against L_C; L_C_SG on phantom seed 3: -0.041 (-0.077 to -0.018)
-# against L_C. Neither reaches L_C.
+# against L_C, L_AC_F -0.029 (-0.094 to -0.018). Neither reaches L_C.
 #   python tools/cross_validate.py --config configs/ac_cyclegan_thigh_cpu_f_only_cycle.py --losses L_AC_F L_C_SG
 _base_ = './ac_cyclegan_thigh_cpu.py'
 cycle_losses = dict(L_AC_F=dict(type='AsymmetricCycleLoss', domain='healthy', translation_grad=0.0),
