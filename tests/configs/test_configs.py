@@ -111,3 +111,17 @@ def test_amp_refuses_unknown_wrapper_type():
     cfg = Config(dict(optim_wrapper=dict(generators=dict(type="MyWrapper", optimizer=dict(type="Adam")))))
     with pytest.raises(ValueError, match="generators.*MyWrapper"):
         enable_amp(cfg)
+
+
+@pytest.mark.parametrize("path", [p for p in THIGH if "cycle_losses" in p.read_text()], ids=lambda p: p.name)
+def test_losses_a_config_defines_build_and_train_one_step(path):
+    from mmac.protocol.grid import cycle_loss_config
+
+    cfg = Config.fromfile(str(path))
+    assert cfg.cycle_losses
+    _shrink(cfg)
+    for name, definition in cfg.cycle_losses.items():
+        cfg.model.cycle_loss = cycle_loss_config(name, 1.0, cfg.cycle_losses)
+        model, _, log = _one_step(cfg, 2 ** cfg.model.generator.num_down, 1)
+        assert type(model.cycle_loss).__name__ == definition['type'] and model.cycle_loss.loss_weight == 1.0
+        assert model.cycle_loss.translation_grad == definition.get('translation_grad', 1.0)
