@@ -90,8 +90,12 @@ def read_spec(path: str | Path) -> tuple[dict, list[Point]]:
     return options, points
 
 
-def _patients(results_dir: Path, loss: str, group: str) -> pd.DataFrame:
-    """Per-patient means of ``loss`` on ``group`` in ``results_dir/results.csv``, indexed by subject."""
+def _patients(results_dir: Path, loss: str, group: str, by: tuple[str, ...] = ("loss",)) -> pd.DataFrame:
+    """Per-patient means of ``loss`` on ``group`` in ``results_dir/results.csv``, indexed by subject.
+
+    ``by`` are the keys a patient is averaged within (:func:`mmac.evaluation.stats.per_patient`); a key the
+    results lack counts as one value (0) for every row.
+    """
     path = results_dir / "results.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found (is the protocol run in {results_dir} finished?)")
@@ -99,8 +103,9 @@ def _patients(results_dir: Path, loss: str, group: str) -> pd.DataFrame:
     frame = frame[(frame["loss"] == loss) & (frame["group"] == group)]
     if frame.empty:
         raise ValueError(f"{path} has no {group} rows of loss {loss!r}")
+    frame = frame.assign(**{key: 0 for key in by if key not in frame.columns})
     columns = [c for c in MECHANISM if c in frame.columns]
-    return per_patient(frame, by=["loss"], columns=columns).set_index("subject")
+    return per_patient(frame, by=list(by), columns=columns).set_index("subject")
 
 
 def cohort_differences(cohort: Cohort, loss: str = "L_AC", reference: str = "L_C",
@@ -160,13 +165,8 @@ def repetition_differences(cohort: Cohort, loss: str = "L_AC", reference: str = 
         One row per repetition: ``seed`` (the cohort's), ``repetition``, ``difference`` (mean over patients of the
         per-patient differences) and ``patients``.
     """
-    means = []
-    for folder, name in ((cohort.loss_dir, loss), (cohort.reference_dir, reference)):
-        frame = pd.read_csv(folder / "results.csv")
-        frame = frame[(frame["loss"] == name) & (frame["group"] == group)]
-        if "repetition" not in frame:
-            frame = frame.assign(repetition=0)
-        means.append(per_patient(frame, by=["repetition"]).set_index(["repetition", "subject"])["dice_translated"])
+    means = [_patients(folder, name, group, by=("loss", "repetition")).set_index("repetition", append=True)
+             ["dice_translated"] for folder, name in ((cohort.loss_dir, loss), (cohort.reference_dir, reference))]
     paired = pd.concat(means, axis=1, keys=["loss", "reference"], join="inner")
     paired["difference"] = paired["loss"] - paired["reference"]
     out = paired.groupby(level="repetition")["difference"].agg(["mean", "size"]).reset_index()
