@@ -1,12 +1,12 @@
 """The paper's protocol: loss {L_C, L_AC} x w_c x 5 patient-level folds x R repetitions, train + test each run.
 
     python tools/cross_validate.py --out work_dirs/cv [--config configs/ac_cyclegan_thigh.py]
-        [--losses L_C L_AC] [--weights 0.25 0.5 1] [--folds 0 1 2 3 4] [--repeats 8]
+        [--losses L_C L_AC] [--weights 0.25 0.5 1] [--folds 0 1 2 3 4] [--repeats 8 | --repetitions 1 2]
         [--iters N | --epochs E] [--jobs J] [--gpus 0 1] [--fast] [--cfg-options KEY=VALUE ...]
     python tools/cross_validate.py --preset cpu|gpu|rehearsal [--out DIR] [any option above]
 
-Writes OUT/results.csv (one row per test slice and run); rerunning the same command skips finished runs and
-restarts interrupted ones. Then: python tools/report.py OUT
+Writes OUT/results.csv (one row per test slice and run, every finished run of OUT made with the same settings);
+rerunning the same command skips finished runs and restarts interrupted ones. Then: python tools/report.py OUT
 
 {fold} in a --cfg-options value becomes each run's test fold, so one call can start every fold from its own
 checkpoint (load_from=starts/truth_f{fold}.pth, as tools/oracle_start.py --folds writes them).
@@ -25,7 +25,15 @@ import argparse
 import sys
 
 from mmac.protocol.grid import PAPER_LOSSES, REFERENCE, make_grid
-from mmac.protocol.runs import check_fold_data, check_fold_files, check_losses, pending_runs, rescore_grid, run_grid
+from mmac.protocol.runs import (
+    check_fold_data,
+    check_fold_files,
+    check_losses,
+    pending_runs,
+    rescore_grid,
+    run_grid,
+    run_settings,
+)
 from mmac.runner.launch import parse_cfg_options
 
 
@@ -47,7 +55,13 @@ def parse_args(argv=None):
     p.add_argument('--weights', nargs='+', type=float, default=None, help='values of w_c (default 0.25 0.5 1)')
     p.add_argument('--folds', nargs='+', type=int, default=None,
                    help='test folds to run (default: all folds of the config, 0..num_folds-1)')
-    p.add_argument('--repeats', type=int, default=None, help='repetitions per setting and fold (default 8)')
+    repeats = p.add_mutually_exclusive_group()
+    repeats.add_argument('--repeats', type=int, default=None,
+                         help='repetitions per setting and fold: 0..N-1 (default 8)')
+    repeats.add_argument('--repetitions', nargs='+', type=int, default=None, metavar='R',
+                         help='run only these repetitions, e.g. 1 for a second training seed beside a finished '
+                              'repetition 0 (each sets the training seed as in a full grid); the finished runs '
+                              'of OUT made with the same settings stay in results.csv')
     schedule = p.add_mutually_exclusive_group()
     schedule.add_argument('--iters', type=int, help='training iterations per run')
     schedule.add_argument('--epochs', type=float, help='training epochs per run (of the run\'s training set)')
@@ -69,6 +83,8 @@ def parse_args(argv=None):
         value = getattr(args, name)
         if value is not None and value < 1:
             p.error(f"--{name} must be >= 1, got {value}")
+    if args.repetitions is not None and min(args.repetitions) < 0:
+        p.error(f"--repetitions must be >= 0, got {args.repetitions}")
     if args.epochs is not None and not args.epochs > 0:
         p.error(f"--epochs must be > 0, got {args.epochs}")
     if args.out is None and args.preset is None:
@@ -157,12 +173,13 @@ def run_protocol(args, cohort: dict | None = None, data_root: str | None = None)
         if bad:
             raise ValueError(f"--folds {bad} outside [0, {num_folds}): the config {args.config} has "
                              f"num_folds={num_folds}")
-        specs = make_grid(args.losses, args.weights, folds, args.repeats)
+        specs = make_grid(args.losses, args.weights, folds, args.repeats, repetitions=args.repetitions)
         check_losses(base, args.losses)
         todo = pending_runs(args.config, specs, args.out, iters=args.iters, epochs=args.epochs,
                             cfg_options=cfg_options or None)
         if args.rescore:
-            path = rescore_grid(args.out, specs, progress=not args.no_progress)
+            path = rescore_grid(args.out, specs, progress=not args.no_progress,
+                                settings=run_settings(args.config, args.iters, args.epochs, cfg_options or None))
         else:
             check_fold_files(cfg_options, [spec.fold for spec in todo])
             check_fold_data(args.config, [spec.fold for spec in todo], cfg_options or None)  # one error line

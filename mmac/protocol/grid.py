@@ -100,25 +100,32 @@ class RunSpec:
 
 
 def make_grid(losses: Sequence[str] = ('L_C', 'L_AC'), weights: Sequence[float] = (0.25, 0.5, 1.0),
-              folds: Iterable[int] = range(5), repeats: int = 8) -> list[RunSpec]:
+              folds: Iterable[int] = range(5), repeats: int = 8,
+              repetitions: Iterable[int] | None = None) -> list[RunSpec]:
     """The runs of the grid, ordered so that each (fold, repetition) finishes all its settings together.
 
     Args:
         losses: Loss names (see :class:`RunSpec`).
         weights: Values of w_c.
         folds: Test folds to run.
-        repeats: Repetitions per setting and fold.
+        repeats: Repetitions per setting and fold: repetitions ``0 .. repeats - 1``.
+        repetitions: The repetition indices to run instead of ``range(repeats)`` (e.g. ``[1]``: a second
+            training seed beside a finished repetition 0); each sets the training seed as in a full grid.
 
     Raises:
-        ValueError: Empty grid, unknown loss, non-positive weight, ``repeats < 1``, duplicates.
+        ValueError: Empty grid, unknown loss, non-positive weight, ``repeats < 1``, a negative repetition,
+            duplicates.
     """
     losses, weights, folds = list(losses), [float(w) for w in weights], list(folds)
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
-    if not losses or not weights or not folds:
-        raise ValueError("the grid is empty: give at least one loss, weight and fold")
-    for name, values in (('losses', losses), ('weights', weights), ('folds', folds)):
+    reps = list(range(repeats)) if repetitions is None else [int(r) for r in repetitions]
+    if any(r < 0 for r in reps):
+        raise ValueError(f"repetitions must be >= 0, got {reps}")
+    if not losses or not weights or not folds or not reps:
+        raise ValueError("the grid is empty: give at least one loss, weight, fold and repetition")
+    for name, values in (('losses', losses), ('weights', weights), ('folds', folds), ('repetitions', reps)):
         if len(set(values)) != len(values):
             raise ValueError(f"duplicate {name}: {values}")
-    return [RunSpec(loss, w, fold, rep) for rep in range(repeats) for fold in folds for w in weights
+    return [RunSpec(loss, w, fold, rep) for rep in reps for fold in folds for w in weights
             for loss in losses]

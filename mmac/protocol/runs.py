@@ -180,7 +180,7 @@ def check_fold_data(config: str, folds: Sequence[int], cfg_options: dict | None 
 EPOCHS_TO_ITERATIONS = 'epochs x training items / batch size'
 
 
-def _settings(config: str, iters: int | None, epochs: float | None, cfg_options: dict | None) -> dict:
+def run_settings(config: str, iters: int | None, epochs: float | None, cfg_options: dict | None) -> dict:
     """What makes two runs of the same spec the same experiment (stored in DONE, checked on reuse)."""
     cfg_options = cfg_options or {}
     settings = dict(config=osp.abspath(config), config_digest=config_digest(config), iters=iters, epochs=epochs,
@@ -191,7 +191,7 @@ def _settings(config: str, iters: int | None, epochs: float | None, cfg_options:
 
 
 def settings_differences(done: dict | None, now: dict) -> list[str]:
-    """How a finished run's recorded settings differ from ``now`` (:func:`_settings`); [] when they agree.
+    """How a finished run's recorded settings differ from ``now`` (:func:`run_settings`); [] when they agree.
 
     The config counts as the same when its path is, or when both resolve to the same content
     (:func:`config_digest`): a run trained from a copy of the repository is found again from another. A run
@@ -356,7 +356,7 @@ def execute_run(config: str, spec: RunSpec, out_dir: str, iters: int | None = No
     results = _write_results(work, spec)
     done = dict(spec.to_dict(), run=spec.name, checkpoint=checkpoint, config=osp.join(work, 'run_config.py'),
                 iters=cfg.train_cfg.max_iters, seconds=round(time.time() - start, 1),
-                settings=_settings(config, iters, epochs, cfg_options))
+                settings=run_settings(config, iters, epochs, cfg_options))
     cfg.dump(done['config'])
     write_json_atomic(osp.join(work, 'DONE'), done)
     return results
@@ -426,10 +426,13 @@ def rescore_run(out_dir: str, spec: RunSpec) -> str:
     return results
 
 
-def rescore_grid(out_dir: str, specs: Sequence[RunSpec], progress: bool = True, log=print) -> str:
+def rescore_grid(out_dir: str, specs: Sequence[RunSpec], progress: bool = True, log=print,
+                 settings: dict | None = None) -> str:
     """:func:`rescore_run` every finished run of ``specs`` in this process, then rebuild ``results.csv``.
 
     Runs that are not finished are left alone and named in a message (train them with :func:`run_grid`).
+    ``settings`` as in :func:`collect_results`: given, the other finished runs made with them stay in
+    ``results.csv`` (as they were scored).
 
     Returns:
         Path of ``out_dir/results.csv``.
@@ -448,7 +451,7 @@ def rescore_grid(out_dir: str, specs: Sequence[RunSpec], progress: bool = True, 
     for spec in tqdm(finished, unit='run', disable=not progress):
         rescore_run(out_dir, spec)
     log(f"rescored {len(finished)} run(s) with the current evaluation")
-    return collect_results(out_dir, specs)
+    return collect_results(out_dir, specs, settings)
 
 
 def resolve_path(value: str, *bases: Path) -> Path:
@@ -502,11 +505,53 @@ def read_done(out_dir: str, spec: RunSpec) -> dict | None:
         return json.load(f)
 
 
-def collect_results(out_dir: str, specs: Sequence[RunSpec]) -> str:
-    """Concatenate the finished runs' results into ``out_dir/results.csv`` (atomically); return its path."""
+def finished_runs(out_dir: str, settings: dict) -> tuple[list[RunSpec], list[str]]:
+    """Every finished run in ``out_dir/runs``, split by whether it was made with ``settings``.
+
+    Args:
+        out_dir: Output folder.
+        settings: The settings of the command (:func:`run_settings`), compared with each run's DONE by
+            :func:`settings_differences`.
+
+    Returns:
+        ``(same, other)``: the runs made with these settings, and the names of the others (other settings, or a
+        DONE this layout does not read), each in name order.
+    """
+    same, other = [], []
+    for done_file in sorted(Path(out_dir, 'runs').glob('*/DONE')):
+        try:
+            done = json.loads(done_file.read_text())
+            spec = RunSpec(done['loss'], float(done['w_c']), int(done['fold']), int(done['repetition']))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            other.append(done_file.parent.name)  # not a run of this layout: never part of results.csv
+            continue
+        if spec.name != done_file.parent.name:
+            other.append(done_file.parent.name)
+            continue
+        if settings_differences(done.get('settings'), settings):
+            other.append(spec.name)
+        else:
+            same.append(spec)
+    return same, other
+
+
+def collect_results(out_dir: str, specs: Sequence[RunSpec], settings: dict | None = None) -> str:
+    """Concatenate the finished runs' results into ``out_dir/results.csv`` (atomically); return its path.
+
+    Args:
+        out_dir: Output folder.
+        specs: The runs of the command, in grid order.
+        settings: The command's settings (:func:`run_settings`). Given, the other finished runs in ``out_dir``
+            made with the same settings are kept too (after ``specs``), so that a command run over some folds or
+            repetitions adds to ``results.csv`` instead of replacing it. None: the runs of ``specs`` only.
+    """
     import pandas as pd
 
-    frames = [pd.read_csv(osp.join(run_dir(out_dir, s), 'results.csv')) for s in specs if read_done(out_dir, s)]
+    runs = [s for s in specs if read_done(out_dir, s)]
+    if settings is not None:
+        mine = set(specs)
+        runs += [s for s in finished_runs(out_dir, settings)[0] if s not in mine]
+    frames = [pd.read_csv(osp.join(run_dir(out_dir, s), 'results.csv')) for s in runs]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RESULT_COLUMNS)
     path = osp.join(out_dir, 'results.csv')
     write_csv_atomic(frame, path)
@@ -527,7 +572,7 @@ def pending_runs(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int
     Raises:
         ValueError: A finished run in ``out_dir`` was made with other settings.
     """
-    settings = _settings(config, iters, epochs, cfg_options)
+    settings = run_settings(config, iters, epochs, cfg_options)
     todo = []
     for spec in specs:
         done = read_done(out_dir, spec)
@@ -577,7 +622,7 @@ def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int | N
 
     if jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {jobs}")
-    settings = _settings(config, iters, epochs, cfg_options)
+    settings = run_settings(config, iters, epochs, cfg_options)
     todo = pending_runs(config, specs, out_dir, iters=iters, epochs=epochs, cfg_options=cfg_options)
     if check_folds:
         check_fold_files(cfg_options, [spec.fold for spec in todo])
@@ -587,6 +632,14 @@ def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int | N
             log(f"restarting {spec.name}: its folder has no DONE marker (the run was interrupted)")
             shutil.rmtree(run_dir(out_dir, spec))
     log(f"{len(specs) - len(todo)} of {len(specs)} runs already finished; {len(todo)} to run")
+    same, other = finished_runs(out_dir, settings)
+    kept = [s.name for s in same if s not in set(specs)]
+    if kept:
+        log(f"results.csv keeps {len(kept)} finished run(s) of {out_dir} outside this grid, made with the same "
+            f"settings: {', '.join(kept)}")
+    if other:
+        log(f"results.csv leaves out {len(other)} finished run(s) of {out_dir} made with other settings: "
+            f"{', '.join(other)}")
     os.makedirs(out_dir, exist_ok=True)
     bar = tqdm(total=len(specs), initial=len(specs) - len(todo), unit='run', disable=not progress)
     try:
@@ -595,14 +648,14 @@ def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int | N
                 bar.set_postfix_str(spec.name)
                 execute_run(config, spec, out_dir, iters=iters, epochs=epochs, cfg_options=cfg_options,
                             fast=fast)
-                collect_results(out_dir, specs)
+                collect_results(out_dir, specs, settings)
                 bar.update()
         else:
             _run_parallel(config, todo, out_dir, settings, jobs,
                           visible_gpus() if gpus is None else list(gpus), bar, specs, fast)
     finally:
         bar.close()
-    return collect_results(out_dir, specs)
+    return collect_results(out_dir, specs, settings)
 
 
 # The worker process runs the mmac this process runs: `python -m mmac.protocol.worker` would import the first
@@ -644,7 +697,7 @@ def _run_parallel(config, todo, out_dir, settings, jobs, gpus, bar, specs, fast)
             if proc.returncode != 0:
                 failed.append(spec.name)
             else:
-                collect_results(out_dir, specs)
+                collect_results(out_dir, specs, settings)
             bar.update()
     if failed:
         raise RuntimeError(f"{len(failed)} run(s) failed: {', '.join(failed)}; see runs/<run>/worker.log. "

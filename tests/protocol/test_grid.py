@@ -36,6 +36,21 @@ def test_bad_grids(kwargs, match):
         make_grid(**kwargs)
 
 
+def test_repetitions_are_those_of_the_full_grid():
+    later = make_grid(['L_C', 'L_AC'], [1.0], [0, 3], repetitions=[1])
+    full = make_grid(['L_C', 'L_AC'], [1.0], [0, 3], repeats=2)
+    assert later == [s for s in full if s.repetition == 1]
+    assert [s.seed for s in later] == [1000, 1000, 1003, 1003]  # the training seeds of repetition 1
+    assert [s.repetition for s in make_grid(['L_AC'], [1.0], [0], repetitions=[2, 0])] == [2, 0]
+
+
+@pytest.mark.parametrize('repetitions, match', [([-1], 'repetitions must be >= 0'), ([1, 1], 'duplicate repetitions'),
+                                                ([], 'empty')])
+def test_bad_repetitions(repetitions, match):
+    with pytest.raises(ValueError, match=match):
+        make_grid(['L_AC'], [1.0], [0], repetitions=repetitions)
+
+
 # ---------------------------------------------------------------- the runner (needs mmagic)
 @pytest.fixture(scope='module')
 def grid_env(tiny_cohort):
@@ -104,6 +119,38 @@ def test_grid_resumes_and_restarts_interrupted_runs(grid_env, tmp_path):
     assert (out / 'runs' / specs[0].name / 'DONE').stat().st_mtime_ns == done_before[specs[0].name]
 
 
+def test_a_later_repetition_adds_to_the_results_of_the_folder(grid_env, tmp_path):
+    """A command over repetition 1 only keeps repetition 0's finished runs (same settings) in results.csv, and
+    leaves out, by name, a finished run of other settings."""
+    from mmac.protocol.runs import rescore_grid, run_grid, run_settings
+
+    config, options = grid_env
+    out = tmp_path / 'cv'
+    first = make_grid(['L_AC'], [1.0], [0], 1)
+    later = make_grid(['L_AC'], [1.0], [0], repetitions=[1])
+    alone = pd.read_csv(run_grid(config, first, str(out), iters=1, cfg_options=options, progress=False,
+                                 log=lambda m: None))
+    messages = []
+    both = pd.read_csv(run_grid(config, later, str(out), iters=1, cfg_options=options, progress=False,
+                                log=messages.append))
+    assert list(both['run'].unique()) == [later[0].name, first[0].name]
+    assert len(both) == 2 * len(alone)
+    pd.testing.assert_frame_equal(both[both['run'] == first[0].name].reset_index(drop=True), alone)
+    assert f"results.csv keeps 1 finished run(s) of {out} outside this grid, made with the same settings: " \
+           f"{first[0].name}" in messages
+    settings = run_settings(config, 1, None, options)
+    assert set(pd.read_csv(rescore_grid(str(out), later, progress=False, log=lambda m: None,
+                                        settings=settings))['run']) == {first[0].name, later[0].name}
+
+    done = out / 'runs' / first[0].name / 'DONE'
+    done.write_text(json.dumps(dict(json.loads(done.read_text()), settings=dict(settings, iters=5))))
+    messages = []
+    path = run_grid(config, later, str(out), iters=1, cfg_options=options, progress=False, log=messages.append)
+    assert set(pd.read_csv(path)['run']) == {later[0].name}
+    assert any(m.startswith('results.csv leaves out 1 finished run(s)') and first[0].name in m for m in messages)
+    assert done.is_file()  # left out of the table, not deleted
+
+
 def _configs_copy(tmp_path: Path, name: str) -> Path:
     from tests.conftest import CPU_CONFIG
 
@@ -113,23 +160,23 @@ def _configs_copy(tmp_path: Path, name: str) -> Path:
 
 def test_settings_differences_compare_the_config_by_content(tmp_path):
     pytest.importorskip('mmagic')
-    from mmac.protocol.runs import _settings, config_digest, settings_differences
+    from mmac.protocol.runs import config_digest, run_settings, settings_differences
 
     first, second = _configs_copy(tmp_path, 'a'), _configs_copy(tmp_path, 'b')
     assert config_digest(str(first)) == config_digest(str(second))
-    then = _settings(str(first), 900, None, {'data_root': '/d'})
+    then = run_settings(str(first), 900, None, {'data_root': '/d'})
     assert settings_differences(then, then) == []
-    assert settings_differences(then, _settings(str(second), 900, None, {'data_root': '/d'})) == []
+    assert settings_differences(then, run_settings(str(second), 900, None, {'data_root': '/d'})) == []
     # A DONE written before digests were kept: the recorded config's content is read while the file exists.
     old = {k: v for k, v in then.items() if k != 'config_digest'}
-    assert settings_differences(old, _settings(str(second), 900, None, {'data_root': '/d'})) == []
+    assert settings_differences(old, run_settings(str(second), 900, None, {'data_root': '/d'})) == []
     # Every other setting is compared as it is, and named with both values.
-    assert settings_differences(then, _settings(str(second), 1800, None, {'data_root': '/e'})) == [
+    assert settings_differences(then, run_settings(str(second), 1800, None, {'data_root': '/e'})) == [
         "cfg_options: {'data_root': '/d'} then, {'data_root': '/e'} now", "iters: 900 then, 1800 now"]
     # Another content: a changed base config changes the digest of the config that inherits it.
     base = second.parent / '_base_' / 'thigh_cyclegan.py'
     base.write_text(base.read_text() + "\nextra_setting = 1\n")
-    changed = _settings(str(second), 900, None, {'data_root': '/d'})
+    changed = run_settings(str(second), 900, None, {'data_root': '/d'})
     assert changed['config_digest'] != then['config_digest']
     [line] = settings_differences(then, changed)
     assert line.startswith(f"config: {str(first)!r} then, {str(second)!r} now (another content)")
@@ -145,7 +192,7 @@ def test_settings_differences_compare_the_config_by_content(tmp_path):
 
 def test_settings_differences_find_a_moved_cohort_by_its_manifest(tmp_path):
     pytest.importorskip('mmagic')
-    from mmac.protocol.runs import _settings, data_digest, settings_differences
+    from mmac.protocol.runs import data_digest, run_settings, settings_differences
     from tests.conftest import CPU_CONFIG
 
     old, new, other = tmp_path / 'old', tmp_path / 'new', tmp_path / 'other'
@@ -155,18 +202,19 @@ def test_settings_differences_find_a_moved_cohort_by_its_manifest(tmp_path):
         (folder / 'manifest.csv').write_text(text)
     assert data_digest(str(old)) == data_digest(str(new)) != data_digest(str(other))
     assert data_digest(str(tmp_path)) is None and data_digest(None) is None
-    then = _settings(str(CPU_CONFIG), 900, None, {'data_root': str(old), 'x': 1})
-    assert settings_differences(then, _settings(str(CPU_CONFIG), 900, None, {'data_root': str(new), 'x': 1})) == []
-    [line] = settings_differences(then, _settings(str(CPU_CONFIG), 900, None, {'data_root': str(other), 'x': 1}))
+    then = run_settings(str(CPU_CONFIG), 900, None, {'data_root': str(old), 'x': 1})
+    assert settings_differences(then, run_settings(str(CPU_CONFIG), 900, None, {'data_root': str(new), 'x': 1})) == []
+    [line] = settings_differences(then, run_settings(str(CPU_CONFIG), 900, None, {'data_root': str(other), 'x': 1}))
     assert line.startswith("cfg_options: ") and str(other) in line
     # The same cohort does not hide another difference of the options.
-    [line] = settings_differences(then, _settings(str(CPU_CONFIG), 900, None, {'data_root': str(new), 'x': 2}))
+    [line] = settings_differences(then, run_settings(str(CPU_CONFIG), 900, None, {'data_root': str(new), 'x': 2}))
     assert line == "cfg_options: {'x': 1} then, {'x': 2} now"
     # A run recorded before the digest was kept: its data_root is compared as a path.
     old_style = {k: v for k, v in then.items() if k != 'data_digest'}
-    assert settings_differences(old_style, _settings(str(CPU_CONFIG), 900, None, {'data_root': str(old), 'x': 1})) == []
-    assert len(settings_differences(old_style, _settings(str(CPU_CONFIG), 900, None,
-                                                         {'data_root': str(new), 'x': 1}))) == 1
+    assert settings_differences(old_style, run_settings(str(CPU_CONFIG), 900, None,
+                                                        {'data_root': str(old), 'x': 1})) == []
+    assert len(settings_differences(old_style, run_settings(str(CPU_CONFIG), 900, None,
+                                                            {'data_root': str(new), 'x': 1}))) == 1
 
 
 def test_rescore_tests_the_checkpoints_again_with_the_current_evaluation(grid_env, tmp_path, monkeypatch):
@@ -346,15 +394,15 @@ def test_a_short_run_still_leaves_a_translation_grid(grid_env, tmp_path):
 def test_a_run_made_when_epochs_counted_items_is_not_reused(tmp_path):
     """--epochs used to give epochs x items iterations (batch size ignored); a DONE run made so must not pass for
     one of today's --epochs E, which trains a batch size fewer iterations."""
-    from mmac.protocol.runs import EPOCHS_TO_ITERATIONS, _settings, settings_differences
+    from mmac.protocol.runs import EPOCHS_TO_ITERATIONS, run_settings, settings_differences
     from tests.conftest import CPU_CONFIG
 
     config = str(CPU_CONFIG)
-    now = _settings(config, None, 16.0, {})
+    now = run_settings(config, None, 16.0, {})
     old = {k: v for k, v in now.items() if k != 'epochs_to_iterations'}
     assert settings_differences(old, now) == [f"epochs_to_iterations: None then, {EPOCHS_TO_ITERATIONS!r} now"]
-    assert settings_differences(now, _settings(config, None, 16.0, {})) == []
-    assert 'epochs_to_iterations' not in _settings(config, 900, None, {})  # --iters runs are unaffected
+    assert settings_differences(now, run_settings(config, None, 16.0, {})) == []
+    assert 'epochs_to_iterations' not in run_settings(config, 900, None, {})  # --iters runs are unaffected
 
 
 def test_a_weight_average_is_what_the_run_tests(grid_env, tmp_path):

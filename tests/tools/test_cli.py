@@ -88,6 +88,17 @@ def test_cross_validate_fold_outside_the_config(tmp_path, capsys):
     one_error_line(capsys, '--folds [5]', 'num_folds=5')
 
 
+def test_cross_validate_repeats_and_repetitions_exclude_each_other(capsys):
+    cross_validate = load_tool('cross_validate')
+    assert cross_validate.parse_args(['--out', 'o', '--repetitions', '1', '2']).repetitions == [1, 2]
+    with pytest.raises(SystemExit) as exc:
+        cross_validate.parse_args(['--out', 'o', '--repeats', '2', '--repetitions', '1'])
+    assert exc.value.code == 2 and 'not allowed with argument' in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cross_validate.parse_args(['--out', 'o', '--repetitions', '-1'])
+    assert '--repetitions must be >= 0, got [-1]' in capsys.readouterr().err
+
+
 def test_cross_validate_refuses_an_out_dir_of_other_settings(tmp_path, capsys):
     from mmac.protocol.grid import make_grid
 
