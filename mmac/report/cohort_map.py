@@ -26,7 +26,9 @@ The spec is JSON (``tools/cohort_map.py --spec``)::
 
 A point may name its own ``loss`` and ``reference`` (e.g. a variant's L_AC runs against the paper's L_AC of the
 same cohorts). ``reference_dir`` defaults to ``loss_dir``; relative folders are taken from the working directory
-(the repository root when run from there).
+(the repository root when run from there). ``"repetitions": [0]`` on a point (or one of its cohorts) reads only
+those training repetitions of the folders, e.g. one training seed of a folder that ``tools/cross_validate.py
+--repetitions`` grew to two; absent, every repetition counts.
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ class Cohort:
     seed: int
     loss_dir: Path
     reference_dir: Path
+    repetitions: tuple[int, ...] | None = None  # the training repetitions read; None: all
 
 
 @dataclass(frozen=True)
@@ -83,14 +86,21 @@ def read_spec(path: str | Path) -> tuple[dict, list[Point]]:
         for c in raw["cohorts"]:
             if "seed" not in c or "loss_dir" not in c:
                 raise ValueError(f"{path}: a cohort of point {name!r} lacks 'seed' or 'loss_dir': {c}")
-            cohorts.append(Cohort(int(c["seed"]), Path(c["loss_dir"]), Path(c.get("reference_dir", c["loss_dir"]))))
+            reps = c.get("repetitions", raw.get("repetitions"))
+            if reps is not None and (not isinstance(reps, list) or not reps
+                                     or not all(isinstance(r, int) and r >= 0 for r in reps)):
+                raise ValueError(f"{path}: 'repetitions' of point {name!r} must be a non-empty list of integers "
+                                 f">= 0, got {reps!r}")
+            cohorts.append(Cohort(int(c["seed"]), Path(c["loss_dir"]), Path(c.get("reference_dir", c["loss_dir"])),
+                                  None if reps is None else tuple(reps)))
         points.append(Point(name, raw.get("axis", ""), tuple(cohorts), raw.get("loss"), raw.get("reference")))
     if not points:
         raise ValueError(f"{path}: no 'points'")
     return options, points
 
 
-def _patients(results_dir: Path, loss: str, group: str, by: tuple[str, ...] = ("loss",)) -> pd.DataFrame:
+def _patients(results_dir: Path, loss: str, group: str, by: tuple[str, ...] = ("loss",),
+              repetitions: tuple[int, ...] | None = None) -> pd.DataFrame:
     """Per-patient means of ``loss`` on ``group`` in ``results_dir/results.csv``, indexed by subject.
 
     ``by`` are the keys a patient is averaged within (:func:`mmac.evaluation.stats.per_patient`); a key the
@@ -101,8 +111,11 @@ def _patients(results_dir: Path, loss: str, group: str, by: tuple[str, ...] = ("
         raise FileNotFoundError(f"{path} not found (is the protocol run in {results_dir} finished?)")
     frame = pd.read_csv(path)
     frame = frame[(frame["loss"] == loss) & (frame["group"] == group)]
+    if repetitions is not None:
+        frame = frame[frame["repetition"].isin(repetitions)]
     if frame.empty:
-        raise ValueError(f"{path} has no {group} rows of loss {loss!r}")
+        within = "" if repetitions is None else f" in repetitions {list(repetitions)}"
+        raise ValueError(f"{path} has no {group} rows of loss {loss!r}{within}")
     frame = frame.assign(**{key: 0 for key in by if key not in frame.columns})
     columns = [c for c in MECHANISM if c in frame.columns]
     return per_patient(frame, by=list(by), columns=columns).set_index("subject")
@@ -119,8 +132,8 @@ def cohort_differences(cohort: Cohort, loss: str = "L_AC", reference: str = "L_C
     Raises:
         ValueError: The two result sets test different patients.
     """
-    a = _patients(cohort.loss_dir, loss, group)
-    b = _patients(cohort.reference_dir, reference, group)
+    a = _patients(cohort.loss_dir, loss, group, repetitions=cohort.repetitions)
+    b = _patients(cohort.reference_dir, reference, group, repetitions=cohort.repetitions)
     if set(a.index) != set(b.index):
         raise ValueError(f"{cohort.loss_dir} and {cohort.reference_dir} test different {group} patients: "
                          f"{sorted(set(a.index) ^ set(b.index))}")
@@ -165,7 +178,8 @@ def repetition_differences(cohort: Cohort, loss: str = "L_AC", reference: str = 
         One row per repetition: ``seed`` (the cohort's), ``repetition``, ``difference`` (mean over patients of the
         per-patient differences) and ``patients``.
     """
-    means = [_patients(folder, name, group, by=("loss", "repetition")).set_index("repetition", append=True)
+    means = [_patients(folder, name, group, by=("loss", "repetition"), repetitions=cohort.repetitions)
+             .set_index("repetition", append=True)
              ["dice_translated"] for folder, name in ((cohort.loss_dir, loss), (cohort.reference_dir, reference))]
     paired = pd.concat(means, axis=1, keys=["loss", "reference"], join="inner")
     paired["difference"] = paired["loss"] - paired["reference"]
@@ -248,6 +262,15 @@ def cohort_map(points: list[Point], loss: str = "L_AC", reference: str = "L_C",
     return pd.DataFrame(rows), pd.concat(patients, ignore_index=True)
 
 
+def _run_repetition(run: str, loss: str) -> int | None:
+    """The repetition of a run folder named ``<loss>_wc<w>_f<fold>_r<rep>`` (:class:`~mmac.protocol.grid.RunSpec`);
+    None for another name (another loss whose name starts with ``loss``, e.g. ``L_AC_F`` for ``L_AC``)."""
+    import re
+
+    found = re.fullmatch(rf"{re.escape(loss)}_wc[^_]+_f\d+_r(\d+)", run)
+    return None if found is None else int(found.group(1))
+
+
 def cohort_coverage(cohort: Cohort, loss: str = "L_AC", group: str = "severe") -> dict[str, float]:
     """G's pathology against the patients' in one cohort, over the ``loss`` runs of ``cohort.loss_dir``.
 
@@ -260,9 +283,12 @@ def cohort_coverage(cohort: Cohort, loss: str = "L_AC", group: str = "severe") -
     from mmac.protocol.runs import run_files
 
     rows, cohorts = [], {}
-    runs = sorted(p.name for p in (cohort.loss_dir / "runs").glob(f"{loss}_*") if (p / "DONE").is_file())
+    runs = sorted(p.name for p in (cohort.loss_dir / "runs").glob(f"{loss}_wc*") if (p / "DONE").is_file()
+                  and _run_repetition(p.name, loss) is not None
+                  and (cohort.repetitions is None or _run_repetition(p.name, loss) in cohort.repetitions))
     if not runs:
-        raise FileNotFoundError(f"{cohort.loss_dir / 'runs'} has no finished {loss} run")
+        within = "" if cohort.repetitions is None else f" in repetitions {list(cohort.repetitions)}"
+        raise FileNotFoundError(f"{cohort.loss_dir / 'runs'} has no finished {loss} run{within}")
     for run in runs:
         config, checkpoint = run_files(cohort.loss_dir, run)
         rows += model_coverage(config, checkpoint, cohorts=cohorts)

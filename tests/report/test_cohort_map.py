@@ -180,3 +180,59 @@ def test_repetition_differences_pair_patients_within_each_repetition(tmp_path):
     assert list(out["repetition"]) == [0, 1] and list(out["patients"]) == [2, 2]
     # r0: (0.02 + -0.05) / 2 = -0.015; r1: (0.10 + 0.00) / 2 = 0.05
     np.testing.assert_allclose(out["difference"], [-0.015, 0.05], atol=1e-12)
+
+
+def _two_repetitions(folder: Path) -> Path:
+    """results.csv of one cohort with two training repetitions: r0 L_AC - L_C = +0.02 per patient, r1 -0.04."""
+    rows = []
+    for rep, (ac, c) in enumerate([(0.80, 0.78), (0.70, 0.74)]):
+        for loss, value in (("L_AC", ac), ("L_C", c)):
+            for subject in ("S01", "S02"):
+                rows.append(dict(run=f"{loss}_wc1_f0_r{rep}", loss=loss, w_c=1.0, fold=0, repetition=rep,
+                                 subject=subject, group="severe", slice=0, dice_original=0.7, dice_translated=value))
+    folder.mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(folder / "results.csv", index=False)
+    return folder
+
+
+def test_a_point_may_read_some_repetitions_of_a_grown_folder(tmp_path):
+    from mmac.report.cohort_map import repetition_differences
+
+    folder = _two_repetitions(tmp_path / "c")
+    np.testing.assert_allclose(cohort_differences(Cohort(3, folder, folder))["difference"], [-0.01, -0.01], atol=1e-12)
+    np.testing.assert_allclose(cohort_differences(Cohort(3, folder, folder, (0,)))["difference"], [0.02, 0.02],
+                               atol=1e-12)
+    assert list(repetition_differences(Cohort(3, folder, folder, (1,)))["repetition"]) == [1]
+    with pytest.raises(ValueError, match=r"no severe rows of loss 'L_AC' in repetitions \[2\]"):
+        cohort_differences(Cohort(3, folder, folder, (2,)))
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"points": [{"name": "one seed", "repetitions": [1], "cohorts": [
+        {"seed": 3, "loss_dir": str(folder)}, {"seed": 4, "loss_dir": str(folder), "repetitions": [0, 1]}]}]}))
+    _, [point] = read_spec(spec)
+    assert [c.repetitions for c in point.cohorts] == [(1,), (0, 1)]
+    spec.write_text(json.dumps({"points": [{"name": "bad", "repetitions": [-1], "cohorts": [
+        {"seed": 3, "loss_dir": str(folder)}]}]}))
+    with pytest.raises(ValueError, match=r"'repetitions' of point 'bad' must be a non-empty list"):
+        read_spec(spec)
+
+
+def test_coverage_reads_the_runs_of_the_loss_and_repetitions_asked(tmp_path, monkeypatch):
+    import mmac.apis.coverage as coverage
+    import mmac.protocol.runs as runs
+    from mmac.report.cohort_map import cohort_coverage
+
+    for name in ("L_AC_wc1_f0_r0", "L_AC_wc1_f0_r1", "L_AC_F_wc1_f0_r0", "L_AC_wc1_f1_r1"):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+        (tmp_path / "runs" / name / "DONE").write_text("{}")
+    read = []
+    monkeypatch.setattr(runs, "run_files", lambda out, run: read.append(run) or (run, run))
+    monkeypatch.setattr(coverage, "model_coverage", lambda config, checkpoint, cohorts: [
+        dict(source="G(y)", fat_fraction=0.2, group="healthy", subject="H01", held_out=True, change=1.0),
+        dict(source="real", fat_fraction=0.5, group="severe", subject="S01")])
+    cohort_coverage(Cohort(3, tmp_path, tmp_path, (1,)), "L_AC")
+    assert read == ["L_AC_wc1_f0_r1", "L_AC_wc1_f1_r1"]
+    read.clear()
+    cohort_coverage(Cohort(3, tmp_path, tmp_path), "L_AC")
+    assert read == ["L_AC_wc1_f0_r0", "L_AC_wc1_f0_r1", "L_AC_wc1_f1_r1"]  # never L_AC_F's runs
+    with pytest.raises(FileNotFoundError, match=r"no finished L_AC run in repetitions \[5\]"):
+        cohort_coverage(Cohort(3, tmp_path, tmp_path, (5,)), "L_AC")
