@@ -633,7 +633,8 @@ def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int | N
             shutil.rmtree(run_dir(out_dir, spec))
     log(f"{len(specs) - len(todo)} of {len(specs)} runs already finished; {len(todo)} to run")
     same, other = finished_runs(out_dir, settings)
-    kept = [s.name for s in same if s not in set(specs)]
+    grid = set(specs)
+    kept = [s.name for s in same if s not in grid]
     if kept:
         log(f"results.csv keeps {len(kept)} finished run(s) of {out_dir} outside this grid, made with the same "
             f"settings: {', '.join(kept)}")
