@@ -262,15 +262,6 @@ def cohort_map(points: list[Point], loss: str = "L_AC", reference: str = "L_C",
     return pd.DataFrame(rows), pd.concat(patients, ignore_index=True)
 
 
-def _run_repetition(run: str, loss: str) -> int | None:
-    """The repetition of a run folder named ``<loss>_wc<w>_f<fold>_r<rep>`` (:class:`~mmac.protocol.grid.RunSpec`);
-    None for another name (another loss whose name starts with ``loss``, e.g. ``L_AC_F`` for ``L_AC``)."""
-    import re
-
-    found = re.fullmatch(rf"{re.escape(loss)}_wc[^_]+_f\d+_r(\d+)", run)
-    return None if found is None else int(found.group(1))
-
-
 def cohort_coverage(cohort: Cohort, loss: str = "L_AC", group: str = "severe") -> dict[str, float]:
     """G's pathology against the patients' in one cohort, over the ``loss`` runs of ``cohort.loss_dir``.
 
@@ -283,9 +274,11 @@ def cohort_coverage(cohort: Cohort, loss: str = "L_AC", group: str = "severe") -
     from mmac.protocol.runs import run_files
 
     rows, cohorts = [], {}
-    runs = sorted(p.name for p in (cohort.loss_dir / "runs").glob(f"{loss}_wc*") if (p / "DONE").is_file()
-                  and _run_repetition(p.name, loss) is not None
-                  and (cohort.repetitions is None or _run_repetition(p.name, loss) in cohort.repetitions))
+    runs = []
+    for done in sorted((cohort.loss_dir / "runs").glob("*/DONE")):  # the loss and repetition DONE records
+        info = json.loads(done.read_text())
+        if info.get("loss") == loss and (cohort.repetitions is None or info.get("repetition") in cohort.repetitions):
+            runs.append(done.parent.name)
     if not runs:
         within = "" if cohort.repetitions is None else f" in repetitions {list(cohort.repetitions)}"
         raise FileNotFoundError(f"{cohort.loss_dir / 'runs'} has no finished {loss} run{within}")

@@ -223,7 +223,9 @@ def test_coverage_reads_the_runs_of_the_loss_and_repetitions_asked(tmp_path, mon
 
     for name in ("L_AC_wc1_f0_r0", "L_AC_wc1_f0_r1", "L_AC_F_wc1_f0_r0", "L_AC_wc1_f1_r1"):
         (tmp_path / "runs" / name).mkdir(parents=True)
-        (tmp_path / "runs" / name / "DONE").write_text("{}")
+        loss, repetition = name.rsplit("_wc", 1)[0], int(name[-1])
+        (tmp_path / "runs" / name / "DONE").write_text(json.dumps(dict(loss=loss, repetition=repetition)))
+    (tmp_path / "runs" / "L_AC_wc1_f2_r0").mkdir()  # an unfinished run: no DONE
     read = []
     monkeypatch.setattr(runs, "run_files", lambda out, run: read.append(run) or (run, run))
     monkeypatch.setattr(coverage, "model_coverage", lambda config, checkpoint, cohorts: [
