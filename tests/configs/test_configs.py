@@ -125,3 +125,24 @@ def test_losses_a_config_defines_build_and_train_one_step(path):
         model, _, log = _one_step(cfg, 2 ** cfg.model.generator.num_down, 1)
         assert type(model.cycle_loss).__name__ == definition['type'] and model.cycle_loss.loss_weight == 1.0
         assert model.cycle_loss.translation_grad == definition.get('translation_grad', 1.0)
+
+
+@pytest.mark.parametrize("name, stride, healthy_weights", [
+    ("ac_cyclegan_thigh_cpu_latent.py", 8, None),
+    ("ac_cyclegan_thigh_cpu_augmented.py", 8, {"L_AUG": 1.0}),
+    ("ac_cyclegan_thigh_cpu_augmented_fine.py", 4, {"L_AUG": 1.0, "L_AUG2": 2.0})])
+def test_latent_configs_code_grid(name, stride, healthy_weights):
+    # E's code and G's noise share one grid, H / stride; the augmented configs' losses keep only the healthy
+    # cycle (the pathological one is the latent cycle's) at the documented weight, with gradient into F.
+    path = next(p for p in CONFIGS if p.name == name)
+    cfg = Config.fromfile(str(path))
+    init_default_scope("mmagic")
+    model = MODELS.build(cfg.model)
+    size = cfg.image_size
+    mean, logvar = model.generators["latent_encoder"](torch.rand(1, 1, size, size))
+    assert mean.shape == logvar.shape == (1, 2, size // stride, size // stride)
+    assert model.generators["pathological"].noise_stride == stride
+    assert model.latent_cycle_loss.detach_translation is (healthy_weights is None)
+    if healthy_weights is not None:
+        assert {k: v.domain_weights for k, v in cfg.cycle_losses.items()} == {
+            k: dict(healthy=w) for k, w in healthy_weights.items()}
