@@ -11,7 +11,8 @@ F translates the same healthy subjects, which need no change: how far F(y) depar
 noise's mean absolute value (0: the identity; about 1: a perfect denoiser), and the signed shift of bright
 tissue (fat, marrow) and darker tissue (muscle) in grey levels of the 0-255 scale. Held-out subjects (the test
 part of the run's fold) are reported apart from the training ones. It needs no ground truth: it works on real
-cohorts with healthy subjects.
+cohorts with healthy subjects. A G that takes a code (a latent cycle) gets codes as its fakes did in training
+(those the encoder infers from the severe patients' slices, or prior draws; --codes chooses).
 
     python tools/pathology_coverage.py work_dirs/demo/runs/L_AC_wc1_f0_r0 [more runs] [--out coverage.csv]
     python tools/pathology_coverage.py work_dirs/demo          # every finished run of a grid
@@ -30,6 +31,9 @@ def parse_args(argv=None):
     parser.add_argument('--every', type=int, default=4, help='every n-th slice that holds muscle (default 4)')
     parser.add_argument('--out', help='also write the per-subject rows to this CSV')
     parser.add_argument('--device', default='cpu', help="torch device (default 'cpu')")
+    parser.add_argument('--codes', choices=('prior', 'posterior'),
+                        help="a latent G's codes: the encoder's of the severe patients' slices (posterior) or prior "
+                             "draws (default: as its fakes took them in training)")
     parser.add_argument('--no-progress', action='store_true', help='no progress bar over the runs (on stderr)')
     return parser.parse_args(argv)
 
@@ -53,14 +57,18 @@ def expand(paths):
 def summarise(frame):
     """Per run: G's synthetic fat fraction (mean, range) beside the patients' by group; F's change of healthy
     subjects, held-out and training ones apart."""
+    import pandas as pd
+
     lines = []
     for run, rows in frame.groupby('run', sort=False):
         synthetic = rows[rows.source == 'G(y)'].fat_fraction.dropna()  # NaN: a healthy subject without a mask
         real = rows[rows.source == 'real'].groupby('group').fat_fraction.mean()
         patients = ', '.join(f'{group} {value:.3f}' for group, value in real.items()) or 'no fat-fraction maps'
+        codes = set(rows[rows.source == 'G(y)'].get('codes', pd.Series(dtype=object)).dropna()) - {'none'}
+        given = f"; G's codes: {', '.join(sorted(codes))}" if codes else ''
         if len(synthetic):
             lines.append(f'{run}: G(y) muscle fat fraction {synthetic.mean():.3f} '
-                         f'(healthy subjects {synthetic.min():.3f}-{synthetic.max():.3f}, n={len(synthetic)}); '
+                         f'(healthy subjects {synthetic.min():.3f}-{synthetic.max():.3f}, n={len(synthetic)}{given}); '
                          f'patients: {patients}')
         else:
             lines.append(f'{run}: G(y) muscle fat fraction not measured (no healthy subject has a muscle mask); '
@@ -95,7 +103,8 @@ def main(argv=None) -> int:
     try:
         frame = pd.DataFrame([row for run in tqdm(runs, desc='pathology coverage', unit='run',
                                                   disable=args.no_progress)
-                              for row in run_coverage(run, every=args.every, device=args.device, cohorts=cohorts)])
+                              for row in run_coverage(run, every=args.every, device=args.device, cohorts=cohorts,
+                                                           codes=args.codes)])
     except (FileNotFoundError, ValueError) as exc:
         return cli_error(exc)
     if frame.empty or not (frame.source == 'G(y)').any():

@@ -19,6 +19,10 @@ whole thigh (MAE of F(y) to y over the noise's mean absolute value: 0 for the id
 denoiser) and ``bias_bright`` / ``bias_dark`` the signed mean shift of bright (fat, marrow) and darker tissue in
 grey levels of the 0-255 scale. Unlike the phantom's preservation score it needs no truth, so it works on real
 scans; healthy subjects of the run's test fold are held out from its training (``held_out``).
+
+A G that takes a code (a latent cycle, :mod:`mmac.losses.latent_cycle`) is measured as its fakes were made in
+training: with ``fake_codes='posterior'`` each healthy slice gets the code the encoder infers from a real slice of
+one of the patients of a group (:func:`mmac.apis.latent_codes.code_translator`), otherwise a draw from the prior.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from mmac._validate import check_choice
 from mmac.evaluation.fat_fraction import fat_fraction_estimate
 
 __all__ = ["synthetic_fat_fraction", "healthy_change", "coverage_subjects", "pathology_coverage", "model_coverage",
@@ -102,7 +107,8 @@ def coverage_subjects(records: Sequence, every: int = 4, mask_labels=None) -> li
         normalised slices, (N, H, W) in [0, 1]) and ``mask`` (bool, same shape; None when the manifest gives it
         no mask, as real cohorts may: its slices are then every ``every``-th one that holds the thigh, more than
         1 % of its pixels above 10 % of the range); a patient with a fat-fraction map has ``fat_fraction``, the
-        map's mean over the muscle mask on those slices. Other patients are left out.
+        map's mean over the muscle mask on those slices, and ``patient_slices``, those slices (normalised, the
+        codes a latent G can take). Other patients are left out.
     """
     from mmac.datasets.manifest import load_subject, volume_to_slices
 
@@ -125,7 +131,8 @@ def coverage_subjects(records: Sequence, every: int = 4, mask_labels=None) -> li
         if healthy:
             entry.update(slices=volume_to_slices(volume.image)[keep], mask=mask[keep])
         else:
-            entry.update(fat_fraction=float(volume_to_slices(volume.fat_fraction)[keep][mask[keep]].mean()))
+            entry.update(fat_fraction=float(volume_to_slices(volume.fat_fraction)[keep][mask[keep]].mean()),
+                         patient_slices=volume_to_slices(volume.image)[keep])
         subjects.append(entry)
     return subjects
 
@@ -163,8 +170,12 @@ def pathology_coverage(translate: Callable[[np.ndarray], np.ndarray], subjects: 
     return rows
 
 
+CODES = ('prior', 'posterior')  # where a latent G's codes come from in model_coverage
+
+
 def model_coverage(config, checkpoint, every: int = 4, device: str = 'cpu',
-                   cohorts: dict | None = None) -> list[dict]:
+                   cohorts: dict | None = None, codes: str | None = None, code_group: str = 'severe',
+                   seed: int = 0) -> list[dict]:
     """:func:`pathology_coverage` of a trained model's G on the cohort its config names (``data_root``).
 
     Args:
@@ -174,14 +185,23 @@ def model_coverage(config, checkpoint, every: int = 4, device: str = 'cpu',
         device: Torch device. Defaults to ``'cpu'``.
         cohorts: A dict shared by the calls for several models: each cohort is loaded once and kept there.
             None loads it for this call only. Defaults to None.
+        codes: For a G that takes a code (a latent cycle): ``'posterior'`` gives each healthy slice the code of a
+            real slice of a ``code_group`` patient (:func:`mmac.apis.latent_codes.code_translator`, seeded by
+            ``seed``), ``'prior'`` a prior draw. None: as its fakes were made in training (the latent cycle's
+            ``fake_codes``; ``'prior'`` for every other model). Defaults to None.
+        code_group: The group whose slices give the codes. Defaults to 'severe'.
+        seed: Seed of the code pairing. Defaults to 0.
 
     Returns:
         The rows of :func:`pathology_coverage` with F's :func:`healthy_change` on healthy subjects, each of
         which also has ``held_out``: True when the subject is in the test part of the config's fold (never
-        seen in training), False otherwise (every subject is a training one when the config sets no fold).
+        seen in training), False otherwise (every subject is a training one when the config sets no fold), and
+        ``codes``: ``'posterior'``, ``'prior'`` or ``'none'`` (a G without a code).
 
     Raises:
         FileNotFoundError: The config, the checkpoint or the cohort's manifest is missing.
+        ValueError: ``codes`` not one of :data:`CODES` or None; ``'posterior'`` for a G without a latent cycle,
+            or a cohort without ``code_group`` patients that have a fat-fraction map and a mask.
     """
     from mmengine.config import Config
 
@@ -201,12 +221,46 @@ def model_coverage(config, checkpoint, every: int = 4, device: str = 'cpu',
     records, subjects = cohorts[key]
     g = init_translator(cfg, checkpoint, device=device, direction='pathological')
     f = init_translator(cfg, checkpoint, device=device, direction='healthy')
-    rows = pathology_coverage(g.translate_slices, subjects, translate_healthy=f.translate_slices)
+    latent = getattr(g.model, 'latent_cycle_loss', None)
+    if codes is not None:
+        check_choice(codes, CODES, 'codes')
+    used = codes or (latent.fake_codes if latent is not None else 'prior')
+    translate = g.translate_slices
+    if used == 'posterior':
+        if latent is None:
+            raise ValueError(f"{config}: codes='posterior' needs a G that takes a code (a latent cycle); this "
+                             "model has none")
+        from mmac.apis.latent_codes import code_translator
+
+        code_slices = [e['patient_slices'] for e in subjects if e['group'] == code_group and 'patient_slices' in e]
+        if not code_slices:
+            groups = sorted({e['group'] for e in subjects if 'patient_slices' in e})
+            raise ValueError(f"{manifest}: no {code_group!r} patient with a fat-fraction map and a mask to take "
+                             f"codes from; groups that have them: {groups or 'none'}")
+        translate = _fitted(g, code_translator(g.model, _fit(g, np.concatenate(code_slices)), seed=seed))
+    rows = pathology_coverage(translate, subjects, translate_healthy=f.translate_slices)
     held_out = _test_subjects(cfg.test_dataloader.dataset, records)
     for row in rows:
         if row['source'] == 'G(y)':
-            row['held_out'] = row['subject'] in held_out
+            row.update(held_out=row['subject'] in held_out, codes=used if latent is not None else 'none')
     return rows
+
+
+def _fit(translator, slices: np.ndarray) -> np.ndarray:
+    """``slices`` (N, H, W) brought to ``translator``'s training size as its ``translate_slices`` does."""
+    size = translator.image_size
+    return slices if size is None or slices.shape[1:] == (size, size) else translator._to_model_size(slices)
+
+
+def _fitted(translator, translate: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """``translate`` (at the training size) on slices of any size: fitted to it and back, as ``translator``."""
+    def run(slices: np.ndarray) -> np.ndarray:
+        out = translate(_fit(translator, slices))
+        if out.shape[1:] != slices.shape[1:]:
+            out = translator._from_model_size(out, slices.shape[1:])
+        return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+    return run
 
 
 def _test_subjects(dataset_cfg, records) -> set:
@@ -219,7 +273,8 @@ def _test_subjects(dataset_cfg, records) -> set:
                              dataset_cfg.get('num_folds', 5), dataset_cfg.get('fold_seed', 0)))
 
 
-def run_coverage(work_dir: str, every: int = 4, device: str = 'cpu', cohorts: dict | None = None) -> list[dict]:
+def run_coverage(work_dir: str, every: int = 4, device: str = 'cpu', cohorts: dict | None = None,
+                 codes: str | None = None) -> list[dict]:
     """:func:`model_coverage` of a training run's work dir (config and last checkpoint found by
     :func:`mmac.runner.launch.find_run`); each row gets ``run`` = ``work_dir``.
 
@@ -230,4 +285,4 @@ def run_coverage(work_dir: str, every: int = 4, device: str = 'cpu', cohorts: di
 
     config, checkpoint = find_run(work_dir)
     return [dict(run=work_dir, **row)
-            for row in model_coverage(config, checkpoint, every=every, device=device, cohorts=cohorts)]
+            for row in model_coverage(config, checkpoint, every=every, device=device, cohorts=cohorts, codes=codes)]

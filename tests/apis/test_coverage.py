@@ -158,6 +158,7 @@ def test_tool_on_a_trained_run(tiny_model, tmp_path, capsys):
     assert tool.main([str(tiny_model.work_dir), "--out", str(out), "--every", "2"]) == 0
     printed = capsys.readouterr().out
     assert str(tiny_model.work_dir) in printed and "G(y) muscle fat fraction" in printed and "severe" in printed
+    assert "G's codes" not in printed  # a G without a code
     frame = pd.read_csv(out)
     assert set(frame.source) == {"G(y)", "real"}
     assert frame.fat_fraction.between(0, 1).all()
@@ -214,3 +215,60 @@ def test_models_sharing_a_cohort_load_it_once(tiny_model, monkeypatch):
     second = coverage.model_coverage(tiny_model.config, tiny_model.checkpoint, cohorts=cohorts)
     assert len(loads) == 1 and len(cohorts) == 1
     assert first == second and {r["source"] for r in first} == {"G(y)", "real"}
+
+
+@pytest.fixture(scope="module")
+def tiny_latent_model(tiny_cohort, tmp_path_factory):
+    """configs/ac_cyclegan_thigh_cpu_latent.py trained for 2 iterations on the tiny cohort: (config, checkpoint)."""
+    pytest.importorskip("mmagic")
+    from mmac.runner.launch import build_runner, load_config
+    from tests.tiny_model import ROOT, tiny_cfg_options
+
+    work_dir = tmp_path_factory.mktemp("tiny_latent") / "work"
+    config = ROOT / "configs" / "ac_cyclegan_thigh_cpu_latent.py"
+    build_runner(load_config(str(config), work_dir=str(work_dir), cfg_options=tiny_cfg_options(tiny_cohort))).train()
+    return work_dir / config.name, work_dir / "iter_2.pth"
+
+
+def test_a_latent_g_is_measured_with_the_codes_its_fakes_took(tiny_latent_model, tiny_model, tiny_cohort):
+    from mmac.apis.coverage import model_coverage
+    from mmac.apis.inference import init_translator
+    from mmac.apis.latent_codes import code_translator
+    from mmac.datasets.manifest import read_manifest
+
+    config, checkpoint = tiny_latent_model
+    trained = model_coverage(config, checkpoint)  # the config's fakes took the patients' codes
+    prior = model_coverage(config, checkpoint, codes="prior")
+    synthetic = [r for r in trained if r["source"] == "G(y)"]
+    assert {r["codes"] for r in synthetic} == {"posterior"}
+    assert {r["codes"] for r in prior if r["source"] == "G(y)"} == {"prior"}
+    # by hand: the severe patients' slices give the codes, healthy subjects take them in manifest order
+    subjects = coverage_subjects(read_manifest(tiny_cohort / "manifest.csv"))
+    severe = np.concatenate([e["patient_slices"] for e in subjects if e["group"] == "severe"])
+    model = init_translator(str(config), str(checkpoint), direction="pathological").model
+    translate = code_translator(model, severe, seed=0)
+    expected = [synthetic_fat_fraction(e["slices"], translate(e["slices"]), e["mask"]) for e in subjects
+                if "slices" in e]
+    assert [r["fat_fraction"] for r in synthetic] == pytest.approx(expected, abs=1e-6)
+    # F's change and the patients' rows do not depend on G's codes
+    assert [r.get("change") for r in trained] == [r.get("change") for r in prior]
+    assert [r["fat_fraction"] for r in trained if r["source"] == "real"] == \
+        [r["fat_fraction"] for r in prior if r["source"] == "real"]
+    # a G without a code: 'none', and no posterior to take
+    plain = model_coverage(tiny_model.config, tiny_model.checkpoint)
+    assert {r["codes"] for r in plain if r["source"] == "G(y)"} == {"none"}
+    with pytest.raises(ValueError, match="needs a G that takes a code"):
+        model_coverage(tiny_model.config, tiny_model.checkpoint, codes="posterior")
+    with pytest.raises(ValueError, match="codes"):
+        model_coverage(config, checkpoint, codes="patients")
+    with pytest.raises(ValueError, match="no 'giant' patient.*groups that have them: \\['moderate', 'severe'\\]"):
+        model_coverage(config, checkpoint, code_group="giant")
+
+
+def test_tool_names_a_latent_gs_codes(tiny_latent_model, capsys):
+    tool = load_tool()
+    run = str(tiny_latent_model[0].parent)
+    assert tool.main([run, "--no-progress"]) == 0
+    assert "G's codes: posterior" in capsys.readouterr().out
+    assert tool.main([run, "--no-progress", "--codes", "prior"]) == 0
+    assert "G's codes: prior" in capsys.readouterr().out
