@@ -18,6 +18,13 @@ F(x) is detached, the term gives F no gradient: it never ties F(x) to x, so F ne
 infiltration (the reason for the asymmetric loss). Without the stop-gradient it is augmented CycleGAN's cycle,
 where the code carries the pathology so that F(x) need not.
 
+Augmented CycleGAN has a second cycle, through the code: a fake made with a code must give that code back,
+``w_z * |E(G(y, z)) - sg(z)|_1`` (``code_weight``; z the posterior mean of the patient's slice whose code the fake
+took, so ``fake_codes='posterior'``). Here E's weights are held for the term, so it trains G only: G's fakes must
+carry what E reads as that patient's pathology, at its strength. It aims at the coverage of G's fakes, which F's
+healthy cycle learns from: with the latent cycle alone G learns to add back what F removed from x, which is about
+half the patients' fat (docs/results.md).
+
 Not in Gadermayr et al.; an option of :class:`~mmac.models.ModularCycleGAN` (``latent_cycle_loss=`` with
 ``latent_encoder=``), off by default. The model runs E and G once more per iteration and calls the loss with the
 reconstruction and E's posterior.
@@ -78,16 +85,19 @@ class LatentCycleLoss(nn.Module):
         sample: Draw the code from the posterior (reparameterised, a variational encoder); False takes its mean,
             a deterministic code as augmented CycleGAN's encoder gives (the KL term then only keeps the means
             small). Defaults to True.
+        code_weight: The weight w_z >= 0 of the code cycle ``|E(G(y, z)) - sg(z)|_1`` on the generator's fakes
+            (:meth:`code_cycle`; the model logs it as ``code_cycle_loss``). Needs ``fake_codes='posterior'``.
+            Defaults to 0 (off).
         reduction: ``'mean'``, shape (); ``'none'``: per sample, shape (N,). Defaults to ``'mean'``.
 
     Raises:
         TypeError: A weight that is not a real number, a domain that is not a string, a flag that is not a bool.
-        ValueError: A negative weight or an unknown reduction.
+        ValueError: A negative weight, an unknown reduction, or ``code_weight > 0`` with ``fake_codes='prior'``.
     """
 
     def __init__(self, loss_weight: float = 1.0, kl_weight: float = 0.05, domain: str = "pathological",
                  detach_translation: bool = True, fake_codes: str = "prior", sample: bool = True,
-                 reduction: str = "mean") -> None:
+                 code_weight: float = 0.0, reduction: str = "mean") -> None:
         super().__init__()
         self.loss_weight = check_real(loss_weight, "loss_weight", minimum=0)
         self.kl_weight = check_real(kl_weight, "kl_weight", minimum=0)
@@ -98,6 +108,10 @@ class LatentCycleLoss(nn.Module):
         self.fake_codes = check_choice(fake_codes, FAKE_CODES, "fake_codes")
         check_type(sample, bool, "sample", expected="True or False")
         self.sample = sample
+        self.code_weight = check_real(code_weight, "code_weight", minimum=0)
+        if self.code_weight > 0 and self.fake_codes != "posterior":
+            raise ValueError(f"code_weight={code_weight} needs fake_codes='posterior': the code cycle asks a fake to "
+                             "give back the code of the patient whose code it took; prior draws are not kept")
         self.reduction = check_choice(reduction, REDUCTIONS, "reduction")
 
     def code(self, mean: Tensor, logvar: Tensor) -> Tensor:
@@ -124,7 +138,24 @@ class LatentCycleLoss(nn.Module):
         cycle = reduce_error((reconstruction - original).abs(), self.reduction)
         return self.loss_weight * cycle + self.kl_weight * gaussian_kl(mean, logvar, self.reduction)
 
+    def code_cycle(self, encoded: Tensor, code: Tensor) -> Tensor:
+        """The code cycle ``code_weight * L1(encoded, code)``.
+
+        Args:
+            encoded: E's posterior mean of the fakes G(y, z), (N, latent_channels, h, w).
+            code: The codes z the fakes took (held: no gradient reaches them), the same shape.
+
+        Returns:
+            Shape () for ``'mean'``, (N,) for ``'none'``.
+
+        Raises:
+            TypeError: Non-tensor inputs.
+            ValueError: Shapes that differ.
+        """
+        check_same_shape(encoded, code, ("encoded", "code"))
+        return self.code_weight * reduce_error((encoded - code.detach()).abs(), self.reduction)
+
     def extra_repr(self) -> str:
         return (f"loss_weight={self.loss_weight}, kl_weight={self.kl_weight}, domain={self.domain!r}, "
                 f"detach_translation={self.detach_translation}, fake_codes={self.fake_codes!r}, sample={self.sample}, "
-                f"reduction={self.reduction!r}")
+                f"code_weight={self.code_weight}, reduction={self.reduction!r}")

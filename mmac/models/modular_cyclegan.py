@@ -354,7 +354,7 @@ class ModularCycleGAN(CycleGAN):
             ``loss_gan_g_<domain>`` per domain, ``cycle_loss``, (identity weight > 0) ``id_loss``, (with a
             ``fidelity_loss``) ``fidelity_loss``, (with a ``fixed_point_loss``) ``fixed_point_loss`` and (with an
             ``extrapolated_cycle_loss``) ``extrapolated_cycle_loss`` and (with a ``latent_cycle_loss``)
-            ``latent_cycle_loss``, each ().
+            ``latent_cycle_loss`` (and ``code_cycle_loss`` when its ``code_weight`` > 0), each ().
         """
         gens, discs = self.get_module(self.generators), self.get_module(self.discriminators)
         losses, ids = {}, {}
@@ -378,12 +378,14 @@ class ModularCycleGAN(CycleGAN):
             scaled = self.extrapolated_cycle_loss.extrapolate(real[d], fake[self._other(d)])
             losses['extrapolated_cycle_loss'] = self.extrapolated_cycle_loss(gens[d](scaled), real[d])
         if self.latent_cycle_loss is not None:
-            losses['latent_cycle_loss'] = self._latent_cycle(real, fake)
+            losses['latent_cycle_loss'], mean = self._latent_cycle(real, fake)
+            if self.latent_cycle_loss.code_weight > 0:
+                losses['code_cycle_loss'] = self._code_cycle(fake, mean)
         return losses
 
-    def _latent_cycle(self, real: dict[str, Tensor], fake: dict[str, Tensor]) -> Tensor:
+    def _latent_cycle(self, real: dict[str, Tensor], fake: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """The latent cycle's loss: ``G(F(x), z) vs x`` with z the code of ``E(x)`` (d = the loss's domain,
-        x = ``real[d]``, F(x) = ``fake[other(d)]``, G = ``generators[d]``)."""
+        x = ``real[d]``, F(x) = ``fake[other(d)]``, G = ``generators[d]``); also E's posterior mean of x."""
         gens = self.get_module(self.generators)
         d = self.latent_cycle_loss.domain
         translated = fake[self._other(d)]  # F(x) for d = 'pathological', (N, C, H, W)
@@ -391,7 +393,15 @@ class ModularCycleGAN(CycleGAN):
             translated = translated.detach()
         mean, logvar = gens[LATENT_ENCODER](real[d])  # each (N, latent, h, w)
         reconstruction = gens[d](translated, noise=self.latent_cycle_loss.code(mean, logvar))
-        return self.latent_cycle_loss(reconstruction, real[d], mean, logvar)
+        return self.latent_cycle_loss(reconstruction, real[d], mean, logvar), mean
+
+    def _code_cycle(self, fake: dict[str, Tensor], mean: Tensor) -> Tensor:
+        """The code cycle ``|E(G(y, z)) - sg(z)|``: ``fake[d]`` = G(y, z) took the codes of ``real[d]``
+        (:meth:`translation_codes`), whose posterior mean is ``mean``; E's weights are held, so only G learns."""
+        encoder = self.get_module(self.generators)[LATENT_ENCODER]
+        held = {name: p.detach() for name, p in encoder.named_parameters()}
+        encoded, _ = torch.func.functional_call(encoder, held, (fake[self.latent_cycle_loss.domain],))
+        return self.latent_cycle_loss.code_cycle(encoded, mean)
 
     def translation_codes(self, real: dict[str, Tensor]) -> dict[str, Tensor]:
         """Codes for the translations of a generator whose latent cycle takes them from the posterior.

@@ -130,7 +130,8 @@ def test_losses_a_config_defines_build_and_train_one_step(path):
 @pytest.mark.parametrize("name, stride, healthy_weights", [
     ("ac_cyclegan_thigh_cpu_latent.py", 8, None),
     ("ac_cyclegan_thigh_cpu_augmented.py", 8, {"L_AUG": 1.0}),
-    ("ac_cyclegan_thigh_cpu_augmented_fine.py", 4, {"L_AUG": 1.0, "L_AUG2": 2.0})])
+    ("ac_cyclegan_thigh_cpu_augmented_fine.py", 4, {"L_AUG": 1.0, "L_AUG2": 2.0}),
+    ("ac_cyclegan_thigh_cpu_augmented_codecycle.py", 4, {"L_AUG": 1.0, "L_AUG2": 2.0})])
 def test_latent_configs_code_grid(name, stride, healthy_weights):
     # E's code and G's noise share one grid, H / stride; the augmented configs' losses keep only the healthy
     # cycle (the pathological one is the latent cycle's) at the documented weight, with gradient into F.
@@ -143,6 +144,7 @@ def test_latent_configs_code_grid(name, stride, healthy_weights):
     assert mean.shape == logvar.shape == (1, 2, size // stride, size // stride)
     assert model.generators["pathological"].noise_stride == stride
     assert model.latent_cycle_loss.detach_translation is (healthy_weights is None)
+    assert model.latent_cycle_loss.code_weight == (1.0 if "codecycle" in name else 0.0)
     if healthy_weights is not None:
         assert {k: v.domain_weights for k, v in cfg.cycle_losses.items()} == {
             k: dict(healthy=w) for k, w in healthy_weights.items()}

@@ -62,6 +62,24 @@ def test_errors():
         LatentCycleLoss(sample=1)
     with pytest.raises(TypeError, match="detach_translation"):
         LatentCycleLoss(detach_translation="yes")
+    with pytest.raises(ValueError, match="code_weight=1.0 needs fake_codes='posterior'"):
+        LatentCycleLoss(code_weight=1.0)
+    with pytest.raises(ValueError, match="code_weight"):
+        LatentCycleLoss(code_weight=-1.0, fake_codes="posterior")
+    with pytest.raises(ValueError, match="encoded has shape"):
+        LatentCycleLoss(code_weight=1.0, fake_codes="posterior").code_cycle(torch.zeros(1, 2, 2, 2), z)
+
+
+def test_code_cycle_is_the_weighted_l1_to_the_held_code():
+    code = torch.zeros(2, 2, 1, 1, requires_grad=True)
+    encoded = torch.tensor([0.5, -1.5]).view(2, 1, 1, 1).expand(2, 2, 1, 1).clone().requires_grad_(True)
+    loss = LatentCycleLoss(code_weight=3.0, fake_codes="posterior")
+    value = loss.code_cycle(encoded, code)
+    assert value.item() == pytest.approx(3.0 * (0.5 + 1.5) / 2)
+    value.backward()
+    assert code.grad is None and encoded.grad.abs().sum() > 0  # the target is held
+    per_sample = LatentCycleLoss(code_weight=1.0, fake_codes="posterior", reduction="none")
+    assert per_sample.code_cycle(encoded, code).tolist() == pytest.approx([0.5, 1.5])
 
 
 def test_code_is_a_draw_or_the_mean():

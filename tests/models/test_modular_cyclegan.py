@@ -483,6 +483,32 @@ def test_posterior_codes_carry_each_patients_code_into_gs_translation_in_both_fo
         assert torch.isfinite(model.train_step(batch(), optim(model))['latent_cycle_loss'])
 
 
+def test_code_cycle_asks_gs_fakes_to_give_their_codes_back_and_trains_g_only():
+    model = build_model(ASYMMETRIC, generator_overrides=STOCHASTIC_G, latent_encoder=ENCODER, id_loss_weight=0.0,
+                        latent_cycle_loss=dict(LATENT, fake_codes='posterior', sample=False, code_weight=2.0))
+    gens = model.generators
+    real = {'healthy': torch.rand(2, 1, SIZE, SIZE) * 2 - 1, 'pathological': torch.rand(2, 1, SIZE, SIZE) * 2 - 1}
+    fake, rec = model.forward_cycles(real)
+    with torch.no_grad():  # the independent computation: z = E(x)'s mean, G(y, z), E's mean of it, 2 * L1 to z
+        z = gens['latent_encoder'](real['pathological'])[0]
+        again = gens['latent_encoder'](gens['pathological'](real['healthy'], noise=z))[0]
+        expected = 2.0 * (again - z).abs().mean()
+    losses = model.generator_losses(real, fake, rec)
+    assert losses['code_cycle_loss'].item() == pytest.approx(expected.item(), rel=1e-5)
+    model.zero_grad()
+    losses['code_cycle_loss'].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in gens['pathological'].parameters())
+    assert all(p.grad is None for p in gens['latent_encoder'].parameters())  # E is held: only G learns
+    assert all(p.grad is None for p in gens['healthy'].parameters())  # G(y) starts from a real y: F is not involved
+    off = build_model(ASYMMETRIC, generator_overrides=STOCHASTIC_G, latent_encoder=ENCODER,
+                      latent_cycle_loss=dict(LATENT, fake_codes='posterior'))
+    assert 'code_cycle_loss' not in off.generator_losses(real, *off.forward_cycles(real))
+    for fast in (None, dict(cuda_graph=False)):
+        model = build_model(ASYMMETRIC, generator_overrides=STOCHASTIC_G, latent_encoder=ENCODER, fast_step=fast,
+                            latent_cycle_loss=dict(LATENT, fake_codes='posterior', sample=False, code_weight=1.0))
+        assert torch.isfinite(model.train_step(batch(), optim(model))['code_cycle_loss'])
+
+
 def test_cycle_trains_f_only_when_translation_grad_is_zero_in_both_forward_paths():
     f_only = dict(ASYMMETRIC, translation_grad=0.0)
     real = {'healthy': torch.rand(2, 1, SIZE, SIZE) * 2 - 1, 'pathological': torch.rand(2, 1, SIZE, SIZE) * 2 - 1}
