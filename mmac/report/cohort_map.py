@@ -29,6 +29,9 @@ same cohorts). ``reference_dir`` defaults to ``loss_dir``; relative folders are 
 (the repository root when run from there). ``"repetitions": [0]`` on a point (or one of its cohorts) reads only
 those training repetitions of the folders, e.g. one training seed of a folder that ``tools/cross_validate.py
 --repetitions`` grew to two; absent, every repetition counts.
+
+A written map grows by new points without the folders of its earlier ones (:func:`update_map`,
+``tools/cohort_map.py --update``): the points it holds keep their rows as they were measured.
 """
 from __future__ import annotations
 
@@ -313,6 +316,59 @@ def add_coverage(table: pd.DataFrame, points: list[Point], loss: str = "L_AC", g
     return table
 
 
+def read_map(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A written map's ``map.csv`` and ``patients.csv`` (:func:`write_map`), seeds as strings in the table.
+
+    Raises:
+        FileNotFoundError: ``out_dir`` lacks either file.
+    """
+    out = Path(out_dir)
+    for name in ("map.csv", "patients.csv"):
+        if not (out / name).is_file():
+            raise FileNotFoundError(f"{out / name} not found: there is no map in {out} to update")
+    return pd.read_csv(out / "map.csv", dtype={"seed": str}), pd.read_csv(out / "patients.csv")
+
+
+def update_map(points: list[Point], kept: tuple[pd.DataFrame, pd.DataFrame],
+               compute) -> tuple[pd.DataFrame, pd.DataFrame, list[Point]]:
+    """Grow a written map by the spec's points it lacks, keeping its other points as they were measured.
+
+    A point whose name is already in the map keeps its rows (statistics, mechanism and coverage) and its
+    patients without reading any result folder, so a map can grow after the folders of its earlier points are
+    gone; the spec still lists every point, in the order the map shows them.
+
+    Args:
+        points: The spec's points.
+        kept: The written map (:func:`read_map`).
+        compute: ``compute(points) -> (table, patients)`` for the new points (:func:`cohort_map`, with
+            :func:`add_coverage` where asked for).
+
+    Returns:
+        ``(table, patients, new_points)`` in the spec's point order.
+
+    Raises:
+        ValueError: The map holds points the spec does not list (named).
+    """
+    table, patients = kept
+    names = [p.name for p in points]
+    unknown = sorted(set(table["point"]) - set(names))
+    if unknown:
+        raise ValueError(f"the map holds points the spec does not list: {unknown}; add them to the spec or start "
+                         "a new map")
+    new = [p for p in points if p.name not in set(table["point"])]
+    if new:
+        new_table, new_patients = compute(new)
+        table = pd.concat([table, new_table], ignore_index=True)
+        patients = pd.concat([patients, new_patients], ignore_index=True)
+    order = {name: i for i, name in enumerate(names)}
+
+    def ordered(frame: pd.DataFrame) -> pd.DataFrame:
+        rank = frame["point"].map(order)
+        return frame.iloc[np.argsort(rank.to_numpy(), kind="stable")].reset_index(drop=True)
+
+    return ordered(table), ordered(patients), new
+
+
 def map_figure(table: pd.DataFrame, path: str | Path, loss: str = "L_AC", reference: str = "L_C",
                title: str = "") -> Path:
     """Forest plot: per point, each seed's shift with its interval and the pooled one; 0 marked."""
@@ -382,8 +438,8 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
             out[column] = [f"{a:.2f} / {b:.2f}" for a, b in pairs]
     if "g_fat_fraction" in table:
         pairs = zip(table["g_fat_fraction"], table["patient_fat_fraction"], strict=True)
-        out["G's FF / patients'"] = [f"{g:.2f} / {r:.2f}" for g, r in pairs]
-        out["F change, healthy"] = table["healthy_change"].map("{:.2f}".format)
+        out["G's FF / patients'"] = ["" if pd.isna(g) else f"{g:.2f} / {r:.2f}" for g, r in pairs]
+        out["F change, healthy"] = table["healthy_change"].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
     return out
 
 

@@ -238,3 +238,34 @@ def test_coverage_reads_the_runs_of_the_loss_and_repetitions_asked(tmp_path, mon
     assert read == ["L_AC_wc1_f0_r0", "L_AC_wc1_f0_r1", "L_AC_wc1_f1_r1"]  # never L_AC_F's runs
     with pytest.raises(FileNotFoundError, match=r"no finished L_AC run in repetitions \[5\]"):
         cohort_coverage(Cohort(3, tmp_path, tmp_path, (5,)), "L_AC")
+
+
+def test_update_keeps_measured_points_without_their_folders_and_adds_new_ones(tmp_path):
+    import shutil
+
+    a = _cohort(tmp_path, "a", 3, ac=[0.80, 0.70, 0.90, 0.85], c=[0.78, 0.75, 0.85, 0.8])
+    b = _cohort(tmp_path, "b", 4, ac=[0.81, 0.72, 0.91, 0.86], c=[0.79, 0.70, 0.85, 0.82])
+    spec, out = tmp_path / "spec.json", tmp_path / "out"
+    first = {"name": "first", "cohorts": [{"seed": 3, "loss_dir": str(a.loss_dir)}]}
+    second = {"name": "second", "cohorts": [{"seed": 4, "loss_dir": str(b.loss_dir)}]}
+    tool = [sys.executable, str(REPO / "tools" / "cohort_map.py"), "--spec", str(spec), "--out", str(out)]
+    spec.write_text(json.dumps({"points": [first]}))
+    assert subprocess.run(tool, capture_output=True, text=True, cwd=REPO).returncode == 0
+    before = pd.read_csv(out / "map.csv")
+    shutil.rmtree(a.loss_dir)                                   # the first point's folder is gone
+    spec.write_text(json.dumps({"points": [second, first]}))    # the new point listed first
+    proc = subprocess.run(tool + ["--update"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    table, patients = pd.read_csv(out / "map.csv"), pd.read_csv(out / "patients.csv")
+    assert list(table["point"]) == ["second"] * 2 + ["first"] * 2
+    pd.testing.assert_frame_equal(table[table["point"] == "first"].reset_index(drop=True)[before.columns], before)
+    fresh = cohort_differences(b)                                # the new point, computed independently
+    np.testing.assert_allclose(patients.loc[patients["point"] == "second", "difference"], fresh["difference"])
+    assert list(patients["point"].drop_duplicates()) == ["second", "first"]
+    assert "first" in (out / "map.md").read_text() and "second" in (out / "map.md").read_text()
+
+    spec.write_text(json.dumps({"points": [second]}))            # the map's "first" would be lost: refused
+    proc = subprocess.run(tool + ["--update"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode != 0 and "'first'" in proc.stderr
+    proc = subprocess.run(tool[:-1] + [str(tmp_path / "nomap"), "--update"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode != 0 and "no map" in proc.stderr
