@@ -134,7 +134,8 @@ def map_headline(path: str = MAP) -> str:
     pooled = table[table['seed'].astype(str) == 'pooled']
     seeds = table[table['seed'].astype(str) != 'pooled'].groupby('point', sort=False)['seed'].apply(
         lambda s: ', '.join(str(v) for v in s))
-    lines = ['| cohort setting (map point) | phantom seeds | severe patients | L_AC - L_C per patient (95 % CI) '
+    lines = ['| cohort setting (map point) | phantom seeds | severe patients | L_AC - L_C (or the pair the point '
+             'names) per patient (95 % CI) '
              '| over seeds (95 % t) |', '|---|---|---|---|---|']
     for row in pooled.itertuples(index=False):
         over = ('' if pd.isna(getattr(row, 'seeds_low', float('nan'))) else
