@@ -237,30 +237,13 @@ def model_coverage(config, checkpoint, every: int = 4, device: str = 'cpu',
             groups = sorted({e['group'] for e in subjects if 'patient_slices' in e})
             raise ValueError(f"{manifest}: no {code_group!r} patient with a fat-fraction map and a mask to take "
                              f"codes from; groups that have them: {groups or 'none'}")
-        translate = _fitted(g, code_translator(g.model, _fit(g, np.concatenate(code_slices)), seed=seed))
+        translate = g.fitted(code_translator(g.model, g.to_model_size(np.concatenate(code_slices)), seed=seed))
     rows = pathology_coverage(translate, subjects, translate_healthy=f.translate_slices)
     held_out = _test_subjects(cfg.test_dataloader.dataset, records)
     for row in rows:
         if row['source'] == 'G(y)':
             row.update(held_out=row['subject'] in held_out, codes=used if latent is not None else 'none')
     return rows
-
-
-def _fit(translator, slices: np.ndarray) -> np.ndarray:
-    """``slices`` (N, H, W) brought to ``translator``'s training size as its ``translate_slices`` does."""
-    size = translator.image_size
-    return slices if size is None or slices.shape[1:] == (size, size) else translator._to_model_size(slices)
-
-
-def _fitted(translator, translate: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
-    """``translate`` (at the training size) on slices of any size: fitted to it and back, as ``translator``."""
-    def run(slices: np.ndarray) -> np.ndarray:
-        out = translate(_fit(translator, slices))
-        if out.shape[1:] != slices.shape[1:]:
-            out = translator._from_model_size(out, slices.shape[1:])
-        return np.clip(out, 0.0, 1.0).astype(np.float32)
-
-    return run
 
 
 def _test_subjects(dataset_cfg, records) -> set:

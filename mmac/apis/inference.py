@@ -22,6 +22,7 @@ way and returned in [0, 1].
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +166,25 @@ class Translator:
         return _centre_pad_crop(slices, (h, w))  # 'pad'
 
     # ------------------------------------------------------------------ public
+    def to_model_size(self, slices: np.ndarray) -> np.ndarray:
+        """(N, H, W) slices brought to the training size as :meth:`translate_slices` fits them; unchanged when
+        they have it or the config names none."""
+        size = self.image_size
+        return slices if size is None or slices.shape[1:] == (size, size) else self._to_model_size(slices)
+
+    def fitted(self, run: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+        """``run`` (a translation of (N, S, S) slices at the training size, in [0, 1]) on (N, H, W) slices of any
+        size: fitted to the training size (:meth:`to_model_size`), run, brought back and clipped to [0, 1], float32,
+        as :meth:`translate_slices` does with the generator. Also a G run another way (e.g. with given codes)."""
+        def apply(slices: np.ndarray) -> np.ndarray:
+            work = self.to_model_size(slices)
+            out = run(work)
+            if work is not slices:
+                out = self._from_model_size(out, tuple(slices.shape[1:]))
+            return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+        return apply
+
     def translate_slices(self, slices: np.ndarray, batch_size: int = 16, fit: bool = True,
                          progress: bool = False) -> np.ndarray:
         """Translate axial slices.
@@ -212,20 +232,20 @@ class Translator:
             self._check_divisible(slices.shape, "the volume size (D, H, W)")
             return self._run(slices).astype(np.float32)
 
-        shape = tuple(slices.shape[1:])
-        resized = fit and self.image_size is not None and shape != (self.image_size, self.image_size)
-        work = self._to_model_size(slices) if resized else slices
-        if not resized:
-            self._check_divisible(shape, "the slice size (H, W)")
-        starts = range(0, len(work), batch_size)
+        starts = range(0, len(slices), batch_size)
         if progress:
             from tqdm import tqdm
 
             starts = tqdm(starts, desc="translating", unit="batch", total=len(starts))
-        out = np.concatenate([self._run(work[s:s + batch_size]) for s in starts])  # (N, S, S)
-        if resized:
-            out = self._from_model_size(out, shape)
-        return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+        def run(work: np.ndarray) -> np.ndarray:  # (N, S, S) at the size the generator gets
+            return np.concatenate([self._run(work[s:s + batch_size]) for s in starts])
+
+        shape = tuple(slices.shape[1:])
+        if fit and self.image_size is not None and shape != (self.image_size, self.image_size):
+            return self.fitted(run)(slices)
+        self._check_divisible(shape, "the slice size (H, W)")
+        return np.clip(run(slices), 0.0, 1.0).astype(np.float32)
 
     def translate_volume(self, volume: np.ndarray, batch_size: int = 16, fit: bool = True,
                          progress: bool = False) -> np.ndarray:
