@@ -350,12 +350,12 @@ def update_map(points: list[Point], kept: tuple[pd.DataFrame, pd.DataFrame],
         ValueError: The map holds points the spec does not list (named).
     """
     table, patients = kept
-    names = [p.name for p in points]
-    unknown = sorted(set(table["point"]) - set(names))
+    names, mapped = [p.name for p in points], set(table["point"])
+    unknown = sorted(mapped - set(names))
     if unknown:
         raise ValueError(f"the map holds points the spec does not list: {unknown}; add them to the spec or start "
                          "a new map")
-    new = [p for p in points if p.name not in set(table["point"])]
+    new = [p for p in points if p.name not in mapped]
     if new:
         new_table, new_patients = compute(new)
         table = pd.concat([table, new_table], ignore_index=True)
