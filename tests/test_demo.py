@@ -69,6 +69,34 @@ def test_finished_seeds_needs_every_run_of_a_seed(tmp_path):
     assert finished_seeds(str(tmp_path), weight=4.0) == [5]
 
 
+def test_finished_runs_add_the_variant_where_its_seed_is_complete(tmp_path):
+    from mmac.demo import VARIANT_CONFIG, VARIANT_LOSS, finished_runs
+
+    for spec in demo_runs(seed=0) + demo_runs(seed=1):
+        _done(tmp_path, spec)
+    variant = {s: demo_runs((VARIANT_LOSS,), seed=s) for s in (0, 1, 2)}
+    _done(tmp_path, variant[0][0])  # seed 0: the variant's first fold only
+    for spec in variant[1] + variant[2]:  # seed 2: the variant without the paper's runs
+        _done(tmp_path, spec)
+    runs = finished_runs(str(tmp_path))
+    assert runs == demo_runs(seed=0) + demo_runs(seed=1) + variant[1]
+    _done(tmp_path, variant[0][1])
+    assert finished_runs(str(tmp_path)) == demo_runs(seed=0) + demo_runs(seed=1) + variant[0] + variant[1]
+    assert finished_runs(str(tmp_path / "empty")) == []
+    assert Path(VARIANT_CONFIG).is_file() and "code_weight" in Path(VARIANT_CONFIG).read_text()
+
+
+def test_variant_note_names_the_config_and_the_cohort(tmp_path):
+    from mmac.demo import VARIANT_CONFIG, VARIANT_LOSS, append_variant_note
+
+    summary = tmp_path / "summary.md"
+    summary.write_text("# Table 1\n")
+    append_variant_note(summary)
+    text = summary.read_text()
+    assert text.startswith("# Table 1\n") and f"## {VARIANT_LOSS}: beyond the paper" in text
+    assert f"configs/{Path(VARIANT_CONFIG).name}" in text and f"{COHORT['severe']} severe patients" in text
+
+
 def test_demo_tool_rejects_a_negative_seed():
     result = subprocess.run([sys.executable, str(REPO / "tools" / "demo.py"), "--seed", "-1"], capture_output=True,
                             text=True, cwd=REPO)
