@@ -542,8 +542,11 @@ def collect_results(out_dir: str, specs: Sequence[RunSpec], settings: dict | Non
         out_dir: Output folder.
         specs: The runs of the command, in grid order.
         settings: The command's settings (:func:`run_settings`). Given, the other finished runs in ``out_dir``
-            made with the same settings are kept too (after ``specs``), so that a command run over some folds or
-            repetitions adds to ``results.csv`` instead of replacing it. None: the runs of ``specs`` only.
+            made with the same settings are kept too, so that a command run over some folds or repetitions adds
+            to ``results.csv`` instead of replacing it. None: the runs of ``specs`` only.
+
+    The rows are in grid order (:func:`mmac.protocol.grid.make_grid`: repetition, then fold), a kept run after
+    the command's runs of its repetition and fold, whichever command made it.
     """
     import pandas as pd
 
@@ -551,6 +554,7 @@ def collect_results(out_dir: str, specs: Sequence[RunSpec], settings: dict | Non
     if settings is not None:
         mine = set(specs)
         runs += [s for s in finished_runs(out_dir, settings)[0] if s not in mine]
+    runs.sort(key=lambda s: (s.repetition, s.fold))  # stable: the command's order within a repetition and fold
     frames = [pd.read_csv(osp.join(run_dir(out_dir, s), 'results.csv')) for s in runs]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RESULT_COLUMNS)
     path = osp.join(out_dir, 'results.csv')

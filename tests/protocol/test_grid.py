@@ -120,8 +120,8 @@ def test_grid_resumes_and_restarts_interrupted_runs(grid_env, tmp_path):
 
 
 def test_a_later_repetition_adds_to_the_results_of_the_folder(grid_env, tmp_path):
-    """A command over repetition 1 only keeps repetition 0's finished runs (same settings) in results.csv, and
-    leaves out, by name, a finished run of other settings."""
+    """A command over repetition 1 only keeps repetition 0's finished runs (same settings) in results.csv, in
+    grid order, and leaves out, by name, a finished run of other settings."""
     from mmac.protocol.runs import rescore_grid, run_grid, run_settings
 
     config, options = grid_env
@@ -133,7 +133,7 @@ def test_a_later_repetition_adds_to_the_results_of_the_folder(grid_env, tmp_path
     messages = []
     both = pd.read_csv(run_grid(config, later, str(out), iters=1, cfg_options=options, progress=False,
                                 log=messages.append))
-    assert list(both['run'].unique()) == [later[0].name, first[0].name]
+    assert list(both['run'].unique()) == [first[0].name, later[0].name]  # grid order: repetition 0 first
     assert len(both) == 2 * len(alone)
     pd.testing.assert_frame_equal(both[both['run'] == first[0].name].reset_index(drop=True), alone)
     assert f"results.csv keeps 1 finished run(s) of {out} outside this grid, made with the same settings: " \
