@@ -1,5 +1,5 @@
 # The two commands of the README's quick start, and their parts.
-#   make demo   install if needed, make the synthetic cohort if missing, train + evaluate + report (CPU, about 5 min)
+#   make demo   install if needed, make the synthetic cohort if missing, train + evaluate + report (CPU, about 7.5 min)
 #   make test   install if needed, run the whole test suite
 #   make lint   install if needed, run ruff (the rules in pyproject.toml)
 PY := .venv/bin/python

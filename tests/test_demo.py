@@ -151,3 +151,18 @@ def test_main_job_trains_the_papers_losses_alone():
 
     text = Path(CONFIG).read_text()
     assert Path(CONFIG).name == "ac_cyclegan_thigh_cpu.py" and "fidelity" not in text.split("_base_")[1]
+
+
+@pytest.mark.parametrize("flag, variant", [([], True), (["--no-variant"], False), (["--variant"], True)])
+def test_demo_tool_trains_the_variant_unless_told_not_to(tmp_path, monkeypatch, flag, variant):
+    import importlib.util
+
+    import mmac.demo
+
+    calls = []
+    monkeypatch.setattr(mmac.demo, "run_demo", lambda *args, **kwargs: calls.append(kwargs) or {})
+    spec = importlib.util.spec_from_file_location("demo_tool", REPO / "tools" / "demo.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tool.main(["--out", str(tmp_path / "out"), *flag])
+    assert [c["variant"] for c in calls] == [variant] and calls[0]["losses"] == ["L_AC", "L_C"]
