@@ -221,6 +221,30 @@ def _paired(a: pd.DataFrame, b: pd.DataFrame, comparison: str, w_c: float, rows:
                          statistic=test.statistic, pvalue=test.pvalue, note=test.note))
 
 
+def _shared_repetitions(runs: pd.DataFrame, loss: str, reference: str,
+                        columns: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-patient means of ``loss`` and of ``reference`` over the repetitions both have for that patient.
+
+    Args:
+        runs: :func:`mmac.evaluation.stats.per_patient` by loss, w_c and repetition, at one w_c.
+        loss, reference: The two losses.
+        columns: The per-patient columns to average.
+
+    Returns:
+        Two frames (columns ``subject``, ``group``, ``*columns``) with the same subjects in the same order: a
+        patient that one loss has more repetitions of than the other is compared on the shared ones only, so
+        that the difference is never between training seeds.
+    """
+    keys = ["subject", "repetition"]
+    pairs = runs[runs["loss"] == loss].merge(runs[runs["loss"] == reference], on=keys, suffixes=("", "_ref"))
+    means = pairs.groupby(["subject", "group"], sort=True)[
+        [*columns, *(f"{c}_ref" for c in columns)]].mean().reset_index()
+    mine = means[["subject", "group", *columns]]
+    theirs = means[["subject", "group", *(f"{c}_ref" for c in columns)]].rename(
+        columns={f"{c}_ref": c for c in columns})
+    return mine, theirs
+
+
 def pvalues(results: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
     """Paired two-sided Wilcoxon signed-rank tests over patients, per w_c and group.
 
@@ -228,8 +252,9 @@ def pvalues(results: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
     translated Dice of the two losses at the same w_c), every loss against the original slices' Dice
     (``'L_AC vs original'``, ``'L_C vs original'``, ...), and, when the results carry ``dice_infiltration_only``
     (phantom runs), each loss against the reference on that Dice (``'L_AC vs L_C, F on the infiltration only'``).
-    Patients are paired by subject (only patients present in both settings); values are the repetition-averaged
-    per-patient means of :func:`patient_table`. The test is :func:`mmac.evaluation.stats.paired_wilcoxon` (scipy's
+    Patients are paired by subject (only patients present in both settings); values are the per-patient means of
+    :func:`patient_table`, averaged for a loss and its reference over the repetitions both have (a loss run with
+    fewer training seeds than the reference is compared on those seeds only). The test is :func:`mmac.evaluation.stats.paired_wilcoxon` (scipy's
     ``wilcoxon``, zero differences dropped; all differences zero gives p = 1 and a note).
 
     Beside the test, how large and how sure: ``shift`` is the Hodges-Lehmann estimate of the per-patient
@@ -244,7 +269,9 @@ def pvalues(results: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
     """
     oracle = "dice_infiltration_only"
     has_oracle = has_scores(results, oracle)
-    patients = patient_table(results, columns=[oracle] if has_oracle else [])
+    extra = [oracle] if has_oracle else []
+    patients = patient_table(results, columns=extra)
+    runs = per_patient(results, by=["loss", "w_c", "repetition"], columns=extra)
     rows: list = []
 
     def values(frame: pd.DataFrame, column: str, with_group: bool = False) -> pd.DataFrame:
@@ -255,10 +282,11 @@ def pvalues(results: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
         at = patients[patients["w_c"] == w_c]
         by_loss = {loss: at[at["loss"] == loss] for loss in at["loss"].unique()}
         for loss, ref in comparisons(by_loss, reference):
-            _paired(values(by_loss[loss], "dice_translated", True), values(by_loss[ref], "dice_translated"),
+            mine, theirs = _shared_repetitions(runs[runs["w_c"] == w_c], loss, ref, ["dice_translated", *extra])
+            _paired(values(mine, "dice_translated", True), values(theirs, "dice_translated"),
                     f"{loss} vs {ref}", float(w_c), rows)
             if has_oracle:
-                _paired(values(by_loss[loss], oracle, True), values(by_loss[ref], oracle),
+                _paired(values(mine, oracle, True), values(theirs, oracle),
                         f"{loss} vs {ref}, F on the infiltration only", float(w_c), rows)
         for loss in _loss_order(by_loss)[::-1]:
             frame = by_loss[loss]

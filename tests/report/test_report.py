@@ -105,6 +105,25 @@ def test_pvalues_follow_the_exact_wilcoxon_test():
     assert set(tests["comparison"]) == {"L_AC vs L_C", "L_AC vs original", "L_C vs original"}
 
 
+def test_pvalues_pair_a_loss_with_the_reference_on_their_shared_repetitions():
+    frame = fabricated()
+    extra = frame[(frame["loss"] == "L_AC") & (frame["repetition"] == 1)].assign(
+        repetition=2, fold=2, run="L_AC_r2", dice_translated=lambda f: f["dice_translated"] - 0.31)
+    tests = pvalues(check_results(pd.concat([frame, extra], ignore_index=True)))
+    row = tests[(tests["comparison"] == "L_AC vs L_C") & (tests["group"] == "Pathological")].iloc[0]
+    # L_C has repetitions 0 and 1 only: L_AC's repetition 2 (B - 0.30) takes no part.
+    assert row["mean_difference"] == pytest.approx(np.mean([0.10, 0.16, 0.12, 0.18]))
+    assert row["n_patients"] == 4
+    # Against the original, each loss keeps all its repetitions: L_AC per patient B + (-0.01 + 0.01 - 0.30) / 3.
+    row = tests[(tests["comparison"] == "L_AC vs original") & (tests["group"] == "Severe")].iloc[0]
+    assert row["mean_difference"] == pytest.approx(np.mean([0.62 - 0.45, 0.58 - 0.35]) - 0.10)
+    # Only the reference's repetition 0 for a patient: that patient is compared on repetition 0 alone.
+    one = frame[~((frame["loss"] == "L_C") & (frame["repetition"] == 1) & (frame["subject"] == "s1"))]
+    tests = pvalues(check_results(one))
+    row = tests[(tests["comparison"] == "L_AC vs L_C") & (tests["group"] == "Severe")].iloc[0]
+    assert row["mean_difference"] == pytest.approx(np.mean([0.12, 0.18]))  # the repetition offset is shared
+
+
 def test_pvalues_of_the_infiltration_only_dice():
     frame = fabricated()
     # Per patient, L_AC - L_C on the composite = -0.01, -0.02, -0.03, +0.04 (slice offsets cancel in the means).
