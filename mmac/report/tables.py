@@ -254,8 +254,9 @@ def pvalues(results: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
     (phantom runs), each loss against the reference on that Dice (``'L_AC vs L_C, F on the infiltration only'``).
     Patients are paired by subject (only patients present in both settings); values are the per-patient means of
     :func:`patient_table`, averaged for a loss and its reference over the repetitions both have (a loss run with
-    fewer training seeds than the reference is compared on those seeds only). The test is :func:`mmac.evaluation.stats.paired_wilcoxon` (scipy's
-    ``wilcoxon``, zero differences dropped; all differences zero gives p = 1 and a note).
+    fewer training seeds than the reference is compared on those seeds only). The test is
+    :func:`mmac.evaluation.stats.paired_wilcoxon` (scipy's ``wilcoxon``, zero differences dropped; all differences
+    zero gives p = 1 and a note).
 
     Beside the test, how large and how sure: ``shift`` is the Hodges-Lehmann estimate of the per-patient
     difference (the median of its Walsh averages) and [``ci_low``, ``ci_high``] its 95 % confidence interval from
