@@ -2,7 +2,7 @@
 
 Reads ``<results_dir>/results.csv`` (``tools/cross_validate.py``) and writes into ``out_dir``: ``table1.md`` /
 ``table1.csv`` (paper layout) and ``table1_long.csv`` (numbers), ``pvalues.csv``, ``slice_shares.csv``,
-``boxplots.png``, ``fig3.png`` (when the runs' checkpoints are available), on phantom data
+``runs.csv`` (per run), ``seeds.csv`` (each loss minus the reference per training seed), ``boxplots.png``, ``fig3.png`` (when the runs' checkpoints are available), on phantom data
 ``phantom_truth.csv`` and ``fat_fraction.png``, ``pathology_coverage.csv`` (G's synthetic pathology beside the
 patients', when the runs' checkpoints are available), ``healthy_change.csv`` (what F does to held-out healthy
 subjects, which need no change; from the same translations) and ``report.md`` tying them together.
@@ -32,6 +32,7 @@ from mmac.report.tables import (
     pvalues,
     read_results,
     run_table,
+    seed_table,
     setting_label,
     slice_share_table,
     table1,
@@ -112,7 +113,7 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
         notes.append(f"the reference loss {reference} is not in the results (losses: "
                      f"{', '.join(sorted(set(results['loss'])))}): no loss is compared with another")
     pairs = comparisons(results["loss"].unique(), reference)
-    table_md, tests, shares, spread, spread_oracle, runs = _tables_part(results, out, files, reference)
+    table_md, tests, shares, spread, spread_oracle, runs, seeds = _tables_part(results, out, files, reference)
     files["boxplots.png"] = figures.boxplots(results, out / "boxplots.png", formats)
 
     fig3_text = _fig3_part(results, results_dir, out, files, notes, pairs, reference,
@@ -140,17 +141,18 @@ def make_report(results_dir: str | Path, out_dir: str | Path | None = None, fig3
             if fmt != "png":
                 files[f"{name[:-4]}.{fmt}"] = files[name].with_suffix(f".{fmt}")
     report = _report_text(results, results_dir, table_md, tests, shares, fig3_text, phantom_text + coverage_text,
-                          notes, spread, spread_oracle, training_text, runs, reference)
+                          notes, spread, spread_oracle, training_text, runs, reference, seeds)
     files["report.md"] = write_text_atomic(out / "report.md", report)
     files["summary.md"] = write_text_atomic(out / "summary.md", summary_text(table_md, spread, tests, truth,
-                                                                             reference))
+                                                                             reference, seeds))
     logger.info("report written to %s", out / "report.md")
     return {"files": files, "notes": notes}
 
 
 def _tables_part(results: pd.DataFrame, out: Path, files: dict, reference: str) -> tuple:
-    """Table 1, the paired tests, slice shares, the spreads over units and the runs' table, written to ``out``:
-    ``(Table 1 as Markdown, tests, shares, spread, spread on the infiltration-only Dice or None, runs)``."""
+    """Table 1, the paired tests, slice shares, the spreads over units, the runs' and the seeds' tables, written to
+    ``out``: ``(Table 1 as Markdown, tests, shares, spread, spread on the infiltration-only Dice or None, runs,
+    seeds)``."""
     long = table1(results)
     wide = format_table1(long)
     files["table1.csv"] = _write_csv(wide, out / "table1.csv", index=True)
@@ -170,7 +172,9 @@ def _tables_part(results: pd.DataFrame, out: Path, files: dict, reference: str) 
             spread_oracle, out / "loss_difference_infiltration_only.csv")
     runs = run_table(results)
     files["runs.csv"] = _write_csv(runs, out / "runs.csv")
-    return table_md, tests, shares, spread, spread_oracle, runs
+    seeds = seed_table(results, reference)
+    files["seeds.csv"] = _write_csv(seeds, out / "seeds.csv")
+    return table_md, tests, shares, spread, spread_oracle, runs, seeds
 
 
 def _skipped(notes: list[str], what: str, exc: BaseException) -> str:
@@ -412,7 +416,7 @@ SUMMARY_TRUTH = ("removal_heavy", "preservation", "preservation_blur", "ssim")
 
 
 def summary_text(table_md: str, spread: pd.DataFrame, tests: pd.DataFrame, truth: pd.DataFrame | None,
-                 reference: str = REFERENCE) -> str:
+                 reference: str = REFERENCE, seeds: pd.DataFrame | None = None) -> str:
     """The report's headline in a screenful (``summary.md``, printed by ``tools/demo.py``): Table 1, how sure
     each loss minus the reference (L_AC - L_C) is, and, on the synthetic cohort, how much heavy fat F removed and
     how much else it changed.
@@ -423,6 +427,8 @@ def summary_text(table_md: str, spread: pd.DataFrame, tests: pd.DataFrame, truth
         tests: :func:`~mmac.report.tables.pvalues`.
         truth: :func:`~mmac.report.tables.phantom_truth`, or None without the phantom's truth.
         reference: The loss the others are compared against. Defaults to ``'L_C'``.
+        seeds: :func:`~mmac.report.tables.seed_table`, shown for the severe patients where a comparison has
+            two training seeds or more; None or empty: not shown.
     """
     lines = ["# Summary (details in report.md)", "", "Optimal two-threshold Dice, mean ± std over patients:", "",
              table_md, ""]
@@ -430,6 +436,7 @@ def summary_text(table_md: str, spread: pd.DataFrame, tests: pd.DataFrame, truth
         compact = spread[["comparison", "w_c", "group", "n_units", "mean", "ci_low", "ci_high", "verdict"]]
         lines += [f"Each loss minus {reference} over the paired units (fold, repetition), with the 95 % interval "
                   "of the mean:", "", markdown_table(compact, digits=4), "", *_interval_lines(tests, reference)]
+    lines += _seed_section(seeds)
     if truth is not None and not truth.empty:
         keep = [c for c in SUMMARY_TRUTH if f"{c}_mean" in truth.columns]
         rows = truth[truth["group"].isin(["Moderate", "Severe"])]
@@ -442,6 +449,33 @@ def summary_text(table_md: str, spread: pd.DataFrame, tests: pd.DataFrame, truth
                   "perfect denoiser, preservation_blur what half a pixel of blur scores there; SSIM to the healthy "
                   "counterpart):", "", markdown_table(table, digits=2), ""]
     return "\n".join(lines)
+
+
+def _seed_section(seeds: pd.DataFrame | None, group: str = "Severe") -> list[str]:
+    """Each loss minus the reference per training seed for ``group``, and whether its sign held over the seeds;
+    [] when no comparison has two seeds."""
+    if seeds is None or seeds.empty:
+        return []
+    part = seeds[seeds["group"] == group]
+    counts = part.groupby(["comparison", "w_c"])["repetition"].nunique()
+    if part.empty or counts.max() < 2:
+        return []
+    table = pd.DataFrame({"comparison": part["comparison"], "w_c": part["w_c"], "seed": part["repetition"],
+                          "patients": part["n_patients"], "loss": part["loss"], "reference": part["reference"],
+                          "difference": part["mean"],
+                          "ahead": [f"{a}/{n}" for a, n in zip(part["n_ahead"], part["n_patients"], strict=True)]})
+    lines = [f"Per training seed (repetition), {group.lower()} patients: each loss and the reference, means over "
+             "patients, their difference and the patients where the loss is ahead (`seeds.csv` has every group):",
+             "", markdown_table(table, digits=4), ""]
+    for (comparison, w_c), rows in part.groupby(["comparison", "w_c"], sort=False):
+        if len(rows) < 2:
+            continue
+        above, below = int((rows["mean"] > 0).sum()), int((rows["mean"] < 0).sum())
+        values = ", ".join(f"{v:+.4f}" for v in rows["mean"])
+        verdict = (f"the sign is the same in all {len(rows)} seeds" if max(above, below) == len(rows) else
+                   f"the sign changes with the seed: above zero in {above}, below in {below} of {len(rows)}")
+        lines.append(f"- {comparison} at w_c={w_c:g}, {group.lower()}: {verdict} ({values}).")
+    return lines + [""]
 
 
 def _interval_lines(tests: pd.DataFrame | None, reference: str = REFERENCE) -> list[str]:
@@ -503,7 +537,8 @@ def _spread_section(spread: pd.DataFrame, oracle: pd.DataFrame | None = None,
 def _report_text(results: pd.DataFrame, results_dir: Path, table_md: str, tests: pd.DataFrame,
                  shares: pd.DataFrame, fig3_text: str, phantom_text: str, notes: list[str],
                  spread: pd.DataFrame | None = None, spread_oracle: pd.DataFrame | None = None,
-                 training_text: str = "", runs: pd.DataFrame | None = None, reference: str = REFERENCE) -> str:
+                 training_text: str = "", runs: pd.DataFrame | None = None, reference: str = REFERENCE,
+                 seeds: pd.DataFrame | None = None) -> str:
     n_patients = results.groupby("group")["subject"].nunique()
     reps = results.groupby(["loss", "w_c"])["repetition"].nunique()
     settings = ", ".join(f"{loss} at w_c={w:g} ({n} repetition{'s' if n != 1 else ''})"
@@ -533,6 +568,7 @@ def _report_text(results: pd.DataFrame, results_dir: Path, table_md: str, tests:
         table_md,
         "",
         *_spread_section(spread if spread is not None else pd.DataFrame(), spread_oracle, tests, reference),
+        *_seed_section(seeds),
         "## Paired Wilcoxon signed-rank tests over patients",
         "",
         "Two-sided, paired by patient, on the per-patient Dice of Table 1 (scipy's `wilcoxon`, zero "

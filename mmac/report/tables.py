@@ -37,7 +37,7 @@ from mmac.protocol.grid import REFERENCE
 __all__ = ["REQUIRED_COLUMNS", "PHANTOM_COLUMNS", "ROW_LABELS", "LOSS_ORDER", "read_results", "check_results",
            "patient_table", "table1", "format_table1", "pvalues", "slice_share_table", "phantom_truth",
            "setting_label", "has_scores", "has_phantom_truth", "loss_difference_spread", "coverage_table",
-           "healthy_change_table", "healthy_change_difference", "run_table"]
+           "healthy_change_table", "healthy_change_difference", "run_table", "seed_table"]
 
 REQUIRED_COLUMNS = ("run", "loss", "w_c", "fold", "repetition", "subject", "group", "slice", "dice_original",
                     "dice_translated")
@@ -296,6 +296,45 @@ def pvalues(results: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
     columns = ["comparison", "w_c", "group", "n_patients", "n_nonzero", "mean_difference", "shift", "ci_low",
                "ci_high", "statistic", "pvalue", "note"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def seed_table(results: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
+    """Each loss minus the reference per training seed (repetition), per w_c and summary group.
+
+    Does the sign hold from one training seed to the next? Pooled tables mix the seeds; this one keeps them apart.
+    Per repetition, a patient's Dice is the mean over its slices in that repetition's run (every patient is
+    tested once per repetition); a patient counts where both losses have that repetition.
+
+    Args:
+        results: Validated results (:func:`check_results`).
+        reference: The loss subtracted (:func:`comparisons`). Defaults to ``'L_C'``.
+
+    Returns:
+        Columns ``comparison`` (``'L_AC - L_C'``), ``w_c``, ``group``, ``repetition``, ``n_patients``, ``loss``
+        and ``reference`` (their means over patients), ``mean`` (the mean per-patient difference) and
+        ``n_ahead`` (patients where the loss is above the reference); ordered by comparison, w_c, group and
+        repetition.
+    """
+    from mmac.evaluation.stats import GROUPS
+
+    runs = per_patient(results, by=["loss", "w_c", "repetition"])
+    rows = []
+    for w_c in sorted(runs["w_c"].unique()):
+        at = runs[runs["w_c"] == w_c]
+        for loss, ref in comparisons(at["loss"].unique(), reference):
+            pairs = at[at["loss"] == loss].merge(at[at["loss"] == ref], on=["subject", "repetition"],
+                                                 suffixes=("", "_ref"))
+            for name, members in GROUPS.items():
+                part = pairs[pairs["group"].isin(members)]
+                for repetition, seed in part.groupby("repetition", sort=True):
+                    difference = seed["dice_translated"] - seed["dice_translated_ref"]
+                    rows.append(dict(comparison=f"{loss} - {ref}", w_c=float(w_c), group=ROW_LABELS[name],
+                                     repetition=int(repetition), n_patients=len(seed),
+                                     loss=float(seed["dice_translated"].mean()),
+                                     reference=float(seed["dice_translated_ref"].mean()),
+                                     mean=float(difference.mean()), n_ahead=int((difference > 0).sum())))
+    return pd.DataFrame(rows, columns=["comparison", "w_c", "group", "repetition", "n_patients", "loss",
+                                       "reference", "mean", "n_ahead"])
 
 
 def slice_share_table(results: pd.DataFrame, margin: float = 0.05) -> pd.DataFrame:

@@ -124,6 +124,30 @@ def test_pvalues_pair_a_loss_with_the_reference_on_their_shared_repetitions():
     assert row["mean_difference"] == pytest.approx(np.mean([0.12, 0.18]))  # the repetition offset is shared
 
 
+def test_seed_table_keeps_the_training_seeds_apart():
+    from mmac.report.report import _seed_section
+    from mmac.report.tables import seed_table
+
+    frame = fabricated()
+    # repetition 1 of L_AC 0.20 lower: L_AC - L_C per severe patient 0.12, 0.18 in repetition 0; -0.08, -0.02 in 1
+    frame.loc[(frame["loss"] == "L_AC") & (frame["repetition"] == 1), "dice_translated"] -= 0.20
+    seeds = seed_table(check_results(frame))
+    severe = seeds[seeds["group"] == "Severe"].set_index("repetition")
+    assert list(severe.index) == [0, 1] and set(severe["comparison"]) == {"L_AC - L_C"}
+    assert severe.loc[0, "mean"] == pytest.approx(0.15) and severe.loc[1, "mean"] == pytest.approx(-0.05)
+    assert severe.loc[0, "loss"] == pytest.approx(np.mean([0.62, 0.58]) - 0.01)
+    assert severe.loc[1, "reference"] == pytest.approx(np.mean([0.50, 0.40]) + 0.01)
+    assert list(severe["n_ahead"]) == [2, 0] and list(severe["n_patients"]) == [2, 2]
+    pathological = seeds[(seeds["group"] == "Pathological") & (seeds["repetition"] == 0)].iloc[0]
+    assert pathological["mean"] == pytest.approx(np.mean([0.10, 0.16, 0.12, 0.18]))
+    text = "\n".join(_seed_section(seeds))
+    assert "the sign changes with the seed: above zero in 1, below in 1 of 2 (+0.1500, -0.0500)" in text
+    same = "\n".join(_seed_section(seed_table(check_results(fabricated()))))
+    assert "the sign is the same in all 2 seeds (+0.1500, +0.1500)" in same
+    one = fabricated()
+    assert _seed_section(seed_table(check_results(one[one["repetition"] == 0]))) == []  # one seed: nothing to add
+
+
 def test_pvalues_of_the_infiltration_only_dice():
     frame = fabricated()
     # Per patient, L_AC - L_C on the composite = -0.01, -0.02, -0.03, +0.04 (slice offsets cancel in the means).
