@@ -299,13 +299,23 @@ def cohort_coverage(cohort: Cohort, loss: str = "L_AC", group: str = "severe") -
 
 def add_coverage(table: pd.DataFrame, points: list[Point], loss: str = "L_AC", group: str = "severe",
                  log=print) -> pd.DataFrame:
-    """``table`` with :func:`cohort_coverage` per seed row (and the mean over seeds on pooled rows)."""
+    """``table`` with :func:`cohort_coverage` per seed row (and the mean over seeds on pooled rows).
+
+    Points that read the same runs (one loss's runs of one folder and repetitions, e.g. a variant against L_C and
+    against L_AC) share one measurement: the models are translated once.
+    """
     table = table.copy()
+    measured: dict[tuple, dict[str, float]] = {}
     for point in points:
         found = []
         for cohort in point.cohorts:
-            log(f"coverage: {point.name}, seed {cohort.seed}")
-            values = cohort_coverage(cohort, point.loss or loss, group)
+            key = (cohort.seed, Path(cohort.loss_dir).resolve(), point.loss or loss, group, cohort.repetitions)
+            if key in measured:
+                log(f"coverage: {point.name}, seed {cohort.seed}: the same runs as an earlier point")
+            else:
+                log(f"coverage: {point.name}, seed {cohort.seed}")
+                measured[key] = cohort_coverage(cohort, point.loss or loss, group)
+            values = measured[key]
             found.append(values)
             at = (table["point"] == point.name) & (table["seed"] == str(cohort.seed))
             for key, value in values.items():

@@ -2,7 +2,8 @@
 
 Reads ``<results_dir>/results.csv`` (``tools/cross_validate.py``) and writes into ``out_dir``: ``table1.md`` /
 ``table1.csv`` (paper layout) and ``table1_long.csv`` (numbers), ``pvalues.csv``, ``slice_shares.csv``,
-``runs.csv`` (per run), ``seeds.csv`` (each loss minus the reference per training seed), ``boxplots.png``, ``fig3.png`` (when the runs' checkpoints are available), on phantom data
+``runs.csv`` (per run), ``seeds.csv`` (each loss minus the reference per training seed), ``boxplots.png``,
+``fig3.png`` (when the runs' checkpoints are available), on phantom data
 ``phantom_truth.csv`` and ``fat_fraction.png``, ``pathology_coverage.csv`` (G's synthetic pathology beside the
 patients', when the runs' checkpoints are available), ``healthy_change.csv`` (what F does to held-out healthy
 subjects, which need no change; from the same translations) and ``report.md`` tying them together.

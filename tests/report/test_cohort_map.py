@@ -146,6 +146,22 @@ def test_coverage_reads_each_points_own_loss(tmp_path, monkeypatch):
     assert pooled["g_fat_fraction"].item() == pytest.approx((0.4 + 0.5) / 2)
 
 
+def test_coverage_of_the_same_runs_is_measured_once(tmp_path, monkeypatch):
+    import mmac.report.cohort_map as cm
+
+    asked = []
+    monkeypatch.setattr(cm, "cohort_coverage", lambda cohort, loss, group: asked.append((cohort.seed, loss)) or
+                        dict(g_fat_fraction=0.1 * cohort.seed, patient_fat_fraction=0.5, healthy_change=1.0))
+    variant, paper, other = tmp_path / "variant", tmp_path / "paper", tmp_path / "other"
+    points = [Point("vs L_C", "", (Cohort(3, variant, paper, (0,)),), "L_AUG"),
+              Point("vs L_AC", "", (Cohort(3, variant / ".." / "variant", other, (0,)),), "L_AUG"),
+              Point("two seeds", "", (Cohort(3, variant, paper, (0, 1)),), "L_AUG")]
+    table = pd.DataFrame([dict(point=p.name, seed=s) for p in points for s in ("3", "pooled")])
+    out = cm.add_coverage(table, points, "L_AC", "severe", log=lambda *_: None)
+    assert asked == [(3, "L_AUG"), (3, "L_AUG")]  # the second point reads the first's runs; the third more runs
+    np.testing.assert_allclose(out["g_fat_fraction"], 0.3)
+
+
 def test_seed_components_of_a_hand_worked_two_by_two():
     from mmac.report.cohort_map import seed_components
 
