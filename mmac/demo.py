@@ -6,9 +6,11 @@ two paired units; one training seed per call (``--seed``). Runs use the fast ite
 eager on a CPU) and go through the same code as the full protocol (:func:`mmac.protocol.runs.run_grid` with
 ``configs/ac_cyclegan_thigh_cpu.py``, then :func:`make_report`), so rerunning it skips what is finished.
 
-The runs train the paper's losses with nothing added. The cohort is one point of the cohort map
-(docs/results.md): :data:`COHORT` says which, and the summary ends with the map's headline (``docs/map/map.csv``),
-so that the demo's one cohort is read beside the seeds and settings that decide the sign.
+The paper's runs train its losses with nothing added; beside them, unless ``variant=False``, the variant beyond
+the paper that passed L_C on the map (:data:`VARIANT_LOSS` with :data:`VARIANT_CONFIG`) trains on the same folds
+and seed. The cohort is one point of the cohort map (docs/results.md): :data:`COHORT` says which, and the summary
+ends with the map's headline (``docs/map/map.csv``), so that the demo's one cohort is read beside the seeds and
+settings that decide the sign; with two seeds or more in one folder it also says whether each sign held.
 ``config=`` (``tools/demo.py --config configs/ac_cyclegan_thigh_cpu_fidelity.py``) trains with the optional
 fidelity term instead (not in the paper; :mod:`mmac.losses.fidelity`).
 """
