@@ -221,6 +221,14 @@ def _paired(a: pd.DataFrame, b: pd.DataFrame, comparison: str, w_c: float, rows:
                          statistic=test.statistic, pvalue=test.pvalue, note=test.note))
 
 
+def _paired_runs(runs: pd.DataFrame, loss: str, reference: str) -> pd.DataFrame:
+    """``loss``'s rows of ``runs`` (per patient and repetition, at one w_c) beside the ``reference``'s of the same
+    patient and repetition (its columns suffixed ``_ref``); patients and repetitions one of them lacks are left
+    out."""
+    return runs[runs["loss"] == loss].merge(runs[runs["loss"] == reference], on=["subject", "repetition"],
+                                            suffixes=("", "_ref"))
+
+
 def _shared_repetitions(runs: pd.DataFrame, loss: str, reference: str,
                         columns: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-patient means of ``loss`` and of ``reference`` over the repetitions both have for that patient.
@@ -235,8 +243,7 @@ def _shared_repetitions(runs: pd.DataFrame, loss: str, reference: str,
         patient that one loss has more repetitions of than the other is compared on the shared ones only, so
         that the difference is never between training seeds.
     """
-    keys = ["subject", "repetition"]
-    pairs = runs[runs["loss"] == loss].merge(runs[runs["loss"] == reference], on=keys, suffixes=("", "_ref"))
+    pairs = _paired_runs(runs, loss, reference)
     means = pairs.groupby(["subject", "group"], sort=True)[
         [*columns, *(f"{c}_ref" for c in columns)]].mean().reset_index()
     mine = means[["subject", "group", *columns]]
@@ -322,8 +329,7 @@ def seed_table(results: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFram
     for w_c in sorted(runs["w_c"].unique()):
         at = runs[runs["w_c"] == w_c]
         for loss, ref in comparisons(at["loss"].unique(), reference):
-            pairs = at[at["loss"] == loss].merge(at[at["loss"] == ref], on=["subject", "repetition"],
-                                                 suffixes=("", "_ref"))
+            pairs = _paired_runs(at, loss, ref)
             for name, members in GROUPS.items():
                 part = pairs[pairs["group"].isin(members)]
                 for repetition, seed in part.groupby("repetition", sort=True):
