@@ -120,15 +120,12 @@ def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/demo_cohort'
     if variant:
         plan.append((VARIANT_CONFIG, demo_runs((VARIANT_LOSS,), seed, weight)))
 
-    def grid_log(message):  # the demo writes results.csv itself (_report): run_grid's account of it would mislead
-        if not str(message).startswith('results.csv '):
-            log(message)
-
     for run_config, run_specs in plan:
         log(f'training and testing {len(run_specs)} runs ({jobs} at once) with {osp.basename(run_config)}: '
             f'{", ".join(s.name for s in run_specs)}')
+        # collect=False: the demo writes results.csv of both grids itself (_report)
         run_grid(run_config, run_specs, out_dir, iters=iters, cfg_options=demo_options(data_dir), jobs=jobs,
-                 log=grid_log, fast=True)
+                 log=log, fast=True, collect=False)
     seeds = finished_seeds(out_dir, losses, weight)
     if seeds != [seed]:
         log(f'the report pools the seeds finished in {out_dir}: {seeds}')

@@ -594,8 +594,9 @@ def pending_runs(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int
 def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int | None = None,
              epochs: float | None = None, cfg_options: dict | None = None, jobs: int = 1,
              gpus: Sequence[int] | None = None, progress: bool = True, log=print, fast: bool = False,
-             check_folds: bool = True) -> str:
-    """Run every spec not yet finished, ``jobs`` at a time; return the path of ``results.csv``.
+             check_folds: bool = True, collect: bool = True) -> str | None:
+    """Run every spec not yet finished, ``jobs`` at a time; return the path of ``results.csv`` (None when
+    ``collect`` is False).
 
     Finished runs (``DONE`` present, same settings) are skipped; a run folder without ``DONE`` is deleted and
     the run restarted. With ``jobs > 1`` each run is a subprocess; runs are dealt round-robin to ``gpus``
@@ -615,6 +616,9 @@ def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int | N
         fast: Train every run with the fast iteration (see :func:`run_config`).
         check_folds: Check every pending fold's start files and data first (:func:`check_fold_files`,
             :func:`check_fold_data`); False when the caller already did. Defaults to True.
+        collect: Write ``results.csv`` of ``out_dir`` after each run and at the end (:func:`collect_results`).
+            False when the caller writes it itself from several grids (the demo trains its variant with another
+            config into the same folder): nothing is then written or said about ``results.csv``. Defaults to True.
 
     Raises:
         ValueError: ``jobs < 1``, or a finished run in ``out_dir`` was made with other settings.
@@ -636,6 +640,29 @@ def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int | N
             log(f"restarting {spec.name}: its folder has no DONE marker (the run was interrupted)")
             shutil.rmtree(run_dir(out_dir, spec))
     log(f"{len(specs) - len(todo)} of {len(specs)} runs already finished; {len(todo)} to run")
+    if collect:
+        _say_what_results_keep(out_dir, specs, settings, log)
+    os.makedirs(out_dir, exist_ok=True)
+    bar = tqdm(total=len(specs), initial=len(specs) - len(todo), unit='run', disable=not progress)
+    try:
+        if jobs == 1:
+            for spec in todo:
+                bar.set_postfix_str(spec.name)
+                execute_run(config, spec, out_dir, iters=iters, epochs=epochs, cfg_options=cfg_options,
+                            fast=fast)
+                if collect:
+                    collect_results(out_dir, specs, settings)
+                bar.update()
+        else:
+            _run_parallel(config, todo, out_dir, settings, jobs,
+                          visible_gpus() if gpus is None else list(gpus), bar, specs if collect else None, fast)
+    finally:
+        bar.close()
+    return collect_results(out_dir, specs, settings) if collect else None
+
+
+def _say_what_results_keep(out_dir: str, specs: Sequence[RunSpec], settings: dict, log) -> None:
+    """Log the finished runs of ``out_dir`` outside ``specs`` that ``results.csv`` keeps or leaves out."""
     same, other = finished_runs(out_dir, settings)
     grid = set(specs)
     kept = [s.name for s in same if s not in grid]
@@ -645,22 +672,6 @@ def run_grid(config: str, specs: Sequence[RunSpec], out_dir: str, iters: int | N
     if other:
         log(f"results.csv leaves out {len(other)} finished run(s) of {out_dir} made with other settings: "
             f"{', '.join(other)}")
-    os.makedirs(out_dir, exist_ok=True)
-    bar = tqdm(total=len(specs), initial=len(specs) - len(todo), unit='run', disable=not progress)
-    try:
-        if jobs == 1:
-            for spec in todo:
-                bar.set_postfix_str(spec.name)
-                execute_run(config, spec, out_dir, iters=iters, epochs=epochs, cfg_options=cfg_options,
-                            fast=fast)
-                collect_results(out_dir, specs, settings)
-                bar.update()
-        else:
-            _run_parallel(config, todo, out_dir, settings, jobs,
-                          visible_gpus() if gpus is None else list(gpus), bar, specs, fast)
-    finally:
-        bar.close()
-    return collect_results(out_dir, specs, settings)
 
 
 # The worker process runs the mmac this process runs: `python -m mmac.protocol.worker` would import the first
@@ -671,7 +682,8 @@ _WORKER_ENTRY = (f"import sys; sys.path.insert(0, {_PACKAGE_ROOT!r}); "
 
 
 def _run_parallel(config, todo, out_dir, settings, jobs, gpus, bar, specs, fast) -> None:
-    """Subprocess pool: at most ``jobs`` runs at once, run k of a slot on GPU ``gpus[slot % len(gpus)]``."""
+    """Subprocess pool: at most ``jobs`` runs at once, run k of a slot on GPU ``gpus[slot % len(gpus)]``;
+    ``results.csv`` of ``specs`` rewritten after each finished run (not when ``specs`` is None)."""
     queue = deque(todo)
     running: dict[int, tuple] = {}  # slot -> (process, spec, log file)
     failed = []
@@ -701,7 +713,7 @@ def _run_parallel(config, todo, out_dir, settings, jobs, gpus, bar, specs, fast)
             del running[slot]
             if proc.returncode != 0:
                 failed.append(spec.name)
-            else:
+            elif specs is not None:
                 collect_results(out_dir, specs, settings)
             bar.update()
     if failed:

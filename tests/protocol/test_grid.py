@@ -151,6 +151,27 @@ def test_a_later_repetition_adds_to_the_results_of_the_folder(grid_env, tmp_path
     assert done.is_file()  # left out of the table, not deleted
 
 
+def test_a_grid_that_does_not_collect_writes_and_says_nothing_of_results(grid_env, tmp_path):
+    """collect=False (the demo's two grids in one folder): the run finishes, results.csv is neither written nor
+    mentioned, even beside another grid's finished run; collect_results afterwards covers both."""
+    from mmac.protocol.runs import collect_results, run_grid
+
+    config, options = grid_env
+    out = tmp_path / 'cv'
+    first = make_grid(['L_AC'], [1.0], [0], 1)
+    later = make_grid(['L_C'], [1.0], [0], 1)
+    messages = []
+    assert run_grid(config, first, str(out), iters=1, cfg_options=options, progress=False, log=messages.append,
+                    collect=False) is None
+    assert run_grid(config, later, str(out), iters=1, cfg_options=options, progress=False, log=messages.append,
+                    collect=False) is None
+    assert not (out / 'results.csv').exists()
+    assert not any('results.csv' in m for m in messages)
+    assert all((out / 'runs' / spec.name / 'DONE').is_file() for spec in first + later)
+    table = pd.read_csv(collect_results(str(out), first + later))
+    assert list(table['run'].unique()) == [first[0].name, later[0].name]
+
+
 def _configs_copy(tmp_path: Path, name: str) -> Path:
     from tests.conftest import CPU_CONFIG
 
