@@ -7,8 +7,8 @@ as mean ± std over the patients of the groups 'moderate', 'severe' and 'patholo
 configurations with a paired two-sided Wilcoxon signed-rank test over patients, and give slice-level shares
 of improved slices and of slices whose Dice rises or falls by more than 0.05. Beside the test's p-value this
 module gives how large the difference is and how sure: the Hodges-Lehmann estimate with the confidence interval
-that the same signed-rank test inverts (:func:`hodges_lehmann`), and a t-interval of a mean over training units
-(:func:`mean_interval`).
+that the same signed-rank test inverts (:func:`hodges_lehmann`), a t-interval of a mean over training units
+(:func:`mean_interval`), and how many such units a mean of the measured size would need (:func:`seeds_needed`).
 
 Records come as a list of dicts, a dict of columns, or a pandas DataFrame, with the keys ``subject``,
 ``group``, ``dice_original``, ``dice_translated`` and optionally ``run``, ``loss``, ``w_c``, ``fold`` and
@@ -39,6 +39,7 @@ __all__ = [
     "ShiftInterval",
     "hodges_lehmann",
     "mean_interval",
+    "seeds_needed",
     "slice_shares",
 ]
 
@@ -379,6 +380,42 @@ def mean_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> 
         return ShiftInterval(mean, mean, mean, level, int(values.size), "t")
     interval = _sps.ttest_1samp(values, 0.0).confidence_interval(confidence_level=level)
     return ShiftInterval(mean, float(interval.low), float(interval.high), level, int(values.size), "t")
+
+
+def seeds_needed(values: Sequence[float] | np.ndarray, level: float = 0.95, limit: int = 1000) -> int | None:
+    """How many units (e.g. training seeds) a mean like that of ``values`` needs before its t-interval
+    (:func:`mean_interval`) leaves zero out: the smallest n >= 2 with t_{(1 + level) / 2, n - 1} · s / sqrt(n)
+    < |mean|, taking the mean and the spread s (ddof 1) of ``values`` as the truth.
+
+    A plug-in planning figure, not a guarantee: with few values the mean and the spread are themselves uncertain,
+    and the true n may be far larger or smaller. With no spread two units suffice.
+
+    Args:
+        values: Shape (n,), n >= 2, finite: one number per unit (a seed's mean difference over its patients).
+        level: Confidence level in (0, 1). Defaults to 0.95.
+        limit: Largest n looked at. Defaults to 1000.
+
+    Returns:
+        That n, or None when the mean is zero or n would exceed ``limit``.
+
+    Raises:
+        ValueError: If ``values`` has fewer than two values, is not 1-D or not finite, ``level`` is not in
+            (0, 1), or ``limit`` < 2.
+    """
+    level = _check_level(level)
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size < 2:
+        raise ValueError(f"values must be 1-D with at least two values, got shape {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError("values must be finite; found NaN or inf")
+    if limit < 2:
+        raise ValueError(f"limit must be >= 2, got {limit}")
+    mean, spread = abs(float(values.mean())), float(values.std(ddof=1))
+    if mean == 0:
+        return None
+    n = np.arange(2, limit + 1)
+    enough = _sps.t.ppf((1 + level) / 2, n - 1) * spread / np.sqrt(n) < mean
+    return int(n[enough][0]) if enough.any() else None
 
 
 def slice_shares(dice_original: Sequence[float] | np.ndarray, dice_translated: Sequence[float] | np.ndarray,

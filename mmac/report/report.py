@@ -475,8 +475,24 @@ def _seed_section(seeds: pd.DataFrame | None, group: str = "Severe") -> list[str
         values = ", ".join(f"{v:+.4f}" for v in rows["mean"])
         verdict = (f"the sign is the same in all {len(rows)} seeds" if max(above, below) == len(rows) else
                    f"the sign changes with the seed: above zero in {above}, below in {below} of {len(rows)}")
-        lines.append(f"- {comparison} at w_c={w_c:g}, {group.lower()}: {verdict} ({values}).")
+        lines.append(f"- {comparison} at w_c={w_c:g}, {group.lower()}: {verdict} ({values})."
+                     + (_over_seeds(rows["mean"].to_numpy(float)) if len(rows) >= 3 else ""))
     return lines + [""]
+
+
+def _over_seeds(means) -> str:
+    """The mean of the seeds' differences with its t-interval over seeds and, when zero is inside it, about how
+    many seeds a mean of this size at this spread would need (:func:`mmac.evaluation.stats.seeds_needed`)."""
+    from mmac.evaluation.stats import mean_interval, seeds_needed
+
+    over = mean_interval(means)
+    text = f" Over the seeds {over.estimate:+.4f} (95 % t {over.low:+.4f} to {over.high:+.4f})"
+    if over.low > 0 or over.high < 0:
+        return text + ": zero is outside it."
+    needed = seeds_needed(means)
+    return text + (": zero is inside it; at this mean and spread about "
+                   f"{needed} seeds would leave it out (a plug-in estimate)." if needed is not None else
+                   ": zero is inside it, and at this mean and spread no number of seeds up to 1000 would leave it out.")
 
 
 def _interval_lines(tests: pd.DataFrame | None, reference: str = REFERENCE) -> list[str]:

@@ -296,6 +296,25 @@ def _brute_null_dp(n):
     return np.array([counts.get(t, 0) / total for t in range(n * (n + 1) // 2 + 1)])
 
 
+def test_seeds_needed_from_tabled_t_values():
+    """[1, 3]: mean 2, s = sqrt(2). Tabled t_{0.975, n-1} = 12.706, 4.303, 3.182, 2.776 for n = 2..5, so
+    t · s / sqrt(n) = 12.71, 3.51, 2.25, 1.76: n = 5 is the first below 2."""
+    from mmac.evaluation.stats import seeds_needed
+
+    assert seeds_needed([1.0, 3.0]) == 5
+    assert seeds_needed([-1.0, -3.0]) == 5  # the sign does not matter
+    assert seeds_needed([1.0, 3.0], limit=4) is None
+    assert seeds_needed([0.5, 0.5, 0.5]) == 2  # no spread
+    assert seeds_needed([-1.0, 1.0]) is None  # mean zero
+    # level 0.90: tabled t_{0.95, n-1} = 6.314, 2.920, 2.353 -> 6.31, 2.38, 1.66: n = 4
+    assert seeds_needed([1.0, 3.0], level=0.90) == 4
+    for bad in ([1.0], [[1.0, 2.0]], [1.0, np.nan]):
+        with pytest.raises(ValueError, match="values"):
+            seeds_needed(bad)
+    with pytest.raises(ValueError, match="limit"):
+        seeds_needed([1.0, 3.0], limit=1)
+
+
 def test_mean_interval_hand_formula():
     from scipy import stats
 

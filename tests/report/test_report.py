@@ -148,6 +148,28 @@ def test_seed_table_keeps_the_training_seeds_apart():
     assert _seed_section(seed_table(check_results(one[one["repetition"] == 0]))) == []  # one seed: nothing to add
 
 
+def _seeds_frame(means):
+    return pd.DataFrame({"comparison": "L_AC - L_C", "w_c": 1.0, "group": "Severe",
+                         "repetition": range(len(means)), "n_patients": 6, "loss": 0.8, "reference": 0.8,
+                         "mean": means, "n_ahead": 3})
+
+
+def test_seed_section_gives_the_interval_over_three_seeds_and_the_seeds_it_would_need():
+    """Seeds 0.01, 0.03, -0.01: mean 0.01, s 0.02, half-width t_{.975,2} 4.303 * 0.02 / sqrt(3) = 0.0497; with
+    tabled t_{.975,16} = 2.120, t_{.975,17} = 2.110: 2.120 * 0.02 / sqrt(17) = 0.0103 > 0.01, 2.110 * 0.02 /
+    sqrt(18) = 0.0099 < 0.01, so 18 seeds. Seeds 0.10, 0.12, 0.11: 0.11 +- 0.0248, zero outside."""
+    from mmac.report.report import _seed_section
+
+    text = "\n".join(_seed_section(_seeds_frame([0.01, 0.03, -0.01])))
+    assert "Over the seeds +0.0100 (95 % t -0.0397 to +0.0597): zero is inside it; at this mean and spread " \
+           "about 18 seeds would leave it out" in text
+    text = "\n".join(_seed_section(_seeds_frame([0.10, 0.12, 0.11])))
+    assert "Over the seeds +0.1100 (95 % t +0.0852 to +0.1348): zero is outside it." in text
+    text = "\n".join(_seed_section(_seeds_frame([0.01, -0.01, 0.0])))
+    assert "no number of seeds up to 1000" in text
+    assert "Over the seeds" not in "\n".join(_seed_section(_seeds_frame([0.01, 0.03])))  # two seeds: signs only
+
+
 def test_pvalues_of_the_infiltration_only_dice():
     frame = fabricated()
     # Per patient, L_AC - L_C on the composite = -0.01, -0.02, -0.03, +0.04 (slice offsets cancel in the means).
