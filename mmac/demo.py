@@ -211,7 +211,8 @@ def append_variant_note(summary) -> None:
             f"`{osp.relpath(VARIANT_CONFIG, REPO)}`. No term ties F(x) to x. Its runs share the paper runs' folds "
             "and training seeds. On the map's default phantom (CPU protocol, phantom seeds 3-5, 39 severe "
             "patients) it is the one change measured ahead of L_C (the map's 'code cycle' rows below); "
-            f"{COHORT['severe']} severe patients per seed here cannot test a lead of that size.\n")
+            f"with {COHORT['severe']} severe patients, one seed here can hardly test a lead of that size; the "
+            "seeds pooled in one folder can (the per-seed section above says how sure).\n")
     with open(summary, 'a') as f:
         f.write(text)
 
