@@ -197,7 +197,8 @@ def settings_differences(done: dict | None, now: dict) -> list[str]:
     (:func:`config_digest`): a run trained from a copy of the repository is found again from another. A run
     recorded before digests were kept is compared with the content of its recorded config where that file
     still exists, by path otherwise. Likewise a ``data_root`` given in ``cfg_options`` counts as the same when
-    both folders hold the same ``manifest.csv`` (:func:`data_digest`), so a moved cohort is found again.
+    both folders hold the same ``manifest.csv`` (:func:`data_digest`), so a moved cohort is found again, and
+    differs when they do not, so a cohort made anew in the same folder is not taken for the old one.
 
     Returns:
         One ``'<key>: <then> then, <now> now'`` line per differing setting.
@@ -218,6 +219,12 @@ def settings_differences(done: dict | None, now: dict) -> list[str]:
     if then_data is not None and then_data == now_data:  # the same cohort, wherever it lies
         done['cfg_options'] = {k: v for k, v in (done.get('cfg_options') or {}).items() if k != 'data_root'}
         now['cfg_options'] = {k: v for k, v in (now.get('cfg_options') or {}).items() if k != 'data_root'}
+    elif None not in (then_data, now_data) and ((done.get('cfg_options') or {}).get('data_root')
+                                                == (now.get('cfg_options') or {}).get('data_root')):
+        # another cohort made in the same folder (another folder shows as a change of cfg_options below)
+        root = (now.get('cfg_options') or {}).get('data_root')
+        differences.append(f"data_root: {root!r} holds another cohort than the run was made with "
+                           f"(manifest.csv digest {then_data[:12]} then, {now_data[:12]} now)")
     for key in sorted(set(done) | set(now)):
         if done.get(key) != now.get(key):
             differences.append(f"{key}: {done.get(key)!r} then, {now.get(key)!r} now")

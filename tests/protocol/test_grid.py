@@ -230,6 +230,11 @@ def test_settings_differences_find_a_moved_cohort_by_its_manifest(tmp_path):
     # The same cohort does not hide another difference of the options.
     [line] = settings_differences(then, run_settings(str(CPU_CONFIG), 900, None, {'data_root': str(new), 'x': 2}))
     assert line == "cfg_options: {'x': 1} then, {'x': 2} now"
+    # Another cohort made in the same folder is not the run's cohort, though the path is the same.
+    (old / 'manifest.csv').write_text('subject,group\nH9,healthy\n')
+    [line] = settings_differences(then, run_settings(str(CPU_CONFIG), 900, None, {'data_root': str(old), 'x': 1}))
+    assert line.startswith(f"data_root: {str(old)!r} holds another cohort than the run was made with")
+    (old / 'manifest.csv').write_text('subject,group\nH1,healthy\n')
     # A run recorded before the digest was kept: its data_root is compared as a path.
     old_style = {k: v for k, v in then.items() if k != 'data_digest'}
     assert settings_differences(old_style, run_settings(str(CPU_CONFIG), 900, None,
