@@ -420,17 +420,47 @@ def rescore_run(out_dir: str, spec: RunSpec) -> str:
 
     Raises:
         FileNotFoundError: The run is not finished (no ``DONE``), or its config or checkpoint is gone.
-        ValueError: Its DONE is not JSON or lacks ``config`` / ``checkpoint``.
+        ValueError: Its DONE is not JSON or lacks ``config`` / ``checkpoint``, or its ``data_root`` now holds
+            another cohort than the run was made with (:func:`check_run_cohort`).
     """
     from mmengine.config import Config
 
     work = run_dir(out_dir, spec)
     config, checkpoint = run_files(out_dir, spec.name)
     done = read_done(out_dir, spec)
-    _test_checkpoint(Config.fromfile(str(config)), work, checkpoint)
+    cfg = Config.fromfile(str(config))
+    check_run_cohort(cfg, done, spec.name)
+    _test_checkpoint(cfg, work, checkpoint)
     results = _write_results(work, spec)
     write_json_atomic(osp.join(work, 'DONE'), dict(done, rescored=time.strftime('%Y-%m-%d %H:%M:%S')))
     return results
+
+
+def check_run_cohort(cfg, done: dict | None, name: str) -> None:
+    """Raise ValueError when the cohort at the run's ``data_root`` is not the one it was made with.
+
+    Args:
+        cfg: The run's config (``run_config.py``), whose top-level ``data_root`` the datasets read.
+        done: The run's ``DONE`` record; its ``settings['data_digest']`` is the cohort's manifest digest at
+            training time (:func:`data_digest`; absent for runs made before it was kept: nothing to check).
+        name: The run's name, for the message.
+    """
+    then = ((done or {}).get('settings') or {}).get('data_digest')
+    root = cfg.get('data_root')
+    now = data_digest(root)
+    if None not in (then, now) and then != now:
+        raise ValueError(f"run {name}: {root!r} holds another cohort than the run was made with (manifest.csv "
+                         f"digest {then[:12]} then, {now[:12]} now); testing it there would score patients it "
+                         "may have trained on. Put the run's cohort back or train again")
+
+
+def _check_cohorts(out_dir: str, specs: Sequence[RunSpec]) -> None:
+    """:func:`check_run_cohort` for each finished run of ``specs``."""
+    from mmengine.config import Config
+
+    for spec in specs:
+        config, _ = run_files(out_dir, spec.name)
+        check_run_cohort(Config.fromfile(str(config)), read_done(out_dir, spec), spec.name)
 
 
 def rescore_grid(out_dir: str, specs: Sequence[RunSpec], progress: bool = True, log=print,
@@ -446,6 +476,8 @@ def rescore_grid(out_dir: str, specs: Sequence[RunSpec], progress: bool = True, 
 
     Raises:
         FileNotFoundError: None of ``specs`` is finished in ``out_dir``, or a finished run lost its files.
+        ValueError: A finished run's ``data_root`` now holds another cohort (:func:`check_run_cohort`); checked
+            for every run before any is rescored.
     """
     from tqdm import tqdm
 
@@ -455,6 +487,7 @@ def rescore_grid(out_dir: str, specs: Sequence[RunSpec], progress: bool = True, 
     missing = [s.name for s in specs if s not in finished]
     if missing:
         log(f"{len(missing)} of {len(specs)} runs are not finished and not rescored: {', '.join(missing)}")
+    _check_cohorts(out_dir, finished)  # all before any: a refused grid leaves every run as it was
     for spec in tqdm(finished, unit='run', disable=not progress):
         rescore_run(out_dir, spec)
     log(f"rescored {len(finished)} run(s) with the current evaluation")

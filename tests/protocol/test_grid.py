@@ -271,6 +271,33 @@ def test_rescore_tests_the_checkpoints_again_with_the_current_evaluation(grid_en
         rescore_run(str(out), specs[1])
 
 
+def test_runs_of_a_replaced_cohort_are_neither_reused_nor_rescored(tiny_cohort, tmp_path):
+    """A cohort made anew in the run's data folder: the grid refuses to take the finished run as done, and a
+    rescore refuses to test it there, before anything is written."""
+    pytest.importorskip('mmagic')
+    from mmac.protocol.runs import rescore_grid, run_grid
+    from tests.conftest import CPU_CONFIG, tiny_options
+
+    cohort = tmp_path / 'cohort'
+    shutil.copytree(tiny_cohort, cohort)
+    options = tiny_options(cohort, max_iters=1)
+    options.pop('custom_hooks')
+    options['custom_hooks'] = [dict(type='ThresholdDiceHook')]
+    specs = make_grid(['L_AC'], [1.0], [0], 1)
+    out = tmp_path / 'cv'
+    run_grid(str(CPU_CONFIG), specs, str(out), iters=1, cfg_options=options, progress=False, log=lambda m: None)
+    done = out / 'runs' / specs[0].name / 'DONE'
+    before = (done.read_text(), (out / 'results.csv').read_text())
+    manifest = cohort / 'manifest.csv'
+    manifest.write_text(manifest.read_text() + '\n')  # another manifest at the same path
+    with pytest.raises(ValueError, match="holds another cohort than the run was made with"):
+        run_grid(str(CPU_CONFIG), specs, str(out), iters=1, cfg_options=options, progress=False,
+                 log=lambda m: None)
+    with pytest.raises(ValueError, match=f"run {specs[0].name}: .* holds another cohort"):
+        rescore_grid(str(out), specs, progress=False, log=lambda m: None)
+    assert (done.read_text(), (out / 'results.csv').read_text()) == before
+
+
 def test_parallel_runs_in_subprocesses(grid_env, tmp_path, monkeypatch):
     from mmac.protocol.runs import run_grid
 
