@@ -216,15 +216,14 @@ def settings_differences(done: dict | None, now: dict) -> list[str]:
     elif then_path == now_path and None not in (then_digest, now_digest) and then_digest != now_digest:
         differences.append(f"config: {then_path!r} has changed since the run")
     then_data, now_data = done.pop('data_digest', None), now.pop('data_digest', None)
+    then_options, now_options = done.get('cfg_options') or {}, now.get('cfg_options') or {}
     if then_data is not None and then_data == now_data:  # the same cohort, wherever it lies
-        done['cfg_options'] = {k: v for k, v in (done.get('cfg_options') or {}).items() if k != 'data_root'}
-        now['cfg_options'] = {k: v for k, v in (now.get('cfg_options') or {}).items() if k != 'data_root'}
-    elif None not in (then_data, now_data) and ((done.get('cfg_options') or {}).get('data_root')
-                                                == (now.get('cfg_options') or {}).get('data_root')):
+        done['cfg_options'] = {k: v for k, v in then_options.items() if k != 'data_root'}
+        now['cfg_options'] = {k: v for k, v in now_options.items() if k != 'data_root'}
+    elif None not in (then_data, now_data) and then_options.get('data_root') == now_options.get('data_root'):
         # another cohort made in the same folder (another folder shows as a change of cfg_options below)
-        root = (now.get('cfg_options') or {}).get('data_root')
-        differences.append(f"data_root: {root!r} holds another cohort than the run was made with "
-                           f"(manifest.csv digest {then_data[:12]} then, {now_data[:12]} now)")
+        differences.append(f"data_root: {now_options.get('data_root')!r} holds another cohort than the run was "
+                           f"made with (manifest.csv digest {then_data[:12]} then, {now_data[:12]} now)")
     for key in sorted(set(done) | set(now)):
         if done.get(key) != now.get(key):
             differences.append(f"{key}: {done.get(key)!r} then, {now.get(key)!r} now")

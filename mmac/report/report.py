@@ -489,10 +489,13 @@ def _over_seeds(means) -> str:
     text = f" Over the seeds {over.estimate:+.4f} (95 % t {over.low:+.4f} to {over.high:+.4f})"
     if over.low > 0 or over.high < 0:
         return text + ": zero is outside it."
-    needed = seeds_needed(means)
-    return text + (": zero is inside it; at this mean and spread about "
-                   f"{needed} seeds would leave it out (a plug-in estimate)." if needed is not None else
-                   ": zero is inside it, and at this mean and spread no number of seeds up to 1000 would leave it out.")
+    limit = 1000
+    needed = seeds_needed(means, limit=limit)
+    if needed is None:
+        return (text + ": zero is inside it, and at this mean and spread no number of seeds up to "
+                f"{limit} would leave it out.")
+    return (text + f": zero is inside it; at this mean and spread about {needed} seeds would leave it out "
+            "(a plug-in estimate).")
 
 
 def _interval_lines(tests: pd.DataFrame | None, reference: str = REFERENCE) -> list[str]:
