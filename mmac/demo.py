@@ -12,6 +12,8 @@ the paper that passed L_C on the map (:data:`VARIANT_LOSS` with :data:`VARIANT_C
 and seed. The cohort is one point of the cohort map (docs/results.md): :data:`COHORT` says which, and the summary
 ends with the map's headline (``docs/map/map.csv``), so that the demo's one cohort is read beside the seeds and
 settings that decide the sign; with two seeds or more in one folder it also says whether each sign held.
+:func:`demo_cohort` (``tools/demo.py --phantom-seed S --subjects H M S --slices N``) runs the same design on
+another cohort, to see whether what the demo shows holds on cohorts it was not chosen on.
 ``config=`` (``tools/demo.py --config configs/ac_cyclegan_thigh_cpu_fidelity.py``) trains with the optional
 fidelity term instead (not in the paper; :mod:`mmac.losses.fidelity`).
 """
@@ -42,11 +44,55 @@ VARIANT_LOSS = 'L_AUG'
 VARIANT_CONFIG = osp.join(REPO, 'configs', 'ac_cyclegan_thigh_cpu_augmented_codecycle.py')
 
 
-def ensure_cohort(data_dir: str, workers: int = 2, log=print) -> str:
-    """Generate the demo cohort in ``data_dir`` unless it is there (:func:`mmac.protocol.presets.ensure_cohort`)."""
+def demo_cohort(phantom_seed: int | None = None, subjects: Sequence[int] | None = None,
+                slices: int | None = None) -> dict:
+    """The demo's cohort (:data:`COHORT`) with another phantom seed, make-up or number of slices.
+
+    The demo's design (two patient-level folds, both tested) is then run on another point of the map, e.g. to see
+    whether the sign of L_AC - L_C it shows holds on cohorts it was not chosen on
+    (``tools/demo.py --phantom-seed 8``).
+
+    Args:
+        phantom_seed: Cohort seed (>= 0). Defaults to :data:`COHORT`'s.
+        subjects: ``(healthy, moderate, severe)`` subject counts: at least 2 healthy and 2 severe (each fold
+            trains on healthy subjects and tests a severe one), moderate >= 0. Defaults to :data:`COHORT`'s.
+        slices: Slices per subject (>= 1). Defaults to :data:`COHORT`'s.
+
+    Returns:
+        The cohort's settings, as :data:`COHORT` (the keyword arguments of
+        :func:`mmac.phantom.cohort.make_cohort`).
+
+    Raises:
+        TypeError: A value that is not an integer (bools are not), or ``subjects`` not a sequence of three.
+        ValueError: A value below its minimum.
+    """
+    cohort = dict(COHORT)
+    if phantom_seed is not None:
+        cohort['seed'] = check_int(phantom_seed, 'phantom seed', minimum=0)
+    if subjects is not None:
+        if isinstance(subjects, (str, bytes)) or not isinstance(subjects, Sequence) or len(subjects) != 3:
+            raise TypeError(f"subjects must be three counts (healthy, moderate, severe), got {subjects!r}")
+        for name, value, minimum in zip(('healthy', 'moderate', 'severe'), subjects, (2, 0, 2), strict=True):
+            cohort[name] = check_int(value, f'{name} subjects', minimum=minimum)
+    if slices is not None:
+        cohort['slices'] = check_int(slices, 'slices', minimum=1)
+    return cohort
+
+
+def cohort_tag(cohort: dict) -> str:
+    """A short folder-name tag of a demo cohort, e.g. ``p8_20-8-12x12`` (phantom seed 8, 20 healthy, 8 moderate,
+    12 severe subjects of 12 slices); empty for :data:`COHORT` itself, whose folders keep their plain names."""
+    if cohort == COHORT:
+        return ''
+    return f"p{cohort['seed']}_{cohort['healthy']}-{cohort['moderate']}-{cohort['severe']}x{cohort['slices']}"
+
+
+def ensure_cohort(data_dir: str, workers: int = 2, log=print, cohort: dict | None = None) -> str:
+    """Generate the demo cohort (``cohort``, default :data:`COHORT`) in ``data_dir`` unless it is there
+    (:func:`mmac.protocol.presets.ensure_cohort`, which refuses a folder holding another cohort)."""
     from mmac.protocol.presets import ensure_cohort as ensure
 
-    return ensure(data_dir, COHORT, workers=workers, log=log)
+    return ensure(data_dir, COHORT if cohort is None else cohort, workers=workers, log=log)
 
 
 def demo_options(data_dir: str) -> dict:
@@ -76,7 +122,8 @@ def demo_runs(losses: Sequence[str] = ('L_AC', 'L_C'), seed: int = 0, weight: fl
 
 def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/demo_cohort', iters: int | None = None,
              losses: Sequence[str] = ('L_AC', 'L_C'), seed: int = 0, jobs: int | None = None, log=print,
-             rescore: bool = False, config: str = CONFIG, weight: float = 1.0, variant: bool = True) -> dict:
+             rescore: bool = False, config: str = CONFIG, weight: float = 1.0, variant: bool = True,
+             cohort: dict | None = None) -> dict:
     """Run the main job; returns :func:`mmac.report.make_report`'s result (paths of the report files).
 
     Seeds run into the same ``out_dir`` are pooled: ``results.csv`` and the report cover every seed whose runs
@@ -101,6 +148,8 @@ def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/demo_cohort'
             the paper; its own config, whatever ``config`` says; 2 min 40 s more per seed on 2 cores); the report
             then compares it with L_C too. With ``rescore``, the variant runs already finished in ``out_dir`` are
             tested again whatever this says. Defaults to True.
+        cohort: The cohort's settings (:func:`demo_cohort`); ``data_dir`` must hold this cohort or nothing.
+            Defaults to :data:`COHORT`.
 
     Raises:
         FileNotFoundError: ``rescore`` and no finished run in ``out_dir``.
@@ -111,14 +160,15 @@ def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/demo_cohort'
 
     cpus = available_cpus()
     specs = demo_runs(losses, seed, weight)  # validates seed and weight before anything is made
+    cohort = COHORT if cohort is None else cohort
     if rescore:
         specs = finished_runs(out_dir, losses, weight)
         if not specs:
             raise FileNotFoundError(f"{out_dir} holds no finished demo run to rescore")
-        ensure_cohort(data_dir, workers=min(2, cpus), log=log)
+        ensure_cohort(data_dir, workers=min(2, cpus), log=log, cohort=cohort)
         rescore_grid(out_dir, specs, progress=False, log=log)
-        return _report(out_dir, specs)
-    ensure_cohort(data_dir, workers=min(2, cpus), log=log)
+        return _report(out_dir, specs, cohort)
+    ensure_cohort(data_dir, workers=min(2, cpus), log=log, cohort=cohort)
     jobs = min(2, cpus) if jobs is None else jobs
     plan = [(config, specs)]
     if variant:
@@ -133,7 +183,7 @@ def run_demo(out_dir: str = 'work_dirs/demo', data_dir: str = 'data/demo_cohort'
     seeds = finished_seeds(out_dir, losses, weight)
     if seeds != [seed]:
         log(f'the report pools the seeds finished in {out_dir}: {seeds}')
-    return _report(out_dir, finished_runs(out_dir, losses, weight))
+    return _report(out_dir, finished_runs(out_dir, losses, weight), cohort)
 
 
 def finished_runs(out_dir: str, losses: Sequence[str] = ('L_AC', 'L_C'), weight: float = 1.0) -> list:
@@ -145,7 +195,7 @@ def finished_runs(out_dir: str, losses: Sequence[str] = ('L_AC', 'L_C'), weight:
             + [spec for s in seeds if s in with_variant for spec in demo_runs((VARIANT_LOSS,), s, weight)])
 
 
-def _report(out_dir: str, specs: list) -> dict:
+def _report(out_dir: str, specs: list, cohort: dict) -> dict:
     """``results.csv`` of ``specs``, the report, and the summary's variant note and map headline."""
     from mmac.protocol.runs import collect_results
     from mmac.report import make_report
@@ -154,8 +204,8 @@ def _report(out_dir: str, specs: list) -> dict:
     result = make_report(out_dir)
     summary = result['files']['summary.md']
     if any(spec.loss == VARIANT_LOSS for spec in specs):
-        append_variant_note(summary)
-    append_map_headline(summary)
+        append_variant_note(summary, cohort)
+    append_map_headline(summary, cohort=cohort)
     return result
 
 
@@ -203,15 +253,17 @@ def append_map_headline(summary, path: str = MAP, cohort: dict | None = None) ->
         f.write(text)
 
 
-def append_variant_note(summary) -> None:
-    """Append what the variant's rows (:data:`VARIANT_LOSS`) are to the report's ``summary.md``."""
+def append_variant_note(summary, cohort: dict | None = None) -> None:
+    """Append what the variant's rows (:data:`VARIANT_LOSS`) are to the report's ``summary.md`` (``cohort``: the
+    demo's cohort, default :data:`COHORT`)."""
+    cohort = COHORT if cohort is None else cohort
     text = (f"\n## {VARIANT_LOSS}: beyond the paper\n\n{VARIANT_LOSS} is not one of the paper's losses: augmented "
             "CycleGAN's cycles (G draws the pathology from a code that an encoder reads off a patient's slice, "
             "and the healthy cycle runs through it) with the code cycle (G's fakes must give their code back), "
             f"`{osp.relpath(VARIANT_CONFIG, REPO)}`. No term ties F(x) to x. Its runs share the paper runs' folds "
             "and training seeds. On the map's default phantom (CPU protocol, phantom seeds 3-5, 39 severe "
             "patients) it is the one change measured ahead of L_C (the map's 'code cycle' rows below); "
-            f"with {COHORT['severe']} severe patients, one seed here can hardly test a lead of that size; the "
+            f"with {cohort['severe']} severe patients, one seed here can hardly test a lead of that size; the "
             "seeds pooled in one folder can (the per-seed section above says how sure).\n")
     with open(summary, 'a') as f:
         f.write(text)

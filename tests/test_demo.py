@@ -156,14 +156,82 @@ def test_main_job_trains_the_papers_losses_alone():
 
 @pytest.mark.parametrize("flag, variant", [([], True), (["--no-variant"], False), (["--variant"], True)])
 def test_demo_tool_trains_the_variant_unless_told_not_to(tmp_path, monkeypatch, flag, variant):
+    _, calls = _tool_calls(tmp_path, monkeypatch, ["--out", str(tmp_path / "out"), *flag])
+    assert [c["variant"] for _, c in calls] == [variant] and calls[0][1]["losses"] == ["L_AC", "L_C"]
+
+
+def test_demo_cohort_changes_only_what_it_is_given():
+    from mmac.demo import cohort_tag, demo_cohort
+
+    assert demo_cohort() == COHORT and cohort_tag(COHORT) == ""
+    other = demo_cohort(phantom_seed=8)
+    assert other == dict(COHORT, seed=8) and COHORT["seed"] != 8  # COHORT itself untouched
+    made = demo_cohort(3, (10, 0, 4), 6)
+    assert made == dict(COHORT, seed=3, healthy=10, moderate=0, severe=4, slices=6)
+    assert cohort_tag(made) == "p3_10-0-4x6"
+    assert cohort_tag(demo_cohort(np.int64(8))) == f"p8_{COHORT['healthy']}-{COHORT['moderate']}-{COHORT['severe']}x" \
+        f"{COHORT['slices']}"
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(phantom_seed=-1), ValueError, "phantom seed must be >= 0"),
+    (dict(phantom_seed=True), TypeError, "phantom seed must be an integer"),
+    (dict(subjects=(1, 8, 12)), ValueError, "healthy subjects must be >= 2"),
+    (dict(subjects=(20, -1, 12)), ValueError, "moderate subjects must be >= 0"),
+    (dict(subjects=(20, 8, 1)), ValueError, "severe subjects must be >= 2"),
+    (dict(subjects=(20, 8)), TypeError, "subjects must be three counts"),
+    (dict(subjects="20 8 12"), TypeError, "subjects must be three counts"),
+    (dict(subjects=(20, 8.0, 12)), TypeError, "moderate subjects must be an integer"),
+    (dict(slices=0), ValueError, "slices must be >= 1"),
+])
+def test_demo_cohort_names_a_bad_value(kwargs, error, message):
+    from mmac.demo import demo_cohort
+
+    with pytest.raises(error, match=message):
+        demo_cohort(**kwargs)
+
+
+def _tool_calls(tmp_path, monkeypatch, argv):
+    """tools/demo.py's main(argv) with run_demo replaced by a recorder; returns (exit code, run_demo's calls)."""
     import importlib.util
 
     import mmac.demo
 
     calls = []
-    monkeypatch.setattr(mmac.demo, "run_demo", lambda *args, **kwargs: calls.append(kwargs) or {})
+    monkeypatch.setattr(mmac.demo, "run_demo", lambda *args, **kwargs: calls.append((args, kwargs)) or {})
+    monkeypatch.chdir(tmp_path)
     spec = importlib.util.spec_from_file_location("demo_tool", REPO / "tools" / "demo.py")
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    tool.main(["--out", str(tmp_path / "out"), *flag])
-    assert [c["variant"] for c in calls] == [variant] and calls[0]["losses"] == ["L_AC", "L_C"]
+    return tool.main(argv), calls
+
+
+def test_demo_tool_names_the_folders_of_another_cohort(tmp_path, monkeypatch):
+    _, calls = _tool_calls(tmp_path, monkeypatch, ["--phantom-seed", "8", "--seed", "2"])
+    (out, data), kwargs = calls[0]
+    assert (out, data) == ("work_dirs/demo_p8_20-8-12x12_seed2", "data/demo_cohort_p8_20-8-12x12")
+    assert kwargs["cohort"] == dict(COHORT, seed=8) and kwargs["seed"] == 2
+    _, calls = _tool_calls(tmp_path, monkeypatch, ["--subjects", "10", "2", "6", "--slices", "24", "--out", "o",
+                                                   "--data", "d"])
+    assert calls[0][0] == ("o", "d") and calls[0][1]["cohort"] == dict(COHORT, healthy=10, moderate=2, severe=6,
+                                                                      slices=24)
+    _, calls = _tool_calls(tmp_path, monkeypatch, [])  # the main job keeps its plain folders
+    assert calls[0][0] == ("work_dirs/demo", "data/demo_cohort") and calls[0][1]["cohort"] == COHORT
+
+
+def test_demo_tool_rejects_a_bad_cohort_and_makes_nothing(tmp_path):
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "demo.py"), "--subjects", "20", "8", "1"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2 and "severe subjects must be >= 2, got 1" in result.stderr, result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_demo_folder_of_another_cohort_is_refused_before_training(tmp_path):
+    from mmac.demo import demo_cohort, ensure_cohort
+
+    small = demo_cohort(5, (2, 0, 2), 1)
+    data = tmp_path / "cohort"
+    ensure_cohort(str(data), workers=1, log=lambda *_: None, cohort=dict(small, size=32))
+    with pytest.raises(ValueError, match="holds a cohort made with"):
+        run_demo(out_dir=str(tmp_path / "out"), data_dir=str(data), cohort=small, log=lambda *_: None)
+    assert not (tmp_path / "out").exists()
