@@ -219,6 +219,26 @@ def seed_components(repetitions: pd.DataFrame) -> dict[str, float]:
                 cohort_share=cohort / total if total > 0 else float("nan"))
 
 
+def run_signs(repetitions: pd.DataFrame) -> dict[str, int]:
+    """How often one training run puts the loss ahead, and in how many cohorts every run agrees on the sign.
+
+    Args:
+        repetitions: :func:`repetition_differences` of one cohort or of several (column ``seed`` tells them
+            apart).
+
+    Returns:
+        ``runs`` (training repetitions, over all cohorts), ``runs_ahead`` (those whose mean difference is above
+        zero; a tie counts as not ahead) and ``cohorts_one_sign`` (cohorts with two runs or more that are all
+        ahead or all behind; a cohort of one run counts as none).
+    """
+    ahead = repetitions["difference"].to_numpy(dtype=float) > 0
+    one_sign = 0
+    for _, runs in repetitions.groupby("seed"):
+        values = runs["difference"].to_numpy(dtype=float)
+        one_sign += int(len(values) >= 2 and ((values > 0).all() or (values < 0).all()))
+    return dict(runs=len(ahead), runs_ahead=int(ahead.sum()), cohorts_one_sign=one_sign)
+
+
 def _row(point: Point, seed: str, diffs: pd.DataFrame) -> dict:
     shift = hodges_lehmann(diffs["dice_loss"], diffs["dice_reference"])
     test = paired_wilcoxon(diffs["dice_loss"], diffs["dice_reference"])
@@ -246,10 +266,11 @@ def cohort_map(points: list[Point], loss: str = "L_AC", reference: str = "L_C",
     """
     rows, patients = [], []
     for point in points:
-        diffs = [cohort_differences(c, point.loss or loss, point.reference or reference, group)
-                 for c in point.cohorts]
-        for cohort, d in zip(point.cohorts, diffs, strict=True):
-            rows.append(_row(point, str(cohort.seed), d))
+        pair = (point.loss or loss, point.reference or reference, group)
+        diffs = [cohort_differences(c, *pair) for c in point.cohorts]
+        runs = [repetition_differences(c, *pair) for c in point.cohorts]
+        for cohort, d, r in zip(point.cohorts, diffs, runs, strict=True):
+            rows.append(dict(_row(point, str(cohort.seed), d), **run_signs(r)))
             patients.append(d.assign(point=point.name))
         pooled = pd.concat(diffs, ignore_index=True)
         row = _row(point, "pooled", pooled)
@@ -258,9 +279,9 @@ def cohort_map(points: list[Point], loss: str = "L_AC", reference: str = "L_C",
             over = mean_interval(seed_means)
             row.update(seeds_mean=over.estimate, seeds_low=over.low, seeds_high=over.high)
         row["seed_share"], row["seed_share_p"] = seed_share(pooled)
-        row.update(seed_components(pd.concat(
-            [repetition_differences(c, point.loss or loss, point.reference or reference, group)
-             for c in point.cohorts], ignore_index=True)))
+        runs = pd.concat(runs, ignore_index=True)
+        row.update(run_signs(runs))
+        row.update(seed_components(runs))
         rows.append(row)
     return pd.DataFrame(rows), pd.concat(patients, ignore_index=True)
 
@@ -430,6 +451,16 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
                               for s, lo, hi in zip(table["shift"], table["ci_low"], table["ci_high"], strict=True)]
     out["p"] = table["p"].map("{:.2g}".format)
     out["ahead"] = [f"{a}/{n}" for a, n in zip(table["ahead"], table["patients"], strict=True)]
+    if "runs" in table:
+        out["runs ahead"] = ["" if pd.isna(n) else f"{a:.0f}/{n:.0f}"
+                             for a, n in zip(table["runs_ahead"], table["runs"], strict=True)]
+        cohorts = table[table["seed"] != "pooled"].groupby("point", sort=False)["runs"].apply(
+            lambda runs: int((runs >= 2).sum()))  # cohorts with two runs or more: those a sign can hold over
+        out["one sign over runs"] = [
+            "" if pd.isna(k) or cohorts.get(name, 0) == 0 or (seed != "pooled" and n < 2) else
+            (f"{k:.0f} of {cohorts[name]} cohorts" if seed == "pooled" else ("yes" if k else "no"))
+            for name, seed, k, n in zip(table["point"], table["seed"], table["cohorts_one_sign"], table["runs"],
+                                        strict=True)]
     if "seeds_low" in table:
         out["over seeds (95 % t)"] = [
             "" if pd.isna(lo) else f"{m:+.4f} ({lo:+.4f} to {hi:+.4f})"

@@ -285,3 +285,39 @@ def test_update_keeps_measured_points_without_their_folders_and_adds_new_ones(tm
     assert proc.returncode != 0 and "'first'" in proc.stderr
     proc = subprocess.run(tool[:-1] + [str(tmp_path / "nomap"), "--update"], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode != 0 and "no map" in proc.stderr
+
+
+def test_run_signs_count_runs_ahead_and_cohorts_whose_runs_agree():
+    from mmac.report.cohort_map import run_signs
+
+    reps = pd.DataFrame(dict(seed=[3, 3, 3, 4, 4, 4, 5, 6, 6],
+                             difference=[-0.01, -0.02, -0.001, 0.01, -0.01, 0.02, 0.03, 0.01, 0.0]))
+    # cohort 3 all behind (one sign), 4 mixed, 5 one run only (no sign to hold), 6 a tie (not all ahead)
+    assert run_signs(reps) == dict(runs=9, runs_ahead=4, cohorts_one_sign=1)
+    assert run_signs(reps[reps["seed"] == 4]) == dict(runs=3, runs_ahead=2, cohorts_one_sign=0)
+    assert run_signs(reps[reps["seed"] == 5]) == dict(runs=1, runs_ahead=1, cohorts_one_sign=0)
+
+
+def test_map_counts_the_runs_ahead_per_cohort_and_pooled(tmp_path):
+    from mmac.report.cohort_map import format_table
+
+    cohorts = []
+    for seed, per_rep in ((3, ((0.80, 0.78), (0.82, 0.79))), (4, ((0.70, 0.75), (0.74, 0.72)))):
+        rows = []
+        for rep, (ac, c) in enumerate(per_rep):
+            for loss, value in (("L_AC", ac), ("L_C", c)):
+                rows.append(dict(run=f"{loss}_wc1_f0_r{rep}", loss=loss, w_c=1.0, fold=0, repetition=rep,
+                                 subject="S01", group="severe", slice=0, dice_original=0.7, dice_translated=value))
+        (tmp_path / f"s{seed}").mkdir()
+        pd.DataFrame(rows).to_csv(tmp_path / f"s{seed}" / "results.csv", index=False)
+        cohorts.append(Cohort(seed, tmp_path / f"s{seed}", tmp_path / f"s{seed}"))
+    one_run = _cohort(tmp_path, "one", 5, ac=[0.8, 0.7], c=[0.75, 0.72])
+    table, _ = cohort_map([Point("two runs", "a", tuple(cohorts)), Point("one run", "a", (one_run,))])
+    # seed 3: +0.02, +0.03 (both ahead); seed 4: -0.05, +0.02; seed 5: one run, +0.015
+    assert list(table["runs"]) == [2, 2, 4, 1, 1] and list(table["runs_ahead"]) == [2, 1, 3, 1, 1]
+    assert list(table["cohorts_one_sign"]) == [1, 0, 1, 0, 0]
+    shown = format_table(table)
+    assert list(shown["runs ahead"]) == ["2/2", "1/2", "3/4", "1/1", "1/1"]
+    assert list(shown["one sign over runs"]) == ["yes", "no", "1 of 2 cohorts", "", ""]
+    kept = format_table(table.drop(columns=["runs", "runs_ahead", "cohorts_one_sign"]))  # a map written before
+    assert "runs ahead" not in kept
