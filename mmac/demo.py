@@ -248,7 +248,8 @@ def append_map_headline(summary, path: str = MAP, cohort: dict | None = None) ->
             "the number of distinct subjects moves the difference). One cohort decides nothing: the map "
             "(CPU protocol, paper's losses, w_c = 1 unless a point says otherwise, 5 folds, each point on its own "
             "phantom seeds; docs/results.md, docs/map/map.png) says how L_AC - L_C moves with the cohort, and how "
-            "sure:\n\n" + table + "\n")
+            "sure:\n\n" + table + "\n\nThis design (two folds, three training seeds) on other phantom seeds: "
+            "docs/demo_map/map.md (`python tools/demo.py --phantom-seed S --seed R` runs it on another).\n")
     with open(summary, 'a') as f:
         f.write(text)
 

@@ -401,8 +401,11 @@ def update_map(points: list[Point], kept: tuple[pd.DataFrame, pd.DataFrame],
 
 
 def map_figure(table: pd.DataFrame, path: str | Path, loss: str = "L_AC", reference: str = "L_C",
-               title: str = "") -> Path:
-    """Forest plot: per point, each seed's shift with its interval and the pooled one; 0 marked."""
+               title: str = "", source: str = "") -> Path:
+    """Forest plot: per point, each seed's shift with its interval and the pooled one; 0 marked.
+
+    ``source`` (the spec's path), when given, is named under the title with the command that makes the figure.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -436,7 +439,10 @@ def map_figure(table: pd.DataFrame, path: str | Path, loss: str = "L_AC", refere
     ax.tick_params(axis="x", labelsize=8)
     ax.set_xlabel(f"severe Dice, {loss} - {reference} (or the row's pair) per patient\n"
                   "Hodges-Lehmann shift, 95 % interval", fontsize=9)
-    ax.set_title(title or f"Where {loss} beats {reference}: grey = one phantom seed, thick = pooled", fontsize=9)
+    title = title or f"Where {loss} beats {reference}: grey = one phantom seed, thick = pooled"
+    if source:
+        title += f"\n(python tools/cohort_map.py --spec {source}; seeds as labelled)"
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path)
 
@@ -505,6 +511,6 @@ def write_map(table: pd.DataFrame, patients: pd.DataFrame, out_dir: str | Path, 
     text = (f"{group} patients, {loss} - {reference}" + (f" (spec: {source})" if source else "") + "\n\n"
             + markdown_table(format_table(table)) + "\n")
     write_text_atomic(out / "map.md", text)
-    map_figure(table, out / "map.png", loss, reference)
+    map_figure(table, out / "map.png", loss, reference, source=source)
     return text
 

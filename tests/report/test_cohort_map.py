@@ -321,3 +321,17 @@ def test_map_counts_the_runs_ahead_per_cohort_and_pooled(tmp_path):
     assert list(shown["one sign over runs"]) == ["yes", "no", "1 of 2 cohorts", "", ""]
     kept = format_table(table.drop(columns=["runs", "runs_ahead", "cohorts_one_sign"]))  # a map written before
     assert "runs ahead" not in kept
+
+
+def test_map_figure_names_the_command_that_made_it(tmp_path, monkeypatch):
+    import mmac.report.figures
+    from mmac.report.cohort_map import map_figure
+
+    titles = []
+    monkeypatch.setattr(mmac.report.figures, "save_figure",
+                        lambda fig, path: titles.append(fig.axes[0].get_title()) or Path(path))
+    table, _ = cohort_map([Point("p", "a", (_cohort(tmp_path, "a", 3, ac=[0.8, 0.7], c=[0.78, 0.75]),))])
+    map_figure(table, tmp_path / "m.png", source="docs/x/spec.json")
+    map_figure(table, tmp_path / "m.png")
+    assert "python tools/cohort_map.py --spec docs/x/spec.json" in titles[0]
+    assert "--spec" not in titles[1] and titles[1].startswith("Where L_AC beats L_C")
