@@ -8,7 +8,7 @@ Example:
     python tools/make_phantom.py --out data/indep --size 64 --independent-slices   # a point of the cohort map
 
 Cohort variations (one axis of the map in docs/results.md each; mmac.phantom.variation): --templates,
---atrophy, --severe-ff, --anatomy compartments, --independent-slices.
+--atrophy, --severe-ff, --anatomy compartments, --independent-slices, --texture patches.
 """
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="13 muscles (default) or the 3 fascial compartments")
     p.add_argument("--independent-slices", action="store_true",
                    help="every slice its own subject (no correlation along z within a subject)")
+    p.add_argument("--texture", default=None, choices=["mercuri", "patches"],
+                   help="fat inside muscle: Mercuri-graded patterns (default) or patches of thresholded smooth noise")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--calibration", action="store_true",
@@ -73,7 +75,7 @@ def variation_kwargs(args: argparse.Namespace) -> dict:
     """The cohort-variation options given on the command line, as :class:`~mmac.phantom.variation.Variation`
     keyword arguments."""
     given = dict(templates=args.templates, atrophy=args.atrophy, severe_ff=args.severe_ff, anatomy=args.anatomy,
-                 independent_slices=args.independent_slices or None)
+                 independent_slices=args.independent_slices or None, texture=args.texture)
     return {k: (tuple(v) if isinstance(v, list) else v) for k, v in given.items() if v is not None}
 
 

@@ -463,7 +463,7 @@ def make_subject(group: str, seed: int = 0, index: int = 1, size: int = 256, sli
         area = _muscle_area(anatomy, np.linspace(-0.4, 0.4, 5) * anatomy.length, label_map)
         involvement = sample_involvement(rng_disease, group, area, templates=variation.templates,
                                          severe_ff=variation.severe_ff, atrophy=variation.atrophy,
-                                         label_map=label_map)
+                                         label_map=label_map, texture=variation.texture)
     textures = sample_textures(rng_texture, box, z_range, render_pixel_mm, involvement is not None)
 
     shift_px = acquisition.chemical_shift_mm / render_pixel_mm if chemical_shift else 0.0

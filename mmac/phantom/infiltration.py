@@ -13,7 +13,10 @@ Per muscle, the pixel fat fraction is ``sigmoid((Z - tau) / kappa)`` of a standa
 mix of fine blobs = moth-eaten, coarse patches, streaks and a core-versus-rim term for washed-out muscle with
 a spared rim). ``kappa`` can grow with the muscle's involvement (``WASHOUT_SOFTNESS``) for partial fat
 fractions in washed-out muscle; it is 0 because softer patterns raised the optimal two-threshold Dice above
-the paper's (measured: severe 0.824 vs 0.786 at 256 x 256). The threshold ``tau`` is solved per muscle and
+the paper's (measured: severe 0.824 vs 0.786 at 256 x 256). The ``texture`` ``"patches"`` replaces this
+pattern by one smooth noise field thresholded sharply (the coarse field alone, ``PATCH_SOFTNESS``): binary fat
+patches with no moth-eaten blobs, streaks or spared rim, the pathology model of simpler synthetic thighs. The
+threshold ``tau`` is solved per muscle and
 plane (a few Newton steps from the probit approximation) so that the mean fat fraction of the muscle's
 remaining (non-atrophied) pixels in that plane equals its target; the realised fat fraction of the mask
 therefore tracks the subject's target. Atrophic muscles lose an outer shell of their cross-section, replaced
@@ -44,6 +47,10 @@ GROUPS: tuple[str, ...] = ("healthy", "moderate", "severe")
 TARGET_FF: dict[str, tuple[float, float]] = {"moderate": (0.15, 0.28), "severe": (0.42, 0.62)}
 # Extra sigmoid softness of fully washed-out muscle, relative to kappa; 0 = off (see the module docstring).
 WASHOUT_SOFTNESS = 0.0
+# In-muscle appearance of the fat: the Mercuri-graded mix of patterns (default) or thresholded smooth noise.
+TEXTURES: tuple[str, ...] = ("mercuri", "patches")
+# Sigmoid softness of the "patches" texture, in standard deviations of its field: near-binary fat.
+PATCH_SOFTNESS = 0.02
 
 
 @dataclass
@@ -58,6 +65,7 @@ class Involvement:
     atrophy: np.ndarray       # fraction of normalised depth lost to atrophy (0 = none)
     kappa: float              # sigmoid softness of the pixel fat fraction
     streak_angle: np.ndarray  # in-plane streak orientation per muscle (radians)
+    texture: str = "mercuri"  # one of TEXTURES
 
     def ff_at(self, t: float) -> np.ndarray:
         """Target fat fraction per muscle at thigh position ``t``."""
@@ -67,7 +75,8 @@ class Involvement:
 
 def sample_involvement(rng: np.random.Generator, group: str, muscle_area: np.ndarray,
                        templates: tuple[str, ...] = tuple(TEMPLATES), severe_ff: tuple[float, float] | None = None,
-                       atrophy: float = 1.0, label_map: np.ndarray | None = None) -> Involvement | None:
+                       atrophy: float = 1.0, label_map: np.ndarray | None = None,
+                       texture: str = "mercuri") -> Involvement | None:
     """Draw the disease involvement of a subject.
 
     With the defaults the draws are those of the default cohort; the options are the pathology knobs of
@@ -82,14 +91,17 @@ def sample_involvement(rng: np.random.Generator, group: str, muscle_area: np.nda
         severe_ff: Range of the severe target fat fraction. Defaults to ``TARGET_FF["severe"]``.
         atrophy: Scale on the atrophied depth (0: none). Defaults to 1.
         label_map: Label -> drawn label (compartments); muscles drawn as one take its susceptibility.
+        texture: In-muscle appearance of the fat, one of :data:`TEXTURES`; draws nothing from ``rng``, so a
+            cohort differs from the default one in the texture alone.
 
     Returns:
         The involvement, or None for a healthy subject.
 
     Raises:
-        ValueError: Unknown group.
+        ValueError: Unknown group or texture.
     """
     check_choice(group, GROUPS, "group")
+    check_choice(texture, TEXTURES, "texture")
     if group == "healthy":
         return None
     templates = tuple(templates)
@@ -115,7 +127,7 @@ def sample_involvement(rng: np.random.Generator, group: str, muscle_area: np.nda
         template=name, target=float(target), ff=ff,
         z_amp=rng.uniform(0.0, 0.25, len(MUSCLES)), z_phase=rng.uniform(0, 2 * np.pi, len(MUSCLES)),
         atrophy=atrophy, kappa=float(rng.uniform(0.25, 0.45)),
-        streak_angle=rng.uniform(0, np.pi, len(MUSCLES)),
+        streak_angle=rng.uniform(0, np.pi, len(MUSCLES)), texture=texture,
     )
 
 
@@ -156,13 +168,18 @@ def infiltrate(labels: np.ndarray, depth: np.ndarray, fine: np.ndarray, coarse: 
         map of muscle pixels replaced by fat.
     """
     target = inv.ff_at(t)
-    w = pattern_weights(target)                               # (M, 4)
+    if inv.texture == "patches":                              # the coarse field alone, thresholded sharply
+        w = np.tile(np.array([0.0, 1.0, 0.0, 0.0]), (len(target), 1))
+    else:
+        w = pattern_weights(target)                           # (M, 4)
     m = labels > 0
     idx = labels[m] - 1
     core = (depth[m] - 0.5) * 2.0                             # -1 at the rim, +1 at the core
     z = w[idx, 0] * fine[m] + w[idx, 1] * coarse[m] + w[idx, 2] * streak[m] + w[idx, 3] * core
     var = (w[:, :3] ** 2).sum(1) + w[:, 3] ** 2 / 3.0       # core is ~ uniform on [-1, 1]
     kappa = inv.kappa * (1.0 + WASHOUT_SOFTNESS * np.clip((target - 0.3) / 0.4, 0.0, 1.0))   # (M,)
+    if inv.texture == "patches":
+        kappa = np.full(len(target), PATCH_SOFTNESS)
     goal = np.clip(target, 1e-4, 1 - 1e-4)
     tau = -np.sqrt(var + (1.7 * kappa) ** 2) * ndtri(goal)   # probit approximation of the mean
     atro = depth[m] < inv.atrophy[idx]

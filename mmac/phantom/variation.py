@@ -4,7 +4,9 @@ The default cohort is one point of a map; these knobs move it along one axis at 
 
 * **pathology variety** -- ``templates`` (which of the disease patterns of
   :data:`mmac.phantom.infiltration.TEMPLATES` subjects draw from), ``atrophy`` (a scale on the muscle lost to
-  atrophy, 0 = none) and ``severe_ff`` (the range of the severe group's target mean fat fraction, its spread);
+  atrophy, 0 = none), ``severe_ff`` (the range of the severe group's target mean fat fraction, its spread) and
+  ``texture`` (``'patches'``: fat as sharply thresholded smooth noise instead of the Mercuri-graded patterns, see
+  :mod:`mmac.phantom.infiltration`);
 * **anatomy complexity** -- ``anatomy='compartments'`` merges the 13 muscles into the thigh's three fascial
   compartments (anterior, medial, posterior): three labels, septa only between compartments, one involvement
   per compartment;
@@ -24,7 +26,7 @@ import numpy as np
 
 from mmac._validate import check_choice, check_real
 from mmac.phantom.anatomy import MUSCLES
-from mmac.phantom.infiltration import TARGET_FF, TEMPLATES
+from mmac.phantom.infiltration import TARGET_FF, TEMPLATES, TEXTURES
 
 ANATOMIES: tuple[str, ...] = ("muscles", "compartments")
 # The thigh's three fascial compartments; each is drawn as one muscle, its label that of the first name.
@@ -45,6 +47,8 @@ class Variation:
         severe_ff: ``(low, high)`` of the severe group's target mean fat fraction, 0 <= low <= high < 0.92.
         anatomy: ``'muscles'`` (13 muscles) or ``'compartments'`` (3 compartments, see :data:`COMPARTMENTS`).
         independent_slices: Every slice its own subject (no correlation along z within a subject).
+        texture: In-muscle appearance of the fat, one of :data:`~mmac.phantom.infiltration.TEXTURES`
+            (``'mercuri'``: the default patterns; ``'patches'``: thresholded smooth noise).
     """
 
     templates: tuple[str, ...] = tuple(TEMPLATES)
@@ -52,6 +56,7 @@ class Variation:
     severe_ff: tuple[float, float] = TARGET_FF["severe"]
     anatomy: str = "muscles"
     independent_slices: bool = False
+    texture: str = "mercuri"
 
     def __post_init__(self) -> None:
         templates = tuple(self.templates)
@@ -68,6 +73,7 @@ class Variation:
         check_choice(self.anatomy, ANATOMIES, "anatomy")
         if not isinstance(self.independent_slices, bool):
             raise TypeError(f"independent_slices must be a bool, got {self.independent_slices!r}")
+        check_choice(self.texture, TEXTURES, "texture")
 
     @classmethod
     def from_kwargs(cls, **kwargs) -> Variation:

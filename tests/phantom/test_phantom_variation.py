@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from mmac.phantom import MUSCLES, make_cohort, make_subject
-from mmac.phantom.anatomy import SEPTUM, ThighAnatomy, grid_coordinates, render_slice
-from mmac.phantom.infiltration import TEMPLATES, sample_involvement
+from mmac.phantom.anatomy import SEPTUM, ThighAnatomy, grid_coordinates, muscle_depth, render_slice
+from mmac.phantom.infiltration import PATCH_SOFTNESS, TEMPLATES, infiltrate, sample_involvement
 from mmac.phantom.variation import COMPARTMENTS, Variation
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,6 +101,7 @@ def test_default_variation_is_the_default_cohort():
     (dict(severe_ff=(0.5, 0.95)), "severe_ff"),
     (dict(atrophy=-1.0), "atrophy"),
     (dict(anatomy="organs"), "anatomy"),
+    (dict(texture="noise"), "texture"),
 ])
 def test_bad_variations_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -123,6 +124,59 @@ def test_make_cohort_records_a_variation(tmp_path):
     assert "quadriceps" in (manifest.parent / "subjects.csv").read_text()
     plain = make_cohort(tmp_path / "d", healthy=1, moderate=0, severe=0, size=32, slices=1, progress=False)
     assert not (plain.parent / "variation.json").exists()
+
+
+def _two_muscle_plane(n: int = 64, seed: int = 0):
+    """Two square muscles (labels 1 and 2) and standardised random fields, each ``(n, n)``."""
+    labels = np.zeros((n, n), np.int16)
+    labels[8:30, 8:56], labels[34:56, 8:56] = 1, 2
+    rng = np.random.default_rng(seed)
+    fields = [rng.standard_normal((n, n)) for _ in range(3)]
+    return labels, muscle_depth(labels), fields
+
+
+def test_patches_texture_thresholds_the_coarse_field_alone():
+    area = np.ones(len(MUSCLES))
+    inv = sample_involvement(np.random.default_rng(3), "severe", area, atrophy=0.0, texture="patches")
+    labels, depth, (fine, coarse, streak) = _two_muscle_plane()
+    ff, atrophied = infiltrate(labels, depth, fine, coarse, streak, 0.5, inv)
+    # Fine blobs and streaks play no part: other fields give the same fat.
+    other, _ = infiltrate(labels, depth, -fine, coarse, np.zeros_like(streak), 0.5, inv)
+    np.testing.assert_array_equal(ff, other)
+    target = inv.ff_at(0.5)
+    for label in (1, 2):
+        inside = labels == label
+        f, c = ff[inside], coarse[inside]
+        # Near-binary: fat where the coarse field is above one threshold per muscle, water below it; only
+        # pixels within 0.1 standard deviations of the threshold are partly fat.
+        threshold = c[np.argmin(np.abs(f - 0.5))]
+        assert np.all(f[c > threshold + 0.1] > 0.98) and np.all(f[c < threshold - 0.1] < 0.02)
+        assert np.mean(np.abs(c - threshold) <= 0.1) < 0.1
+        assert abs(f.mean() - target[label - 1]) < 0.01            # the muscle's target fat fraction
+    # The default texture on the same fields is graded (soft sigmoid of a pattern mix), not binary.
+    graded, _ = infiltrate(labels, depth, fine, coarse, streak, 0.5, sample_involvement(
+        np.random.default_rng(3), "severe", area, atrophy=0.0))
+    assert np.mean((graded[labels > 0] > 0.02) & (graded[labels > 0] < 0.98)) > 0.2
+    assert PATCH_SOFTNESS < 0.1 and not atrophied.any()
+
+
+def test_texture_changes_the_fat_pattern_and_nothing_else():
+    plain = make_subject("severe", seed=4, size=64, slices=3)
+    patches = make_subject("severe", seed=4, size=64, slices=3, variation=Variation(texture="patches"))
+    # Same anatomy, involvement, atrophy and acquisition: the healthy counterpart and the muscle are the same.
+    np.testing.assert_array_equal(plain.healthy, patches.healthy)
+    np.testing.assert_array_equal(plain.mask, patches.mask)
+    assert not np.array_equal(plain.image, patches.image)
+    assert abs(plain.info["mean_fat_fraction"] - patches.info["mean_fat_fraction"]) < 0.03
+
+
+def test_make_phantom_cli_records_the_texture(tmp_path):
+    out = tmp_path / "c"
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / "make_phantom.py"), "--out", str(out), "--healthy",
+                           "0", "--moderate", "0", "--severe", "1", "--size", "32", "--slices", "1", "--texture",
+                           "patches", "--no-progress", "--workers", "1"], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "variation.json").read_text()) == {"texture": "patches"}
 
 
 def test_make_phantom_cli_refuses_an_unknown_template(tmp_path):
