@@ -170,16 +170,15 @@ def infiltrate(labels: np.ndarray, depth: np.ndarray, fine: np.ndarray, coarse: 
     target = inv.ff_at(t)
     if inv.texture == "patches":                              # the coarse field alone, thresholded sharply
         w = np.tile(np.array([0.0, 1.0, 0.0, 0.0]), (len(target), 1))
+        kappa = np.full(len(target), PATCH_SOFTNESS)
     else:
         w = pattern_weights(target)                           # (M, 4)
+        kappa = inv.kappa * (1.0 + WASHOUT_SOFTNESS * np.clip((target - 0.3) / 0.4, 0.0, 1.0))   # (M,)
     m = labels > 0
     idx = labels[m] - 1
     core = (depth[m] - 0.5) * 2.0                             # -1 at the rim, +1 at the core
     z = w[idx, 0] * fine[m] + w[idx, 1] * coarse[m] + w[idx, 2] * streak[m] + w[idx, 3] * core
     var = (w[:, :3] ** 2).sum(1) + w[:, 3] ** 2 / 3.0       # core is ~ uniform on [-1, 1]
-    kappa = inv.kappa * (1.0 + WASHOUT_SOFTNESS * np.clip((target - 0.3) / 0.4, 0.0, 1.0))   # (M,)
-    if inv.texture == "patches":
-        kappa = np.full(len(target), PATCH_SOFTNESS)
     goal = np.clip(target, 1e-4, 1 - 1e-4)
     tau = -np.sqrt(var + (1.7 * kappa) ** 2) * ndtri(goal)   # probit approximation of the mean
     atro = depth[m] < inv.atrophy[idx]
